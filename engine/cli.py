@@ -1,0 +1,53 @@
+"""The `stepsmith` command. Subcommands live beside the code they drive and load only when called,
+so `stepsmith --help` stays fast however heavy a subcommand's imports are."""
+from __future__ import annotations
+
+import importlib
+from importlib.metadata import PackageNotFoundError, version
+
+import click
+
+# name → (module, attribute, one-line help shown by `stepsmith --help` without importing the module)
+COMMANDS: dict[str, tuple[str, str, str]] = {
+    "validate": ("compiler.cli", "validate", "Check workflow specs; report every error with file:line."),
+    "compile": ("compiler.cli", "compile_", "Compile workflows to a SAM template and ASL in build/."),
+    "graph": ("compiler.cli", "graph", "Draw a workflow as Mermaid or Graphviz (optionally a past run's path)."),
+    "new": ("compiler.cli", "new", "Scaffold a workflow, its handler and a test."),
+    "run": ("engine.commands", "run", "Run a workflow locally on the embedded engine and local AWS."),
+    "exec": ("engine.commands", "exec_", "Run a raw ASL document locally (no project needed)."),
+    "history": ("engine.commands", "history", "Show a past local execution."),
+    "s3": ("engine.commands", "s3", "List and copy objects in local S3."),
+    "send-task": ("engine.commands", "send_task", "Send task success/failure/heartbeat to a waiting task."),
+    "serve": ("engine.serve", "serve", "Serve API-triggered workflows on 127.0.0.1, like `sam local start-api`."),
+    "idp": ("engine.idp", "idp", "A test SAML identity provider: make signed SAMLResponses."),
+}
+
+
+def _version() -> str:
+    try:
+        return version("stepsmith")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+class LazyGroup(click.Group):
+    """A group whose subcommands are imported on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name not in COMMANDS:
+            return None
+        module, attribute, _ = COMMANDS[name]
+        return getattr(importlib.import_module(module), attribute)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        with formatter.section("Commands"):
+            formatter.write_dl([(name, help_) for name, (_, _, help_) in COMMANDS.items()])
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(_version(), "--version", prog_name="stepsmith")
+def main() -> None:
+    """Stepsmith: declarative AWS Step Functions workflows, compiled to SAM and runnable offline."""
