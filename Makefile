@@ -1,0 +1,43 @@
+# The two commands a fresh machine needs: `make run` (set up + main job) and `make test` (set up + tests).
+# Both are idempotent and create their virtual environments themselves.
+PYTHON ?= python3
+VENV := .venv
+SAM_VENV := .venv-sam
+SAMPLE := build/sample/people-walking.mp4
+
+.PHONY: run test setup setup-sam conformance clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --upgrade pip
+	$(VENV)/bin/pip install --quiet -e '.[flows,dev]'
+	touch $@
+
+# aws-sam-cli pins boto3 and click, so it lives in its own tool venv, never in the project's.
+$(SAM_VENV)/.installed:
+	$(PYTHON) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/pip install --quiet --upgrade pip
+	$(SAM_VENV)/bin/pip install --quiet aws-sam-cli cfn-lint
+	touch $@
+
+setup: $(VENV)/.installed
+
+setup-sam: $(SAM_VENV)/.installed
+
+## Main job: compile every workflow, then blur the faces in a generated sample video locally.
+run: setup
+	$(VENV)/bin/stepsmith compile
+	$(VENV)/bin/python bench/media.py sample $(SAMPLE)
+	$(VENV)/bin/stepsmith run face-blur --file $(SAMPLE) --out-dir out/
+
+## Tests: lint, the unit and end-to-end suite, and the SAM tool checks.
+test: setup setup-sam
+	$(VENV)/bin/ruff check compiler engine handlers tests bench
+	$(VENV)/bin/pytest
+
+## AWS-recorded ASL conformance (needs ../shared, which only the project's own machines have).
+conformance: setup
+	$(VENV)/bin/python ../shared/conformance/run.py
+
+clean:
+	rm -rf build out .stepsmith
