@@ -1,0 +1,155 @@
+"""JSONPath as AWS Step Functions evaluates it; expected values are what AWS returned for the same path."""
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from engine.asl.jsonpath import PathError, PathNotFound, PathSyntaxError, compile_path
+
+ITEMS = {"items": [{"itemValue": i} for i in range(6)]}
+
+
+@pytest.mark.parametrize(
+    ("path", "expected"),
+    [
+        ("$", ITEMS),
+        ("$.items[0]", {"itemValue": 0}),
+        ("$.items[-1]", {"itemValue": 5}),
+        ("$.items[1:]", [{"itemValue": i} for i in range(1, 6)]),
+        ("$.items[:1]", [{"itemValue": 0}]),
+        ("$.items[1:].itemValue", [1, 2, 3, 4, 5]),
+        ("$.items[-2:].itemValue", [4, 5]),
+        ("$.items[1:5:2].itemValue", [1, 3]),
+        ("$.items[*].itemValue", [0, 1, 2, 3, 4, 5]),
+        ("$.items[0,2].itemValue", [0, 2]),
+        ("$.items[?(@.itemValue > 3)].itemValue", [4, 5]),
+        ("$.items[?(@.itemValue < 2 || @.itemValue == 5)].itemValue", [0, 1, 5]),
+        ("$.items[?(@.itemValue >= 1 && !(@.itemValue >= 3))].itemValue", [1, 2]),
+        ("$..itemValue", [0, 1, 2, 3, 4, 5]),
+        ("$.items.length()", 6),
+        ("$.items[*].itemValue.sum()", 15),
+        ("$.items[*].itemValue.max()", 5),
+    ],
+)
+def test_reads_like_aws(path, expected):
+    assert compile_path(path).get(ITEMS) == expected
+
+
+def test_filter_on_equality_returns_matching_objects():
+    # Recorded on AWS: Parameters {"FromInput.$": "$.users[?(@.status == 0)]"}
+    data = {"users": [{"year": 1997, "status": 0}, {"year": 1998, "status": 1}]}
+    assert compile_path("$.users[?(@.status == 0)]").get(data) == [{"year": 1997, "status": 0}]
+
+
+def test_filter_string_regex_membership_and_existence():
+    data = {"a": [{"x": "ABc", "t": 1}, {"x": "b"}, {"x": "zz", "t": None}]}
+    assert compile_path("$.a[?(@.x == 'b')].x").get(data) == ["b"]
+    assert compile_path("$.a[?(@.x =~ /ab.*/i)].x").get(data) == ["ABc"]
+    assert compile_path("$.a[?(@.x in ['b', 'zz'])].x").get(data) == ["b", "zz"]
+    assert compile_path("$.a[?(@.t)].x").get(data) == ["ABc", "zz"]
+    assert compile_path("$.a[?(@.x != 'b')].x").get(data) == ["ABc", "zz"]
+
+
+def test_filter_compares_with_root_values():
+    data = {"limit": 2, "a": [{"n": 1}, {"n": 3}]}
+    assert compile_path("$.a[?(@.n > $.limit)]").get(data) == [{"n": 3}]
+
+
+def test_bracket_names_keep_blanks_hyphens_and_backslashes():
+    assert compile_path("$['a b']").get({"a b": 1}) == 1
+    assert compile_path("$.sub-values").get({"sub-values": [1]}) == [1]
+    # Recorded on AWS: the backslash is part of the property name.
+    assert compile_path("$['Test\\\"\"Name\"']").get({'Test\\""Name"': 'Value"\\'}) == 'Value"\\'
+
+
+def test_multiple_properties_at_the_end_merge_into_one_object():
+    assert compile_path("$['a','b']").get({"a": 1, "b": 2, "c": 3}) == {"a": 1, "b": 2}
+
+
+@pytest.mark.parametrize("path", ["$[*]", "$.item.items[*]", "$.item.items[1:5]", "$.item.items[1:5].itemValue"])
+def test_indefinite_path_on_missing_data_is_an_empty_list(path):
+    # Recorded on AWS with input {}: each gives [].
+    assert compile_path(path).get({}) == []
+
+
+@pytest.mark.parametrize(
+    ("path", "detail"),
+    [
+        ("$.NoSuchInputPath", "No results for path: $['NoSuchInputPath']"),
+        ("$.a.b", "No results for path: $['a']['b']"),
+        ("$.items[10]", "No results for path: $['items'][10]"),
+    ],
+)
+def test_definite_path_that_misses_raises_with_jayway_text(path, detail):
+    with pytest.raises(PathNotFound) as exc:
+        compile_path(path).get({"a": "not an object", "items": [1]})
+    assert exc.value.detail == detail
+    assert exc.value.cause == f"Invalid path '{path}' : {detail}"
+    assert exc.value.error == "States.Runtime"
+
+
+def test_context_and_variable_roots():
+    context = {"Execution": {"Id": "arn:x", "Input": {"input-value": 3}}, "Map": {"Item": {"Index": 2}}}
+    assert compile_path("$$.Execution.Id").get({}, context) == "arn:x"
+    assert compile_path("$$.Execution.Input.input-value").get({}, context) == 3
+    assert compile_path("$$").get({}, context) is context
+    variables = {"var": {"a": [7, 8]}, "n": 1}
+    assert compile_path("$var.a[1]").get({}, None, variables) == 8
+    assert compile_path("$var[?(@ > 7)]").get({}, None, {"var": [7, 8]}) == [8]
+    assert compile_path("$n").get({}, None, variables) == 1
+    with pytest.raises(PathNotFound):
+        compile_path("$missing").get({}, None, variables)
+
+
+def test_definite_and_reference_flags():
+    assert compile_path("$.a[0].b").definite and compile_path("$.a[0].b").reference
+    assert not compile_path("$.a[*]").definite
+    assert not compile_path("$..a").definite
+    assert not compile_path("$.a[?(@.x)]").reference
+    assert not compile_path("$.a.length()").reference
+    assert compile_path("$.a").jayway == "$['a']"
+
+
+def test_set_creates_objects_and_leaves_input_untouched():
+    data = {"a": {"keep": 1}, "list": [{"x": 1}, {"x": 2}]}
+    out = compile_path("$.a.b.c").set(data, 5)
+    assert out == {"a": {"keep": 1, "b": {"c": 5}}, "list": data["list"]}
+    assert data == {"a": {"keep": 1}, "list": [{"x": 1}, {"x": 2}]}
+    assert compile_path("$.list[1].x").set(data, 9)["list"] == [{"x": 1}, {"x": 9}]
+    assert data["list"][1] == {"x": 2}
+    assert compile_path("$").set(data, [1]) == [1]
+
+
+def test_set_refuses_non_reference_paths_and_scalars_in_the_way():
+    with pytest.raises(PathError):
+        compile_path("$.a[*]").set({}, 1)
+    with pytest.raises(PathError):
+        compile_path("$.a.b").set({"a": "text"}, 1)
+
+
+@pytest.mark.parametrize("path", ["$.a b", "$.a[", "$.a[x]", "$.a[?(@.x >)]", "a.b", "$.a.nosuch()"])
+def test_malformed_paths_are_rejected_at_compile_time(path):
+    with pytest.raises(PathSyntaxError):
+        compile_path(path)
+
+
+def test_compiled_once():
+    assert compile_path("$.a.b") is compile_path("$.a.b")
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=5),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=4), children, max_size=4),
+    max_leaves=20,
+)
+
+
+@given(json_values, st.lists(st.text(min_size=1, max_size=4).filter(lambda s: "'" not in s and "\\" not in s),
+                             min_size=1, max_size=4), json_values)
+def test_set_then_get_round_trips(data, keys, value):
+    path = compile_path("$" + "".join(f"['{k}']" for k in keys))
+    try:
+        out = path.set(data, value)
+    except PathError:
+        return  # a scalar stands where an object is needed
+    assert path.get(out) == value
