@@ -67,7 +67,7 @@ _COMPARATORS = {
 }
 _TYPE_TESTS = ("IsNull", "IsPresent", "IsNumeric", "IsString", "IsBoolean", "IsTimestamp")
 _ALL_COMPARATORS: set[str] = set(_TYPE_TESTS)
-for _family, _names in _COMPARATORS.items():
+for _names in _COMPARATORS.values():
     _ALL_COMPARATORS.update(_names)
     _ALL_COMPARATORS.update(n + "Path" for n in _names if n != "StringMatches")
 
@@ -262,7 +262,7 @@ class _Checker:
         if isinstance(template, dict):
             for key, value in template.items():
                 if key.endswith(".$"):
-                    if not isinstance(value, str) or not (value.startswith("$") or value.startswith("States.")):
+                    if not isinstance(value, str) or not (value.startswith(("$", "States."))):
                         self.error(path, f"{field}.{key}", "a key ending in .$ needs a path or intrinsic")
                 else:
                     self.check_payload_template(value, path, f"{field}.{key}")

@@ -101,8 +101,8 @@ def test_state_names_are_unique_across_nested_scopes():
         Same={"Type": "Map", "End": True, "ItemProcessor": {"StartAt": "Same", "States": {
             "Same": {"Type": "Succeed"}}}})
     assert messages(definition) == [
-        "$.States.Same.ItemProcessor.States.Same: state name is also defined at $.States; "
-        "state names must be unique in the whole state machine"]
+        ("$.States.Same.ItemProcessor.States.Same: state name is also defined at $.States; "
+        "state names must be unique in the whole state machine")]
 
 
 def test_loop_without_exit():
@@ -146,11 +146,11 @@ def test_terminal_states(state, expected):
      "$.States.A.TimeoutSeconds: use either TimeoutSeconds or TimeoutSecondsPath, not both"),
     ({"Type": "Task", "End": True}, "$.States.A.Resource: a Task needs a Resource ARN"),
     ({"Type": "Wait", "Seconds": 1, "SecondsPath": "$.s", "End": True},
-     "$.States.A.Seconds: a Wait needs exactly one of Seconds, SecondsPath, Timestamp, TimestampPath "
-     "(has Seconds, SecondsPath)"),
+     ("$.States.A.Seconds: a Wait needs exactly one of Seconds, SecondsPath, Timestamp, TimestampPath "
+     "(has Seconds, SecondsPath)")),
     ({"Type": "Fail", "Error": "E", "ErrorPath": "$.e"}, "$.States.A.Error: use either Error or ErrorPath, not both"),
-    ({"Type": "Teleport", "End": True}, "$.States.A.Type: must be one of Pass, Task, Choice, Wait, Succeed, Fail, "
-     "Parallel, Map, not 'Teleport'"),
+    ({"Type": "Teleport", "End": True}, ("$.States.A.Type: must be one of Pass, Task, Choice, Wait, Succeed, Fail, "
+     "Parallel, Map, not 'Teleport'")),
 ])
 def test_field_combinations(state, expected):
     assert expected in messages({"StartAt": "A", "States": {"A": state}})
@@ -224,8 +224,8 @@ def test_distributed_map_fields():
     distributed = copy.deepcopy(inline)
     distributed["States"]["M"]["ItemProcessor"]["ProcessorConfig"] = {"Mode": "DISTRIBUTED"}
     assert messages(distributed) == [
-        "$.States.M.ItemProcessor.ProcessorConfig.ExecutionType: "
-        "a distributed Map needs ExecutionType STANDARD or EXPRESS"]
+        ("$.States.M.ItemProcessor.ProcessorConfig.ExecutionType: "
+        "a distributed Map needs ExecutionType STANDARD or EXPRESS")]
     distributed["States"]["M"]["ItemProcessor"]["ProcessorConfig"]["ExecutionType"] = "STANDARD"
     assert messages(distributed) == []
 
