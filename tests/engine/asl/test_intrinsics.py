@@ -1,0 +1,231 @@
+"""Intrinsic functions; expected values are what AWS Step Functions returned for the same call."""
+
+import re
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from engine.asl.intrinsics import IntrinsicError, IntrinsicSyntaxError, compile_intrinsic, is_intrinsic
+from engine.asl.jsonpath import PathNotFound
+
+
+def run(text, data=None, context=None, variables=None):
+    return compile_intrinsic(text).evaluate(data if data is not None else {}, context, variables)
+
+
+def fn2(name, fst, snd):
+    return run(f"States.{name}($.fst, $.snd)", {"fst": fst, "snd": snd})
+
+
+@pytest.mark.parametrize(
+    ("array", "size", "expected"),
+    [([], 2, []), ([0], 3, [[0]]), ([0, 1, 2], 2, [[0, 1], [2]]), ([0, 1, 2, 3], 3, [[0, 1, 2], [3]]),
+     ([0, 1, 2, 3], 1, [[0], [1], [2], [3]]), ([1, 2, 3, 4, 5], 2.6, [[1, 2], [3, 4], [5]])],
+)
+def test_array_partition(array, size, expected):
+    assert fn2("ArrayPartition", array, size) == expected
+
+
+@pytest.mark.parametrize("size", [0, -1, 0.49, "2", None])
+def test_array_partition_rejects_sizes_below_one(size):
+    with pytest.raises(IntrinsicError) as exc:
+        fn2("ArrayPartition", [1, 2, 3], size)
+    assert (exc.value.error, exc.value.cause) == ("States.Runtime", "Invalid arguments in States.ArrayPartition")
+
+
+@pytest.mark.parametrize(
+    ("array", "value", "expected"),
+    [([], None, False), ([[1, 2, 3], 2], [1, 2, 3], True), ([{"1": 2, "2": []}], {"1": 2, "2": []}, True),
+     ([{"1": 2, "2": []}], [], False), ([True, False], False, True), ([1], True, False)],
+)
+def test_array_contains_compares_json_values(array, value, expected):
+    assert fn2("ArrayContains", array, value) is expected
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [((0, 9, 3), [0, 3, 6, 9]), ((0, 10, 3), [0, 3, 6, 9]), ((1, 9, 9), [1]), ((1, 9, 2), [1, 3, 5, 7, 9]),
+     ((5, 1, -2), [5, 3, 1]), ((5, 1, 1), []), ((1.4, 5.6, 2.2), [1, 3, 5])],
+)
+def test_array_range(args, expected):
+    assert run("States.ArrayRange($[0], $[1], $[2])", list(args)) == expected
+
+
+@pytest.mark.parametrize("args", ["1, 10, 0", "1, 1001, 1", "'a', 5, 1"])
+def test_array_range_limits(args):
+    with pytest.raises(IntrinsicError, match="Invalid arguments in States.ArrayRange"):
+        run(f"States.ArrayRange({args})")
+
+
+def test_array_get_item_length_unique():
+    assert fn2("ArrayGetItem", [1, 2, 3, 4, 5, 6, 7, 8, 9], 5) == 6
+    with pytest.raises(IntrinsicError):
+        fn2("ArrayGetItem", [1], 1)
+    assert run("States.ArrayLength($)", [1, 2, 3, 4, 5, 6, 7, 8, 9]) == 9
+    dupes = [None, None, True, True, 1, 1, 1.1, 0, "HelloWorld", "HelloWorld", [], [], {"a": 1}, {"a": 1}, {"a": 2}]
+    assert run("States.ArrayUnique($)", dupes) == [None, True, 1, 1.1, 0, "HelloWorld", [], {"a": 1}, {"a": 2}]
+
+
+def test_array_keeps_argument_values():
+    assert run("States.Array()") == []
+    assert fn2("Array", {"Arg1": 1, "Arg2": []}, None) == [{"Arg1": 1, "Arg2": []}, None]
+    assert run("States.Array('a', 2, 2.5, true, null)") == ["a", 2, 2.5, True, None]
+
+
+def test_base64_and_hash():
+    assert run("States.Base64Encode($)", "Data to encode") == "RGF0YSB0byBlbmNvZGU="
+    assert run("States.Base64Encode($)", "") == ""
+    assert run("States.Base64Decode($)", "RGF0YSB0byBlbmNvZGU=") == "Data to encode"
+    assert fn2("Hash", "input data", "MD5") == "812f45842bc6d66ee14572ce20db8e86"
+    assert fn2("Hash", "input data", "SHA-1") == "aaff4a450a104cd177d28d18d74485e8cae074b7"
+    assert fn2("Hash", "input data", "SHA-256") == "b4a697a057313163aee33cd8d40c66e9f0f177e00cac2de32475ffff6169c3e3"
+    assert fn2("Hash", "input data", "SHA-384").startswith("d28a7d5cf25a74f11a50a18452b75e04")
+    assert fn2("Hash", "input data", "SHA-512").startswith("6ce4adb348546d4f449c4d25aad9a7c9")
+    with pytest.raises(IntrinsicError, match="States.Hash"):
+        fn2("Hash", "input data", "SHA-999")
+    with pytest.raises(IntrinsicError, match="States.Base64Encode"):
+        run("States.Base64Encode($)", "x" * 10001)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("", None), (" ", None), ("null", None), ("-0", 0), ("1.1", 1.1), ("true", True), ('"HelloWorld"', "HelloWorld"),
+     ('[1, 2, "HelloWorld"]', [1, 2, "HelloWorld"]), ('{"Arg1": 1, "Arg2": []}', {"Arg1": 1, "Arg2": []})],
+)
+def test_string_to_json(text, expected):
+    assert run("States.StringToJson($.s)", {"s": text}) == expected
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [(None, "null"), (1.1, "1.1"), (True, "true"), ("HelloWorld", '"HelloWorld"'),
+     ([1, 2, "HelloWorld"], '[1,2,"HelloWorld"]'), ({"Arg1": 1, "Arg2": []}, '{"Arg1":1,"Arg2":[]}')],
+)
+def test_json_to_string_is_compact(value, expected):
+    assert run("States.JsonToString($.v)", {"v": value}) == expected
+
+
+def test_json_merge_is_shallow():
+    fst = {"a": {"a1": 1, "a2": 2}, "b": 2, "d": 3}
+    snd = {"a": {"a3": 1, "a4": 2}, "c": 3, "d": 4}
+    result = run("States.JsonMerge($.fst, $.snd, false)", {"fst": fst, "snd": snd})
+    assert result == {"a": {"a3": 1, "a4": 2}, "b": 2, "c": 3, "d": 4}
+    with pytest.raises(IntrinsicError):
+        run("States.JsonMerge($.fst, $.snd, true)", {"fst": fst, "snd": snd})
+
+
+@pytest.mark.parametrize(
+    ("fst", "snd", "expected"),
+    [(-9, 3, -6), (1.49, 1.5, 3), (1.5, 1.51, 4), (-1.49, -1.5, -2), (-1.5, -1.51, -3), (-0.5, 0.5, 1),
+     (-0.5, 0, 0), (2.5, 0, 3), (-2.5, 0, -2), (-3.5, 0, -3), (1.49, -1.49, 0)],
+)
+def test_math_add_rounds_each_argument_half_up(fst, snd, expected):
+    assert fn2("MathAdd", fst, snd) == expected
+
+
+def test_math_add_rejects_strings_and_out_of_range():
+    with pytest.raises(IntrinsicError, match="Invalid arguments in States.MathAdd"):
+        fn2("MathAdd", 1, "NOT A NUMBER")
+    with pytest.raises(IntrinsicError):
+        fn2("MathAdd", 2**31, 1)
+
+
+def test_math_random_range_and_seed():
+    for _ in range(50):
+        assert 12 <= fn2("MathRandom", 12.5, 44.51) < 44
+    assert run("States.MathRandom(1, 100, 42)") == run("States.MathRandom(1, 100, 42)")
+    with pytest.raises(IntrinsicError):
+        run("States.MathRandom(10, 5)")
+
+
+@pytest.mark.parametrize(
+    ("text", "delimiters", "expected"),
+    [(" ", ",", [" "]), (" , ", ",", [" ", " "]), (", , ,", ",", [" ", " "]), (",,,,", ",", []),
+     ("1,2,3,4,5", ",", ["1", "2", "3", "4", "5"]), ("This.is+a,test=string", ".+,=", ["This", "is", "a", "test", "string"]),
+     ("split on T and \nnew line", "T\n", ["split on ", " and ", "new line"])],
+)
+def test_string_split_on_any_delimiter_character(text, delimiters, expected):
+    assert fn2("StringSplit", text, delimiters) == expected
+
+
+def test_uuid_is_a_fresh_v4_uuid():
+    first, second = run("States.UUID()"), run("States.UUID()")
+    assert re.fullmatch(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}", first)
+    assert first != second
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("", "Formatting argument ."), (None, "Formatting argument null."), (1, "Formatting argument 1."),
+     (1.1, "Formatting argument 1.1."), ('{"Arg1": 1}', 'Formatting argument {"Arg1": 1}.'),
+     ({"Arg1": 1, "Arg2": []}, "Formatting argument {Arg1=1, Arg2=[]}."),
+     ([1, "a", None, 1e20], "Formatting argument [1, a, null, 1.0E20].")],
+)
+def test_format_prints_values_like_aws(value, expected):
+    assert run("States.Format('Formatting argument {}.', $.v)", {"v": value}) == expected
+
+
+def test_format_escapes_and_argument_count():
+    assert run(r"States.Format('\{\} {} \'q\' \\', 'x')") == "{} x 'q' \\"
+    with pytest.raises(IntrinsicError, match="Invalid arguments in States.Format"):
+        run("States.Format('{} {}', 1)")
+
+
+def test_context_variables_and_nesting():
+    context = {"StateMachine": {"Id": "arn:sm", "Name": "sm-part-last"}, "Execution": {"Name": "ex"}}
+    assert run("States.Format('fst={} snd={}.', $$.Execution.Name, $$.StateMachine)", {}, context) == (
+        "fst=ex snd={Id=arn:sm, Name=sm-part-last}."
+    )
+    nested = ("States.ArrayGetItem(States.StringSplit($$.StateMachine.Name, '-'), "
+              "States.MathAdd(States.ArrayLength(States.StringSplit($$.StateMachine.Name, '-')), -1))")
+    assert run(nested, {}, context) == "last"
+    assert run("States.MathAdd(States.MathAdd($y, $x), $bias)", {}, None, {"x": 1, "y": 2, "bias": -10}) == -7
+    assert run("States.Hash($inputString, 'SHA-256')", {}, None, {"inputString": "input data"}).startswith("b4a697")
+
+
+def test_string_literals_keep_unknown_escapes():
+    # Recorded on AWS: the \" inside the literal reaches StringToJson unchanged.
+    assert run("States.StringToJson('{\"text\":\"An \\\"escaped\\\" here\"}')") == {"text": 'An "escaped" here'}
+    assert run("States.StringSplit('Hello\\nWorld', '\\n')") == ["Hello", "World"]
+
+
+def test_path_arguments_may_hold_commas_and_parentheses():
+    data = {"a": [{"x": 2}, {"x": 0}], "b": {"c,d": 5}}
+    assert run("States.Array($.a[?(@.x > 1)], $.b['c,d'])", data) == [[{"x": 2}], 5]
+
+
+def test_missing_path_argument_raises_path_not_found():
+    with pytest.raises(PathNotFound):
+        run("States.ArrayLength($.missing)")
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["States.Nope(1)", "States.ArrayLength()", "States.UUID(1)", "States.Array(1", "States.Array(1) x",
+     "States.Array(abc)", "States.Array('open)", "States.ArrayPartition($.arr, )",
+     "States.Array(" * 11 + ")" * 11],
+)
+def test_malformed_calls_are_rejected_at_compile_time(text):
+    with pytest.raises(IntrinsicSyntaxError):
+        compile_intrinsic(text)
+
+
+def test_is_intrinsic():
+    assert is_intrinsic("States.Format('{}', $.a)")
+    assert not is_intrinsic("$.a")
+    assert not is_intrinsic("States.Unknown(1)")
+    assert not is_intrinsic("States are nice")
+
+
+@given(st.lists(st.integers(-50, 50)), st.integers(1, 10))
+def test_partition_then_flatten_round_trips(items, size):
+    parts = run(f"States.ArrayPartition($, {size})", items)
+    assert [x for part in parts for x in part] == items
+    assert all(len(p) == size for p in parts[:-1])
+
+
+@given(st.text(max_size=200))
+def test_base64_round_trips(text):
+    encoded = run("States.Base64Encode($.t)", {"t": text})
+    assert run("States.Base64Decode($.t)", {"t": encoded}) == text
