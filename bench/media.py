@@ -1,0 +1,148 @@
+"""Generate sample videos with faces at known positions (for the README, the tests and the benchmarks).
+
+The faces come from scikit-image's astronaut photo; the background is its rocket photo. One face moves
+left to right, entering across the left edge and leaving across the right one; the other grows while it
+sinks across the bottom edge. Beside `clip.mp4` goes `clip.faces.json`: the exact face box in every frame.
+
+    python bench/media.py sample.mp4                       # 4 s, 640x360, 30000/1001 fps, AAC audio
+    python bench/media.py clip720.mp4 --size 1280x720 --seconds 10
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+
+import cv2
+import imageio_ffmpeg
+import numpy as np
+import skimage.data
+
+# The astronaut's head in skimage.data.astronaut() (x0, y0, x1, y1), and inside it the face itself as
+# OpenCV's frontal-face cascade finds it in the full photo (177, 66, 95x95).
+_HEAD = (137, 16, 317, 206)
+_FACE_IN_HEAD = (177 - 137, 66 - 16, 177 - 137 + 95, 66 - 16 + 95)
+
+
+@dataclass
+class Clip:
+    """What was written: geometry, timing and the face boxes per frame (pixels, may exceed the frame)."""
+
+    path: Path
+    width: int
+    height: int
+    fps: Fraction
+    frames: int
+    audio: bool
+    faces: list[list[dict]] = field(default_factory=list)
+
+    def to_json(self) -> dict:
+        return {
+            "video": self.path.name, "width": self.width, "height": self.height,
+            "fps": f"{self.fps.numerator}/{self.fps.denominator}", "frames": self.frames,
+            "audio": self.audio, "faces": self.faces,
+        }
+
+
+def _head() -> np.ndarray:
+    rgb = skimage.data.astronaut()
+    x0, y0, x1, y1 = _HEAD
+    return np.ascontiguousarray(rgb[y0:y1, x0:x1, ::-1])
+
+
+def _background(width: int, height: int) -> np.ndarray:
+    rgb = skimage.data.rocket()
+    return np.ascontiguousarray(cv2.resize(rgb, (width, height), interpolation=cv2.INTER_AREA)[:, :, ::-1])
+
+
+def _paste(frame: np.ndarray, head: np.ndarray, cx: float, cy: float, face_px: float) -> list[int]:
+    """Draw the head scaled so its face is `face_px` wide, centred at (cx, cy); return the face box."""
+    scale = face_px / (_FACE_IN_HEAD[2] - _FACE_IN_HEAD[0])
+    hw, hh = max(1, round(head.shape[1] * scale)), max(1, round(head.shape[0] * scale))
+    scaled = cv2.resize(head, (hw, hh), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+    fx0, fy0, fx1, fy1 = (round(v * scale) for v in _FACE_IN_HEAD)
+    # Place the head so the face's centre lands on (cx, cy).
+    left = round(cx - (fx0 + fx1) / 2)
+    top = round(cy - (fy0 + fy1) / 2)
+    h, w = frame.shape[:2]
+    sx0, sy0 = max(0, -left), max(0, -top)
+    dx0, dy0 = max(0, left), max(0, top)
+    dx1, dy1 = min(w, left + hw), min(h, top + hh)
+    if dx1 > dx0 and dy1 > dy0:
+        frame[dy0:dy1, dx0:dx1] = scaled[sy0:sy0 + dy1 - dy0, sx0:sx0 + dx1 - dx0]
+    return [left + fx0, top + fy0, left + fx1, top + fy1]
+
+
+def face_positions(u: float, width: int, height: int) -> list[tuple[float, float, float]]:
+    """Centre x, centre y and face width of each face at progress u in [0, 1]."""
+    a_size = 0.34 * height
+    # Face "a" starts a fifth outside the left edge and ends mostly past the right edge.
+    a = (-0.2 * a_size + u * (width + 0.3 * a_size), 0.3 * height, a_size)
+    # Face "b" grows from small to large while sinking so that it crosses the bottom edge at the end.
+    b_size = (0.16 + 0.22 * u) * height
+    b = (0.68 * width - 0.1 * u * width, (0.66 + 0.22 * u) * height, b_size)
+    return [a, b]
+
+
+def make_clip(path: str | Path, width: int = 640, height: int = 360, seconds: float = 4.0,
+              fps: Fraction | str = Fraction(30000, 1001), audio: bool = True, crf: int = 18) -> Clip:
+    """Write an H.264 (+ AAC sine tone) clip with two moving faces and its ground truth JSON beside it."""
+    path = Path(path)
+    fps = Fraction(fps)
+    frames = max(1, round(seconds * fps))
+    duration = frames / fps
+    ffmpeg = imageio_ffmpeg.get_ffmpeg_exe()
+    cmd = [ffmpeg, "-hide_banner", "-loglevel", "error", "-y",
+           "-f", "rawvideo", "-pix_fmt", "bgr24", "-s", f"{width}x{height}",
+           "-framerate", f"{fps.numerator}/{fps.denominator}", "-i", "-"]
+    if audio:
+        cmd += ["-f", "lavfi", "-i", f"sine=frequency=440:sample_rate=48000:duration={float(duration):.6f}"]
+    cmd += ["-map", "0:v"] + (["-map", "1:a", "-c:a", "aac", "-b:a", "96k"] if audio else [])
+    cmd += ["-c:v", "libx264", "-preset", "veryfast", "-crf", str(crf), "-pix_fmt", "yuv420p",
+            "-movflags", "+faststart", str(path)]
+    head, background = _head(), _background(width, height)
+    clip = Clip(path, width, height, fps, frames, audio)
+    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE)
+    try:
+        for i in range(frames):
+            frame = background.copy()
+            boxes = []
+            for fid, (cx, cy, size) in enumerate(face_positions(i / max(1, frames - 1), width, height)):
+                boxes.append({"id": fid, "box": _paste(frame, head, cx, cy, size)})
+            clip.faces.append(boxes)
+            proc.stdin.write(frame.tobytes())
+    finally:
+        proc.stdin.close()
+        if proc.wait() != 0:
+            raise RuntimeError(f"ffmpeg could not write {path}")
+    path.with_suffix(".faces.json").write_text(json.dumps(clip.to_json()))
+    return clip
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command line: write one sample clip."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("output", help="the .mp4 (or .mov) to write; ground truth goes to <stem>.faces.json")
+    parser.add_argument("--size", default="640x360", help="WIDTHxHEIGHT (default 640x360)")
+    parser.add_argument("--seconds", type=float, default=4.0)
+    parser.add_argument("--fps", default="30000/1001", help="a rational, e.g. 30000/1001 or 25")
+    parser.add_argument("--no-audio", action="store_true")
+    args = parser.parse_args(argv)
+    try:
+        width, height = (int(v) for v in args.size.lower().split("x"))
+    except ValueError:
+        print(f"media.py: --size must be WIDTHxHEIGHT, got {args.size!r}", file=sys.stderr)
+        return 2
+    clip = make_clip(args.output, width, height, args.seconds, Fraction(args.fps), audio=not args.no_audio)
+    print(f"wrote {clip.path} ({clip.width}x{clip.height}, {clip.frames} frames at {clip.fps}, "
+          f"{'with' if clip.audio else 'no'} audio) and {clip.path.with_suffix('.faces.json')}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

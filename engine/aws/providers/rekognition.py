@@ -1,0 +1,278 @@
+"""Local Rekognition Video face detection: StartFaceDetection / GetFaceDetection with a real detector.
+
+Faces are found offline by OpenCV's frontal-face Haar cascade (its weights ship inside the
+opencv-python-headless wheel; nothing is downloaded). The job behaves like the service's: the video is
+read from S3 when the job starts (InvalidS3ObjectException if it is missing), analysed in the
+background (JobStatus IN_PROGRESS → SUCCEEDED, or FAILED with a StatusMessage for a video that cannot
+be decoded or is not H.264), sampled every 200 ms of video time, and answered with VideoMetadata,
+Faces[].Timestamp (ms) and Face.BoundingBox ratios, MaxResults/NextToken paging, and the same JobId for
+a repeated ClientRequestToken.
+
+GetFaceDetection waits up to `LocalRekognition.answer_wait_s` (real seconds) for a running job before
+answering IN_PROGRESS, so a workflow polling on a virtual clock does not spin through its timeout.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import math
+import os
+import re
+import subprocess
+import tempfile
+import threading
+import uuid
+import weakref
+from dataclasses import dataclass, field
+from typing import Any
+
+from engine.aws.providers import ServiceError, register
+
+SAMPLE_INTERVAL_MS = 200  # Rekognition Video reports faces about five times a second
+MAX_PAGE = 1000
+MAX_VIDEO_BYTES = 10 * 1024**3  # the service's limit for stored videos
+_TOKEN = re.compile(r"^[a-zA-Z0-9-_]{1,64}$")
+
+
+@dataclass
+class FaceJob:
+    """One face-detection job and, once finished, its results."""
+
+    job_id: str
+    video: dict
+    job_tag: str | None
+    status: str = "IN_PROGRESS"
+    status_message: str | None = None
+    metadata: dict | None = None
+    faces: list[dict] = field(default_factory=list)
+    done: threading.Event = field(default_factory=threading.Event)
+
+
+class HaarFaceDetector:
+    """OpenCV's frontal-face cascade; boxes in pixels with a confidence (0-100) and quality measures."""
+
+    def __init__(self, max_height: int = 480) -> None:
+        import cv2
+
+        self.cv2 = cv2
+        self.cascade = cv2.CascadeClassifier(cv2.data.haarcascades + "haarcascade_frontalface_default.xml")
+        if self.cascade.empty():
+            raise RuntimeError("OpenCV's haarcascade_frontalface_default.xml could not be loaded")
+        self.max_height = max_height
+
+    def detect(self, frame: Any) -> list[dict]:
+        """Faces in one BGR frame: [{"box": (x, y, w, h) in frame pixels, "confidence", "brightness", "sharpness"}]."""
+        cv2 = self.cv2
+        gray = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
+        scale = min(1.0, self.max_height / gray.shape[0])
+        small = cv2.resize(gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA) if scale < 1 else gray
+        small = cv2.equalizeHist(small)
+        min_side = max(20, round(small.shape[0] * 0.05))
+        rects, _, weights = self.cascade.detectMultiScale3(
+            small, scaleFactor=1.1, minNeighbors=5, minSize=(min_side, min_side), outputRejectLevels=True)
+        found = []
+        for (x, y, w, h), weight in zip(list(rects), list(weights), strict=False):
+            x0, y0, w0, h0 = (round(v / scale) for v in (x, y, w, h))
+            face = gray[y0:y0 + h0, x0:x0 + w0]
+            sharp = float(cv2.Laplacian(face, cv2.CV_64F).var()) if face.size else 0.0
+            found.append({
+                "box": (x0, y0, w0, h0),
+                # The cascade's last-stage score, squashed onto Rekognition's 0-100 scale.
+                "confidence": 100.0 / (1.0 + math.exp(-float(weight))),
+                "brightness": float(face.mean()) / 2.55 if face.size else 0.0,
+                "sharpness": min(100.0, sharp / 10.0),
+            })
+        return found
+
+
+def _ffmpeg_summary(path: str) -> str:
+    try:
+        import imageio_ffmpeg
+
+        exe = imageio_ffmpeg.get_ffmpeg_exe()
+    except (ImportError, RuntimeError):
+        return ""
+    return subprocess.run([exe, "-hide_banner", "-i", path], check=False, capture_output=True, text=True).stderr
+
+
+def analyse_video(path: str, detector: HaarFaceDetector | None = None,
+                  interval_ms: int = SAMPLE_INTERVAL_MS) -> tuple[dict, list[dict]]:
+    """(VideoMetadata, Faces) for a local video file, as GetFaceDetection reports them.
+
+    Raises ValueError with the job's StatusMessage when the video cannot be analysed.
+    """
+    import cv2
+
+    detector = detector or HaarFaceDetector()
+    cap = cv2.VideoCapture(path)
+    try:
+        if not cap.isOpened():
+            raise ValueError("Unsupported codec/format: the video could not be decoded.")
+        fourcc = int(cap.get(cv2.CAP_PROP_FOURCC))
+        codec = "".join(chr((fourcc >> (8 * i)) & 0xFF) for i in range(4)).strip("\x00").lower()
+        if codec not in ("avc1", "h264", "x264", "avc3"):
+            raise ValueError(f"Unsupported codec: {codec or 'unknown'}. Amazon Rekognition Video needs H.264.")
+        fps = cap.get(cv2.CAP_PROP_FPS)
+        if not fps or fps <= 0:
+            raise ValueError("Unsupported format: the video declares no frame rate.")
+        faces: list[dict] = []
+        index, next_sample, width, height = 0, 0.0, 0, 0
+        while cap.grab():
+            t_ms = index * 1000.0 / fps
+            if t_ms + 1e-6 >= next_sample:
+                ok, frame = cap.retrieve()
+                if not ok:
+                    raise ValueError("Unsupported codec/format: a frame could not be decoded.")
+                height, width = frame.shape[:2]
+                for face in detector.detect(frame):
+                    faces.append(_face_detection(round(t_ms), face, width, height))
+                next_sample += interval_ms
+            index += 1
+        if index == 0:
+            raise ValueError("Unsupported codec/format: the video has no decodable frame.")
+    finally:
+        cap.release()
+    summary = _ffmpeg_summary(path)
+    metadata = {
+        "Codec": "h264",
+        "DurationMillis": round(index * 1000.0 / fps),
+        "Format": "QuickTime / MOV",
+        "FrameRate": fps,
+        "FrameHeight": height,
+        "FrameWidth": width,
+        "ColorRange": "FULL" if re.search(r"Video: h264.*\(pc[,)]", summary) else "LIMITED",
+    }
+    return metadata, faces
+
+
+def _face_detection(timestamp: int, face: dict, width: int, height: int) -> dict:
+    x, y, w, h = face["box"]
+    return {
+        "Timestamp": timestamp,
+        "Face": {
+            "BoundingBox": {"Width": w / width, "Height": h / height, "Left": x / width, "Top": y / height},
+            "Quality": {"Brightness": face["brightness"], "Sharpness": face["sharpness"]},
+            "Confidence": face["confidence"],
+        },
+    }
+
+
+class LocalRekognition:
+    """The face-detection jobs of one local AWS."""
+
+    answer_wait_s = 5.0
+
+    def __init__(self) -> None:
+        self.jobs: dict[str, FaceJob] = {}
+        self.tokens: dict[str, str] = {}
+        self.lock = threading.Lock()
+
+    def start_face_detection(self, params: dict) -> dict:
+        video = params.get("Video") or {}
+        s3_object = video.get("S3Object") or {}
+        bucket, key = s3_object.get("Bucket"), s3_object.get("Name")
+        if not bucket or not key:
+            raise ServiceError("InvalidParameterException", "Video.S3Object needs Bucket and Name.")
+        token = params.get("ClientRequestToken")
+        if token is not None and not _TOKEN.match(token):
+            raise ServiceError("InvalidParameterException", "ClientRequestToken must match [a-zA-Z0-9-_]{1,64}.")
+        with self.lock:
+            if token and token in self.tokens:
+                job = self.jobs[self.tokens[token]]
+                if job.video != video:
+                    raise ServiceError("IdempotentParameterMismatchException",
+                                       "ClientRequestToken was already used with different parameters.")
+                return {"JobId": job.job_id}
+        path = self._download(bucket, key, s3_object.get("Version"))
+        job_id = hashlib.sha256((token or uuid.uuid4().hex).encode()).hexdigest()
+        job = FaceJob(job_id, video, params.get("JobTag"))
+        with self.lock:
+            if token and token in self.tokens:  # a concurrent duplicate won the race
+                os.unlink(path)
+                return {"JobId": self.tokens[token]}
+            self.jobs[job_id] = job
+            if token:
+                self.tokens[token] = job_id
+        threading.Thread(target=self._run, args=(job, path), daemon=True, name=f"rekognition-{job_id[:8]}").start()
+        return {"JobId": job_id}
+
+    def _download(self, bucket: str, key: str, version: str | None) -> str:
+        import boto3
+        from botocore.exceptions import ClientError
+
+        s3 = boto3.client("s3")
+        extra = {"VersionId": version} if version else {}
+        try:
+            head = s3.head_object(Bucket=bucket, Key=key, **extra)
+            if head.get("ContentLength", 0) > MAX_VIDEO_BYTES:
+                raise ServiceError("VideoTooLargeException", "The video is larger than 10 GB.")
+            fd, path = tempfile.mkstemp(prefix="rekognition-", suffix=os.path.splitext(key)[1])
+            os.close(fd)
+            s3.download_file(bucket, key, path, ExtraArgs=extra or None)
+        except ClientError:
+            raise ServiceError("InvalidS3ObjectException",
+                               "Unable to get object metadata from S3. Check object key, region and/or "
+                               "access permissions.") from None
+        return path
+
+    def _run(self, job: FaceJob, path: str) -> None:
+        try:
+            job.metadata, job.faces = analyse_video(path)
+            job.status = "SUCCEEDED"
+        except ValueError as error:
+            job.status, job.status_message = "FAILED", str(error)
+        except Exception as error:  # noqa: BLE001 - the job must end either way; the message says what broke
+            job.status, job.status_message = "FAILED", f"Internal error analysing the video: {error}"
+        finally:
+            os.unlink(path)
+            job.done.set()
+
+    def get_face_detection(self, params: dict) -> dict:
+        job = self.jobs.get(params.get("JobId", ""))
+        if job is None:
+            raise ServiceError("ResourceNotFoundException", "The job id is not known.")
+        job.done.wait(self.answer_wait_s)
+        answer: dict[str, Any] = {"JobStatus": job.status, "JobId": job.job_id, "Video": job.video}
+        if job.job_tag:
+            answer["JobTag"] = job.job_tag
+        if job.status == "IN_PROGRESS":
+            return answer
+        if job.status == "FAILED":
+            answer["StatusMessage"] = job.status_message
+            return answer
+        page = min(int(params.get("MaxResults") or MAX_PAGE), MAX_PAGE)
+        start = _offset(params.get("NextToken"), job.job_id)
+        answer["VideoMetadata"] = job.metadata
+        answer["Faces"] = job.faces[start:start + page]
+        if start + page < len(job.faces):
+            answer["NextToken"] = base64.urlsafe_b64encode(f"{job.job_id}:{start + page}".encode()).decode()
+        return answer
+
+
+def _offset(token: str | None, job_id: str) -> int:
+    if not token:
+        return 0
+    try:
+        owner, offset = base64.urlsafe_b64decode(token.encode()).decode().rsplit(":", 1)
+        if owner == job_id and int(offset) >= 0:
+            return int(offset)
+    except (ValueError, UnicodeDecodeError):
+        pass
+    raise ServiceError("InvalidPaginationTokenException", "Invalid Token")
+
+
+_instances: weakref.WeakKeyDictionary[Any, LocalRekognition] = weakref.WeakKeyDictionary()
+_instances_lock = threading.Lock()
+
+
+def rekognition_for(aws: Any) -> LocalRekognition:
+    """The job store belonging to one local AWS (jobs live as long as it does)."""
+    with _instances_lock:
+        if aws not in _instances:
+            _instances[aws] = LocalRekognition()
+        return _instances[aws]
+
+
+register("rekognition", "StartFaceDetection", lambda params, aws: rekognition_for(aws).start_face_detection(params))
+register("rekognition", "GetFaceDetection", lambda params, aws: rekognition_for(aws).get_face_detection(params))

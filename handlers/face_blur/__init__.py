@@ -1,0 +1,1 @@
+"""Face-blur flow handlers: prepare (checks + idempotency token), collect (detections → S3), blur."""

@@ -1,0 +1,131 @@
+"""Blur every face in a video (container-image Lambda): read the detections object, stream the video
+through decode → blur → encode, upload the result to the output bucket under the same key.
+
+Event: {"video": {"bucket", "key"}, "detections": {"bucket", "key"}} (what `collect` returned).
+Environment: VIDEOS_OUT_BUCKET; optional BLUR_METHOD (gaussian | pixelate), BLUR_STRENGTH (0..1, share
+of the face size the blur spans), BLUR_PADDING (share of the face size added on each side),
+HOLD_SECONDS (how long a box outlives its first/last detection), X264_PRESET, X264_CRF.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import quote
+
+import boto3
+import cv2
+import numpy as np
+
+from face_blur.guard import MARKER_KEY, MARKER_VALUE, refuse_recursion
+from face_blur.tracks import Box, FaceTimeline, build_tracks
+from face_blur.video import Encoding, VideoError, VideoInfo, probe, transcode
+
+
+class BlurFailed(Exception):
+    """The video could not be anonymised; the message says why."""
+
+
+@dataclass(frozen=True)
+class BlurSettings:
+    """How faces are hidden."""
+
+    method: str = "gaussian"
+    strength: float = 0.5
+    padding: float = 0.15
+    hold_seconds: float = 0.5
+
+    @classmethod
+    def from_env(cls) -> BlurSettings:
+        settings = cls(
+            os.environ.get("BLUR_METHOD", cls.method).lower(),
+            float(os.environ.get("BLUR_STRENGTH", cls.strength)),
+            float(os.environ.get("BLUR_PADDING", cls.padding)),
+            float(os.environ.get("HOLD_SECONDS", cls.hold_seconds)),
+        )
+        if settings.method not in ("gaussian", "pixelate"):
+            raise BlurFailed(f"BLUR_METHOD must be gaussian or pixelate, not {settings.method!r}")
+        if not 0 < settings.strength <= 1:
+            raise BlurFailed(f"BLUR_STRENGTH must be in (0, 1], not {settings.strength}")
+        return settings
+
+
+def blur_region(frame: np.ndarray, rect: tuple[int, int, int, int], method: str, strength: float) -> None:
+    """Blur frame[y0:y1, x0:x1] in place so the face in it cannot be recognised."""
+    x0, y0, x1, y1 = rect
+    roi = frame[y0:y1, x0:x1]
+    h, w = roi.shape[:2]
+    size = max(2, min(w, h))
+    if method == "pixelate":
+        block = max(2.0, size * strength / 4)
+        small = cv2.resize(roi, (max(1, round(w / block)), max(1, round(h / block))), interpolation=cv2.INTER_AREA)
+        roi[:] = cv2.resize(small, (w, h), interpolation=cv2.INTER_NEAREST)
+        return
+    # A Gaussian spanning `strength` of the face. Large kernels are slow at full resolution, so blur a
+    # downscaled copy (a wide blur has no fine detail to lose) and scale it back up.
+    kernel = max(3.0, size * strength)
+    shrink = max(1.0, kernel / 12)
+    sw, sh = max(1, round(w / shrink)), max(1, round(h / shrink))
+    small = cv2.resize(roi, (sw, sh), interpolation=cv2.INTER_AREA) if shrink > 1 else roi.copy()
+    k = int(kernel / shrink) | 1
+    small = cv2.GaussianBlur(small, (k, k), 0, borderType=cv2.BORDER_REPLICATE)
+    roi[:] = cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR) if shrink > 1 else small
+
+
+def anonymise(source: str | Path, target: str | Path, faces: list[dict],
+              settings: BlurSettings | None = None, encoding: Encoding | None = None) -> dict:
+    """Write `target`: `source` with every face in `faces` (GetFaceDetection's Faces) blurred.
+
+    Returns what was done: frames, tracks, frame rate, size. Raises BlurFailed for unusable input.
+    """
+    settings = settings or BlurSettings()
+    encoding = encoding or Encoding()
+    try:
+        info: VideoInfo = probe(source)
+    except VideoError as error:
+        raise BlurFailed(f"cannot read the source video: {error}") from None
+    tracks = build_tracks(faces)
+    timeline = FaceTimeline(tracks, hold_ms=settings.hold_seconds * 1000)
+    ms_per_frame = 1000 / info.fps
+    blurred = 0
+
+    def edit(index: int, frame: np.ndarray) -> None:
+        nonlocal blurred
+        boxes: list[Box] = timeline.boxes_at(float(index * ms_per_frame))
+        for box in boxes:
+            rect = box.to_pixels(info.width, info.height, settings.padding)
+            if rect is not None:
+                blur_region(frame, rect, settings.method, settings.strength)
+                blurred += 1
+
+    try:
+        count = transcode(source, target, info, encoding, edit)
+    except VideoError as error:
+        raise BlurFailed(str(error)) from None
+    return {"frames": count, "fps": info.fps_text, "width": info.width, "height": info.height,
+            "tracks": len(tracks), "boxes_blurred": blurred, "audio_streams": len(info.audio_codecs)}
+
+
+def handler(event: dict, context: object) -> dict:
+    """Lambda entry point: anonymise one video from the detections object `collect` wrote."""
+    out_bucket = os.environ["VIDEOS_OUT_BUCKET"]
+    src_bucket, key = event["video"]["bucket"], event["video"]["key"]
+    refuse_recursion(src_bucket, out_bucket)
+    settings = BlurSettings.from_env()
+    s3 = boto3.client("s3")
+    detections = json.loads(
+        s3.get_object(Bucket=event["detections"]["bucket"], Key=event["detections"]["key"])["Body"].read())
+    # /tmp is the function's ephemeral storage: source and result both live there, never in memory.
+    with tempfile.TemporaryDirectory(dir=os.environ.get("TMPDIR")) as tmp:
+        suffix = Path(key).suffix.lower() or ".mp4"
+        source, target = Path(tmp, "source" + suffix), Path(tmp, "anonymised" + suffix)
+        s3.download_file(src_bucket, key, str(source))
+        result = anonymise(source, target, detections.get("Faces", []), settings, Encoding.from_env())
+        s3.upload_file(str(target), out_bucket, key, ExtraArgs={
+            "ContentType": "video/quicktime" if suffix == ".mov" else "video/mp4",
+            "Metadata": {MARKER_KEY: MARKER_VALUE, "source": quote(f"s3://{src_bucket}/{key}", safe="/:")},
+        })
+    return {"bucket": out_bucket, "key": key, **result}
