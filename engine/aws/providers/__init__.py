@@ -1,0 +1,127 @@
+"""Providers: real local compute behind specific AWS operations (e.g. Rekognition face detection).
+
+A provider answers one botocore operation before moto sees it. Every boto3 client created while a
+`LocalAWS` is active — the engine's and the handlers' alike — consults the registry first, so
+handlers keep calling `boto3.client(...)` unchanged.
+
+    from engine.aws.providers import register, ServiceError
+
+    def start_face_detection(params: dict, aws: LocalAWS) -> dict:
+        ...                                   # params: the API parameters as the caller passed them
+        return {"JobId": job_id}              # shaped exactly like the real API's response
+    register("rekognition", "StartFaceDetection", start_face_detection)
+
+Raising `ServiceError(code, message, status)` reaches the caller as botocore's ClientError with that
+code, just as a real service error would.
+"""
+from __future__ import annotations
+
+import copy
+import importlib
+import threading
+import uuid
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from botocore.awsrequest import AWSResponse
+from botocore.handlers import BUILTIN_HANDLERS
+
+if TYPE_CHECKING:
+    from engine.aws import LocalAWS
+
+Provider = Callable[[dict, "LocalAWS"], dict]
+
+# service (boto3 client name) → provider modules that register its operations. Imported on the first
+# call to that service inside a LocalAWS, so heavy dependencies (OpenCV, …) load only when used.
+# Flow engineers: add one line per provider module.
+PROVIDER_MODULES: dict[str, tuple[str, ...]] = {
+    "stepfunctions": ("engine.aws.providers.stepfunctions",),
+}
+
+_registry: dict[tuple[str, str], Provider] = {}
+_loaded_services: set[str] = set()
+_load_lock = threading.Lock()
+_active: LocalAWS | None = None
+
+
+class ServiceError(Exception):
+    """An AWS service error raised by a provider; boto3 callers see ClientError with this code."""
+
+    def __init__(self, code: str, message: str = "", status: int = 400) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+        self.status = status
+
+
+def operation_name(name: str) -> str:
+    """Normalise `startFaceDetection` / `start_face_detection` / `StartFaceDetection` to botocore's form."""
+    if "_" in name:
+        return "".join(part[:1].upper() + part[1:] for part in name.split("_"))
+    return name[:1].upper() + name[1:]
+
+
+def register(service: str, operation: str, fn: Provider) -> None:
+    """Answer `service`'s `operation` (boto3 client name, API operation name) with `fn` from now on."""
+    _registry[(service.lower(), operation_name(operation))] = fn
+
+
+def unregister(service: str, operation: str) -> None:
+    """Stop answering an operation locally (it falls back to moto)."""
+    _registry.pop((service.lower(), operation_name(operation)), None)
+
+
+def provider_for(service: str, operation: str) -> Provider | None:
+    """The provider registered for an operation, importing the service's provider modules first."""
+    service = service.lower()
+    if service not in _loaded_services:
+        with _load_lock:
+            if service not in _loaded_services:
+                for module in PROVIDER_MODULES.get(service, ()):
+                    importlib.import_module(module)
+                _loaded_services.add(service)
+    return _registry.get((service, operation_name(operation)))
+
+
+def activate(aws: LocalAWS | None) -> None:
+    """Route provider calls to `aws` (None: providers stay silent and boto3 behaves as usual)."""
+    global _active
+    _active = aws
+
+
+def _remember_params(params: dict, model: Any, context: dict, **_: Any) -> None:
+    # before-call only sees the serialised HTTP request; keep the caller's own parameters for providers.
+    if _active is not None and provider_for(model.service_model.service_name, model.name) is not None:
+        context["stepsmith_params"] = copy.copy(params)
+
+
+def _answer(model: Any, context: dict, **_: Any) -> tuple[AWSResponse, dict] | None:
+    aws = _active
+    if aws is None:
+        return None
+    fn = provider_for(model.service_model.service_name, model.name)
+    if fn is None:
+        return None
+    params = context.get("stepsmith_params", {})
+    request_id = str(uuid.uuid4())
+    try:
+        parsed = dict(fn(params, aws) or {})
+        status = 200
+    except ServiceError as error:
+        status = error.status
+        parsed = {"Error": {"Code": error.code, "Message": error.message}}
+        if error.message:
+            parsed["message"] = error.message
+    parsed["ResponseMetadata"] = {
+        "RequestId": request_id,
+        "HTTPStatusCode": status,
+        "HTTPHeaders": {"x-amzn-requestid": request_id},
+        "RetryAttempts": 0,
+    }
+    return AWSResponse("https://stepsmith.local/", status, {"x-amzn-requestid": request_id}, None), parsed
+
+
+# Registered once, at import, into every botocore session created afterwards (moto does the same for
+# its stubber); inert while no LocalAWS is active.
+BUILTIN_HANDLERS.append(("before-parameter-build", _remember_params))
+BUILTIN_HANDLERS.append(("before-call", _answer))

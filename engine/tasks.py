@@ -1,0 +1,643 @@
+"""Task dispatch for local runs: Lambda ARNs run your real handlers, service ARNs call boto3 (local AWS).
+
+    dispatcher = LocalDispatcher(app)                 # inside `with LocalAWS(...)`
+    execute(definition, input_text, dispatcher=dispatcher)
+
+Lambda functions run in this process, imported as Lambda imports them (their CodeUri on sys.path,
+`Handler` as module.function), with their environment variables and a Lambda-shaped context.
+Container-image functions run the same way: the handler module is found where the Dockerfile copies
+it from, and the image's own dependencies must be installed in the local venv.
+
+Invocations are serialised: environment variables and `sys.modules` belong to the whole process, and
+Lambda gives every concurrent invocation its own. A handler that outlives its Timeout is reported as
+AWS reports it (Lambda.Unknown) and left to finish in a daemon thread, since Python cannot kill it.
+"""
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import importlib
+import json
+import os
+import re
+import sys
+import threading
+import time
+import traceback
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import boto3
+import botocore.exceptions
+from botocore import xform_name
+
+from engine.asl.tasks import TaskCall, TaskFailed
+
+if TYPE_CHECKING:
+    from engine.app import App, Function
+
+# --------------------------------------------------------------------------- running Lambda handlers
+
+
+class LambdaContext:
+    """The `context` argument a Python Lambda handler receives."""
+
+    def __init__(self, function: Function, request_id: str, deadline: float) -> None:
+        self.function_name = function.name
+        self.function_version = "$LATEST"
+        self.invoked_function_arn = function.arn
+        self.memory_limit_in_mb = str(function.memory)
+        self.aws_request_id = request_id
+        self.log_group_name = f"/aws/lambda/{function.name}"
+        today = dt.datetime.now(dt.UTC).strftime("%Y/%m/%d")
+        self.log_stream_name = f"{today}/[$LATEST]{uuid.uuid4().hex}"
+        self.identity = None
+        self.client_context = None
+        self.tenant_id = None
+        self._deadline = deadline
+
+    def get_remaining_time_in_millis(self) -> int:
+        """Milliseconds left before the function's Timeout."""
+        return max(0, int((self._deadline - time.monotonic()) * 1000))
+
+
+@dataclass
+class Invocation:
+    """What one invoke returned: the payload, or Lambda's error (name + payload) when the function failed."""
+
+    request_id: str
+    payload: Any = None
+    error: str | None = None          # the Step Functions error name (errorType, or Lambda.Unknown)
+    error_payload: dict | None = None  # what Lambda returns as the error payload
+    timed_out_by_task: bool = False   # the Task's TimeoutSeconds, not the function's, ran out
+
+    @property
+    def failed(self) -> bool:
+        return self.error is not None
+
+    @property
+    def cause(self) -> str:
+        """The cause text Step Functions reports for this failure."""
+        payload = json.dumps(self.error_payload, separators=(",", ":"))
+        if self.error == "Lambda.Unknown":
+            return ("The cause could not be determined because Lambda did not return an error type. "
+                    f"Returned payload: {payload}")
+        return payload
+
+
+_invoke_lock = threading.Lock()
+_inside = threading.local()   # set in handler threads, so a handler that invokes another does not deadlock
+
+
+class LambdaRunner:
+    """Runs Lambda functions in-process; keeps each code root's modules warm, like a Lambda container."""
+
+    def __init__(self) -> None:
+        self._modules: dict[Path, dict[str, Any]] = {}   # code root → its modules, kept between invokes
+        self._active_root: Path | None = None
+
+    def invoke(self, function: Function, event: Any, *, task_timeout: float | None = None) -> Invocation:
+        """Invoke `function` with `event` (a JSON value); never raises for handler failures."""
+        request_id = str(uuid.uuid4())
+        try:
+            event = json.loads(json.dumps(event))
+        except (TypeError, ValueError) as error:
+            return _failure(request_id, "Lambda.InvalidRequestContentException", str(error))
+        nested = getattr(_inside, "active", False)
+        if not nested:
+            _invoke_lock.acquire()
+        try:
+            return self._invoke_locked(function, event, request_id, task_timeout)
+        finally:
+            if not nested:
+                _invoke_lock.release()
+
+    def _invoke_locked(self, function: Function, event: Any, request_id: str,
+                       task_timeout: float | None) -> Invocation:
+        limit = float(function.timeout)
+        by_task = task_timeout is not None and task_timeout < limit
+        wait = task_timeout if by_task else limit
+        deadline = time.monotonic() + limit
+        outcome: dict[str, Any] = {}
+        saved_env = dict(os.environ)
+        saved_path = list(sys.path)
+
+        def run() -> None:
+            _inside.active = True
+            try:
+                os.environ.update(self._environment(function))
+                handler = self._load(function)
+                result = handler(event, LambdaContext(function, request_id, deadline))
+                try:
+                    outcome["payload"] = json.loads(json.dumps(result))
+                except (TypeError, ValueError) as error:
+                    outcome["error"] = ("Runtime.MarshalError", {
+                        "errorMessage": f"Unable to marshal response: {error}",
+                        "errorType": "Runtime.MarshalError", "requestId": request_id, "stackTrace": []})
+            except SystemExit as error:
+                outcome["error"] = ("Runtime.ExitError", {
+                    "errorType": "Runtime.ExitError",
+                    "errorMessage": f"RequestId: {request_id} Error: Runtime exited with error: "
+                                    f"exit status {error.code if isinstance(error.code, int) else 1}"})
+            except _HandlerNotFound as error:
+                outcome["error"] = (error.error_type, {
+                    "errorMessage": str(error), "errorType": error.error_type, "requestId": "",
+                    "stackTrace": []})
+            except BaseException as error:  # noqa: BLE001 - every handler failure becomes Lambda's shape
+                outcome["error"] = (type(error).__name__, _error_payload(error, request_id))
+
+        worker = threading.Thread(target=run, name=f"lambda:{function.name}", daemon=True)
+        worker.start()
+        worker.join(wait)
+        _restore_environ(saved_env)
+        sys.path[:] = saved_path
+        if worker.is_alive():
+            if by_task:
+                return Invocation(request_id, error="States.Timeout", error_payload=None, timed_out_by_task=True)
+            stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+            return Invocation(request_id, error="Lambda.Unknown", error_payload={
+                "errorMessage": f"{stamp} {request_id} Task timed out after {limit:.2f} seconds"})
+        if "error" in outcome:
+            name, payload = outcome["error"]
+            return Invocation(request_id, error=name, error_payload=payload)
+        return Invocation(request_id, payload=outcome.get("payload"))
+
+    def _environment(self, function: Function) -> dict[str, str]:
+        region = os.environ.get("AWS_REGION") or function.arn.split(":")[3]
+        root = str(function.code_uri or "")
+        return {
+            "AWS_LAMBDA_FUNCTION_NAME": function.name,
+            "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(function.memory),
+            "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{function.name}",
+            "AWS_EXECUTION_ENV": f"AWS_Lambda_{function.runtime or 'python3.11'}",
+            "AWS_REGION": region,
+            "AWS_DEFAULT_REGION": region,
+            "LAMBDA_TASK_ROOT": root,
+            **function.environment,
+        }
+
+    def _load(self, function: Function) -> Any:
+        if not function.handler or "." not in function.handler:
+            raise _HandlerNotFound("Runtime.MalformedHandlerName",
+                                   f"Bad handler '{function.handler}': not enough values to unpack "
+                                   "(expected 2, got 1)")
+        if function.code_uri is None:
+            raise _HandlerNotFound("Runtime.ImportModuleError",
+                                   f"Unable to import module '{function.handler}': no local code for "
+                                   f"{function.logical_id}")
+        module_name, attribute = function.handler.rsplit(".", 1)
+        root = function.code_uri
+        self._activate(root)
+        sys.path.insert(0, str(root))
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError as error:
+            raise _HandlerNotFound("Runtime.ImportModuleError",
+                                   f"Unable to import module '{module_name}': {error}") from None
+        finally:
+            self._remember(root)
+        handler = getattr(module, attribute, None)
+        if handler is None:
+            raise _HandlerNotFound("Runtime.HandlerNotFound",
+                                   f"Handler '{attribute}' missing on module '{module_name}'")
+        return handler
+
+    def _activate(self, root: Path) -> None:
+        """Make `root`'s modules the imported ones: two code roots may both have a `utils` module."""
+        if self._active_root == root:
+            return
+        for other, modules in self._modules.items():
+            if other != root:
+                for name in modules:
+                    sys.modules.pop(name, None)
+        sys.modules.update(self._modules.get(root, {}))
+        importlib.invalidate_caches()
+        self._active_root = root
+
+    def _remember(self, root: Path) -> None:
+        prefix = str(root) + os.sep
+        owned = self._modules.setdefault(root, {})
+        for name, module in list(sys.modules.items()):
+            path = getattr(module, "__file__", None)
+            if path and path.startswith(prefix):
+                owned[name] = module
+
+
+class _HandlerNotFound(Exception):
+    def __init__(self, error_type: str, message: str) -> None:
+        super().__init__(message)
+        self.error_type = error_type
+
+
+def _restore_environ(saved: dict[str, str]) -> None:
+    for key in set(os.environ) - set(saved):
+        del os.environ[key]
+    for key, value in saved.items():
+        if os.environ.get(key) != value:
+            os.environ[key] = value
+
+
+def _error_payload(error: BaseException, request_id: str) -> dict:
+    # The Python runtime's shape: the frames below the runtime, each as "  File ..., line N, in f\n    code\n".
+    frames = traceback.extract_tb(error.__traceback__)[1:]
+    return {
+        "errorMessage": str(error),
+        "errorType": type(error).__name__,
+        "requestId": request_id,
+        "stackTrace": traceback.format_list(frames),
+    }
+
+
+def _failure(request_id: str, error: str, message: str) -> Invocation:
+    return Invocation(request_id, error=error, error_payload={"errorMessage": message, "errorType": error})
+
+
+# --------------------------------------------------------------------------- boto3 calls, AWS's way
+
+
+# aws-sdk integration service names that differ from boto3's client names.
+_SDK_SERVICES = {
+    "sfn": "stepfunctions", "eventbridge": "events", "cloudwatchlogs": "logs",
+    "elasticloadbalancingv2": "elbv2", "elasticloadbalancing": "elb", "cognitoidentityprovider": "cognito-idp",
+    "cognitoidentity": "cognito-identity", "mediastoredata": "mediastore-data", "iotdataplane": "iot-data",
+    "lexruntimev2": "lexv2-runtime", "lexmodelsv2": "lexv2-models", "sagemakerruntime": "sagemaker-runtime",
+    "applicationautoscaling": "application-autoscaling", "acmpca": "acm-pca", "emrcontainers": "emr-containers",
+    "emrserverless": "emr-serverless", "redshiftdata": "redshift-data", "secretsmanager": "secretsmanager",
+}
+_OPTIMIZED = {   # optimized integration → (boto3 service, error prefix, SDK v1 service name for causes)
+    "lambda": ("lambda", "Lambda", "AWSLambda"), "sns": ("sns", "SNS", "AmazonSNS"),
+    "sqs": ("sqs", "SQS", "AmazonSQS"), "dynamodb": ("dynamodb", "DynamoDB", "AmazonDynamoDBv2"),
+    "sagemaker": ("sagemaker", "SageMaker", "AmazonSageMaker"), "states": ("stepfunctions", "StepFunctions",
+                                                                           "AWSStepFunctions"),
+    "events": ("events", "EventBridge", "AmazonEventBridge"), "glue": ("glue", "Glue", "AWSGlue"),
+    "batch": ("batch", "Batch", "AWSBatch"), "ecs": ("ecs", "ECS", "AmazonECS"),
+    "s3": ("s3", "S3", "AmazonS3"), "apigateway": ("apigateway", "ApiGateway", "AmazonApiGateway"),
+}
+
+
+def boto3_service(sdk_name: str) -> str:
+    """The boto3 client name for an aws-sdk integration's service name (`sfn` → `stepfunctions`)."""
+    if sdk_name in _SDK_SERVICES:
+        return _SDK_SERVICES[sdk_name]
+    available = boto3.session.Session().get_available_services()
+    if sdk_name in available:
+        return sdk_name
+    for name in available:
+        if name.replace("-", "") == sdk_name:
+            return name
+    raise TaskFailed("States.Runtime", f"The resource provided arn:aws:states:::aws-sdk:{sdk_name} is not "
+                                       "recognized. The value is not a valid resource ARN, or the resource "
+                                       "is not available in this region.")
+
+
+def pascal_service_name(service_id: str) -> str:
+    """AWS's PascalCase service name for aws-sdk error names: `DynamoDB` → `DynamoDb`, `ACM PCA` → `AcmPca`."""
+    words = re.findall(r"[A-Z]+(?![a-z])|[A-Z][a-z]*|[a-z]+|\d+", service_id)
+    return "".join(word[:1].upper() + word[1:].lower() for word in words)
+
+
+def _exception_name(code: str) -> str:
+    return code if code.endswith("Exception") else f"{code}Exception"
+
+
+def _to_api(value: Any, shape: Any) -> Any:
+    """Step Functions' PascalCase parameters → the API's own member names (some services are camelCase)."""
+    if shape is None:
+        return value
+    kind = shape.type_name
+    if kind == "structure" and isinstance(value, dict):
+        members = {name.lower(): name for name in shape.members}
+        converted = {}
+        for key, item in value.items():
+            name = members.get(key.lower(), key)
+            converted[name] = _to_api(item, shape.members.get(name))
+        return converted
+    if kind == "list" and isinstance(value, list):
+        return [_to_api(item, shape.member) for item in value]
+    if kind == "map" and isinstance(value, dict):
+        return {key: _to_api(item, shape.value) for key, item in value.items()}
+    if kind == "blob" and isinstance(value, str):
+        return value.encode()
+    if kind == "timestamp" and isinstance(value, str | int | float):
+        return value
+    return value
+
+
+def _from_api(value: Any, shape: Any, timestamps: str) -> Any:
+    """An API response → what Step Functions returns: PascalCase members, JSON types only."""
+    if isinstance(value, dict):
+        members = getattr(shape, "members", None) if shape is not None and shape.type_name == "structure" else None
+        result = {}
+        for key, item in value.items():
+            if key == "ResponseMetadata":
+                continue
+            if members is not None:
+                result[key[:1].upper() + key[1:]] = _from_api(item, members.get(key), timestamps)
+            else:
+                result[key] = _from_api(item, getattr(shape, "value", None), timestamps)
+        return result
+    if isinstance(value, list):
+        return [_from_api(item, getattr(shape, "member", None), timestamps) for item in value]
+    if isinstance(value, dt.datetime):
+        if timestamps == "millis":
+            return int(value.timestamp() * 1000)
+        text = value.astimezone(dt.UTC).isoformat(timespec="milliseconds")
+        return text.replace("+00:00", "Z")
+    if isinstance(value, bytes | bytearray):
+        try:
+            return bytes(value).decode("utf-8")
+        except UnicodeDecodeError:
+            return base64.b64encode(bytes(value)).decode()
+    if hasattr(value, "read"):   # StreamingBody: Step Functions returns the body as text
+        return _from_api(value.read(), None, timestamps)
+    return value
+
+
+@dataclass
+class _ServiceCall:
+    service: str
+    operation: str      # API operation name, e.g. GetObject
+    error_prefix: str   # e.g. S3 (aws-sdk) or DynamoDB (optimized)
+    cause_style: str    # "v2" (aws-sdk) | "v1" (optimized)
+    v1_name: str = ""
+
+
+def _call(spec: _ServiceCall, parameters: Any, timestamps: str) -> tuple[Any, dict]:
+    """Call one API through boto3; returns (response converted for Step Functions, response metadata)."""
+    client = boto3.client(spec.service)
+    model = client.meta.service_model
+    operations = {name.lower(): name for name in model.operation_names}
+    operation = operations.get(spec.operation.lower())
+    if operation is None:
+        raise TaskFailed("States.Runtime", f"The API action {spec.operation} is not supported by "
+                                           f"{spec.service}.")
+    input_shape = model.operation_model(operation).input_shape
+    arguments = _to_api(parameters or {}, input_shape)
+    try:
+        response = getattr(client, xform_name(operation))(**arguments)
+    except botocore.exceptions.ParamValidationError as error:
+        raise TaskFailed(f"{spec.error_prefix}.ValidationException" if spec.cause_style == "v2" else
+                         "States.Runtime", str(error).replace("\n", " ")) from None
+    except botocore.exceptions.ClientError as error:
+        raise _service_failure(spec, error) from None
+    metadata = response.get("ResponseMetadata", {})
+    output_shape = model.operation_model(operation).output_shape
+    return _from_api(response, output_shape, timestamps), metadata
+
+
+def _service_failure(spec: _ServiceCall, error: botocore.exceptions.ClientError) -> TaskFailed:
+    info = error.response.get("Error", {})
+    code = str(info.get("Code") or "UnknownError")
+    message = info.get("Message") or error.response.get("message") or ""
+    metadata = error.response.get("ResponseMetadata", {})
+    status = metadata.get("HTTPStatusCode", 400)
+    request_id = metadata.get("RequestId") or str(uuid.uuid4())
+    name = f"{spec.error_prefix}.{_exception_name(code)}"
+    if spec.cause_style == "v2":
+        cause = f"{message} (Service: {spec.error_prefix}, Status Code: {status}, Request ID: {request_id})"
+    else:
+        cause = (f"{message} (Service: {spec.v1_name}; Status Code: {status}; Error Code: {code}; "
+                 f"Request ID: {request_id}; Proxy: null)")
+    return TaskFailed(name, cause)
+
+
+def _sdk_metadata(metadata: dict) -> dict:
+    """The SdkHttpMetadata/SdkResponseMetadata pair optimized integrations add to results."""
+    headers = {key: str(value) for key, value in (metadata.get("HTTPHeaders") or {}).items()}
+    request_id = metadata.get("RequestId") or headers.get("x-amzn-requestid") or str(uuid.uuid4())
+    return {
+        "SdkHttpMetadata": {
+            "AllHttpHeaders": {key: [value] for key, value in headers.items()},
+            "HttpHeaders": headers,
+            "HttpStatusCode": metadata.get("HTTPStatusCode", 200),
+        },
+        "SdkResponseMetadata": {"RequestId": request_id},
+    }
+
+
+# --------------------------------------------------------------------------- the dispatcher
+
+
+_LAMBDA_ARN = re.compile(r"^arn:aws[\w-]*:lambda:[\w-]+:\d{12}:function:[\w-]+(:[\w$-]+)?$")
+_SERVICE_ARN = re.compile(r"^arn:aws[\w-]*:states:::(?P<sdk>aws-sdk:)?(?P<service>[\w-]+):(?P<action>\w+)"
+                          r"(?:\.(?P<pattern>sync(?::2)?|waitForTaskToken))?$")
+_TERMINAL = {"Completed", "Failed", "Stopped"}
+
+
+class LocalDispatcher:
+    """The engine's TaskDispatcher for local runs: handlers in-process, services through local AWS."""
+
+    def __init__(self, app: App | None = None, *, clock: Any = None, runner: LambdaRunner | None = None,
+                 poll_seconds: float = 0.05) -> None:
+        self.app = app
+        self.clock = clock
+        self.runner = runner or LambdaRunner()
+        self.poll_seconds = poll_seconds
+        self.child_executions: list[Any] = []   # results of states:startExecution children, in order
+
+    # -- the protocol
+
+    def run_task(self, call: TaskCall) -> Any:
+        """Run one Task attempt; return its result or raise TaskFailed as AWS would name the error."""
+        resource = call.resource
+        if _LAMBDA_ARN.match(resource):
+            return self._lambda_function(call)
+        match = _SERVICE_ARN.match(resource)
+        if match is None:
+            if ":activity:" in resource:
+                raise TaskFailed("States.TaskFailed", f"Activity {resource} has no local worker; answer it "
+                                                      "with a mock config (--mock-config).")
+            raise TaskFailed("States.Runtime", f"The resource provided {resource} is not recognized. The value "
+                                               "is not a valid resource ARN, or the resource is not available "
+                                               "in this region.")
+        service, action, pattern = match["service"], match["action"], match["pattern"]
+        if match["sdk"]:
+            return self._aws_sdk(call, service, action, pattern)
+        if service == "lambda" and action == "invoke":
+            return self._lambda_invoke(call, pattern)
+        if service == "states" and action == "startExecution":
+            return self._start_execution(call, pattern)
+        if service == "s3" and action in ("getObject", "listObjectsV2", "putObject"):
+            return self._s3_for_map(call, action)
+        return self._optimized(call, service, action, pattern)
+
+    # -- Lambda
+
+    def function(self, ref: str) -> Function:
+        """The app's function for an ARN or name, or Lambda.ResourceNotFoundException as AWS reports it."""
+        function = self.app.function(ref) if self.app is not None else None
+        if function is None:
+            region = os.environ.get("AWS_REGION", "us-east-1")
+            arn = ref if ref.startswith("arn:") else f"arn:aws:lambda:{region}:111111111111:function:{ref}"
+            raise TaskFailed("Lambda.ResourceNotFoundException",
+                             f"Function not found: {arn} (Service: Lambda, Status Code: 404, Request ID: "
+                             f"{uuid.uuid4()})")
+        return function
+
+    def _invoke(self, call: TaskCall, function: Function, event: Any) -> Invocation:
+        invocation = self.runner.invoke(function, event, task_timeout=call.timeout_seconds)
+        if invocation.timed_out_by_task:
+            raise TaskFailed("States.Timeout", None)
+        if invocation.failed:
+            raise TaskFailed(invocation.error or "Lambda.Unknown", invocation.cause)
+        return invocation
+
+    def _lambda_function(self, call: TaskCall) -> Any:
+        return self._invoke(call, self.function(call.resource), call.arguments).payload
+
+    def _lambda_invoke(self, call: TaskCall, pattern: str | None) -> Any:
+        arguments = call.arguments if isinstance(call.arguments, dict) else {}
+        name = arguments.get("FunctionName")
+        if not isinstance(name, str):
+            raise TaskFailed("States.Runtime", "The field 'FunctionName' is required for lambda:invoke.")
+        event = arguments.get("Payload", {})
+        if isinstance(event, str):
+            try:
+                event = json.loads(event)
+            except ValueError:
+                pass
+        function = self.function(name)
+        invocation = self._invoke(call, function, event)
+        if pattern == "waitForTaskToken":
+            return None
+        asynchronous = arguments.get("InvocationType") == "Event"
+        headers = {
+            "Connection": "keep-alive", "Content-Type": "application/json",
+            "Date": dt.datetime.now(dt.UTC).strftime("%a, %d %b %Y %H:%M:%S GMT"),
+            "X-Amz-Executed-Version": "$LATEST", "x-amzn-RequestId": invocation.request_id,
+        }
+        status = 202 if asynchronous else 200
+        return {
+            "ExecutedVersion": "$LATEST",
+            "Payload": "" if asynchronous else invocation.payload,
+            **_sdk_metadata({"HTTPHeaders": headers, "HTTPStatusCode": status, "RequestId": invocation.request_id}),
+            "StatusCode": status,
+        }
+
+    # -- AWS SDK integrations
+
+    def _aws_sdk(self, call: TaskCall, service: str, action: str, pattern: str | None) -> Any:
+        if pattern and pattern != "waitForTaskToken":
+            raise TaskFailed("States.Runtime", f"The resource arn:aws:states:::aws-sdk:{service}:{action}."
+                                               f"{pattern} is not supported: AWS SDK integrations support "
+                                               "Request Response and .waitForTaskToken only.")
+        client_name = boto3_service(service)
+        service_id = boto3.client(client_name).meta.service_model.service_id
+        spec = _ServiceCall(client_name, action, pascal_service_name(str(service_id)), "v2")
+        result, _ = _call(spec, call.arguments, "iso")
+        return None if pattern == "waitForTaskToken" else result
+
+    # -- optimized integrations
+
+    def _optimized(self, call: TaskCall, service: str, action: str, pattern: str | None) -> Any:
+        if service not in _OPTIMIZED:
+            raise TaskFailed("States.Runtime", f"The resource arn:aws:states:::{service}:{action} is not "
+                                               "supported locally.")
+        client_name, prefix, v1_name = _OPTIMIZED[service]
+        arguments = dict(call.arguments or {}) if isinstance(call.arguments, dict) else {}
+        # Step Functions serialises JSON bodies given as objects for these fields.
+        for field_name in ("Message", "MessageBody", "Input", "Detail"):
+            if field_name in arguments and not isinstance(arguments[field_name], str):
+                arguments[field_name] = json.dumps(arguments[field_name], separators=(",", ":"))
+        if service == "events" and action == "putEvents":
+            for entry in arguments.get("Entries", []):
+                if isinstance(entry.get("Detail"), dict):
+                    entry["Detail"] = json.dumps(entry["Detail"], separators=(",", ":"))
+        spec = _ServiceCall(client_name, action, prefix, "v1", v1_name)
+        result, metadata = _call(spec, arguments, "millis")
+        if pattern == "waitForTaskToken":
+            return None
+        if pattern and pattern.startswith("sync"):
+            return self._wait_for_job(spec, action, result)
+        return {**result, **_sdk_metadata(metadata)}
+
+    def _wait_for_job(self, spec: _ServiceCall, action: str, created: dict) -> Any:
+        """`.sync` for SageMaker jobs: poll Describe* (advancing the engine clock) until a terminal status."""
+        kind = re.sub(r"^create", "", action)            # TrainingJob, TransformJob, ProcessingJob…
+        name_field = f"{kind}Name"
+        arn_field = f"{kind}Arn"
+        name = created.get(name_field) or str(created.get(arn_field, "")).rsplit("/", 1)[-1]
+        if spec.service != "sagemaker" or not name:
+            raise TaskFailed("States.Runtime", f"{spec.service}:{action}.sync is not supported locally.")
+        describe = _ServiceCall("sagemaker", f"Describe{kind}", spec.error_prefix, "v1", spec.v1_name)
+        while True:
+            status, _ = _call(describe, {name_field: name}, "millis")
+            state = status.get(f"{kind}Status")
+            if state in _TERMINAL:
+                break
+            self._pause()
+        if state != "Completed":
+            raise TaskFailed("States.TaskFailed", json.dumps(status, separators=(",", ":"), default=str))
+        return status
+
+    def _pause(self) -> None:
+        time.sleep(self.poll_seconds)
+        if self.clock is not None and type(self.clock).__name__ == "VirtualClock":
+            self.clock.sleep(self.poll_seconds)
+
+    # -- S3 reads and writes made on behalf of a distributed Map (ItemReader / ResultWriter)
+
+    def _s3_for_map(self, call: TaskCall, action: str) -> Any:
+        arguments = call.arguments if isinstance(call.arguments, dict) else {}
+        spec = _ServiceCall("s3", action, "S3", "v1", "Amazon S3")
+        if action == "getObject":
+            result, _ = _call(spec, {"Bucket": arguments.get("Bucket"), "Key": arguments.get("Key"),
+                                     **({"VersionId": arguments["VersionId"]} if "VersionId" in arguments else {})},
+                              "iso")
+            return result.get("Body", "")
+        if action == "putObject":
+            body = arguments.get("Body", "")
+            if not isinstance(body, str):
+                body = json.dumps(body, separators=(",", ":"))
+            result, _ = _call(spec, {"Bucket": arguments.get("Bucket"), "Key": arguments.get("Key"),
+                                     "Body": body}, "iso")
+            return result
+        objects: list[dict] = []
+        parameters = {key: value for key, value in arguments.items() if key in ("Bucket", "Prefix")}
+        while True:
+            page, _ = _call(spec, parameters, "iso")
+            objects.extend(page.get("Contents", []))
+            if not page.get("IsTruncated"):
+                return objects
+            parameters["ContinuationToken"] = page["NextContinuationToken"]
+
+    # -- nested state machines
+
+    def _start_execution(self, call: TaskCall, pattern: str | None) -> Any:
+        from engine import execute
+
+        arguments = call.arguments if isinstance(call.arguments, dict) else {}
+        arn = str(arguments.get("StateMachineArn", ""))
+        machine = self.app.state_machine(arn) if self.app is not None else None
+        if machine is None:
+            raise TaskFailed("StepFunctions.StateMachineDoesNotExistException",
+                             f"State Machine Does Not Exist: '{arn}' (Service: AWSStepFunctions; Status Code: "
+                             "400; Error Code: StateMachineDoesNotExist; Request ID: "
+                             f"{uuid.uuid4()}; Proxy: null)")
+        input_value = arguments.get("Input", {})
+        input_text = input_value if isinstance(input_value, str) else json.dumps(input_value)
+        name = str(arguments.get("Name") or uuid.uuid4())
+        parts = machine.arn.split(":")
+        region, account = parts[3], parts[4]
+        started = time.time()
+        result = execute(machine.definition, input_text, state_machine_name=machine.name, execution_name=name,
+                         account=account, region=region, dispatcher=self, clock=self.clock)
+        self.child_executions.append(result)
+        execution_arn = f"arn:aws:states:{region}:{account}:execution:{machine.name}:{name}"
+        if not pattern:
+            return {"ExecutionArn": execution_arn, "StartDate": int(started * 1000)}
+        described = {
+            "ExecutionArn": execution_arn, "Input": input_text, "InputDetails": {"Included": True},
+            "Name": name, "StartDate": int(started * 1000), "StateMachineArn": machine.arn,
+            "Status": result.status, "StopDate": int(time.time() * 1000),
+        }
+        if result.status != "SUCCEEDED":
+            described.update({"Error": result.error, "Cause": result.cause})
+            raise TaskFailed("States.TaskFailed", json.dumps(described, separators=(",", ":")))
+        output = result.output
+        described["Output"] = json.loads(output) if pattern == "sync:2" and output is not None else output
+        described["OutputDetails"] = {"Included": True}
+        return described
