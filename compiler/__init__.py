@@ -1,0 +1,143 @@
+"""The Stepsmith compiler: workflow specs (YAML) → typed model → ASL + SAM in build/.
+
+Python API (the CLI is a thin shell over it):
+    load_workflow(path) -> Workflow                  one spec, fully validated
+    validate_project(root) -> list[SpecError]        every error of every spec, nothing raised
+    compile_project(root, out_dir) -> CompileResult  validate, build ASL + SAM, write atomically
+Heavy imports stay inside the functions so `import compiler` is cheap.
+"""
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from compiler.errors import SpecError, SpecErrors
+
+if TYPE_CHECKING:
+    from compiler.model import Workflow
+
+__all__ = [
+    "CompileResult",
+    "SpecError",
+    "SpecErrors",
+    "compile_project",
+    "find_project_root",
+    "load_project",
+    "load_workflow",
+    "validate_project",
+    "workflow_files",
+]
+
+
+def find_project_root(start: str | os.PathLike[str] = ".") -> Path:
+    """The nearest directory at or above `start` with a workflows/ folder (else `start` itself)."""
+    here = Path(start).resolve()
+    for candidate in (here, *here.parents):
+        if (candidate / "workflows").is_dir():
+            return candidate
+    return here
+
+
+def workflow_files(root: str | os.PathLike[str]) -> list[Path]:
+    """The project's workflow specs, in name order (compiling is deterministic)."""
+    folder = Path(root) / "workflows"
+    return sorted([*folder.glob("*.yaml"), *folder.glob("*.yml")])
+
+
+def _display(path: Path, root: Path) -> str:
+    """How a file is named in messages: relative to the project root when inside it."""
+    try:
+        return str(path.resolve().relative_to(root.resolve()))
+    except ValueError:
+        return str(path)
+
+
+def _load(path: Path, root: Path) -> tuple[Workflow | None, list[SpecError]]:
+    from compiler.load import build_workflow, read_document
+    from compiler.validate import check_schema, check_workflow
+
+    try:
+        document = read_document(path, _display(path, root))
+    except SpecErrors as exc:
+        return None, exc.errors
+    errors = check_schema(document)
+    if errors:
+        return None, errors
+    workflow, errors = build_workflow(document, path)
+    return workflow, errors + check_workflow(workflow, document, root)
+
+
+def load_workflow(path: str | os.PathLike[str], root: str | os.PathLike[str] | None = None) -> Workflow:
+    """Load and fully validate one spec; raises SpecErrors listing every problem."""
+    spec = Path(path)
+    project = Path(root) if root is not None else find_project_root(spec.parent)
+    workflow, errors = _load(spec, project)
+    if errors or workflow is None:
+        raise SpecErrors(errors)
+    return workflow
+
+
+def load_project(root: str | os.PathLike[str] = ".",
+                 files: Sequence[str | os.PathLike[str]] | None = None) -> list[Workflow]:
+    """Load every spec of the project (or just `files`); raises SpecErrors with all errors of all files."""
+    from compiler.validate import check_project
+
+    project = Path(root)
+    paths = [Path(file) for file in files] if files else workflow_files(project)
+    workflows: list[Workflow] = []
+    errors: list[SpecError] = []
+    for path in paths:
+        if not path.is_file():
+            errors.append(SpecError(None, f"{path}: no such workflow file"))
+            continue
+        workflow, found = _load(path, project)
+        errors.extend(found)
+        if workflow is not None:
+            workflows.append(workflow)
+    errors.extend(check_project(workflows))
+    if errors:
+        raise SpecErrors(errors)
+    return workflows
+
+
+def validate_project(root: str | os.PathLike[str] = ".",
+                     files: Sequence[str | os.PathLike[str]] | None = None) -> list[SpecError]:
+    """Every error in the project's specs (or `files`), sorted by place; empty when all is well."""
+    try:
+        load_project(root, files)
+    except SpecErrors as exc:
+        return exc.errors
+    return []
+
+
+@dataclass
+class CompileResult:
+    """What a compile wrote."""
+
+    out_dir: Path
+    workflows: list[str] = field(default_factory=list)
+    files: list[Path] = field(default_factory=list)  # every file written, relative to out_dir
+
+
+def compile_project(root: str | os.PathLike[str] = ".", out_dir: str | os.PathLike[str] = "build",
+                    files: Sequence[str | os.PathLike[str]] | None = None) -> CompileResult:
+    """Validate, then write out_dir/template.yaml and out_dir/statemachines/*.asl.json.
+
+    Nothing is written when any spec has errors (SpecErrors is raised), and the output folder is
+    replaced in one rename so a failed compile never leaves it half-written.
+    """
+    from compiler import asl, sam, serialize
+
+    project = Path(root)
+    workflows = load_project(project, files)
+    target = Path(out_dir)
+    if not target.is_absolute():
+        target = project / target
+    definitions = {workflow.name: asl.build_definition(workflow) for workflow in workflows}
+    template = sam.build_template(workflows, project)
+    written = serialize.write_outputs(target, template, definitions)
+    return CompileResult(out_dir=target, workflows=[workflow.name for workflow in workflows],
+                         files=sorted(written))

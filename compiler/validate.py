@@ -1,0 +1,645 @@
+"""Every check a spec gets before it compiles: the JSON Schema, then every cross-reference.
+
+All checks run and every problem is returned as a SpecError with the place of the offending node,
+so one `stepsmith validate` shows the whole list. Handler code is read with `ast`, never imported.
+"""
+from __future__ import annotations
+
+import ast
+import difflib
+import json
+import re
+from collections.abc import Iterator
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from compiler.conditions import Comparison, Condition, JsonataCondition, condition_paths
+from compiler.errors import SpecError
+from compiler.load import STEP_KINDS, Document
+from compiler.model import (
+    INTEGRATION_SUFFIXES,
+    REFERENCE,
+    ApiTrigger,
+    ChoiceStep,
+    FailStep,
+    HandlerStep,
+    KeyPath,
+    MapStep,
+    ParallelStep,
+    PollStep,
+    S3Trigger,
+    ServiceStep,
+    SourcePlace,
+    Step,
+    SucceedStep,
+    WaitStep,
+    Workflow,
+    pascal_case,
+)
+
+SCHEMA_PATH = Path(__file__).with_name("schema.json")
+_NAME = re.compile(r"^[a-z][a-z0-9-]*$")
+_ISO_TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$")
+_JSONATA = re.compile(r"^\s*\{%(.*)%\}\s*$", re.DOTALL)
+
+
+@cache
+def load_schema() -> dict[str, Any]:
+    """The spec language's JSON Schema (compiler/schema.json)."""
+    return json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+
+
+def did_you_mean(word: str, choices: Any) -> str | None:
+    """A 'did you mean …' hint for the closest choice, if any is close."""
+    close = difflib.get_close_matches(str(word), [str(choice) for choice in choices], n=1, cutoff=0.6)
+    return f"did you mean '{close[0]}'?" if close else None
+
+
+# --- the schema ----------------------------------------------------------------------------------------
+
+_JSON_TYPES = {"string": "a string", "integer": "an integer", "number": "a number", "boolean": "true or false",
+               "object": "a mapping", "array": "a list", "null": "null"}
+
+_PATTERN_MESSAGES = {
+    "name": "names are kebab-case: lowercase letters, digits and '-', starting with a letter",
+    "handler": "handler is `module[.function]` with Python identifiers, e.g. face_blur.collect_faces",
+    "service": "service is `service:action[.sync|.sync:2|.waitForTaskToken]`, e.g. rekognition:startFaceDetection",
+    "schedule": "a schedule is `rate(1 day)`, `cron(0 3 * * ? *)` or {cron: ..., timezone: ...}",
+    "image": "image names are lowercase: images/<name>/Dockerfile",
+    "path": "API paths start with '/'",
+}
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true/false"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    return "a list" if isinstance(value, list) else "a mapping"
+
+
+def _is_step_path(path: KeyPath) -> bool:
+    return len(path) >= 2 and path[-2] == "steps" and isinstance(path[-1], int)
+
+
+def check_schema(doc: Document) -> list[SpecError]:
+    """Validate the document against schema.json; errors point at the offending key or value."""
+    from jsonschema import Draft202012Validator
+
+    validator = Draft202012Validator(load_schema())
+    errors: list[SpecError] = []
+    for error in validator.iter_errors(doc.data):
+        errors.extend(_schema_error(error, doc))
+    return errors
+
+
+def _schema_error(error: Any, doc: Document) -> Iterator[SpecError]:
+    path: KeyPath = tuple(error.absolute_path)
+    instance, kind, expected = error.instance, error.validator, error.validator_value
+    where = doc.where(path)
+    if kind in ("anyOf", "oneOf"):
+        branches = error.validator_value
+        required = [branch.get("required", [None])[0] for branch in branches
+                    if set(branch) == {"required"}]
+        if required and len(required) == len(branches) and isinstance(instance, dict):
+            present = [key for key in required if key in instance]
+            if _is_step_path(path) and not present:
+                yield SpecError(where, f"step '{instance.get('name', '?')}' has no kind",
+                                "add one of: " + ", ".join(STEP_KINDS))
+            elif not present:
+                yield SpecError(where, f"needs one of: {', '.join(required)}")
+            else:
+                yield SpecError(where, f"use only one of: {', '.join(present)}")
+            return
+        from jsonschema.exceptions import best_match
+
+        best = best_match(error.context) if error.context else None
+        if best is not None:
+            yield from _schema_error(best, doc)
+        else:
+            yield SpecError(where, "not a valid value here")
+        return
+    if kind in ("additionalProperties", "unevaluatedProperties"):
+        allowed = list(error.schema.get("properties", {}))
+        extras = [key for key in instance if key not in allowed]
+        if _is_step_path(path) and len([k for k in STEP_KINDS if k in instance]) > 1:
+            kinds = [k for k in STEP_KINDS if k in instance]
+            extras = [key for key in extras if key not in kinds]
+            if kinds[0] in allowed:  # report the clash once, from the first kind's schema
+                yield SpecError(where, f"a step has exactly one kind; '{instance.get('name', '?')}' has "
+                                f"{' and '.join(kinds)}", "split it into separate steps")
+        for key in extras:
+            hint = did_you_mean(key, allowed)
+            yield SpecError(doc.where((*path, key), key=True), f"unknown key '{key}'",
+                            hint or ("allowed here: " + ", ".join(allowed) if allowed else None))
+        return
+    if kind == "required":
+        missing = [key for key in expected if key not in instance]
+        owner = f"step '{instance.get('name')}' " if _is_step_path(path) and "name" in instance else ""
+        for key in missing:
+            yield SpecError(where, f"{owner}missing required key '{key}'")
+        return
+    if kind == "propertyNames":
+        yield SpecError(doc.where((*path, instance), key=True), f"'{instance}' is not a valid name here",
+                        "resource names are kebab-case (videos-in); parameter names are alphanumeric (VpcId)")
+        return
+    if kind == "enum":
+        hint = did_you_mean(instance, expected)
+        yield SpecError(where, f"{json.dumps(instance)} is not one of: {', '.join(map(str, expected))}", hint)
+        return
+    if kind == "const":
+        yield SpecError(where, f"must be {json.dumps(expected)}", "leave the key out instead")
+        return
+    if kind == "type":
+        wanted = [expected] if isinstance(expected, str) else expected
+        yield SpecError(where, f"expected {' or '.join(_JSON_TYPES[t] for t in wanted)}, got {_json_type(instance)}")
+        return
+    if kind == "pattern":
+        field = next((key for key in reversed(path) if isinstance(key, str)), "")
+        yield SpecError(where, f"{json.dumps(instance)} is not valid here",
+                        _PATTERN_MESSAGES.get(field, f"must match {expected}"))
+        return
+    if kind in ("minimum", "maximum"):
+        word = "at least" if kind == "minimum" else "at most"
+        yield SpecError(where, f"{instance} is out of range: must be {word} {expected}")
+        return
+    if kind == "minItems":
+        yield SpecError(where, f"needs at least {expected} item{'s' if expected != 1 else ''}")
+        return
+    if kind in ("minProperties", "maxProperties"):
+        choices = ", ".join(error.schema.get("properties", {}))
+        yield SpecError(where, f"needs exactly one of: {choices}" if choices else "must be empty")
+        return
+    yield SpecError(where, error.message)
+
+
+# --- cross-references ----------------------------------------------------------------------------------
+
+
+class _Checker:
+    def __init__(self, workflow: Workflow, doc: Document, root: Path):
+        self.workflow = workflow
+        self.doc = doc
+        self.root = root
+        self.errors: list[SpecError] = []
+        self.handler_names = {step.name for step in workflow.handler_steps()}
+
+    def error(self, place: SourcePlace, message: str, hint: str | None = None) -> None:
+        self.errors.append(SpecError(place, message, hint))
+
+    def run(self) -> list[SpecError]:
+        workflow = self.workflow
+        if not _NAME.match(workflow.name):
+            self.error(workflow.where("name"), f"workflow name '{workflow.name}' is not kebab-case",
+                       "rename the file or set `name:` like face-blur")
+        self.check_resources()
+        self.check_trigger()
+        self.check_references()
+        self.check_scope(workflow.steps, "the workflow")
+        self.check_function_names()
+        for step in workflow.all_steps():
+            self.check_step(step)
+        return self.errors
+
+    # resources and triggers
+
+    def resource(self, name: str, place: SourcePlace, types: tuple[str, ...] | None = None) -> None:
+        resources = self.workflow.resources
+        if name not in resources:
+            self.error(place, f"no resource named '{name}'",
+                       did_you_mean(name, resources) or "declare it under `resources:`")
+        elif types and resources[name].type not in types:
+            self.error(place, f"resource '{name}' is a {resources[name].type}, not a {' or '.join(types)}")
+
+    def check_resources(self) -> None:
+        for resource in self.workflow.resources.values():
+            for index, name in enumerate(resource.reads):
+                self.resource(name, resource.where("reads", index))
+            for index, name in enumerate(resource.writes):
+                self.resource(name, resource.where("writes", index))
+            if resource.type != "role" and (resource.reads or resource.writes):
+                self.error(resource.where("reads" if resource.reads else "writes"),
+                           "only `role` resources list reads/writes", "handlers declare reads/writes on their step")
+            for key, types in (("key", ("table",)), ("ttl", ("table",)), ("value", ("parameter",)),
+                               ("service", ("role",))):
+                if getattr(resource, key) is not None and resource.type not in types and \
+                        (key, resource.type) != ("key", "table"):
+                    self.error(resource.where(key), f"`{key}` only applies to {types[0]} resources")
+
+    def check_trigger(self) -> None:
+        trigger = self.workflow.trigger
+        if isinstance(trigger, S3Trigger):
+            self.resource(trigger.bucket, trigger.where("bucket"), ("bucket",))
+        elif isinstance(trigger, ApiTrigger):
+            if trigger.endpoint == "private" and not trigger.vpc_endpoint_id:
+                self.error(trigger.place, "a private API needs `vpc_endpoint_id`",
+                           "e.g. vpc_endpoint_id: ${param:VpcEndpointId}")
+            if trigger.endpoint != "private" and trigger.vpc_endpoint_id:
+                self.error(trigger.where("vpc_endpoint_id"), "`vpc_endpoint_id` only applies to private APIs",
+                           "add endpoint: private")
+            if trigger.respond is not None:
+                top = {step.name: step for step in self.workflow.steps}
+                target = top.get(trigger.respond)
+                if target is None:
+                    self.error(trigger.where("respond"), f"no step named '{trigger.respond}'",
+                               did_you_mean(trigger.respond, top))
+                elif not isinstance(target, HandlerStep):
+                    self.error(trigger.where("respond"), f"step '{trigger.respond}' is a {target.kind} step; "
+                               "only a handler step can answer an HTTP request")
+        elif trigger is not None and trigger.expression.startswith("cron("):
+            fields = trigger.expression[5:-1].split()
+            if len(fields) != 6:
+                self.error(trigger.place, f"cron needs 6 fields (minutes hours day-of-month month day-of-week "
+                           f"year), got {len(fields)}", "e.g. 0 3 * * ? *")
+            elif "?" not in (fields[2], fields[4]):
+                self.error(trigger.place, "cron needs '?' in day-of-month or day-of-week", "e.g. 0 3 * * ? *")
+
+    def check_references(self) -> None:
+        """${resource:x}, ${param:X} and ${function:Step} anywhere in the document."""
+        for path, text in _strings(self.doc.data):
+            for match in REFERENCE.finditer(text):
+                place = self.doc.where(path)
+                if "\n" not in text:
+                    offset = match.start() + (1 if path in self.doc.quoted else 0)
+                    place = SourcePlace(place.file, place.line, place.col + offset)
+                kind, name = match.group(1), match.group(2)
+                if kind == "resource":
+                    self.resource(name, place)
+                elif kind == "param" and name not in self.workflow.parameters:
+                    self.error(place, f"no parameter named '{name}'",
+                               did_you_mean(name, self.workflow.parameters) or "declare it under `parameters:`")
+                elif kind == "function" and name not in self.handler_names:
+                    self.error(place, f"no handler step named '{name}'", did_you_mean(name, self.handler_names))
+
+    # steps
+
+    def check_scope(self, steps: list[Step], scope: str) -> None:
+        """Names unique, transitions resolve, every step reachable, and some way out of every loop."""
+        names: dict[str, Step] = {}
+        for step in steps:
+            if step.name in names:
+                first = names[step.name].where("name")
+                self.error(step.where("name"), f"duplicate step name '{step.name}'",
+                           f"first used at line {first.line}")
+            else:
+                names[step.name] = step
+        everywhere = {step.name for step in self.workflow.all_steps()}
+        for step in steps:
+            for target, keys in step.targets():
+                if target in names:
+                    continue
+                if target in everywhere:
+                    self.error(step.where(*keys), f"'{target}' is in another map or parallel branch",
+                               "steps can only go to steps in the same list")
+                else:
+                    self.error(step.where(*keys), f"no step named '{target}'",
+                               did_you_mean(target, names) or f"steps in {scope}: " + ", ".join(names))
+            if isinstance(step, MapStep):
+                self.check_scope(step.steps, f"map '{step.name}'")
+            elif isinstance(step, ParallelStep):
+                for branch in step.branches:
+                    self.check_scope(branch, f"a branch of '{step.name}'")
+        if not steps:
+            return
+        edges = {step.name: [target for target, _ in step.targets() if target in names] for step in steps}
+        reached = _reachable(steps[0].name, edges)
+        for step in steps:
+            if step.name not in reached:
+                self.error(step.where("name"), f"step '{step.name}' is never reached",
+                           "no step goes to it: add `next:` to an earlier step or remove it")
+        exits = {step.name for step in steps if step.end or isinstance(step, (SucceedStep, FailStep))}
+        reverse: dict[str, list[str]] = {name: [] for name in edges}
+        for source, targets in edges.items():
+            for target in targets:
+                reverse[target].append(source)
+        can_exit = set().union(*(_reachable(name, reverse) for name in exits)) if exits else set()
+        stuck = [step for step in steps if step.name in reached and step.name not in can_exit]
+        if stuck:
+            names_text = ", ".join(f"'{step.name}'" for step in stuck)
+            self.error(stuck[0].where("name"), f"loop with no exit: {names_text} never reach an end",
+                       "add a choice that leaves the loop, or `end: true`")
+
+    def check_function_names(self) -> None:
+        """Handler steps name Lambda functions, so their names must be unique workflow-wide."""
+        seen: dict[str, HandlerStep] = {}
+        for step in self.workflow.handler_steps():
+            key = pascal_case(step.name)
+            if key in seen and seen[key] is not step:
+                self.error(step.where("name"), f"handler step '{step.name}' would name the same function as "
+                           f"'{seen[key].name}' (line {seen[key].place.line})", "handler step names are unique "
+                           "across the whole workflow")
+            seen.setdefault(key, step)
+
+    def check_step(self, step: Step) -> None:
+        jsonpath_mode = step.query_language == "JSONPath"
+        if step.next is not None and step.explicit_next and step.end:
+            self.error(step.where("end"), "a step has either `next` or `end: true`, not both")
+        self.check_shaping(step, jsonpath_mode)
+        task = step.task if isinstance(step, PollStep) else step
+        if isinstance(task, HandlerStep):
+            self.check_handler(task)
+        if isinstance(task, ServiceStep):
+            self.check_service(task)
+        for index, rule in enumerate(step.retry):
+            if rule.preset is None and rule.max_delay is not None and rule.max_delay < rule.interval:
+                self.error(step.where("retry", index, "max_delay"), "max_delay is shorter than interval")
+        if isinstance(step, PollStep):
+            self.check_condition(step.until, step.where("poll", "until"), jsonpath_mode)
+            if step.fail_if is not None:
+                self.check_condition(step.fail_if, step.where("poll", "fail_if"), jsonpath_mode)
+            if step.timeout is not None and step.timeout < step.every:
+                self.error(step.where("poll", "timeout"), f"poll timeout {step.timeout}s is shorter than "
+                           f"its interval ({step.every}s)")
+        elif isinstance(step, ChoiceStep):
+            for index, branch in enumerate(step.branches):
+                self.check_condition(branch.condition, step.where("choice", index, "if"), jsonpath_mode)
+        elif isinstance(step, WaitStep):
+            self.check_wait(step, jsonpath_mode)
+        elif isinstance(step, MapStep):
+            self.check_map(step, jsonpath_mode)
+        elif isinstance(step, FailStep):
+            for key in ("error_path", "cause_path"):
+                value = getattr(step, key)
+                if value is not None and jsonpath_mode:
+                    self.check_path(value, step.where("fail", key), intrinsic=True)
+                elif value is not None:
+                    self.check_jsonata(value, step.where("fail", key))
+
+    def check_shaping(self, step: Step, jsonpath_mode: bool) -> None:
+        if jsonpath_mode:
+            for key in ("arguments", "output"):
+                if key in self.step_keys(step):
+                    self.error(step.where(key), f"`{key}` is for JSONata steps",
+                               "use parameters/result_path/output_path, or set query_language: JSONata")
+            for key, reference in (("input_path", False), ("output_path", False), ("result_path", True)):
+                value = getattr(step, key)
+                if isinstance(value, str):
+                    self.check_path(value, step.where(key), reference=reference)
+            for key in ("timeout_path", "heartbeat_path"):
+                if getattr(step, key) is not None:
+                    self.check_path(getattr(step, key), step.where(key))
+            for key in ("timeout", "heartbeat"):
+                if isinstance(getattr(step, key), str):
+                    self.error(step.where(key), f"`{key}` is a number of seconds", f"or use {key}_path")
+            for key in ("parameters", "result_selector", "assign"):
+                self.check_payload(getattr(step, key), step, (key,))
+            if isinstance(step, PollStep):
+                self.check_payload(step.task.parameters, step, ("poll", "parameters"))
+                self.check_payload(step.task.result_selector, step, ("poll", "result_selector"))
+                if isinstance(step.task.result_path, str):
+                    self.check_path(step.task.result_path, step.where("poll", "result_path"), reference=True)
+            for index, catch in enumerate(step.catch):
+                if isinstance(catch.result_path, str):
+                    self.check_path(catch.result_path, step.where("catch", index, "result_path"), reference=True)
+        else:
+            for key in ("input_path", "output_path", "result_path", "parameters", "result_selector",
+                        "timeout_path", "heartbeat_path"):
+                if key in self.step_keys(step):
+                    self.error(step.where(key), f"`{key}` is for JSONPath steps",
+                               "JSONata steps use arguments, output and assign")
+            for key in ("arguments", "output", "assign", "timeout", "heartbeat"):
+                for keys, text in _strings(getattr(step, key, None), (key,)):
+                    self.check_jsonata(text, step.where(*keys))
+            if isinstance(step, PollStep):
+                for keys, text in _strings(step.task.arguments, ("poll", "arguments")):
+                    self.check_jsonata(text, step.where(*keys))
+
+    def step_keys(self, step: Step) -> set[str]:
+        return {keys[0] for keys in step.places if len(keys) == 1 and isinstance(keys[0], str)}
+
+    def check_payload(self, payload: Any, step: Step, keys: KeyPath) -> None:
+        """Keys ending `.$` take a path or an intrinsic function."""
+        if isinstance(payload, dict):
+            for key, value in payload.items():
+                if key.endswith(".$"):
+                    if isinstance(value, str):
+                        self.check_path(value, step.where(*keys, key), intrinsic=True)
+                    else:
+                        self.error(step.where(*keys, key), f"'{key}' ends in .$ so its value must be a path",
+                                   "drop the .$ for a literal")
+                else:
+                    self.check_payload(value, step, (*keys, key))
+        elif isinstance(payload, list):
+            for index, item in enumerate(payload):
+                self.check_payload(item, step, (*keys, index))
+
+    def check_path(self, text: str, place: SourcePlace, reference: bool = False, intrinsic: bool = False) -> None:
+        if intrinsic and text.startswith("States."):
+            depth = 0
+            for char in re.sub(r"'(?:\\.|[^'\\])*'", "", text):
+                depth += {"(": 1, ")": -1}.get(char, 0)
+                if depth < 0:
+                    break
+            if depth != 0 or not re.match(r"^States\.[A-Za-z0-9]+\(", text):
+                self.error(place, f"malformed intrinsic function {text!r}", "e.g. States.Format('{}', $.x)")
+            return
+        from engine.asl.jsonpath import PathSyntaxError, compile_path
+
+        try:
+            path = compile_path(text)
+        except PathSyntaxError as exc:
+            self.error(place, f"invalid JSONPath {text!r}: {exc.cause.split(': ', 1)[-1]}")
+            return
+        if reference and not (path.reference and path.root == "$"):
+            self.error(place, f"{text!r} is not a reference path",
+                       "result paths are simple $.a.b paths without filters or wildcards")
+
+    def check_jsonata(self, text: str, place: SourcePlace) -> None:
+        match = _JSONATA.match(text)
+        if not match:
+            return
+        import jsonata
+
+        try:
+            jsonata.Jsonata(match.group(1))
+        except RuntimeError as exc:  # jsonata-python raises JException, a RuntimeError
+            self.error(place, f"invalid JSONata: {exc}")
+
+    def check_condition(self, condition: Condition | None, place: SourcePlace, jsonpath_mode: bool) -> None:
+        if condition is None:
+            return  # a parse error already reported
+        if isinstance(condition, JsonataCondition):
+            self.check_jsonata("{%" + condition.expr + "%}", place)
+            return
+        for path in condition_paths(condition):
+            self.check_path(path, place)
+        for comparison in _comparisons(condition):
+            if comparison.type == "timestamp" and not comparison.value_is_path and \
+                    not _ISO_TIMESTAMP.match(str(comparison.value)):
+                self.error(place, f"{comparison.value!r} is not an ISO 8601 timestamp")
+
+    def check_handler(self, step: HandlerStep) -> None:
+        place = step.where("handler") if "handler" in self.step_keys(step) else step.where("poll", "handler")
+        module_path = Path(*step.module.split("."))
+        candidates = [self.root / "handlers" / module_path.with_suffix(".py"),
+                      self.root / "handlers" / module_path / "__init__.py"]
+        source = next((path for path in candidates if path.is_file()), None)
+        if source is None:
+            self.error(place, f"handler module '{step.module}' not found",
+                       f"create handlers/{module_path.with_suffix('.py')}")
+        else:
+            problem = _handler_problem(source, step.function)
+            if problem:
+                self.error(place, problem[0], problem[1])
+        if step.image is not None:
+            dockerfile = self.root / "images" / step.image / "Dockerfile"
+            if not dockerfile.is_file():
+                self.error(step.where("image"), f"image '{step.image}' has no Dockerfile",
+                           f"create images/{step.image}/Dockerfile")
+        for key in ("reads", "writes"):
+            for index, name in enumerate(getattr(step, key)):
+                self.resource(name, step.where(key, index) if key in self.step_keys(step)
+                              else step.where("poll", key, index))
+        if step.wait_for_token and self.workflow.type == "express":
+            self.error(step.where("wait_for_token"), "express workflows cannot wait for a task token")
+
+    def check_service(self, step: ServiceStep) -> None:
+        place = step.where("service") if "service" in self.step_keys(step) else step.where("poll", "service")
+        if step.integration is None:
+            return
+        if step.optimized:
+            allowed = INTEGRATION_SUFFIXES.get((step.service, step.action), frozenset())
+            if step.integration not in allowed:
+                supported = ", ".join(f".{s}" for s in sorted(allowed)) or "none"
+                self.error(place, f"{step.service}:{step.action} does not support .{step.integration}",
+                           f"supported: {supported}")
+        elif step.integration != "waitForTaskToken":
+            self.error(place, f"the AWS SDK integration has no .{step.integration} for "
+                       f"{step.service}:{step.action}", "use a poll step to wait for the job")
+        if self.workflow.type == "express":
+            self.error(place, f"express workflows cannot use .{step.integration}", "use type: standard")
+
+    def check_wait(self, step: WaitStep, jsonpath_mode: bool) -> None:
+        if isinstance(step.seconds, str):
+            if jsonpath_mode:
+                self.error(step.where("wait"), "wait seconds must be a number in JSONPath steps",
+                           "use {seconds_path: $.x}")
+            else:
+                self.check_jsonata(step.seconds, step.where("wait"))
+        if step.seconds_path is not None:
+            self.check_path(step.seconds_path, step.where("wait", "seconds_path"))
+        if step.timestamp_path is not None:
+            self.check_path(step.timestamp_path, step.where("wait", "until_path"))
+        if step.timestamp is not None and not _ISO_TIMESTAMP.match(step.timestamp) and \
+                not _JSONATA.match(step.timestamp):
+            self.error(step.where("wait", "until"), f"{step.timestamp!r} is not an ISO 8601 timestamp",
+                       "e.g. 2026-01-01T00:00:00Z")
+
+    def check_map(self, step: MapStep, jsonpath_mode: bool) -> None:
+        if step.mode == "inline":
+            for key in ("reader", "writer", "batch", "tolerated_failure_percentage", "tolerated_failure_count",
+                        "label"):
+                if ("map", key) in step.places:
+                    self.error(step.where("map", key), f"`{key}` needs mode: distributed")
+            if ("map", "execution_type") in step.places:
+                self.error(step.where("map", "execution_type"), "`execution_type` needs mode: distributed")
+        if isinstance(step.items, str) and jsonpath_mode:
+            self.check_path(step.items, step.where("map", "items"))
+        elif isinstance(step.items, list) and jsonpath_mode:
+            self.error(step.where("map", "items"), "JSONPath maps take `items` as a path, e.g. $.images")
+        elif isinstance(step.items, str):
+            self.check_jsonata(step.items, step.where("map", "items"))
+        if jsonpath_mode:
+            self.check_payload(step.item_selector, step, ("map", "item_selector"))
+        if step.reader is not None:
+            reader = step.reader
+            if step.items is not None:
+                self.error(step.where("map", "items"), "a map reads its items from `items` or `reader`, not both")
+            self.resource(reader.bucket, reader.where("bucket"), ("bucket",))
+            if reader.format == "objects":
+                if reader.key or reader.key_path:
+                    self.error(reader.place, "format objects lists a prefix; it takes no key", "use prefix:")
+            elif (reader.key is None) == (reader.key_path is None):
+                self.error(reader.place, f"a {reader.format} reader needs exactly one of key or key_path")
+            if reader.key_path is not None:
+                self.check_path(reader.key_path, reader.where("key_path"))
+            if reader.format != "csv" and ("csv_header",) in reader.places:
+                self.error(reader.where("csv_header"), "csv_header only applies to format csv")
+        if step.writer is not None:
+            self.resource(step.writer.bucket, step.writer.where("bucket"), ("bucket",))
+
+
+def _handler_problem(source: Path, function: str) -> tuple[str, str | None] | None:
+    """Why `function` in `source` is not a Lambda handler, or None if it is one."""
+    tree = _parse_python(source)
+    if isinstance(tree, SyntaxError):
+        return (f"{source.name} does not parse: {tree.msg} (line {tree.lineno})", "fix the handler's syntax")
+    for node in tree.body:
+        if isinstance(node, ast.AsyncFunctionDef) and node.name == function:
+            return (f"{function} in {source.name} is async", "Lambda handlers are plain functions")
+        if isinstance(node, ast.FunctionDef) and node.name == function:
+            args = node.args
+            positional = args.posonlyargs + args.args
+            required_kw = [a for a, d in zip(args.kwonlyargs, args.kw_defaults, strict=True) if d is None]
+            if len(positional) != 2 or args.vararg or required_kw:
+                shown = ", ".join(a.arg for a in positional)
+                return (f"{function}({shown}) in {source.name} must take exactly (event, context)",
+                        f"def {function}(event, context):")
+            return None
+        if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == function for t in node.targets):
+            return None  # e.g. handler = make_handler(...): trust it
+    defined = [node.name for node in tree.body if isinstance(node, ast.FunctionDef)]
+    return (f"{source.name} defines no function '{function}'",
+            did_you_mean(function, defined) or f"add def {function}(event, context):")
+
+
+@cache
+def _parse_python(source: Path) -> ast.Module | SyntaxError:
+    try:
+        return ast.parse(source.read_text(encoding="utf-8"), filename=str(source))
+    except SyntaxError as exc:
+        return exc
+
+
+def _reachable(start: str, edges: dict[str, list[str]]) -> set[str]:
+    seen, todo = {start}, [start]
+    while todo:
+        for target in edges.get(todo.pop(), []):
+            if target not in seen:
+                seen.add(target)
+                todo.append(target)
+    return seen
+
+
+def _comparisons(condition: Condition) -> Iterator[Comparison]:
+    if isinstance(condition, Comparison):
+        yield condition
+    for child in getattr(condition, "items", ()):
+        yield from _comparisons(child)
+    if hasattr(condition, "item"):
+        yield from _comparisons(condition.item)  # type: ignore[union-attr]
+
+
+def _strings(value: Any, path: KeyPath = ()) -> Iterator[tuple[KeyPath, str]]:
+    if isinstance(value, str):
+        yield path, value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _strings(item, (*path, key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _strings(item, (*path, index))
+
+
+def check_workflow(workflow: Workflow, doc: Document, root: Path) -> list[SpecError]:
+    """Every cross-reference and semantic check of one built workflow."""
+    return _Checker(workflow, doc, root).run()
+
+
+def check_project(workflows: list[Workflow]) -> list[SpecError]:
+    """Checks across workflows: names and the CloudFormation logical ids derived from them are unique."""
+    errors: list[SpecError] = []
+    seen: dict[str, Workflow] = {}
+    for workflow in workflows:
+        key = pascal_case(workflow.name)
+        if key in seen:
+            errors.append(SpecError(workflow.where("name"), f"workflow name '{workflow.name}' clashes with "
+                                    f"{seen[key].place.file}", "workflow names are unique in a project"))
+        seen.setdefault(key, workflow)
+    return errors
+
