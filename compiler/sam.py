@@ -1,0 +1,341 @@
+"""Model → SAM template, built as plain data (CloudFormation intrinsics as dicts) and serialised last.
+
+One `_generate_<thing>` method per model type, in the manner of Chalice's SAMTemplateGenerator.
+Resources several workflows declare with the same name and type are one resource in the stack;
+declaring them differently is an error with both places.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from compiler import iam, names
+from compiler.asl import build_definition
+from compiler.errors import SpecError, SpecErrors
+from compiler.model import (
+    ApiTrigger,
+    HandlerStep,
+    Parameter,
+    Resource,
+    S3Trigger,
+    ScheduleTrigger,
+    Workflow,
+    pascal_case,
+)
+
+TRANSFORM = "AWS::Serverless-2016-10-31"
+API_STAGE = "v1"
+# Template paths are relative to build/, where template.yaml is written.
+CODE_URI = "../handlers/"
+DOCKER_CONTEXT = ".."
+WILDCARD_METADATA = "StepsmithWildcardResources"
+
+
+def build_template(workflows: list[Workflow], project_root: Path | None = None) -> dict[str, Any]:
+    """The SAM template for all workflows (one stack). Raises SpecErrors on conflicting declarations."""
+    generator = SAMTemplateGenerator(project_root or Path("."))
+    return generator.generate(workflows)
+
+
+def definition_uri(workflow: Workflow) -> str:
+    """Where the workflow's ASL is written, relative to build/."""
+    return f"statemachines/{workflow.name}.asl.json"
+
+
+def _assume_role(service: str) -> dict[str, Any]:
+    return {"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Principal": {"Service": f"{service}.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
+
+
+def _role(service: str, statements: list[iam.Statement], description: str) -> dict[str, Any]:
+    """An IAM role for `service` with one inline policy; "*" resources explain themselves in Metadata."""
+    role: dict[str, Any] = {
+        "Type": "AWS::IAM::Role",
+        "Properties": {
+            "Description": description,
+            "AssumeRolePolicyDocument": _assume_role(service),
+            "Policies": [{"PolicyName": "least-privilege", "PolicyDocument": iam.policy_document(statements)}],
+        },
+    }
+    reasons = iam.wildcard_reasons(statements)
+    if reasons:
+        role["Metadata"] = {WILDCARD_METADATA: reasons}
+    return role
+
+
+class SAMTemplateGenerator:
+    """Turns workflows into SAM resources; each model type has its own `_generate_*` method."""
+
+    def __init__(self, project_root: Path) -> None:
+        self.project_root = project_root
+        self.resources: dict[str, dict[str, Any]] = {}
+        self.parameters: dict[str, dict[str, Any]] = {}
+        self.outputs: dict[str, dict[str, Any]] = {}
+        self.origin: dict[str, Any] = {}  # logical id → the model object that declared it (for conflicts)
+        self.errors: list[SpecError] = []
+        self.eventbridge_buckets: set[str] = set()
+
+    def generate(self, workflows: list[Workflow]) -> dict[str, Any]:
+        for workflow in workflows:
+            trigger = workflow.trigger
+            if isinstance(trigger, S3Trigger):
+                resource = workflow.resources.get(trigger.bucket)
+                if resource is not None and resource.external is None:
+                    self.eventbridge_buckets.add(names.resource_id(resource))
+        for workflow in sorted(workflows, key=lambda w: w.name):
+            self._generate_workflow(workflow)
+        if self.errors:
+            raise SpecErrors(self.errors)
+        template: dict[str, Any] = {
+            "AWSTemplateFormatVersion": "2010-09-09",
+            "Transform": TRANSFORM,
+            "Description": "Stepsmith workflows: " + ", ".join(sorted(w.name for w in workflows)),
+        }
+        if self.parameters:
+            template["Parameters"] = dict(sorted(self.parameters.items()))
+        template["Resources"] = dict(sorted(self.resources.items()))
+        if self.outputs:
+            template["Outputs"] = dict(sorted(self.outputs.items()))
+        return template
+
+    def _add(self, logical_id: str, resource: dict[str, Any], origin: Any) -> None:
+        existing = self.resources.get(logical_id)
+        if existing is not None and existing != resource:
+            first = self.origin[logical_id]
+            self.errors.append(SpecError(
+                getattr(origin, "place", None),
+                f"{logical_id} is declared differently at {getattr(first, 'place', 'another workflow')}",
+                "resources shared between workflows must be declared identically"))
+            return
+        self.resources[logical_id] = resource
+        self.origin.setdefault(logical_id, origin)
+
+    # -- per workflow -------------------------------------------------------------------------------
+
+    def _generate_workflow(self, workflow: Workflow) -> None:
+        for parameter in workflow.parameters.values():
+            self._generate_parameter(parameter)
+        for resource in workflow.resources.values():
+            if resource.external is None:
+                # "parameter" resources are SSM parameters (SAM Parameters have _generate_parameter).
+                kind = "ssm_parameter" if resource.type == "parameter" else resource.type
+                getattr(self, f"_generate_{kind}")(workflow, resource)
+        for step in workflow.handler_steps():
+            self._generate_function(workflow, step)
+        self._generate_state_machine(workflow)
+        trigger = workflow.trigger
+        if isinstance(trigger, S3Trigger):
+            self._generate_s3_trigger(workflow, trigger)
+        elif isinstance(trigger, ScheduleTrigger):
+            self._generate_schedule_trigger(workflow, trigger)
+        elif isinstance(trigger, ApiTrigger):
+            self._generate_api_trigger(workflow, trigger)
+
+    def _generate_parameter(self, parameter: Parameter) -> None:
+        spec: dict[str, Any] = {"Type": parameter.type}
+        if parameter.default is not None:
+            spec["Default"] = parameter.default
+        if parameter.description:
+            spec["Description"] = parameter.description
+        if parameter.allowed_values:
+            spec["AllowedValues"] = parameter.allowed_values
+        existing = self.parameters.get(parameter.name)
+        if existing is not None and existing != spec:
+            self.errors.append(SpecError(parameter.place, f"parameter {parameter.name} is declared differently "
+                                         "in another workflow", "declare shared parameters identically"))
+            return
+        self.parameters[parameter.name] = spec
+
+    # -- resources ----------------------------------------------------------------------------------
+
+    def _generate_bucket(self, workflow: Workflow, resource: Resource) -> None:
+        logical = names.resource_id(resource)
+        properties: dict[str, Any] = {
+            "PublicAccessBlockConfiguration": {
+                "BlockPublicAcls": True, "BlockPublicPolicy": True, "IgnorePublicAcls": True,
+                "RestrictPublicBuckets": True},
+            "BucketEncryption": {"ServerSideEncryptionConfiguration": [
+                {"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]},
+        }
+        if logical in self.eventbridge_buckets:
+            # S3 triggers arrive through EventBridge ("Object Created"), so the bucket must send them.
+            properties["NotificationConfiguration"] = {"EventBridgeConfiguration": {"EventBridgeEnabled": True}}
+        self._add(logical, {"Type": "AWS::S3::Bucket", "Properties": properties}, resource)
+        self.outputs[logical + "Name"] = {"Description": f"Bucket {resource.name}", "Value": {"Ref": logical}}
+
+    def _generate_table(self, workflow: Workflow, resource: Resource) -> None:
+        key = resource.key or "id"
+        properties: dict[str, Any] = {
+            "BillingMode": "PAY_PER_REQUEST",
+            "AttributeDefinitions": [{"AttributeName": key, "AttributeType": "S"}],
+            "KeySchema": [{"AttributeName": key, "KeyType": "HASH"}],
+        }
+        if resource.ttl:
+            properties["TimeToLiveSpecification"] = {"AttributeName": resource.ttl, "Enabled": True}
+        self._add(names.resource_id(resource), {"Type": "AWS::DynamoDB::Table", "Properties": properties}, resource)
+
+    def _generate_topic(self, workflow: Workflow, resource: Resource) -> None:
+        self._add(names.resource_id(resource), {"Type": "AWS::SNS::Topic", "Properties": {}}, resource)
+
+    def _generate_queue(self, workflow: Workflow, resource: Resource) -> None:
+        self._add(names.resource_id(resource), {"Type": "AWS::SQS::Queue", "Properties": {}}, resource)
+
+    def _generate_ssm_parameter(self, workflow: Workflow, resource: Resource) -> None:
+        properties = {"Type": "String", "Name": {"Fn::Sub": names.owned_parameter_name(resource)},
+                      "Value": resource.value if resource.value is not None else ""}
+        self._add(names.resource_id(resource), {"Type": "AWS::SSM::Parameter", "Properties": properties}, resource)
+
+    def _generate_role(self, workflow: Workflow, resource: Resource) -> None:
+        service = resource.service or "lambda"
+        statements = iam.service_role_statements(workflow, resource)
+        self._add(names.resource_id(resource),
+                  _role(service, statements, f"Assumed by {service} for {workflow.name} ({resource.name})"), resource)
+
+    # -- functions ----------------------------------------------------------------------------------
+
+    def _environment(self, workflow: Workflow, step: HandlerStep) -> dict[str, Any]:
+        variables: dict[str, Any] = {}
+        for name in sorted(set(step.reads) | set(step.writes)):
+            resource = workflow.resources[name]
+            variables[resource.env_var] = names.resource_value(resource)
+        for key, value in step.config.environment.items():
+            variables[key] = names.sub(value) if isinstance(value, str) else value
+        return dict(sorted(variables.items()))
+
+    def _generate_function(self, workflow: Workflow, step: HandlerStep) -> None:
+        logical = names.function_id(workflow, step.name)
+        config = step.config
+        properties: dict[str, Any] = {
+            "Description": f"{workflow.name}: {step.name}",
+            "MemorySize": config.memory,
+            "Timeout": config.timeout,
+            "Architectures": [config.architecture],
+            "EphemeralStorage": {"Size": config.ephemeral_storage},
+            "Role": {"Fn::GetAtt": [logical + "Role", "Arn"]},
+        }
+        metadata: dict[str, Any] | None = None
+        if step.image:
+            properties["PackageType"] = "Image"
+            # One image can hold several handlers: the command picks this one.
+            properties["ImageConfig"] = {"Command": [step.handler]}
+            metadata = {"Dockerfile": f"images/{step.image}/Dockerfile", "DockerContext": DOCKER_CONTEXT,
+                        "DockerTag": step.image}
+        else:
+            properties["CodeUri"] = CODE_URI
+            properties["Handler"] = step.handler
+            properties["Runtime"] = config.runtime
+        environment = self._environment(workflow, step)
+        if environment:
+            properties["Environment"] = {"Variables": environment}
+        trigger = workflow.trigger
+        if isinstance(trigger, ApiTrigger) and trigger.respond == step.name:
+            properties["Events"] = {"Api": {"Type": "Api", "Properties": {
+                "RestApiId": {"Ref": self._api_id(workflow)}, "Path": trigger.path, "Method": trigger.method.lower()}}}
+        function: dict[str, Any] = {"Type": "AWS::Serverless::Function", "Properties": properties}
+        if metadata:
+            function["Metadata"] = metadata
+        self._add(logical, function, step)
+        self._add(logical + "Role", _role("lambda", iam.function_statements(workflow, step),
+                                          f"{workflow.name}: {step.name}"), step)
+
+    # -- state machine ------------------------------------------------------------------------------
+
+    def _generate_state_machine(self, workflow: Workflow) -> None:
+        logical = names.state_machine_id(workflow)
+        _, substitutions = build_definition(workflow)
+        properties: dict[str, Any] = {
+            "Name": names.state_machine_name(workflow),
+            "Type": workflow.type.upper(),
+            "DefinitionUri": definition_uri(workflow),
+            "Role": {"Fn::GetAtt": [logical + "Role", "Arn"]},
+        }
+        if substitutions:
+            properties["DefinitionSubstitutions"] = substitutions
+        if workflow.type == "express":
+            log_group = logical + "Logs"
+            self._add(log_group, {"Type": "AWS::Logs::LogGroup", "Properties": {
+                "LogGroupName": {"Fn::Sub": "/aws/vendedlogs/states/${AWS::StackName}-" + workflow.name},
+                "RetentionInDays": 30}}, workflow)
+            properties["Logging"] = {"Level": "ALL", "IncludeExecutionData": True, "Destinations": [
+                {"CloudWatchLogsLogGroup": {"LogGroupArn": {"Fn::GetAtt": [log_group, "Arn"]}}}]}
+        trigger = workflow.trigger
+        if isinstance(trigger, ApiTrigger) and trigger.respond is None:
+            properties["Events"] = {"Api": {"Type": "Api", "Properties": {
+                "RestApiId": {"Ref": self._api_id(workflow)}, "Path": trigger.path,
+                "Method": trigger.method.lower()}}}
+        self._add(logical, {"Type": "AWS::Serverless::StateMachine", "Properties": properties}, workflow)
+        statements = iam.state_machine_statements(workflow)
+        if not statements:
+            # A role needs a policy with a statement; a machine of Pass/Choice states calls nothing.
+            statements = [iam.Statement("NoTasks", ("states:DescribeStateMachine",),
+                                        (names.state_machine_arn(workflow),))]
+        self._add(logical + "Role", _role("states", statements, f"State machine {workflow.name}"), workflow)
+        self.outputs[logical + "Arn"] = {"Description": f"Workflow {workflow.name}", "Value": {"Ref": logical}}
+
+    # -- triggers -----------------------------------------------------------------------------------
+
+    def _trigger_role(self, workflow: Workflow, service: str) -> str:
+        logical = pascal_case(workflow.name) + "TriggerRole"
+        self._add(logical, _role(service, iam.start_execution_statements(workflow),
+                                 f"Lets {service} start {workflow.name}"), workflow.trigger)
+        return logical
+
+    def _generate_s3_trigger(self, workflow: Workflow, trigger: S3Trigger) -> None:
+        bucket = workflow.resources[trigger.bucket]
+        if trigger.prefix and trigger.suffix:
+            # EventBridge cannot combine prefix and suffix matchers on one field; wildcard can (case-sensitive).
+            keys = [{"wildcard": f"{trigger.prefix}*{suffix}"} for suffix in trigger.suffix]
+        elif trigger.suffix:
+            keys = [{"suffix": {"equals-ignore-case": suffix}} for suffix in trigger.suffix]
+        elif trigger.prefix:
+            keys = [{"prefix": trigger.prefix}]
+        else:
+            keys = []
+        detail: dict[str, Any] = {"bucket": {"name": [names.resource_value(bucket)]}}
+        if keys:
+            detail["object"] = {"key": keys}
+        role = self._trigger_role(workflow, "events")
+        self._add(pascal_case(workflow.name) + "Trigger", {"Type": "AWS::Events::Rule", "Properties": {
+            "Description": f"Start {workflow.name} when an object is created in {bucket.name}",
+            "State": "ENABLED",
+            "EventPattern": {"source": ["aws.s3"], "detail-type": ["Object Created"], "detail": detail},
+            "Targets": [{"Id": "StartWorkflow", "Arn": {"Ref": names.state_machine_id(workflow)},
+                         "RoleArn": {"Fn::GetAtt": [role, "Arn"]}}],
+        }}, trigger)
+
+    def _generate_schedule_trigger(self, workflow: Workflow, trigger: ScheduleTrigger) -> None:
+        role = self._trigger_role(workflow, "scheduler")
+        target: dict[str, Any] = {"Arn": {"Ref": names.state_machine_id(workflow)},
+                                  "RoleArn": {"Fn::GetAtt": [role, "Arn"]}}
+        target["Input"] = json.dumps(trigger.input if trigger.input is not None else {}, sort_keys=True)
+        self._add(pascal_case(workflow.name) + "Schedule", {"Type": "AWS::Scheduler::Schedule", "Properties": {
+            "Description": f"Start {workflow.name} on a schedule",
+            "ScheduleExpression": trigger.expression,
+            "ScheduleExpressionTimezone": trigger.timezone,
+            "FlexibleTimeWindow": {"Mode": "OFF"},
+            "State": "ENABLED" if trigger.enabled else "DISABLED",
+            "Target": target,
+        }}, trigger)
+
+    def _api_id(self, workflow: Workflow) -> str:
+        return pascal_case(workflow.name) + "Api"
+
+    def _generate_api_trigger(self, workflow: Workflow, trigger: ApiTrigger) -> None:
+        logical = self._api_id(workflow)
+        properties: dict[str, Any] = {"StageName": API_STAGE}
+        if trigger.endpoint == "private":
+            endpoint = names.sub(trigger.vpc_endpoint_id or "")
+            properties["EndpointConfiguration"] = {"Type": "PRIVATE", "VPCEndpointIds": [endpoint]}
+            # A private API answers nothing without a resource policy; allow only the VPC endpoint.
+            properties["Auth"] = {"ResourcePolicy": {"CustomStatements": [{
+                "Effect": "Allow", "Principal": "*", "Action": "execute-api:Invoke",
+                "Resource": "execute-api:/*", "Condition": {"StringEquals": {"aws:SourceVpce": endpoint}}}]}}
+        else:
+            properties["EndpointConfiguration"] = {"Type": "REGIONAL"}
+        self._add(logical, {"Type": "AWS::Serverless::Api", "Properties": properties}, trigger)
+        self.outputs[logical + "Url"] = {
+            "Description": f"{trigger.method} {trigger.path} of {workflow.name}",
+            "Value": {"Fn::Sub": "https://${" + logical + "}.execute-api.${AWS::Region}.${AWS::URLSuffix}/"
+                      + API_STAGE + trigger.path}}
