@@ -1,0 +1,116 @@
+"""A state machine definition compiled once: its states as objects, nested programs for Map/Parallel."""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from .errors import DefinitionError
+from .states import JSONATA, JSONPATH, State
+
+_MAX_NAME = 80
+
+
+class Program:
+    """StartAt plus States: the top level, a Parallel branch, or a Map's item processor."""
+
+    __slots__ = ("start_at", "states", "query_language")
+
+    def __init__(self, start_at: str, states: dict[str, State], query_language: str) -> None:
+        self.start_at = start_at
+        self.states = states
+        self.query_language = query_language
+
+
+class StateMachine(Program):
+    """The whole definition: the top-level program plus machine-wide settings."""
+
+    __slots__ = ("timeout_seconds", "comment")
+
+    def __init__(self, program: Program, timeout_seconds: int | None, comment: str | None) -> None:
+        super().__init__(program.start_at, program.states, program.query_language)
+        self.timeout_seconds = timeout_seconds
+        self.comment = comment
+
+
+def _state_classes() -> dict[str, type]:
+    from .mapstate import MapState
+    from .parallel import ParallelState
+    from .states import ChoiceState, FailState, PassState, SucceedState, WaitState
+    from .taskstate import TaskState
+
+    return {
+        "Pass": PassState,
+        "Task": TaskState,
+        "Choice": ChoiceState,
+        "Wait": WaitState,
+        "Succeed": SucceedState,
+        "Fail": FailState,
+        "Parallel": ParallelState,
+        "Map": MapState,
+    }
+
+
+_CLASSES: dict[str, type] | None = None
+
+
+def compile_program(spec: Any, query_language: str, where: str | None = None) -> Program:
+    """Compile StartAt/States (checking that every transition names a state in this program)."""
+    global _CLASSES
+    if _CLASSES is None:
+        _CLASSES = _state_classes()
+    if not isinstance(spec, dict):
+        raise DefinitionError("A state machine must be a JSON object with StartAt and States", where)
+    states_spec = spec.get("States")
+    start_at = spec.get("StartAt")
+    if not isinstance(states_spec, dict) or not states_spec:
+        raise DefinitionError("'States' must be a non-empty object", where, "States")
+    if not isinstance(start_at, str) or start_at not in states_spec:
+        raise DefinitionError(f"'StartAt' names no state: {start_at!r}", where, "StartAt")
+    states: dict[str, State] = {}
+    for name, state_spec in states_spec.items():
+        if len(name) > _MAX_NAME:
+            raise DefinitionError(f"State names must be at most {_MAX_NAME} characters", name)
+        if not isinstance(state_spec, dict):
+            raise DefinitionError("A state must be a JSON object", name)
+        cls = _CLASSES.get(state_spec.get("Type"))  # type: ignore[arg-type]
+        if cls is None:
+            raise DefinitionError(f"Unknown state type {state_spec.get('Type')!r}", name, "Type")
+        states[name] = cls(name, state_spec, query_language)
+    for state in states.values():
+        for target, field in _transitions(state):
+            if target not in states:
+                raise DefinitionError(f"Missing 'Next' target: {target}", state.name, field)
+    return Program(start_at, states, query_language)
+
+
+def _transitions(state: State) -> list[tuple[str, str]]:
+    out = []
+    if state.next is not None:
+        out.append((state.next, "Next"))
+    for rule in getattr(state, "rules", ()):
+        out.append((rule[1], "Choices"))
+    default = getattr(state, "default", None)
+    if default is not None:
+        out.append((default, "Default"))
+    for catcher in getattr(state, "catchers", ()):
+        out.append((catcher.next, "Catch"))
+    return out
+
+
+def load(definition: Any) -> StateMachine:
+    """Compile a definition given as a dict or JSON text; raises DefinitionError."""
+    if isinstance(definition, (str, bytes)):
+        try:
+            definition = json.loads(definition)
+        except ValueError as exc:
+            raise DefinitionError(f"The definition is not valid JSON: {exc}") from None
+    if not isinstance(definition, dict):
+        raise DefinitionError("A state machine definition must be a JSON object")
+    ql = definition.get("QueryLanguage", JSONPATH)
+    if ql not in (JSONPATH, JSONATA):
+        raise DefinitionError("'QueryLanguage' must be JSONPath or JSONata", None, "QueryLanguage")
+    timeout = definition.get("TimeoutSeconds")
+    if timeout is not None and (not isinstance(timeout, int) or isinstance(timeout, bool) or timeout < 1):
+        raise DefinitionError("'TimeoutSeconds' must be a positive integer", None, "TimeoutSeconds")
+    program = compile_program(definition, ql)
+    return StateMachine(program, timeout, definition.get("Comment"))

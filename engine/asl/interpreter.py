@@ -1,0 +1,210 @@
+"""Runs a compiled state machine: the state loop, events, the context object, time."""
+from __future__ import annotations
+
+import json
+import traceback
+from collections import ChainMap
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from .clock import VirtualClock, iso
+from .definition import Program, StateMachine, load
+from .errors import (
+    DATA_LIMIT_EXCEEDED,
+    RUNTIME,
+    TIMEOUT,
+    ExecutionTimedOut,
+    FieldFailure,
+    InvalidExecutionInput,
+    StateFailure,
+    state_cause,
+)
+from .history import History
+from .payload import dumps
+from .states import Scope, State
+from .tasks import NoDispatcher, TaskDispatcher
+
+PAYLOAD_LIMIT = 256 * 1024
+_NOT_TRUNCATED = {"truncated": False}
+
+
+@dataclass
+class ExecutionResult:
+    """What DescribeExecution and GetExecutionHistory would say about one run."""
+
+    status: str  # SUCCEEDED | FAILED | TIMED_OUT | ABORTED
+    output: str | None = None  # JSON text, only when SUCCEEDED
+    error: str | None = None
+    cause: str | None = None
+    history: list[dict] = field(default_factory=list)
+    execution_arn: str = ""
+    state_machine_arn: str = ""
+    name: str = ""
+    start_date: float = 0.0
+    stop_date: float = 0.0
+
+    @property
+    def output_value(self) -> Any:
+        """The output parsed from JSON (None unless SUCCEEDED)."""
+        return None if self.output is None else json.loads(self.output)
+
+
+class Run:
+    """One execution in progress: shared by every branch and iteration it spawns."""
+
+    def __init__(self, machine: StateMachine, input_value: Any, *, state_machine_name: str,
+                 execution_name: str, account: str, region: str, dispatcher: TaskDispatcher,
+                 clock: Any, listener: Callable[[dict], None] | None, role_arn: str) -> None:
+        self.machine = machine
+        self.clock = clock
+        self.dispatcher = dispatcher
+        self.region = region
+        self.account = account
+        self.history = History(clock, listener)
+        self.state_machine_arn = f"arn:aws:states:{region}:{account}:stateMachine:{state_machine_name}"
+        self.execution_arn = f"arn:aws:states:{region}:{account}:execution:{state_machine_name}:{execution_name}"
+        self.started = clock.now()
+        self.role_arn = role_arn
+        self.execution_context = {
+            "Id": self.execution_arn,
+            "Input": input_value,
+            "Name": execution_name,
+            "RoleArn": role_arn,
+            "StartTime": iso(self.started),
+            "RedriveCount": 0,
+        }
+        self.machine_context = {"Id": self.state_machine_arn, "Name": state_machine_name}
+        self.deadline = None if machine.timeout_seconds is None else self.started + machine.timeout_seconds
+        self.map_runs = 0
+
+    # --- events and time -------------------------------------------------------------------------
+
+    def event(self, scope: Scope, event_type: str, details: dict | None = None) -> int:
+        """Record an event in ``scope``'s lane; returns its id."""
+        event_id = scope.history.add(event_type, scope.prev, details)
+        scope.prev = event_id
+        return event_id
+
+    def sleep(self, seconds: float) -> None:
+        """Let time pass (virtually by default), stopping at the execution's deadline."""
+        self.wait_until(self.clock.now() + seconds)
+
+    def wait_until(self, epoch_seconds: float) -> None:
+        """Let time pass until an instant, stopping at the execution's deadline."""
+        if self.deadline is not None and epoch_seconds > self.deadline:
+            self.clock.sleep_until(self.deadline)
+            raise ExecutionTimedOut()
+        self.clock.sleep_until(epoch_seconds)
+
+    def state_context(self, name: str, retry_count: int | None = None) -> dict:
+        """The context object (``$$``) as a state sees it on entry."""
+        state = {"EnteredTime": iso(self.clock.now()), "Name": name}
+        if retry_count is not None:
+            state["RetryCount"] = retry_count
+        return {"Execution": self.execution_context, "State": state, "StateMachine": self.machine_context}
+
+    # --- the state loop --------------------------------------------------------------------------
+
+    def run_program(self, program: Program, value: Any, scope: Scope) -> Any:
+        """Run states from StartAt until one ends the program; returns its output."""
+        name: str | None = program.start_at
+        states = program.states
+        while name is not None:
+            if self.deadline is not None and self.clock.now() >= self.deadline:
+                raise ExecutionTimedOut()
+            name, value = self.run_state(states[name], value, scope)
+        return value
+
+    def run_state(self, state: State, raw: Any, scope: Scope) -> tuple[str | None, Any]:
+        """Enter, execute and exit one state; returns (next name, output)."""
+        text = scope.last_text if raw is scope.last_out and scope.last_text is not None else dumps(raw)
+        entered = self.event(scope, state.entered_type,
+                             {"name": state.name, "input": text, "inputDetails": _NOT_TRUNCATED})
+        scope.context = self.state_context(state.name, 0 if state.retry_count_in_context else None)
+        try:
+            nxt, out, assigned = state.execute(self, raw, scope, entered)
+        except FieldFailure as f:
+            raise StateFailure(f.error, state_cause(state.name, entered, f.message)) from None
+        out_text = dumps(out)
+        if len(out_text) > PAYLOAD_LIMIT and len(out_text.encode()) > PAYLOAD_LIMIT:
+            raise StateFailure(
+                DATA_LIMIT_EXCEEDED,
+                f"The state/task '{state.name}' returned a result with a size exceeding the maximum number of "
+                "bytes service limit.",
+            )
+        details: dict = {"name": state.name, "output": out_text, "outputDetails": _NOT_TRUNCATED}
+        if assigned is not None:
+            scope.variables.maps[0].update(assigned)
+            details["assignedVariables"] = {k: dumps(v) for k, v in assigned.items()}
+            details["assignedVariablesDetails"] = _NOT_TRUNCATED
+        self.event(scope, state.exited_type, details)
+        scope.last_out, scope.last_text = out, out_text
+        return nxt, out
+
+
+def execute(
+    definition: Any,
+    input_text: str | None = None,
+    state_machine_name: str = "sm",
+    execution_name: str = "ex",
+    account: str = "111111111111",
+    region: str = "us-east-1",
+    dispatcher: TaskDispatcher | None = None,
+    clock: Any = None,
+    listener: Callable[[dict], None] | None = None,
+    role_arn: str | None = None,
+) -> ExecutionResult:
+    """Run a state machine definition (dict or JSON text) on an input (JSON text; None means ``{}``).
+
+    Raises DefinitionError when AWS would reject the definition and InvalidExecutionInput when the input
+    is not JSON; every failure at run time is a FAILED/TIMED_OUT result, never an exception.
+    """
+    machine = load(definition)
+    if input_text is None:
+        input_text = "{}"
+    try:
+        input_value = json.loads(input_text)
+    except (TypeError, ValueError) as exc:
+        raise InvalidExecutionInput(f"The execution input is not valid JSON: {exc}") from None
+    clock = clock if clock is not None else VirtualClock()
+    run = Run(
+        machine, input_value,
+        state_machine_name=state_machine_name, execution_name=execution_name, account=account,
+        region=region, dispatcher=dispatcher if dispatcher is not None else NoDispatcher(), clock=clock,
+        listener=listener, role_arn=role_arn or f"arn:aws:iam::{account}:role/StepsmithLocalRole",
+    )
+    scope = Scope(ChainMap({}), 0, run.history)
+    run.event(scope, "ExecutionStarted", {
+        "input": input_text, "inputDetails": _NOT_TRUNCATED, "roleArn": run.role_arn,
+    })
+    result = ExecutionResult(status="RUNNING", execution_arn=run.execution_arn,
+                             state_machine_arn=run.state_machine_arn, name=execution_name,
+                             start_date=run.started)
+    try:
+        output = run.run_program(machine, input_value, scope)
+    except StateFailure as f:
+        result.status, result.error, result.cause = "FAILED", f.error, f.cause
+        run.event(scope, "ExecutionFailed", _error_details(f.error, f.cause))
+    except ExecutionTimedOut:
+        result.status, result.error = "TIMED_OUT", TIMEOUT
+        run.event(scope, "ExecutionTimedOut", {"error": TIMEOUT})
+    except Exception as exc:  # an engine bug must not take the caller down with it
+        cause = f"Stepsmith engine error: {type(exc).__name__}: {exc}\n{traceback.format_exc()}"
+        result.status, result.error, result.cause = "FAILED", RUNTIME, cause
+        run.event(scope, "ExecutionFailed", _error_details(RUNTIME, cause))
+    else:
+        text = scope.last_text if output is scope.last_out and scope.last_text is not None else dumps(output)
+        result.status, result.output = "SUCCEEDED", text
+        run.event(scope, "ExecutionSucceeded", {"output": text, "outputDetails": _NOT_TRUNCATED})
+    result.stop_date = clock.now()
+    result.history = run.history.events
+    return result
+
+
+def _error_details(error: str | None, cause: str | None) -> dict:
+    details = {}
+    if error is not None:
+        details["error"] = error
+    if cause is not None:
+        details["cause"] = cause
+    return details

@@ -1,0 +1,398 @@
+"""The Map state: inline iterations, or a distributed map run (ItemReader, ItemBatcher, ResultWriter)."""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import uuid
+from typing import Any
+
+from . import expressions, jsonpath
+from .errors import (
+    EXCEEDED_TOLERATED_FAILURE,
+    ITEM_READER_FAILED,
+    QUERY_EVALUATION,
+    RESULT_WRITER_FAILED,
+    RUNTIME,
+    DefinitionError,
+    FieldFailure,
+    StateFailure,
+)
+from .history import History
+from .payload import compile_jsonata_template, compile_jsonpath_template, dumps, json_type
+from .states import Frame, RecoverableState, Scope, number_from_path
+from .tasks import TaskCall, TaskFailed
+
+
+class MapState(RecoverableState):
+    kind = "Map"
+    allowed = frozenset({
+        "InputPath", "OutputPath", "Parameters", "ResultSelector", "ResultPath", "ItemsPath", "Items",
+        "ItemSelector", "ItemProcessor", "Iterator", "ItemReader", "ItemBatcher", "ResultWriter",
+        "MaxConcurrency", "MaxConcurrencyPath", "ToleratedFailurePercentage", "ToleratedFailurePercentagePath",
+        "ToleratedFailureCount", "ToleratedFailureCountPath", "Label", "Retry", "Catch", "Output",
+    })
+
+    def __init__(self, name: str, spec: dict, query_language: str) -> None:
+        super().__init__(name, spec, query_language)
+        from .definition import compile_program
+
+        processor = spec.get("ItemProcessor", spec.get("Iterator"))
+        if not isinstance(processor, dict):
+            raise DefinitionError("A Map state needs 'ItemProcessor'", name, "ItemProcessor")
+        config = processor.get("ProcessorConfig") or {}
+        self.distributed = config.get("Mode", "INLINE") == "DISTRIBUTED"
+        inner = {k: v for k, v in processor.items() if k != "ProcessorConfig"}
+        self.processor = compile_program(inner, query_language, name)
+        self.label = spec.get("Label", name)
+        # Parameters is the legacy name of ItemSelector: it shapes each item, not the Map's input.
+        self.selector = None
+        selector_key = "ItemSelector" if "ItemSelector" in spec else ("Parameters" if "Parameters" in spec else None)
+        if selector_key is not None:
+            if self.jsonata:
+                self.selector, _ = compile_jsonata_template(spec[selector_key], selector_key)
+            else:
+                self.selector, _ = compile_jsonpath_template(spec[selector_key], name, selector_key)
+        self.parameters = None
+        self.items_path = None
+        if not self.jsonata and "ItemsPath" in spec:
+            self.items_path = expressions.compile_path(spec["ItemsPath"], "ItemsPath", name)
+        self.items = None
+        self.items_source = None
+        if self.jsonata and "Items" in spec:
+            items = spec["Items"]
+            if expressions.is_jsonata(items):
+                self.items = expressions.compile_jsonata(items, "Items")
+                self.items_source = items[2:-2].strip()
+            elif isinstance(items, list):
+                self.items, _ = compile_jsonata_template(items, "Items")
+            else:
+                raise DefinitionError("'Items' must be an array or a JSONata expression", name, "Items")
+        self.max_concurrency = self._number("MaxConcurrency", "integer")
+        self.tolerated_count = self._number("ToleratedFailureCount", "integer")
+        self.tolerated_percentage = self._number("ToleratedFailurePercentage", "float")
+        self.reader = spec.get("ItemReader")
+        self.batcher = spec.get("ItemBatcher")
+        self.writer = spec.get("ResultWriter")
+        self.reader_arguments = self._sub_template(self.reader, "ItemReader")
+        self.writer_arguments = self._sub_template(self.writer, "ResultWriter")
+        self.batch_input = None
+        if isinstance(self.batcher, dict) and "BatchInput" in self.batcher:
+            if self.jsonata:
+                self.batch_input, _ = compile_jsonata_template(self.batcher["BatchInput"], "BatchInput")
+            else:
+                self.batch_input, _ = compile_jsonpath_template(self.batcher["BatchInput"], name, "BatchInput")
+
+    def _sub_template(self, block: Any, field: str) -> Any:
+        if block is None:
+            return None
+        if not isinstance(block, dict) or not isinstance(block.get("Resource"), str):
+            raise DefinitionError(f"'{field}' needs a 'Resource'", self.name, field)
+        key = "Arguments" if self.jsonata else "Parameters"
+        fn, _ = (compile_jsonata_template(block.get(key, {}), f"{field}/{key}") if self.jsonata
+                 else compile_jsonpath_template(block.get(key, {}), self.name, f"{field}.{key}"))
+        return fn
+
+    def _number(self, key: str, kind: str) -> Any:
+        path_key = key + "Path"
+        if path_key in self.spec:
+            text = self.spec[path_key]
+            return ("path", expressions.compile_path(text, path_key, self.name), text)
+        if key not in self.spec:
+            return None
+        value = self.spec[key]
+        if self.jsonata and expressions.is_jsonata(value):
+            return ("jsonata", expressions.compile_jsonata(value, key), value)
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if kind == "integer":
+            ok = ok and isinstance(value, int) and value >= 0
+        if not ok:
+            raise DefinitionError(f"'{key}' must be a non-negative {kind}", self.name, key)
+        return ("const", value, None)
+
+    def _resolve(self, spec: Any, key: str, kind: str, data: Any, scope: Scope) -> Any:
+        if spec is None:
+            return None
+        how, value, text = spec
+        if how == "const":
+            return value
+        if how == "jsonata":
+            return value(data, scope)
+        try:
+            found = value.get(data, scope.context, scope.variables)
+        except jsonpath.PathError as exc:
+            raise FieldFailure(RUNTIME, exc.cause) from None
+        return number_from_path(found, key + "Path", text, kind)
+
+    # --- running -------------------------------------------------------------------------------
+
+    def failed_event(self, run: Any, scope: Scope, error: str | None, cause: str | None) -> None:
+        run.event(scope, "MapStateFailed")
+
+    def attempt(self, run: Any, raw: Any, scope: Scope, entered: int, retry_count: int) -> Any:
+        if self.jsonata:
+            binding = self.states_binding(raw, scope)
+            effective = raw
+            data = binding
+        else:
+            effective = self.apply_input_path(raw, scope)
+            binding = None
+            data = effective
+        self._resolve(self.max_concurrency, "MaxConcurrency", "integer", data, scope)
+        count = self._resolve(self.tolerated_count, "ToleratedFailureCount", "integer", data, scope)
+        if count is not None and count < 0:
+            raise FieldFailure(RUNTIME, "ToleratedFailureCount cannot be negative.")
+        percentage = self._resolve(self.tolerated_percentage, "ToleratedFailurePercentage", "float", data, scope)
+        if percentage is not None and not 0 <= percentage <= 100:
+            raise FieldFailure(RUNTIME, "ToleratedFailurePercentage must be between 0 and 100.")
+        items = self._items(run, raw, effective, binding, scope)
+        run.event(scope, "MapStateStarted", {"length": len(items)})
+        map_run_arn = None
+        if self.distributed:
+            run.map_runs += 1
+            map_run_arn = (f"arn:aws:states:{run.region}:{run.account}:mapRun:"
+                           f"{run.machine_context['Name']}/{self.label}:{uuid.uuid4()}")
+            run.event(scope, "MapRunStarted", {"mapRunArn": map_run_arn})
+        inputs = self._iteration_inputs(items, effective, binding, scope)
+        results, failures = self._iterate(run, inputs, scope, count, percentage, map_run_arn)
+        if self.writer is not None:
+            results = self._write(run, scope, data, map_run_arn or "", results, failures)
+        if self.distributed:
+            run.event(scope, "MapRunSucceeded")
+        run.event(scope, "MapStateSucceeded")
+        return results
+
+    def _items(self, run: Any, raw: Any, effective: Any, binding: Any, scope: Scope) -> list:
+        if self.reader is not None:
+            return self._read(run, binding if self.jsonata else effective, scope)
+        if self.jsonata:
+            if self.items is None:
+                items = raw
+                if not isinstance(items, list):
+                    raise FieldFailure(QUERY_EVALUATION, f"Map state input must be an array but was: {dumps(items)}")
+                return items
+            items = self.items(binding, scope)
+            if not isinstance(items, list):
+                raise FieldFailure(
+                    QUERY_EVALUATION,
+                    f"The JSONata expression '{self.items_source}' specified for the field 'Items' returned an "
+                    f"unexpected result type. Expected 'array', but was '{json_type(items)}' for value: "
+                    f"{dumps(items)}",
+                )
+            return items
+        if self.items_path is None:
+            items = effective
+        else:
+            try:
+                items = self.items_path.get(effective, scope.context, scope.variables)
+            except jsonpath.PathError as exc:
+                raise FieldFailure(RUNTIME, exc.cause) from None
+        if not isinstance(items, list):
+            raise FieldFailure(RUNTIME, f"Map state input must be an array but was: {dumps(items)}")
+        return items
+
+    def _iteration_inputs(self, items: list, effective: Any, binding: Any, scope: Scope) -> list:
+        selector = self.selector
+        if selector is not None:
+            selected = []
+            context = scope.context
+            for index, item in enumerate(items):
+                ctx = dict(context, Map={"Item": {"Index": index, "Value": item}})
+                frame = Frame(ctx, scope.variables)
+                if self.jsonata:
+                    selected.append(selector(dict(binding, context=ctx), frame))
+                else:
+                    selected.append(selector(effective, frame))
+            items = selected
+        if self.batcher is None:
+            return items
+        return self._batches(items, effective if not self.jsonata else binding, scope)
+
+    def _batches(self, items: list, data: Any, scope: Scope) -> list:
+        batcher = self.batcher or {}
+        size = batcher.get("MaxItemsPerBatch")
+        if "MaxItemsPerBatchPath" in batcher:
+            path = expressions.compile_path(batcher["MaxItemsPerBatchPath"], "MaxItemsPerBatchPath", self.name)
+            try:
+                size = path.get(data, scope.context, scope.variables)
+            except jsonpath.PathError as exc:
+                raise FieldFailure(RUNTIME, exc.cause) from None
+            size = number_from_path(size, "MaxItemsPerBatchPath", batcher["MaxItemsPerBatchPath"], "integer")
+        max_bytes = batcher.get("MaxInputBytesPerBatch", 256 * 1024)
+        batch_input = self.batch_input(data, scope) if self.batch_input is not None else None
+        batches: list = []
+        current: list = []
+        current_bytes = 0
+        for item in items:
+            item_bytes = len(dumps(item))
+            if current and ((size and len(current) >= size) or current_bytes + item_bytes > max_bytes):
+                batches.append(current)
+                current, current_bytes = [], 0
+            current.append(item)
+            current_bytes += item_bytes
+        if current:
+            batches.append(current)
+        out = []
+        for batch in batches:
+            entry: dict = {}
+            if batch_input is not None:
+                entry["BatchInput"] = batch_input
+            entry["Items"] = batch
+            out.append(entry)
+        return out
+
+    def _iterate(self, run: Any, inputs: list, scope: Scope, count: int | None, percentage: float | None,
+                 map_run_arn: str | None) -> tuple[list, list]:
+        results: list = []
+        failures: list = []
+        processor = self.processor
+        name = self.name
+        for index, item in enumerate(inputs):
+            if self.distributed:
+                lane = Scope(scope.variables.new_child(), 0, History(run.clock, None))
+                try:
+                    results.append(run.run_program(processor, item, lane))
+                except StateFailure as f:
+                    failures.append((index, item, f))
+                    results.append(_error_output(f))
+                continue
+            lane = Scope(scope.variables.new_child(), scope.prev, scope.history)
+            run.event(lane, "MapIterationStarted", {"name": name, "index": index})
+            try:
+                out = run.run_program(processor, item, lane)
+            except StateFailure:
+                run.event(lane, "MapIterationFailed", {"name": name, "index": index})
+                scope.prev = lane.prev
+                run.event(scope, "MapStateFailed")
+                raise
+            run.event(lane, "MapIterationSucceeded", {"name": name, "index": index})
+            scope.prev = lane.prev
+            results.append(out)
+        if failures:
+            total = len(inputs)
+            tolerated = False
+            if count is not None and len(failures) <= count:
+                tolerated = True
+            if percentage is not None and total and len(failures) * 100.0 / total <= percentage:
+                tolerated = True
+            if not tolerated:
+                run.event(scope, "MapRunFailed", {"error": EXCEEDED_TOLERATED_FAILURE,
+                                                  "cause": "The specified tolerance threshold was exceeded"})
+                run.event(scope, "MapStateFailed")
+                if count is None and percentage is None:
+                    raise failures[0][2]
+                raise StateFailure(EXCEEDED_TOLERATED_FAILURE, "The specified tolerance threshold was exceeded")
+        return results, failures
+
+    # --- ItemReader / ResultWriter (through the dispatcher, as the service calls AWS makes) -----
+
+    def _service_call(self, run: Any, resource: str, arguments: Any, scope: Scope, error: str) -> Any:
+        call = TaskCall(state_name=self.name, resource=resource, arguments=arguments, timeout_seconds=None,
+                        heartbeat_seconds=None, task_token=None, credentials=None, context=scope.context)
+        try:
+            return run.dispatcher.run_task(call)
+        except TaskFailed as f:
+            raise StateFailure(error, f"{f.error}: {f.cause}" if f.cause else f.error) from None
+        except Exception as exc:  # a dispatcher bug must stay a state failure
+            raise StateFailure(error, f"{type(exc).__name__}: {exc}") from None
+
+    def _read(self, run: Any, data: Any, scope: Scope) -> list:
+        reader = self.reader or {}
+        arguments = self.reader_arguments(data, scope) if self.reader_arguments else {}
+        config = reader.get("ReaderConfig") or {}
+        response = self._service_call(run, reader["Resource"], arguments, scope, ITEM_READER_FAILED)
+        try:
+            items = _parse_items(reader["Resource"], config, response)
+        except (ValueError, KeyError, TypeError) as exc:
+            raise StateFailure(ITEM_READER_FAILED, f"Unable to read items: {exc}") from None
+        limit = config.get("MaxItems")
+        if "MaxItemsPath" in config:
+            path = expressions.compile_path(config["MaxItemsPath"], "MaxItemsPath", self.name)
+            try:
+                limit = path.get(data, scope.context, scope.variables)
+            except jsonpath.PathError as exc:
+                raise FieldFailure(RUNTIME, exc.cause) from None
+        if isinstance(limit, int) and not isinstance(limit, bool) and limit > 0:
+            items = items[:limit]
+        return items
+
+    def _write(self, run: Any, scope: Scope, data: Any, map_run_arn: str, results: list, failures: list) -> Any:
+        writer = self.writer or {}
+        arguments = self.writer_arguments(data, scope) if self.writer_arguments else {}
+        bucket = arguments.get("Bucket")
+        prefix = str(arguments.get("Prefix", "")).rstrip("/")
+        run_id = map_run_arn.rsplit(":", 1)[-1]
+        base = f"{prefix}/{run_id}" if prefix else run_id
+        failed_indexes = {i for i, _, _ in failures}
+        succeeded = [{"Output": dumps(out), "Status": "SUCCEEDED"} for i, out in enumerate(results)
+                     if i not in failed_indexes]
+        failed = [{"Error": f.error, "Cause": f.cause, "Status": "FAILED"} for _, _, f in failures]
+        files = {"SUCCEEDED": succeeded, "FAILED": failed}
+        manifest: dict = {"DestinationBucket": bucket, "MapRunArn": map_run_arn,
+                          "ResultFiles": {"FAILED": [], "PENDING": [], "SUCCEEDED": []}}
+        put = writer.get("Resource", "arn:aws:states:::s3:putObject")
+        for status, entries in files.items():
+            if not entries:
+                continue
+            key = f"{base}/{status}_0.json"
+            body = json.dumps(entries)
+            self._service_call(run, put, {"Bucket": bucket, "Key": key, "Body": body}, scope, RESULT_WRITER_FAILED)
+            manifest["ResultFiles"][status].append({"Key": key, "Size": len(body.encode())})
+        manifest_key = f"{base}/manifest.json"
+        self._service_call(run, put, {"Bucket": bucket, "Key": manifest_key, "Body": json.dumps(manifest)},
+                           scope, RESULT_WRITER_FAILED)
+        return {"MapRunArn": map_run_arn, "ResultWriterDetails": {"Bucket": bucket, "Key": manifest_key}}
+
+
+def _error_output(failure: StateFailure) -> dict:
+    out: dict = {"Error": failure.error}
+    if failure.cause is not None:
+        out["Cause"] = failure.cause
+    return out
+
+
+def _body(response: Any) -> str:
+    body = response.get("Body") if isinstance(response, dict) else response
+    if hasattr(body, "read"):
+        body = body.read()
+    if isinstance(body, bytes):
+        body = body.decode()
+    if not isinstance(body, str):
+        raise ValueError("the object body is not text")
+    return body
+
+
+def _parse_items(resource: str, config: dict, response: Any) -> list:
+    """Items from what the reader's service call returned, per ReaderConfig.InputType."""
+    if resource.endswith("listObjectsV2"):
+        contents = response.get("Contents", []) if isinstance(response, dict) else []
+        return [
+            {"Etag": c.get("ETag", c.get("Etag")), "Key": c.get("Key"), "LastModified": str(c.get("LastModified")),
+             "Size": c.get("Size"), "StorageClass": c.get("StorageClass", "STANDARD")}
+            for c in contents
+        ]
+    input_type = config.get("InputType", "JSON")
+    text = _body(response)
+    if input_type == "JSON":
+        items = json.loads(text)
+        if not isinstance(items, list):
+            raise ValueError("the JSON object must contain an array")
+        return items
+    if input_type == "JSONL":
+        return [json.loads(line) for line in text.splitlines() if line.strip()]
+    if input_type == "CSV":
+        rows = list(csv.reader(io.StringIO(text), delimiter=config.get("CSVDelimiter", "COMMA") == "COMMA"
+                               and "," or _DELIMITERS.get(config.get("CSVDelimiter", "COMMA"), ",")))
+        if config.get("CSVHeaderLocation", "FIRST_ROW") == "GIVEN":
+            headers = config.get("CSVHeaders") or []
+        else:
+            if not rows:
+                return []
+            headers, rows = rows[0], rows[1:]
+        return [dict(zip(headers, row)) for row in rows]
+    if input_type == "MANIFEST":
+        return [json.loads(line) if line.startswith("{") else {"Key": line} for line in text.splitlines() if line]
+    raise ValueError(f"unsupported InputType {input_type}")
+
+
+_DELIMITERS = {"COMMA": ",", "PIPE": "|", "SEMICOLON": ";", "SPACE": " ", "TAB": "\t"}
