@@ -291,10 +291,10 @@ class Path:
         if simple is not None:
             for is_name, key in simple:
                 if is_name:
-                    if type(node) is dict and key in node:
+                    if isinstance(node, dict) and key in node:
                         node = node[key]
                         continue
-                elif type(node) is list and -len(node) <= key < len(node):
+                elif isinstance(node, list) and -len(node) <= key < len(node):
                     node = node[key]
                     continue
                 raise PathNotFound(self.text, "No results for path: " + self.jayway)
