@@ -25,6 +25,8 @@ from .states import Scope, State
 from .tasks import NoDispatcher, TaskDispatcher
 
 PAYLOAD_LIMIT = 256 * 1024
+# Locally there is no execution role; this name is the one our AWS-recorded conformance corpus used.
+DEFAULT_ROLE_NAME = "snf_role"
 _NOT_TRUNCATED = {"truncated": False}
 
 
@@ -171,7 +173,7 @@ def execute(
         machine, input_value,
         state_machine_name=state_machine_name, execution_name=execution_name, account=account,
         region=region, dispatcher=dispatcher if dispatcher is not None else NoDispatcher(), clock=clock,
-        listener=listener, role_arn=role_arn or f"arn:aws:iam::{account}:role/StepsmithLocalRole",
+        listener=listener, role_arn=role_arn or f"arn:aws:iam::{account}:role/{DEFAULT_ROLE_NAME}",
     )
     scope = Scope(ChainMap({}), 0, run.history)
     run.event(scope, "ExecutionStarted", {

@@ -561,16 +561,22 @@ class RecoverableState(State):
 
 
 def number_from_path(value: Any, field: str, path: str, kind: str) -> Any:
-    """Validate a ``*Path`` numeric field's value with AWS's texts."""
-    ok = (not isinstance(value, bool)) and isinstance(value, (int, float))
-    if kind == "integer":
-        ok = ok and (isinstance(value, int) or (isinstance(value, float) and value.is_integer()))
-    if not ok:
+    """Validate a ``*Path`` numeric field's value with AWS's texts (numeric strings are accepted)."""
+    number: Any = None
+    if isinstance(value, str):
+        try:
+            number = int(value) if kind == "integer" else float(value)
+        except ValueError:
+            number = None
+    elif isinstance(value, (int, float)) and not isinstance(value, bool):
+        if kind != "integer" or isinstance(value, int) or value.is_integer():
+            number = value
+    if number is None:
         shown = value if isinstance(value, str) else dumps(value)
         raise FieldFailure(
             RUNTIME, f"The {field} field refers to value \"{shown}\" which is not a valid {kind}: {path}"
         )
-    return int(value) if kind == "integer" else value
+    return int(number) if kind == "integer" else number
 
 
 def is_finite_number(value: Any) -> bool:
