@@ -1,0 +1,221 @@
+"""A workflow as a picture: Mermaid or Graphviz DOT from the model, optionally with a past run's path.
+
+Graphs show steps as written (a poll is one node, not its Task/Choice/Wait loop); a run's history,
+which names ASL states, is mapped back to the steps that produced them.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from compiler.model import (
+    ChoiceStep,
+    HandlerStep,
+    MapStep,
+    ParallelStep,
+    PollStep,
+    Step,
+    Workflow,
+)
+
+
+@dataclass
+class Overlay:
+    """Steps a run entered, and the step it failed in (if it failed)."""
+
+    visited: set[str] = field(default_factory=set)
+    failed: str | None = None
+    status: str | None = None
+
+
+def _events(value: Any) -> list[dict[str, Any]]:
+    """History events anywhere in an execution record (a list, or a dict holding one)."""
+    if isinstance(value, list):
+        if all(isinstance(item, dict) and "type" in item for item in value):
+            return value
+        return [event for item in value for event in _events(item)]
+    if isinstance(value, dict):
+        for key in ("history", "events"):
+            if key in value:
+                return _events(value[key])
+        return [event for item in value.values() if isinstance(item, (list, dict)) for event in _events(item)]
+    return []
+
+
+def execution_overlay(workflow: Workflow, record: Path) -> Overlay:
+    """Read .stepsmith/executions/<name>.json and map the states it entered to the workflow's steps."""
+    data = json.loads(record.read_text(encoding="utf-8"))
+    owners = _state_owners(workflow)
+    overlay = Overlay(status=data.get("status") if isinstance(data, dict) else None)
+    current: str | None = None
+    for event in _events(data):
+        kind = str(event.get("type", ""))
+        details = event.get("stateEnteredEventDetails")
+        if kind.endswith("StateEntered") and isinstance(details, dict):
+            current = owners.get(str(details.get("name")))
+            if current is not None:
+                overlay.visited.add(current)
+        elif kind in ("ExecutionFailed", "ExecutionTimedOut", "ExecutionAborted") and current is not None:
+            overlay.failed = current
+    return overlay
+
+
+def _state_owners(workflow: Workflow) -> dict[str, str]:
+    """ASL state name → the step it comes from (polls compile to several states)."""
+    owners: dict[str, str] = {}
+    for step in workflow.all_steps():
+        owners[step.name] = step.name
+        if isinstance(step, PollStep):
+            try:
+                from compiler.asl import poll_state_names
+            except ImportError:  # the back end is optional for drawing
+                continue
+            for state in poll_state_names(step).values():
+                owners[state] = step.name
+    return owners
+
+
+class _Ids:
+    def __init__(self) -> None:
+        self.ids: dict[int, str] = {}
+
+    def __call__(self, step: Step) -> str:
+        return self.ids.setdefault(id(step), f"s{len(self.ids)}")
+
+
+def _label(step: Step) -> str:
+    if isinstance(step, HandlerStep):
+        return f"{step.name}\nλ {step.handler}"
+    if isinstance(step, PollStep):
+        task = step.task
+        what = task.handler if isinstance(task, HandlerStep) else f"{task.service}:{task.action}"
+        return f"{step.name}\npoll {what} every {step.every}s"
+    service = getattr(step, "service", None)
+    if service:
+        return f"{step.name}\n{service}:{step.action}"  # type: ignore[attr-defined]
+    return step.name
+
+
+# --- Mermaid -------------------------------------------------------------------------------------------
+
+_MERMAID_SHAPES = {"handler": ("[", "]"), "service": ("[[", "]]"), "poll": ("{{", "}}"), "choice": ("{", "}"),
+                   "wait": ("([", "])"), "map": ("[/", "/]"), "parallel": ("[/", "/]"), "pass": ("[", "]"),
+                   "succeed": ("((", "))"), "fail": ("((", "))")}
+
+
+def _mermaid_text(text: str) -> str:
+    return '"' + text.replace('"', "#quot;").replace("\n", "<br/>") + '"'
+
+
+def to_mermaid(workflow: Workflow, overlay: Overlay | None = None) -> str:
+    """The workflow as a Mermaid flowchart."""
+    ids = _Ids()
+    lines = ["flowchart TD", '  start_(("start"))']
+    edges: list[str] = [f"  start_ --> {ids(workflow.steps[0])}"]
+
+    def scope(steps: list[Step], indent: str, top: bool) -> None:
+        by_name = {step.name: step for step in steps}
+        for step in steps:
+            node = ids(step)
+            left, right = _MERMAID_SHAPES[step.kind]
+            lines.append(f"{indent}{node}{left}{_mermaid_text(_label(step))}{right}")
+            if isinstance(step, ChoiceStep):
+                for branch in step.branches:
+                    if branch.next in by_name:
+                        edges.append(f"  {node} -- {_mermaid_text(branch.text)} --> {ids(by_name[branch.next])}")
+                if step.default in by_name:
+                    edges.append(f"  {node} -- \"otherwise\" --> {ids(by_name[step.default])}")
+            elif step.next in by_name:
+                edges.append(f"  {node} --> {ids(by_name[step.next])}")
+            elif step.end and top:
+                edges.append(f"  {node} --> end_")
+            for catch in step.catch:
+                if catch.next in by_name:
+                    edges.append(f"  {node} -. {_mermaid_text(', '.join(catch.errors))} .-> {ids(by_name[catch.next])}")
+            children = ([step.steps] if isinstance(step, MapStep) else
+                        step.branches if isinstance(step, ParallelStep) else [])
+            for index, branch in enumerate(children):
+                title = "for each item" if isinstance(step, MapStep) else f"branch {index + 1}"
+                lines.append(f"{indent}subgraph {node}_{index}[{_mermaid_text(title)}]")
+                scope(branch, indent + "  ", False)
+                lines.append(f"{indent}end")
+                edges.append(f"  {node} -.-> {ids(branch[0])}")
+
+    scope(workflow.steps, "  ", True)
+    lines.append('  end_(("end"))')
+    lines.extend(edges)
+    if overlay is not None:
+        lines.append("  classDef visited fill:#d3f9d8,stroke:#2b8a3e,stroke-width:2px")
+        lines.append("  classDef failed fill:#ffe3e3,stroke:#c92a2a,stroke-width:3px")
+        visited = [ids(step) for step in workflow.all_steps() if step.name in overlay.visited
+                   and step.name != overlay.failed]
+        if visited:
+            lines.append(f"  class {','.join(visited)} visited")
+        failed = [ids(step) for step in workflow.all_steps() if step.name == overlay.failed]
+        if failed:
+            lines.append(f"  class {','.join(failed)} failed")
+    return "\n".join(lines) + "\n"
+
+
+# --- Graphviz ------------------------------------------------------------------------------------------
+
+_DOT_SHAPES = {"handler": "box", "service": "box3d", "poll": "hexagon", "choice": "diamond", "wait": "oval",
+               "map": "parallelogram", "parallel": "parallelogram", "pass": "note", "succeed": "doublecircle",
+               "fail": "doublecircle"}
+
+
+def _dot_text(text: str) -> str:
+    return json.dumps(text, ensure_ascii=False)  # DOT reads \n in quoted labels as a line break
+
+
+def to_dot(workflow: Workflow, overlay: Overlay | None = None) -> str:
+    """The workflow as a Graphviz digraph."""
+    ids = _Ids()
+    lines = [f"digraph {_dot_text(workflow.name)} {{", "  rankdir=TB;",
+             '  node [fontname="Helvetica", fontsize=11];', '  edge [fontname="Helvetica", fontsize=9];',
+             '  start_ [label="start", shape=circle];', '  end_ [label="end", shape=doublecircle];',
+             f"  start_ -> {ids(workflow.steps[0])};"]
+
+    def style(step: Step) -> str:
+        if overlay is not None and step.name == overlay.failed:
+            return ', style=filled, fillcolor="#ffe3e3", color="#c92a2a", penwidth=3'
+        if overlay is not None and step.name in overlay.visited:
+            return ', style=filled, fillcolor="#d3f9d8", color="#2b8a3e", penwidth=2'
+        return ""
+
+    def scope(steps: list[Step], indent: str, top: bool) -> None:
+        by_name = {step.name: step for step in steps}
+        for step in steps:
+            node = ids(step)
+            lines.append(f"{indent}{node} [label={_dot_text(_label(step))}, shape={_DOT_SHAPES[step.kind]}"
+                         f"{style(step)}];")
+            if isinstance(step, ChoiceStep):
+                for branch in step.branches:
+                    if branch.next in by_name:
+                        lines.append(f"{indent}{node} -> {ids(by_name[branch.next])} "
+                                     f"[label={_dot_text(branch.text)}];")
+                if step.default in by_name:
+                    lines.append(f'{indent}{node} -> {ids(by_name[step.default])} [label="otherwise"];')
+            elif step.next in by_name:
+                lines.append(f"{indent}{node} -> {ids(by_name[step.next])};")
+            elif step.end and top:
+                lines.append(f"{indent}{node} -> end_;")
+            for catch in step.catch:
+                if catch.next in by_name:
+                    lines.append(f"{indent}{node} -> {ids(by_name[catch.next])} "
+                                 f"[label={_dot_text(', '.join(catch.errors))}, style=dashed];")
+            children = ([step.steps] if isinstance(step, MapStep) else
+                        step.branches if isinstance(step, ParallelStep) else [])
+            for index, branch in enumerate(children):
+                title = "for each item" if isinstance(step, MapStep) else f"branch {index + 1}"
+                lines.append(f"{indent}subgraph cluster_{node}_{index} {{")
+                lines.append(f"{indent}  label={_dot_text(title)}; style=dashed;")
+                scope(branch, indent + "  ", False)
+                lines.append(f"{indent}}}")
+                lines.append(f"{indent}{node} -> {ids(branch[0])} [style=dotted];")
+
+    scope(workflow.steps, "  ", True)
+    lines.append("}")
+    return "\n".join(lines) + "\n"
