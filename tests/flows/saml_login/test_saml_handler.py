@@ -1,0 +1,262 @@
+"""The ACS handler: a valid response signs the user in; every attack is refused with its reason."""
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import urllib.parse
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from lxml import etree
+from saml_login_cases import ACS_URL, DOMAIN, IDP_ENTITY_ID, SP_ENTITY_ID, TABLE, USER
+
+from engine import idp
+
+NS = {"samlp": idp.NS_SAMLP, "saml": idp.NS_SAML, "ds": idp.NS_DS}
+
+
+def _studio_target(location: str) -> tuple[str, str]:
+    url = urllib.parse.urlparse(location)
+    return url.path, urllib.parse.parse_qs(url.query)["token"][0]
+
+
+@pytest.mark.parametrize("sign", ["assertion", "response", "both"])
+def test_valid_response_redirects_to_studio_for_that_user_and_domain(post, signed, local_aws, sign):
+    posted = post(signed(sign=sign))
+    assert posted.status == 302, posted.log
+    path, token = _studio_target(posted.answer["headers"]["Location"])
+    assert path == f"/_studio/{DOMAIN}/auth" and token
+    grant = local_aws.store["sagemaker_studio"].grants[token]
+    assert (grant.domain, grant.user) == (DOMAIN, USER)
+    assert posted.answer["headers"]["Cache-Control"] == "no-store"
+    assert posted.log["outcome"] == "signed_in" and posted.log["user"] == USER
+
+
+def test_assertion_id_is_recorded_with_a_ttl_at_not_on_or_after(post, signed, local_aws):
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    document = signed(now=now, lifetime=240, assertion_id="_replay-me")
+    assert post(document).status == 302
+    items = local_aws.client("dynamodb").scan(TableName=TABLE)["Items"]
+    assert len(items) == 1
+    assert int(items[0]["expires_at"]["N"]) == int(now.timestamp()) + 240 + 60  # + the clock skew
+
+
+def test_a_wrapped_base64_body_from_an_api_gateway_binary_event_is_accepted(post, signed):
+    form = idp.form_body(signed())
+    posted = post(body=base64.b64encode(form.encode()).decode(), base64_encoded=True)
+    assert posted.status == 302
+
+
+def test_logs_never_carry_the_response_or_the_url(post, signed, caplog):
+    document = signed()
+    value = idp.encode(document)
+    posted = post(document)
+    replayed = post(document)
+    assert posted.status == 302 and replayed.status == 403
+    token = _studio_target(posted.answer["headers"]["Location"])[1]
+    text = caplog.text + "".join(r.getMessage() for r in caplog.records)
+    assert value[:40] not in text and token not in text and "Assertion" not in text
+
+
+# --- the attack battery ---------------------------------------------------------------------------------
+
+
+def _edit(document: bytes, change) -> bytes:
+    root = etree.fromstring(document)
+    change(root)
+    return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
+
+
+def _set_attribute_value(name: str, value: str):
+    def change(root):
+        for attribute in root.iter(f"{{{idp.NS_SAML}}}Attribute"):
+            if attribute.get("Name") == name:
+                attribute[0].text = value
+    return change
+
+
+def _second_assertion(root):
+    assertion = root.find("saml:Assertion", NS)
+    extra = etree.fromstring(etree.tostring(assertion))
+    extra.set("ID", idp.new_id())
+    for signature in extra.findall("ds:Signature", NS):
+        extra.remove(signature)
+    root.append(extra)
+
+
+def _move_response_signature_into_assertion(root):
+    signature = root.find("ds:Signature", NS)
+    root.find("saml:Assertion/saml:Issuer", NS).addnext(signature)
+
+
+def _decoy_with_the_assertion_id(root):
+    assertion = root.find("saml:Assertion", NS)
+    extensions = etree.Element(f"{{{idp.NS_SAMLP}}}Extensions")
+    decoy = etree.SubElement(extensions, f"{{{idp.NS_SAML}}}Evidence")
+    decoy.set("ID", assertion.get("ID"))
+    root.find("saml:Issuer", NS).addnext(extensions)
+
+
+BILLION_LAUGHS = b"""<?xml version="1.0"?>
+<!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">
+<!ENTITY lol3 "&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;">]>
+<samlp:Response xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol">&lol3;</samlp:Response>"""
+XXE = b"""<?xml version="1.0"?>
+<!DOCTYPE r [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>
+<samlp:Response xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol">&xxe;</samlp:Response>"""
+
+
+def _minutes_ago(minutes: int) -> dt.datetime:
+    return dt.datetime.now(dt.UTC) - dt.timedelta(minutes=minutes)
+
+
+def _xsw(variant: int):
+    def build(s, k, o):
+        document = s(sign="response" if variant <= 2 else "assertion")
+        return idp.signature_wrapping(document, variant, "admin", "d-evil000")
+    return build
+
+
+# (case id, how to build the document from (signed, idp_key, other_key), expected status, reason)
+ATTACKS = [
+    ("unsigned", lambda s, k, o: s(sign="none"), 403, "unsigned"),
+    ("signed with another key", lambda s, k, o: s(key=o), 403, "bad_signature"),
+    ("response signed with another key", lambda s, k, o: s(key=o, sign="response"), 403, "bad_signature"),
+    ("username tampered after signing",
+     lambda s, k, o: _edit(s(), _set_attribute_value("username", "admin")), 403, "bad_signature"),
+    ("domain tampered after signing",
+     lambda s, k, o: _edit(s(), _set_attribute_value("domain-id", "d-other0000")), 403, "bad_signature"),
+    ("NameID tampered after signing",
+     lambda s, k, o: s().replace(f">{USER}</saml:NameID>".encode(), b">admin</saml:NameID>"),
+     403, "bad_signature"),
+    # XSW1-2 copy the signed Response, so its assertion's ID appears twice; XSW3-8 need a second assertion.
+    *[(f"XSW{v}", _xsw(v), 403, "duplicate_id" if v <= 2 else "assertion_count") for v in idp.XSW_VARIANTS],
+    ("response signature moved onto the assertion",
+     lambda s, k, o: _edit(s(sign="response"), _move_response_signature_into_assertion), 403,
+     "signature_wrapping"),
+    ("decoy element carrying the assertion's ID",
+     lambda s, k, o: _edit(s(), _decoy_with_the_assertion_id), 403, "duplicate_id"),
+    ("comment injection in the username",
+     lambda s, k, o: s(user="alice-evil").replace(b">alice-evil</saml:AttributeValue>",
+                                                  b">alice<!---->-evil</saml:AttributeValue>"), 403, "xml_comment"),
+    ("comment injection in the NameID",
+     lambda s, k, o: s(name_id="alice.evil").replace(b">alice.evil<", b">alice<!---->.evil<"), 403,
+     "xml_comment"),
+    ("expired", lambda s, k, o: s(now=_minutes_ago(30)), 403, "expired"),
+    ("expired just beyond the skew",
+     lambda s, k, o: s(now=_minutes_ago(0) - dt.timedelta(seconds=200), lifetime=120), 403, "expired"),
+    ("not yet valid", lambda s, k, o: s(now=_minutes_ago(-10), not_before_offset=0), 403, "not_yet_valid"),
+    ("wrong audience", lambda s, k, o: s(audience="https://other.example.com/saml"), 403, "wrong_audience"),
+    ("no audience at all", lambda s, k, o: s(audience=idp.OMIT), 403, "wrong_audience"),
+    ("wrong destination", lambda s, k, o: s(destination="https://evil.example.com/saml"), 403,
+     "wrong_destination"),
+    ("destination extending the ACS URL", lambda s, k, o: s(destination=ACS_URL + "-evil"), 403,
+     "wrong_destination"),
+    ("no destination", lambda s, k, o: s(destination=idp.OMIT), 403, "wrong_destination"),
+    ("wrong recipient", lambda s, k, o: s(recipient="https://evil.example.com/saml"), 403, "wrong_recipient"),
+    ("recipient merely containing the ACS URL",
+     lambda s, k, o: s(recipient="https://evil.example.com/?" + ACS_URL), 403, "wrong_recipient"),
+    ("wrong issuer", lambda s, k, o: s(issuer="https://evil-idp.example.com"), 403, "wrong_issuer"),
+    ("status not Success", lambda s, k, o: s(status="urn:oasis:names:tc:SAML:2.0:status:Requester"), 403,
+     "status_not_success"),
+    ("two assertions", lambda s, k, o: _edit(s(sign="response"), _second_assertion), 403, "assertion_count"),
+    ("SHA-1 signature", lambda s, k, o: s(digest="sha1"), 403, "weak_algorithm"),
+    ("missing username attribute", lambda s, k, o: s(attributes={"domain-id": [DOMAIN]}), 403,
+     "missing_attribute"),
+    ("missing domain attribute", lambda s, k, o: s(attributes={"username": [USER]}), 403, "missing_attribute"),
+    ("two usernames", lambda s, k, o: s(attributes={"username": [USER, "admin"], "domain-id": [DOMAIN]}), 403,
+     "invalid_attribute"),
+    ("username that is not a profile name", lambda s, k, o: s(user="../admin"), 403, "invalid_attribute"),
+    ("billion laughs", lambda s, k, o: BILLION_LAUGHS, 400, "xml_doctype"),
+    ("external entity", lambda s, k, o: XXE, 400, "xml_doctype"),
+    ("not XML", lambda s, k, o: b"this is not <xml", 400, "not_xml"),
+    ("not UTF-8", lambda s, k, o: s().decode().encode("utf-16"), 400, "not_xml"),
+    ("an XML document that is not a Response", lambda s, k, o: b"<html><body/></html>", 403,
+     "not_saml_response"),
+]
+
+
+@pytest.mark.parametrize("name, build, status, reason", ATTACKS, ids=[a[0] for a in ATTACKS])
+def test_attack_is_refused_with_its_reason(post, signed, idp_key, other_key, name, build, status, reason):
+    posted = post(build(signed, idp_key, other_key))
+    assert (posted.status, posted.reason) == (status, reason)
+    assert posted.answer["body"] == ("Sign-in refused.\n" if status == 403 else "Bad request.\n")
+    assert "Location" not in posted.answer["headers"]
+
+
+def test_replayed_assertion_is_refused(post, signed):
+    document = signed()
+    assert post(document).status == 302
+    again = post(document)
+    assert (again.status, again.reason) == (403, "replay")
+    assert again.log["assertion_id"].startswith("_")
+
+
+def test_domain_outside_the_allow_list_is_refused(post, signed, monkeypatch):
+    monkeypatch.setenv("ALLOWED_DOMAIN_IDS", "d-other0000, d-third0000")
+    posted = post(signed())
+    assert (posted.status, posted.reason) == (403, "domain_not_allowed")
+    monkeypatch.setenv("ALLOWED_DOMAIN_IDS", f"d-other0000,{DOMAIN}")
+    assert post(signed()).status == 302
+
+
+def test_clock_skew_admits_an_idp_clock_slightly_ahead(post, signed, monkeypatch):
+    ahead = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=40)
+    assert post(signed(now=ahead, not_before_offset=0)).status == 302
+    monkeypatch.setenv("CLOCK_SKEW_SECONDS", "10")
+    posted = post(signed(now=ahead, not_before_offset=0))
+    assert (posted.status, posted.reason) == (403, "not_yet_valid")
+
+
+@pytest.mark.parametrize(
+    "body, content_type, reason",
+    [
+        (None, "application/x-www-form-urlencoded", "not_form_encoded"),
+        ('{"SAMLResponse": "x"}', "application/json", "not_form_encoded"),
+        ("RelayState=x", "application/x-www-form-urlencoded", "not_form_encoded"),
+        ("SAMLResponse=a&SAMLResponse=b", "application/x-www-form-urlencoded", "not_form_encoded"),
+        ("SAMLResponse", "application/x-www-form-urlencoded", "not_form_encoded"),
+        ("SAMLResponse=%%%", "application/x-www-form-urlencoded", "bad_base64"),
+        ("SAMLResponse=not*base64!", "application/x-www-form-urlencoded", "bad_base64"),
+        ("SAMLResponse=" + "A" * 70000, "application/x-www-form-urlencoded", "body_too_large"),
+    ],
+)
+def test_malformed_request_is_a_400(post, body, content_type, reason):
+    posted = post(body=body or "", content_type=content_type)
+    assert (posted.status, posted.reason) == (400, reason)
+
+
+def test_oversize_document_is_refused_before_parsing(post, signed, monkeypatch):
+    monkeypatch.setenv("MAX_BODY_BYTES", "4096")
+    posted = post(signed(attributes={"username": [USER], "domain-id": [DOMAIN], "padding": ["x" * 5000]}))
+    assert (posted.status, posted.reason) == (400, "body_too_large")
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(body=st.one_of(
+    st.text(max_size=300),
+    st.binary(max_size=300).map(lambda b: "SAMLResponse=" + urllib.parse.quote(base64.b64encode(b))),
+    st.text(max_size=200).map(lambda t: idp.form_body(t.encode())),
+))
+def test_no_input_makes_a_server_error(post, body):
+    assert post(body=body).status in (400, 403)
+
+
+def test_python3_saml_alone_accepts_what_this_handler_refuses(signed, idp_key):
+    """Why the handler checks destination, recipient and audience itself: the library is lenient there."""
+    from onelogin.saml2.response import OneLogin_Saml2_Response
+    from onelogin.saml2.settings import OneLogin_Saml2_Settings
+
+
+    settings_ = OneLogin_Saml2_Settings({
+        "strict": True,
+        "sp": {"entityId": SP_ENTITY_ID, "assertionConsumerService": {"url": ACS_URL}},
+        "idp": {"entityId": IDP_ENTITY_ID, "x509cert": idp_key.cert_body},
+    }, sp_validation_only=True)
+    url = urllib.parse.urlparse(ACS_URL)
+    request = {"https": "on", "http_host": url.netloc, "script_name": url.path}
+    for lenient in ({"destination": ACS_URL + "-evil"}, {"recipient": "https://evil.example.com/?" + ACS_URL},
+                    {"audience": idp.OMIT}):
+        response = OneLogin_Saml2_Response(settings_, idp.encode(signed(**lenient)))
+        assert response.is_valid(request), (lenient, response.get_error())
