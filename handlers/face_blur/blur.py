@@ -35,8 +35,8 @@ class BlurSettings:
 
     method: str = "gaussian"
     strength: float = 0.5
-    padding: float = 0.15
-    hold_seconds: float = 0.5
+    padding: float = 0.25
+    hold_seconds: float = 1.0
 
     @classmethod
     def from_env(cls) -> BlurSettings:

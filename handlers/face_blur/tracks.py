@@ -3,7 +3,9 @@
 Rekognition reports faces a few times a second, without identities. We link the samples of one face
 into a track, interpolate its box between samples, and hold it (moving on at its last speed) for a
 short while before the first and after the last sample, so faces entering or leaving the frame, or
-missed for a sample or two, stay covered. Pure Python: no NumPy or OpenCV needed.
+missed for a sample or two, stay covered. A box never shrinks below the largest
+size the face had within `SIZE_WINDOW_MS`: detectors report smaller boxes for faces cut by the frame's
+edge, and erring large is the private side. Pure Python: no NumPy or OpenCV needed.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ from __future__ import annotations
 import bisect
 import math
 from dataclasses import dataclass, field
+
+SIZE_WINDOW_MS = 1000.0
 
 
 @dataclass(frozen=True)
@@ -32,6 +36,11 @@ class Box:
 
     def moved(self, dx: float, dy: float) -> Box:
         return Box(self.left + dx, self.top + dy, self.width, self.height)
+
+    def at_least(self, width: float, height: float) -> Box:
+        """The same centre, grown to at least width × height."""
+        w, h = max(self.width, width), max(self.height, height)
+        return Box(self.cx - w / 2, self.cy - h / 2, w, h)
 
     def to_pixels(self, frame_width: int, frame_height: int, padding: float = 0.0) -> tuple[int, int, int, int] | None:
         """Pixel rectangle (x0, y0, x1, y1), grown by `padding` × its size on every side and clamped to the
@@ -86,6 +95,15 @@ class Track:
         first, last = self.times[0], self.times[-1]
         if t < first - hold_ms or t > last + hold_ms:
             return None
+        box = self._centre_at(t)
+        lo = bisect.bisect_left(self.times, t - SIZE_WINDOW_MS)
+        hi = bisect.bisect_right(self.times, t + SIZE_WINDOW_MS)
+        if hi > lo:
+            box = box.at_least(max(b.width for b in self.boxes[lo:hi]), max(b.height for b in self.boxes[lo:hi]))
+        return box
+
+    def _centre_at(self, t: float) -> Box:
+        first, last = self.times[0], self.times[-1]
         if t <= first:
             vx, vy = self._velocity(at_end=False)
             return self.boxes[0].moved(vx * (t - first), vy * (t - first))

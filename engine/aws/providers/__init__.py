@@ -36,6 +36,7 @@ Provider = Callable[[dict, "LocalAWS"], dict]
 # Flow engineers: add one line per provider module.
 PROVIDER_MODULES: dict[str, tuple[str, ...]] = {
     "stepfunctions": ("engine.aws.providers.stepfunctions",),
+    "rekognition": ("engine.aws.providers.rekognition",),
 }
 
 _registry: dict[tuple[str, str], Provider] = {}

@@ -23,7 +23,6 @@ import subprocess
 import tempfile
 import threading
 import uuid
-import weakref
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -262,16 +261,13 @@ def _offset(token: str | None, job_id: str) -> int:
     raise ServiceError("InvalidPaginationTokenException", "Invalid Token")
 
 
-_instances: weakref.WeakKeyDictionary[Any, LocalRekognition] = weakref.WeakKeyDictionary()
 _instances_lock = threading.Lock()
 
 
 def rekognition_for(aws: Any) -> LocalRekognition:
-    """The job store belonging to one local AWS (jobs live as long as it does)."""
+    """The job store belonging to one local AWS (kept in its `store`: jobs live as long as it does)."""
     with _instances_lock:
-        if aws not in _instances:
-            _instances[aws] = LocalRekognition()
-        return _instances[aws]
+        return aws.store.setdefault("rekognition", LocalRekognition())
 
 
 register("rekognition", "StartFaceDetection", lambda params, aws: rekognition_for(aws).start_face_detection(params))
