@@ -13,7 +13,9 @@ import re
 from typing import Any
 
 from compiler import names
+from compiler.aslcheck import ASLError, check_definition
 from compiler.conditions import And, Comparison, Condition, JsonataCondition, Matches, Not, Or, Test
+from compiler.errors import SpecError, SpecErrors
 from compiler.model import (
     REFERENCE,
     UNSET,
@@ -27,6 +29,7 @@ from compiler.model import (
     PollStep,
     RetryRule,
     ServiceStep,
+    SourcePlace,
     Step,
     SucceedStep,
     WaitStep,
@@ -49,7 +52,21 @@ _TEST_FIELD = {"present": "IsPresent", "null": "IsNull", "string": "IsString", "
 def build_definition(workflow: Workflow) -> tuple[dict[str, Any], dict[str, Any]]:
     """The workflow's ASL definition and its DefinitionSubstitutions (placeholder → CFN value)."""
     builder = _ASLBuilder(workflow)
-    return builder.build(), dict(sorted(builder.substitutions.items()))
+    definition = builder.build()
+    problems = check_definition(definition)
+    if problems:
+        # The front end should have refused the spec; name the step so the user can still act on it.
+        raise SpecErrors([SpecError(_place_of(workflow, problem), f"compiles to invalid ASL: {problem}",
+                                    "please report this as a Stepsmith bug") for problem in problems])
+    return definition, dict(sorted(builder.substitutions.items()))
+
+
+def _place_of(workflow: Workflow, problem: ASLError) -> SourcePlace:
+    for name in reversed(re.findall(r"States\.([^.\[]+)", problem.path)):
+        step = workflow.step(name.split(": ")[0])
+        if step is not None:
+            return step.place
+    return workflow.place
 
 
 def poll_state_names(step: PollStep) -> dict[str, str]:

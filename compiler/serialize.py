@@ -135,21 +135,29 @@ def write_atomic(path: Path, text: str) -> bool:
     return True
 
 
-def write_outputs(template: dict[str, Any], definitions: dict[str, dict[str, Any]], out_dir: Path) -> list[Path]:
-    """Write template.yaml and statemachines/<workflow>.asl.json under out_dir; returns the paths.
+def write_outputs(template: dict[str, Any], definitions: dict[str, Any], out_dir: Path) -> list[Path]:
+    """Write template.yaml and statemachines/<workflow>.asl.json under out_dir.
 
-    ASL files of workflows that no longer exist are removed so build/ mirrors the specs.
+    `definitions` maps workflow name → ASL definition (or the `(definition, substitutions)` pair
+    `asl.build_definition` returns). Returns the written paths relative to out_dir. ASL files of
+    workflows that no longer exist are removed so build/ mirrors the specs. The call order
+    `(out_dir, template, definitions)` is accepted too.
     """
+    if isinstance(template, (str, os.PathLike)):
+        template, definitions, out_dir = definitions, out_dir, Path(template)  # type: ignore[assignment]
     out_dir = Path(out_dir)
-    paths = [out_dir / "template.yaml"]
-    write_atomic(paths[0], dump_template(template))
+    write_atomic(out_dir / "template.yaml", dump_template(template))
+    paths = [Path("template.yaml")]
     machines = out_dir / "statemachines"
     wanted = set()
     for name in sorted(definitions):
+        definition = definitions[name]
+        if isinstance(definition, tuple):
+            definition = definition[0]
         path = machines / f"{name}.asl.json"
-        write_atomic(path, dump_definition(definitions[name]))
+        write_atomic(path, dump_definition(definition))
         wanted.add(path.name)
-        paths.append(path)
+        paths.append(path.relative_to(out_dir))
     if machines.is_dir():
         for stale in machines.glob("*.asl.json"):
             if stale.name not in wanted:
