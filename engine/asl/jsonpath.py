@@ -11,6 +11,7 @@ import json
 import re
 import statistics
 from collections.abc import Callable
+from decimal import Decimal
 from functools import lru_cache
 from typing import Any
 
@@ -580,11 +581,27 @@ def _is_number(v: Any) -> bool:
 
 
 def _equal(a: Any, b: Any) -> bool:
+    """Jayway's filter equality: JSON types must match, except that a number equals its string form."""
     if _is_number(a) and _is_number(b):
         return a == b
-    if type(a) is not type(b) and not (_is_number(a) and _is_number(b)):
+    if _is_number(a) and isinstance(b, str):
+        return _number_text_equal(a, b)
+    if isinstance(a, str) and _is_number(b):
+        return _number_text_equal(b, a)
+    if type(a) is not type(b):
         return False
+    if isinstance(a, list):
+        return len(a) == len(b) and all(_equal(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(_equal(a[k], b[k]) for k in a)
     return a == b
+
+
+def _number_text_equal(number: float, text: str) -> bool:
+    try:
+        return Decimal(text.strip()) == Decimal(repr(number))
+    except ArithmeticError:
+        return False
 
 
 def _ordered(a: Any, b: Any, op: str) -> bool:

@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from engine.asl.intrinsics import IntrinsicError, IntrinsicSyntaxError, compile_intrinsic, is_intrinsic
-from engine.asl.jsonpath import PathNotFound
+from engine.asl.jsonpath import PathError, PathNotFound
 
 
 def run(text, data=None, context=None, variables=None):
@@ -229,3 +229,19 @@ def test_partition_then_flatten_round_trips(items, size):
 def test_base64_round_trips(text):
     encoded = run("States.Base64Encode($.t)", {"t": text})
     assert run("States.Base64Decode($.t)", {"t": encoded}) == text
+
+
+call_text = st.lists(st.sampled_from(list("$.[]()'\"?@*:,-019ab {}\\") + ["States.Array(", "States.MathAdd(", "$$"]),
+                     max_size=20)
+
+
+@given(call_text.map(lambda parts: "States.Array(" + "".join(parts)))
+def test_any_text_either_compiles_or_is_rejected_and_never_crashes(text):
+    try:
+        call = compile_intrinsic(text)
+    except IntrinsicSyntaxError:
+        return
+    try:
+        call.evaluate({"a": [1], "b": "x"}, {"c": 1}, {"ab": 2})
+    except (IntrinsicError, PathError):
+        pass

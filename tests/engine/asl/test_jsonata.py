@@ -179,3 +179,19 @@ def test_partition_flattens_back(items, size):
                     max_leaves=10))
 def test_input_comes_back_unchanged(value):
     assert run("{% $states.input %}", value) == value
+
+
+expression_text = st.lists(st.sampled_from(list("$.[]()'\"?@*:,-019ab <>=!&|/{}%~^#") + ["$states", ".input", "and"]),
+                           max_size=20)
+
+
+@given(expression_text.map(lambda parts: "{% " + "".join(parts) + " %}"))
+def test_any_text_either_compiles_or_is_rejected_and_never_crashes(text):
+    try:
+        expression = compile_template(text)
+    except JsonataError:
+        return
+    try:
+        expression.evaluate({"input": {"a": [1, 2]}}, {"ab": 1})
+    except JsonataError:
+        pass

@@ -50,6 +50,13 @@ def test_filter_string_regex_membership_and_existence():
     assert compile_path("$.a[?(@.x != 'b')].x").get(data) == ["ABc", "zz"]
 
 
+def test_filter_equality_is_typed_except_numbers_against_their_text():
+    data = {"a": [{"x": 1}, {"x": "1"}, {"x": True}, {"x": [1]}]}
+    assert compile_path("$.a[?(@.x == 1)].x").get(data) == [1, "1"]
+    assert compile_path("$.a[?(@.x == true)].x").get(data) == [True]
+    assert compile_path("$.a[?(@.x < 2)].x").get(data) == [1]
+
+
 def test_filter_compares_with_root_values():
     data = {"limit": 2, "a": [{"n": 1}, {"n": 3}]}
     assert compile_path("$.a[?(@.n > $.limit)]").get(data) == [{"n": 3}]
@@ -153,3 +160,18 @@ def test_set_then_get_round_trips(data, keys, value):
     except PathError:
         return  # a scalar stands where an object is needed
     assert path.get(out) == value
+
+
+path_text = st.lists(st.sampled_from(list("$.[]()'\"?@*:,-019ab <>=!&|/") + ["..", "$$", "length()"]), max_size=20)
+
+
+@given(path_text.map(lambda parts: "$" + "".join(parts)), json_values)
+def test_any_text_either_compiles_or_is_rejected_and_never_crashes(text, data):
+    try:
+        path = compile_path(text)
+    except PathSyntaxError:
+        return
+    try:
+        path.get(data, {"c": 1}, {"ab": [1]})
+    except PathError:
+        pass
