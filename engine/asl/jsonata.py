@@ -250,10 +250,11 @@ class Expression:
         return f"Expression({self.text!r})"
 
     def evaluate(self, states: dict[str, Any] | None = None, variables: dict[str, Any] | None = None,
-                 field: str | None = None) -> Any:
+                 field: str | None = None, now: float | None = None) -> Any:
         """Evaluate with `$states` bound to `states` and each variable bound by name.
 
-        `field` (e.g. "Output/result") only names the field in the cause text of a failure.
+        `field` (e.g. "Output/result") only names the field in the cause text of a failure; `now`
+        (epoch seconds, e.g. the virtual clock's) is what `$now()` and `$millis()` answer.
         """
         simple = self._simple
         if simple is not None:
@@ -277,6 +278,14 @@ class Expression:
         if states is not None:
             bindings["states"] = {k: _to_jsonata(v) for k, v in states.items()}
         compiled = self._compiled
+        if now is not None:
+            # The library stamps the wall clock when evaluation starts; the entry hook runs right after.
+            millis = int(now * 1000)
+
+            def stamp(*_: Any) -> None:
+                compiled.timestamp = millis
+
+            bindings["__evaluate_entry"] = stamp
         try:
             with _LOCK:
                 _jsonata.Jsonata.CURRENT.jsonata = compiled  # $now/$millis read the running instance

@@ -159,6 +159,11 @@ def test_results_are_plain_json_values():
     assert type(mapped) is list and all(type(m) is dict for m in mapped)
 
 
+def test_now_and_millis_follow_the_given_clock():
+    expression = compile_template("{% [$now(), $millis()] %}")
+    assert expression.evaluate({"input": {}}, {}, now=1700000000.5) == ["2023-11-14T22:13:20.500Z", 1700000000500]
+
+
 def test_type_name():
     assert [type_name(v) for v in (None, True, 1, 1.5, "s", [], {})] == [
         "null", "boolean", "number", "number", "string", "array", "object"]
