@@ -1,0 +1,273 @@
+"""The IAM statements each construct needs: exactly the actions used, scoped to the resources touched."""
+
+import textwrap
+
+import pytest
+
+from compiler import iam
+from compiler.load import build_workflow, read_document
+
+
+def workflow_of(tmp_path, text, name="demo"):
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(textwrap.dedent(text))
+    workflow, errors = build_workflow(read_document(path), path)
+    assert errors == []
+    return workflow
+
+
+def machine_policy(tmp_path, text, name="demo"):
+    """State machine statements as {Sid: policy statement}."""
+    return {s.sid: s.to_cfn() for s in iam.state_machine_statements(workflow_of(tmp_path, text, name))}
+
+
+def sub(text):
+    return {"Fn::Sub": text}
+
+
+def test_handler_tasks_may_invoke_exactly_their_functions(tmp_path):
+    policy = machine_policy(tmp_path, """
+        steps:
+          - name: One
+            handler: app.one
+          - name: Two
+            handler: app.two
+        """)
+    assert policy == {"InvokeFunctions": {
+        "Sid": "InvokeFunctions", "Effect": "Allow", "Action": ["lambda:InvokeFunction"],
+        "Resource": [{"Fn::GetAtt": ["DemoOneFunction", "Arn"]}, {"Fn::GetAtt": ["DemoTwoFunction", "Arn"]},
+                     sub("${DemoOneFunction.Arn}:*"), sub("${DemoTwoFunction.Arn}:*")]}}
+
+
+def test_rekognition_cannot_be_scoped_and_says_why(tmp_path):
+    statements = iam.state_machine_statements(workflow_of(tmp_path, """
+        resources:
+          videos-in: {type: bucket}
+        steps:
+          - name: Start
+            service: rekognition:startFaceDetection
+            parameters: {Video: {S3Object: {Bucket: "${resource:videos-in}", Name.$: $.key}}}
+          - name: Get
+            service: rekognition:getFaceDetection
+            parameters: {JobId.$: $.JobId}
+        """))
+    by_sid = {s.sid: s for s in statements}
+    unscoped = by_sid["RekognitionUnscoped"]
+    assert unscoped.actions == ("rekognition:GetFaceDetection", "rekognition:StartFaceDetection")
+    assert unscoped.resources == ("*",)
+    assert "no resource-level permissions" in unscoped.reason
+    # Rekognition reads the video with the caller's credentials: the role needs the object.
+    assert by_sid["RekognitionReadsObjects"].to_cfn()["Resource"] == sub("${VideosInBucket.Arn}/*")
+    assert by_sid["RekognitionReadsObjects"].actions == ("s3:GetObject",)
+
+
+def test_no_statement_ever_has_a_wildcard_action(tmp_path):
+    statements = iam.state_machine_statements(workflow_of(tmp_path, """
+        resources:
+          work: {type: bucket}
+        steps:
+          - name: A
+            service: textract:startDocumentAnalysis
+            parameters: {}
+          - name: B
+            service: s3:getObject
+            parameters: {Bucket: "${resource:work}", Key: x}
+        """))
+    assert all("*" not in action for s in statements for action in s.actions)
+
+
+def test_s3_sdk_calls_split_object_and_bucket_actions(tmp_path):
+    policy = machine_policy(tmp_path, """
+        resources:
+          work: {type: bucket}
+        steps:
+          - name: List
+            service: s3:listObjectsV2
+            parameters: {Bucket: "${resource:work}"}
+          - name: Read
+            service: s3:getObject
+            parameters: {Bucket: "${resource:work}", Key.$: $.key}
+        """)
+    assert policy["S3Buckets"]["Action"] == ["s3:ListBucket"]
+    assert policy["S3Buckets"]["Resource"] == {"Fn::GetAtt": ["WorkBucket", "Arn"]}
+    assert policy["S3Objects"]["Action"] == ["s3:GetObject"]
+    assert policy["S3Objects"]["Resource"] == sub("${WorkBucket.Arn}/*")
+
+
+def test_a_bucket_chosen_at_run_time_is_scoped_to_the_declared_buckets(tmp_path):
+    policy = machine_policy(tmp_path, """
+        resources:
+          a: {type: bucket}
+          b: {type: bucket}
+        steps:
+          - name: Read
+            service: s3:getObject
+            parameters: {Bucket.$: $.bucket, Key.$: $.key}
+        """)
+    assert policy["S3Objects"]["Resource"] == [sub("${ABucket.Arn}/*"), sub("${BBucket.Arn}/*")]
+
+
+def test_sagemaker_training_sync_needs_the_managed_rule_and_pass_role(tmp_path):
+    policy = machine_policy(tmp_path, """
+        resources:
+          training-role: {type: role, service: sagemaker}
+        steps:
+          - name: Train
+            service: sagemaker:createTrainingJob.sync
+            parameters:
+              TrainingJobName.$: $.name
+              RoleArn: ${resource:training-role}
+        """)
+    region = "arn:${AWS::Partition}:%s:${AWS::Region}:${AWS::AccountId}:%s"
+    assert policy["SageMaker"] == {
+        "Sid": "SageMaker", "Effect": "Allow",
+        "Action": ["sagemaker:CreateTrainingJob", "sagemaker:DescribeTrainingJob", "sagemaker:StopTrainingJob"],
+        "Resource": sub(region % ("sagemaker", "training-job/*"))}
+    assert policy["SyncJobEvents"] == {
+        "Sid": "SyncJobEvents", "Effect": "Allow",
+        "Action": ["events:DescribeRule", "events:PutRule", "events:PutTargets"],
+        "Resource": sub(region % ("events", "rule/StepFunctionsGetEventsForSageMakerTrainingJobsRule"))}
+    assert policy["PassRoleToSagemaker"] == {
+        "Sid": "PassRoleToSagemaker", "Effect": "Allow", "Action": ["iam:PassRole"],
+        "Resource": {"Fn::GetAtt": ["TrainingRoleRole", "Arn"]},
+        "Condition": {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}}}
+
+
+def test_sagemaker_transform_sync_uses_the_transform_rule(tmp_path):
+    policy = machine_policy(tmp_path, """
+        steps:
+          - name: Score
+            service: sagemaker:createTransformJob.sync
+            parameters: {TransformJobName.$: $.name}
+        """)
+    assert policy["SageMaker"]["Action"] == ["sagemaker:CreateTransformJob", "sagemaker:DescribeTransformJob",
+                                             "sagemaker:StopTransformJob"]
+    assert policy["SyncJobEvents"]["Resource"]["Fn::Sub"].endswith(
+        "rule/StepFunctionsGetEventsForSageMakerTransformJobsRule")
+    assert "PassRoleToSagemaker" not in policy
+
+
+@pytest.mark.parametrize("service, actions, resources", [
+    ("sagemaker:createModel", ["sagemaker:CreateModel"], ["model/*"]),
+    ("sagemaker:createEndpointConfig", ["sagemaker:CreateEndpointConfig"], ["endpoint-config/*"]),
+    ("sagemaker:updateEndpoint", ["sagemaker:UpdateEndpoint"], ["endpoint-config/*", "endpoint/*"]),
+    ("sagemaker:describeEndpoint", ["sagemaker:DescribeEndpoint"], ["endpoint/*"]),
+])
+def test_sagemaker_calls_are_scoped_to_their_resource_type(tmp_path, service, actions, resources):
+    policy = machine_policy(tmp_path, f"""
+        steps:
+          - name: Call
+            service: {service}
+            parameters: {{}}
+        """)
+    resource = policy["SageMaker"]["Resource"]
+    resource = resource if isinstance(resource, list) else [resource]
+    assert policy["SageMaker"]["Action"] == actions
+    assert [r["Fn::Sub"].rsplit(":", 1)[1] for r in resource] == resources
+
+
+def test_optimized_sns_and_dynamodb_are_scoped_to_the_named_resources(tmp_path):
+    policy = machine_policy(tmp_path, """
+        resources:
+          alerts: {type: topic}
+          ids: {type: table, key: id}
+        steps:
+          - name: Remember
+            service: dynamodb:putItem
+            parameters: {TableName: "${resource:ids}", Item: {id: {S.$: $.id}}}
+          - name: Tell
+            service: sns:publish
+            parameters: {TopicArn: "${resource:alerts}", Message: hi}
+        """)
+    assert policy["SnsTopics"] == {"Sid": "SnsTopics", "Effect": "Allow", "Action": ["sns:Publish"],
+                                   "Resource": {"Ref": "AlertsTopic"}}
+    assert policy["DynamodbTables"] == {
+        "Sid": "DynamodbTables", "Effect": "Allow", "Action": ["dynamodb:PutItem"],
+        "Resource": [{"Fn::GetAtt": ["IdsTable", "Arn"]}, sub("${IdsTable.Arn}/index/*")]}
+
+
+def test_distributed_map_may_start_its_own_children_and_use_its_buckets(tmp_path):
+    policy = machine_policy(tmp_path, """
+        resources:
+          images: {type: bucket}
+          results: {type: bucket}
+        steps:
+          - name: Each
+            map:
+              mode: distributed
+              reader: {bucket: images, prefix: in/, format: objects}
+              writer: {bucket: results, prefix: out/}
+              steps:
+                - name: Look
+                  pass: {}
+        """, name="tray-count")
+    assert policy["DistributedMapExecutions"]["Resource"] == sub(
+        "arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}:stateMachine:${AWS::StackName}-tray-count")
+    assert policy["DistributedMapChildren"]["Action"] == ["states:DescribeExecution", "states:StopExecution"]
+    assert policy["MapReaderBuckets"] == {"Sid": "MapReaderBuckets", "Effect": "Allow",
+                                          "Action": ["s3:ListBucket"],
+                                          "Resource": {"Fn::GetAtt": ["ImagesBucket", "Arn"]}}
+    assert policy["MapReaderObjects"]["Resource"] == sub("${ImagesBucket.Arn}/*")
+    assert policy["MapResultWriter"]["Action"] == ["s3:AbortMultipartUpload", "s3:ListMultipartUploadParts",
+                                                   "s3:PutObject"]
+    assert policy["MapResultWriter"]["Resource"] == sub("${ResultsBucket.Arn}/*")
+
+
+def test_function_role_follows_declared_reads_and_writes(tmp_path):
+    workflow = workflow_of(tmp_path, """
+        resources:
+          videos-in: {type: bucket}
+          ids: {type: table, key: id}
+          threshold: {type: parameter, value: "0.8"}
+          alerts: {type: topic}
+        steps:
+          - name: Work
+            handler: app.work
+            reads: [videos-in, threshold, ids]
+            writes: [ids, alerts]
+        """)
+    step = next(workflow.handler_steps())
+    policy = {s.sid: s.to_cfn() for s in iam.function_statements(workflow, step)}
+    assert sorted(policy) == ["ReadIdsTable", "ReadThresholdParameter", "ReadVideosInBucket",
+                              "ReadVideosInBucketObjects", "WriteAlertsTopic", "WriteIdsTable", "WriteLogs"]
+    assert policy["ReadVideosInBucketObjects"]["Action"] == ["s3:GetObject"]
+    assert policy["ReadVideosInBucket"]["Action"] == ["s3:ListBucket"]
+    assert policy["WriteIdsTable"]["Action"] == ["dynamodb:BatchWriteItem", "dynamodb:DeleteItem",
+                                                 "dynamodb:PutItem", "dynamodb:UpdateItem"]
+    assert policy["ReadThresholdParameter"] == {
+        "Sid": "ReadThresholdParameter", "Effect": "Allow", "Action": ["ssm:GetParameter", "ssm:GetParameters"],
+        "Resource": sub("arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter"
+                        "/${AWS::StackName}/threshold")}
+    assert policy["WriteAlertsTopic"]["Resource"] == {"Ref": "AlertsTopic"}
+    assert policy["WriteLogs"]["Resource"] == [
+        sub("arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:log-group:/aws/lambda/${AWS::StackName}-*"),
+        sub("arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:log-group:/aws/lambda/"
+            "${AWS::StackName}-*:*")]
+
+
+def test_external_resources_are_scoped_by_their_names(tmp_path):
+    workflow = workflow_of(tmp_path, """
+        parameters:
+          Shared: {type: String}
+        resources:
+          archive: {type: bucket, external: {name: "${param:Shared}"}}
+        steps:
+          - name: Work
+            handler: app.work
+            writes: [archive]
+        """)
+    policy = {s.sid: s.to_cfn() for s in iam.function_statements(workflow, next(workflow.handler_steps()))}
+    assert policy["WriteArchiveBucketObjects"]["Resource"] == sub("arn:${AWS::Partition}:s3:::${Shared}/*")
+
+
+@pytest.mark.parametrize("service, action, expected", [
+    ("rekognition", "startFaceDetection", ("rekognition:StartFaceDetection",)),
+    ("sfn", "startExecution", ("states:StartExecution",)),
+    ("sagemakerruntime", "invokeEndpoint", ("sagemaker:InvokeEndpoint",)),
+    ("cloudwatchlogs", "putLogEvents", ("logs:PutLogEvents",)),
+    ("s3", "listObjectsV2", ("s3:ListBucket",)),
+    ("s3", "copyObject", ("s3:GetObject", "s3:PutObject")),
+    ("lambda", "invoke", ("lambda:InvokeFunction",)),
+])
+def test_sdk_service_and_action_names_map_to_iam_actions(service, action, expected):
+    assert iam.iam_actions(service, action) == expected
