@@ -68,6 +68,8 @@ _PATTERN_MESSAGES = {
     "schedule": "a schedule is `rate(1 day)`, `cron(0 3 * * ? *)` or {cron: ..., timezone: ...}",
     "image": "image names are lowercase: images/<name>/Dockerfile",
     "path": "API paths start with '/'",
+    "resources": "resource names are kebab-case, e.g. videos-in",
+    "parameters": "parameter names are letters and digits, e.g. VpcEndpointId",
 }
 
 
@@ -289,10 +291,12 @@ class _Checker:
             else:
                 names[step.name] = step
         everywhere = {step.name for step in self.workflow.all_steps()}
+        unresolved = False
         for step in steps:
             for target, keys in step.targets():
                 if target in names:
                     continue
+                unresolved = True
                 if target in everywhere:
                     self.error(step.where(*keys), f"'{target}' is in another map or parallel branch",
                                "steps can only go to steps in the same list")
@@ -304,8 +308,8 @@ class _Checker:
             elif isinstance(step, ParallelStep):
                 for branch in step.branches:
                     self.check_scope(branch, f"a branch of '{step.name}'")
-        if not steps:
-            return
+        if not steps or unresolved:
+            return  # reachability would only echo the broken transition
         edges = {step.name: [target for target, _ in step.targets() if target in names] for step in steps}
         reached = _reachable(steps[0].name, edges)
         for step in steps:
@@ -321,7 +325,8 @@ class _Checker:
         stuck = [step for step in steps if step.name in reached and step.name not in can_exit]
         if stuck:
             names_text = ", ".join(f"'{step.name}'" for step in stuck)
-            self.error(stuck[0].where("name"), f"loop with no exit: {names_text} never reach an end",
+            verb = "never reaches" if len(stuck) == 1 else "never reach"
+            self.error(stuck[0].where("name"), f"loop with no exit: {names_text} {verb} an end",
                        "add a choice that leaves the loop, or `end: true`")
 
     def check_function_names(self) -> None:

@@ -1,0 +1,119 @@
+"""Broken specs: each must fail with exactly these errors, at exactly these places."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from compiler import validate_project
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+EXPECTED: dict[str, list[str]] = {
+    "bad-condition.yaml": [
+        "broken/bad-condition.yaml:4:21: bad condition: single '=' is not an operator (compare with ==)",
+    ],
+    "bad-jsonata.yaml": [
+        'broken/bad-jsonata.yaml:5:13: invalid JSONata: Unexpected end of expression',
+        'broken/bad-jsonata.yaml:6:18: `result_path` is for JSONPath steps (JSONata steps use arguments, output and assign)',
+    ],
+    "bad-next.yaml": [
+        "broken/bad-next.yaml:4:11: no step named 'Colect' (did you mean 'Collect'?)",
+    ],
+    "bad-paths.yaml": [
+        "broken/bad-paths.yaml:4:17: invalid JSONPath '$.items[': unclosed '[' at position 8",
+        "broken/bad-paths.yaml:5:18: '$.items[*].x' is not a reference path (result paths are simple $.a.b paths without filters or wildcards)",
+        "broken/bad-paths.yaml:7:13: invalid JSONPath 'id': a path must start with '$'",
+        'broken/bad-paths.yaml:8:15: malformed intrinsic function "States.Format(\'{}\', $.x" (e.g. States.Format(\'{}\', $.x))',
+    ],
+    "bad-values.yaml": [
+        'broken/bad-values.yaml:1:7: "expresss" is not one of: standard, express (did you mean \'express\'?)',
+        'broken/bad-values.yaml:3:3: "Uploads" is not valid here (resource names are kebab-case, e.g. videos-in)',
+        'broken/bad-values.yaml:3:19: "bukket" is not one of: bucket, table, topic, queue, parameter, role (did you mean \'bucket\'?)',
+        'broken/bad-values.yaml:5:11: 64 is out of range: must be at least 128',
+        "broken/bad-values.yaml:8:5: unknown key 'end' (allowed here: name, comment, query_language, input_path, output_path, output, succeed)",
+    ],
+    "boolean-order.yaml": [
+        'broken/boolean-order.yaml:4:24: bad condition: booleans only support == and !=, not >',
+        "broken/boolean-order.yaml:6:20: bad condition: comparing two paths needs a type: add 'as numeric', 'as string', 'as boolean' or 'as timestamp' after $.b",
+    ],
+    "cfn-tag.yaml": [
+        'broken/cfn-tag.yaml:7:15: YAML tag !Ref is not part of the spec language (reference deploy-time values as ${param:Name} and resources as ${resource:name})',
+    ],
+    "duplicate-key.yaml": [
+        "broken/duplicate-key.yaml:5:5: duplicate key 'result_path' (first defined at line 4)",
+    ],
+    "endless-loop.yaml": [
+        "broken/endless-loop.yaml:2:11: loop with no exit: 'Tick', 'Tock' never reach an end (add a choice that leaves the loop, or `end: true`)",
+    ],
+    "handler-signature.yaml": [
+        'broken/handler-signature.yaml:3:14: too_many(event, context, extra) in shop.py must take exactly (event, context) (def too_many(event, context):)',
+        'broken/handler-signature.yaml:5:14: is_async in shop.py is async (Lambda handlers are plain functions)',
+    ],
+    "integrations.yaml": [
+        'broken/integrations.yaml:3:14: sns:publish does not support .sync (supported: .waitForTaskToken)',
+        'broken/integrations.yaml:5:14: the AWS SDK integration has no .sync for rekognition:startFaceDetection (use a poll step to wait for the job)',
+    ],
+    "language-mix.yaml": [
+        'broken/language-mix.yaml:4:13: `output` is for JSONata steps (use parameters/result_path/output_path, or set query_language: JSONata)',
+        'broken/language-mix.yaml:8:18: `result_path` is for JSONPath steps (JSONata steps use arguments, output and assign)',
+    ],
+    "missing-function.yaml": [
+        "broken/missing-function.yaml:3:14: shop.py defines no function 'scor' (did you mean 'score'?)",
+    ],
+    "missing-image.yaml": [
+        "broken/missing-image.yaml:4:12: image 'gpu' has no Dockerfile (create images/gpu/Dockerfile)",
+    ],
+    "missing-module.yaml": [
+        "broken/missing-module.yaml:3:14: handler module 'nothere' not found (create handlers/nothere.py)",
+    ],
+    "missing-resource.yaml": [
+        "broken/missing-resource.yaml:6:13: no resource named 'upload' (did you mean 'uploads'?)",
+    ],
+    "no-kind.yaml": [
+        "broken/no-kind.yaml:2:5: step 'Start' has no kind (add one of: handler, service, poll, choice, wait, map, parallel, pass, succeed, fail)",
+        "broken/no-kind.yaml:4:5: a step has exactly one kind; 'Both' has handler and service (split it into separate steps)",
+    ],
+    "poll-timeout.yaml": [
+        'broken/poll-timeout.yaml:7:16: poll timeout 30s is shorter than its interval (60s)',
+        'broken/poll-timeout.yaml:11:20: max_delay is shorter than interval',
+    ],
+    "private-api.yaml": [
+        'broken/private-api.yaml:2:8: a private API needs `vpc_endpoint_id` (e.g. vpc_endpoint_id: ${param:VpcEndpointId})',
+        "broken/private-api.yaml:2:64: step 'Decide' is a pass step; only a handler step can answer an HTTP request",
+    ],
+    "references.yaml": [
+        "broken/references.yaml:9:17: no resource named 'alert' (did you mean 'alerts'?)",
+        "broken/references.yaml:10:23: no parameter named 'Stag' (did you mean 'Stage'?)",
+        "broken/references.yaml:10:42: no handler step named 'Nobody'",
+    ],
+    "scopes.yaml": [
+        'broken/scopes.yaml:4:14: a map reads its items from `items` or `reader`, not both',
+        "broken/scopes.yaml:8:17: 'After' is in another map or parallel branch (steps can only go to steps in the same list)",
+        'broken/scopes.yaml:9:15: `reader` needs mode: distributed',
+        "broken/scopes.yaml:9:24: no resource named 'nowhere' (declare it under `resources:`)",
+    ],
+    "trigger-target.yaml": [
+        "broken/trigger-target.yaml:4:16: resource 'orders' is a table, not a bucket",
+    ],
+    "unknown-key.yaml": [
+        "broken/unknown-key.yaml:4:5: unknown key 'reslt_path' (did you mean 'result_path'?)",
+    ],
+    "unreachable.yaml": [
+        "broken/unreachable.yaml:5:11: step 'Orphan' is never reached (no step goes to it: add `next:` to an earlier step or remove it)",
+    ],
+    "yaml-syntax.yaml": [
+        "broken/yaml-syntax.yaml:3:25: invalid YAML: expected ',' or ']', but got '}'",
+    ],
+}
+
+
+def test_there_are_enough_broken_specs() -> None:
+    assert len(EXPECTED) >= 15
+    assert sorted(EXPECTED) == sorted(path.name for path in (FIXTURES / "broken").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_broken_spec_reports_every_error_with_its_place(name: str) -> None:
+    errors = validate_project(FIXTURES, [FIXTURES / "broken" / name])
+    assert [str(error) for error in errors] == EXPECTED[name]
