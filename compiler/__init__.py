@@ -25,6 +25,7 @@ __all__ = [
     "SpecErrors",
     "compile_project",
     "find_project_root",
+    "lint_workflows",
     "load_project",
     "load_workflow",
     "validate_project",
@@ -120,14 +121,15 @@ class CompileResult:
     out_dir: Path
     workflows: list[str] = field(default_factory=list)
     files: list[Path] = field(default_factory=list)  # every file written, relative to out_dir
+    warnings: list = field(default_factory=list)  # compiler.lints.Lint: likely trouble on AWS
 
 
 def compile_project(root: str | os.PathLike[str] = ".", out_dir: str | os.PathLike[str] = "build",
                     files: Sequence[str | os.PathLike[str]] | None = None) -> CompileResult:
     """Validate, then write out_dir/template.yaml and out_dir/statemachines/*.asl.json.
 
-    Nothing is written when any spec has errors (SpecErrors is raised), and the output folder is
-    replaced in one rename so a failed compile never leaves it half-written.
+    Nothing is written when any spec has errors (SpecErrors is raised); each file is replaced
+    atomically and only after every output was built, so a failed compile never half-writes.
     """
     from compiler import asl, sam, serialize
 
@@ -136,8 +138,16 @@ def compile_project(root: str | os.PathLike[str] = ".", out_dir: str | os.PathLi
     target = Path(out_dir)
     if not target.is_absolute():
         target = project / target
+    # Everything is built in memory first: a failure here leaves the output folder untouched.
     definitions = {workflow.name: asl.build_definition(workflow) for workflow in workflows}
     template = sam.build_template(workflows, project)
-    written = serialize.write_outputs(target, template, definitions)
+    written = serialize.write_outputs(template, definitions, target)
     return CompileResult(out_dir=target, workflows=[workflow.name for workflow in workflows],
-                         files=sorted(written))
+                         files=sorted(written), warnings=lint_workflows(workflows))
+
+
+def lint_workflows(workflows: Sequence[Workflow]) -> list:
+    """Warnings (compiler.lints.Lint) for valid workflows: things that compile but misbehave on AWS."""
+    from compiler.lints import lint_workflow
+
+    return [lint for workflow in workflows for lint in lint_workflow(workflow)]

@@ -36,18 +36,22 @@ def validate(files: tuple[Path, ...]) -> None:
     (module and `(event, context)` function, read statically), images, triggers, JSONPath and
     JSONata syntax, conditions, unreachable steps and loops with no exit. Exit 2 on any error.
     """
-    from compiler import find_project_root, validate_project, workflow_files
+    from compiler import SpecErrors, find_project_root, lint_workflows, load_project
 
     root = find_project_root()
-    errors = validate_project(root, files or None)
-    if errors:
-        for error in errors:
+    try:
+        workflows = load_project(root, files or None)
+    except SpecErrors as exc:
+        for error in exc.errors:
             click.echo(str(error), err=True)
-        _fail(f"{len(errors)} error{'s' if len(errors) != 1 else ''}")
-    checked = list(files) or workflow_files(root)
-    if not checked:
+        count = len(exc.errors)
+        _fail(f"{count} error{'s' if count != 1 else ''}")
+        return
+    if not workflows:
         _fail("no workflows found: add workflows/<name>.yaml or run `stepsmith new NAME`")
-    click.echo(f"ok: {len(checked)} workflow{'s' if len(checked) != 1 else ''} valid")
+    for warning in lint_workflows(workflows):
+        click.echo(str(warning), err=True)
+    click.echo(f"ok: {len(workflows)} workflow{'s' if len(workflows) != 1 else ''} valid")
 
 
 @click.command(name="compile")
@@ -68,6 +72,8 @@ def compile_(files: tuple[Path, ...], out_dir: Path) -> None:
     except SpecErrors as exc:
         _report(exc.errors)
         return
+    for warning in result.warnings:
+        click.echo(str(warning), err=True)
     shown = _relative(result.out_dir)
     for file in result.files:
         click.echo(f"wrote {shown / file}")
