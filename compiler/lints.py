@@ -18,7 +18,6 @@ Each lint is a value with the place in the spec that causes it; the CLI prints t
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -34,6 +33,7 @@ from compiler.model import (
     SourcePlace,
     Step,
     Workflow,
+    iter_references,
 )
 
 PAYLOAD_LIMIT_KIB = 256
@@ -159,7 +159,6 @@ def _recursion(workflow: Workflow) -> list[Lint]:
     if not isinstance(trigger, S3Trigger):
         return []
     bucket = trigger.bucket
-    reference = "${resource:" + bucket + "}"
     message = (f"writes to bucket '{bucket}', whose new objects start this workflow "
                f"(trigger at line {trigger.place.line}): each run can start another, forever")
     hint = "write to another bucket, or narrow the trigger's prefix/suffix so written objects do not match"
@@ -171,9 +170,11 @@ def _recursion(workflow: Workflow) -> list[Lint]:
             lints.append(Lint(task.where("writes", index), f"step '{task.name}' {message}", hint))
         elif (isinstance(task, ServiceStep) and task.service == "s3"
               and task.action in ("putObject", "copyObject", "completeMultipartUpload", "uploadPart")):
-            parameters = task.parameters if task.query_language == "JSONPath" else task.arguments
-            if reference in json.dumps(parameters):
-                lints.append(Lint(task.where("parameters"), f"step '{task.name}' {message}", hint))
+            field = "parameters" if task.query_language == "JSONPath" else "arguments"
+            for ref in iter_references(getattr(task, field)):
+                if ref.kind == "resource" and ref.name == bucket:
+                    lints.append(Lint(task.where(field, *ref.keys), f"step '{task.name}' {message}", hint))
+                    break
         if isinstance(step, MapStep) and step.writer is not None and step.writer.bucket == bucket:
             lints.append(Lint(step.writer.place, f"map '{step.name}' {message}", hint))
     return lints
