@@ -52,7 +52,15 @@ def to_datetime(epoch_seconds: float) -> _dt.datetime:
     return _dt.datetime.fromtimestamp(epoch_seconds, _dt.timezone.utc)
 
 
+_last_iso: tuple[float, str] = (-1.0, "")
+
+
 def iso(epoch_seconds: float) -> str:
     """AWS's context-object timestamp text, e.g. ``2024-01-01T00:00:00.123Z``."""
+    global _last_iso
+    if _last_iso[0] == epoch_seconds:  # virtual time often stands still between states
+        return _last_iso[1]
     d = to_datetime(epoch_seconds)
-    return d.strftime("%Y-%m-%dT%H:%M:%S.") + f"{d.microsecond // 1000:03d}Z"
+    text = d.strftime("%Y-%m-%dT%H:%M:%S.") + f"{d.microsecond // 1000:03d}Z"
+    _last_iso = (epoch_seconds, text)
+    return text

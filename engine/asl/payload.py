@@ -16,9 +16,12 @@ from .errors import RESULT_PATH_MATCH_FAILURE, DefinitionError, FieldFailure, St
 Evaluator = Callable[[Any, Any], Any]
 
 
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+
+
 def dumps(value: Any) -> str:
     """Compact JSON text, as AWS prints payloads."""
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    return _ENCODER.encode(value)
 
 
 def json_type(value: Any) -> str:

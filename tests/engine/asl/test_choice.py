@@ -1,0 +1,122 @@
+import pytest
+from aslrun import output, run
+
+
+def choose(rule: dict, value, query_language: str = "JSONPath") -> str:
+    rule = dict(rule, Next="Yes")
+    definition = {
+        "QueryLanguage": query_language,
+        "StartAt": "C",
+        "States": {
+            "C": {"Type": "Choice", "Choices": [rule], "Default": "No"},
+            "Yes": {"Type": "Pass", "Result": "yes", "End": True},
+            "No": {"Type": "Pass", "Result": "no", "End": True},
+        },
+    }
+    return output(definition, value)
+
+
+@pytest.mark.parametrize(
+    ("rule", "value", "expected"),
+    [
+        ({"Variable": "$.v", "StringEquals": "a"}, {"v": "a"}, "yes"),
+        ({"Variable": "$.v", "StringEquals": "1"}, {"v": 1}, "no"),  # types never coerce
+        ({"Variable": "$.v", "StringLessThan": "b"}, {"v": "a"}, "yes"),
+        ({"Variable": "$.v", "StringGreaterThanEquals": "b"}, {"v": "b"}, "yes"),
+        ({"Variable": "$.v", "StringMatches": "log-*.txt"}, {"v": "log-2024.txt"}, "yes"),
+        ({"Variable": "$.v", "StringMatches": r"a\*b"}, {"v": "a*b"}, "yes"),
+        ({"Variable": "$.v", "StringMatches": r"a\*b"}, {"v": "axxb"}, "no"),
+        ({"Variable": "$.v", "NumericEquals": 1}, {"v": 1.0}, "yes"),
+        ({"Variable": "$.v", "NumericEquals": 1}, {"v": True}, "no"),
+        ({"Variable": "$.v", "NumericLessThan": 2}, {"v": 1.5}, "yes"),
+        ({"Variable": "$.v", "NumericGreaterThanEquals": 2}, {"v": 1}, "no"),
+        ({"Variable": "$.v", "BooleanEquals": False}, {"v": False}, "yes"),
+        ({"Variable": "$.v", "BooleanEquals": False}, {"v": 0}, "no"),
+        ({"Variable": "$.v", "TimestampEquals": "2024-01-01T00:00:00Z"}, {"v": "2024-01-01T01:00:00+01:00"}, "yes"),
+        ({"Variable": "$.v", "TimestampLessThan": "2024-01-01T00:00:00Z"}, {"v": "2023-12-31T23:59:59.5Z"}, "yes"),
+        ({"Variable": "$.v", "TimestampLessThan": "2024-01-01T00:00:00Z"}, {"v": "2023-12-31"}, "no"),
+        ({"Variable": "$.v", "IsNull": True}, {"v": None}, "yes"),
+        ({"Variable": "$.v", "IsNull": True}, {}, "no"),
+        ({"Variable": "$.v", "IsPresent": True}, {"v": None}, "yes"),
+        ({"Variable": "$.v", "IsPresent": False}, {}, "yes"),
+        ({"Variable": "$.v", "IsNumeric": True}, {"v": 3}, "yes"),
+        ({"Variable": "$.v", "IsString": True}, {"v": 3}, "no"),
+        ({"Variable": "$.v", "IsBoolean": True}, {"v": True}, "yes"),
+        ({"Variable": "$.v", "IsTimestamp": True}, {"v": "2024-02-29T10:00:00.123Z"}, "yes"),
+        ({"Variable": "$.v", "IsTimestamp": True}, {"v": "2024-02-30T10:00:00Z"}, "no"),
+        ({"Variable": "$.a", "NumericEqualsPath": "$.b"}, {"a": 2, "b": 2}, "yes"),
+        ({"Variable": "$.a", "StringLessThanPath": "$.b"}, {"a": "a", "b": "b"}, "yes"),
+        ({"Variable": "$$.Execution.Input.a", "NumericEquals": 1}, {"a": 1}, "yes"),
+        ({"And": [{"Variable": "$.a", "NumericEquals": 1}, {"Variable": "$.b", "IsPresent": False}]}, {"a": 1}, "yes"),
+        ({"Or": [{"Variable": "$.a", "NumericEquals": 2}, {"Variable": "$.a", "NumericEquals": 1}]}, {"a": 1}, "yes"),
+        ({"Not": {"Variable": "$.a", "NumericEquals": 1}}, {"a": 1}, "no"),
+    ],
+)
+def test_jsonpath_operators(rule, value, expected):
+    assert choose(rule, value) == expected
+
+
+def test_first_matching_rule_wins_and_output_path_applies():
+    definition = {
+        "StartAt": "C",
+        "States": {
+            "C": {
+                "Type": "Choice",
+                "InputPath": "$.in",
+                "OutputPath": "$.v",
+                "Choices": [
+                    {"Variable": "$.v", "NumericGreaterThan": 0, "Next": "A"},
+                    {"Variable": "$.v", "NumericGreaterThan": 1, "Next": "B"},
+                ],
+            },
+            "A": {"Type": "Pass", "ResultPath": "$", "Parameters": {"got.$": "$", "by": "A"}, "End": True},
+            "B": {"Type": "Pass", "Parameters": {"got.$": "$", "by": "B"}, "End": True},
+        },
+    }
+    assert output(definition, {"in": {"v": 5}}) == {"got": 5, "by": "A"}
+
+
+def test_no_match_without_default_fails_no_choice_matched():
+    definition = {
+        "StartAt": "C",
+        "States": {
+            "C": {"Type": "Choice", "Choices": [{"Variable": "$.v", "IsPresent": True, "Next": "E"}]},
+            "E": {"Type": "Succeed"},
+        },
+    }
+    result = run(definition, {})
+    assert (result.status, result.error) == ("FAILED", "States.NoChoiceMatched")
+
+
+def test_jsonata_condition_with_rule_output_and_assign():
+    definition = {
+        "QueryLanguage": "JSONata",
+        "StartAt": "C",
+        "States": {
+            "C": {
+                "Type": "Choice",
+                "Choices": [{"Condition": "{% $states.input.n > 2 %}", "Next": "Big",
+                             "Assign": {"size": "big"}, "Output": {"n": "{% $states.input.n %}"}}],
+                "Default": "Small",
+                "Assign": {"size": "small"},
+            },
+            "Big": {"Type": "Pass", "Output": "{% $size & ':' & $string($states.input.n) %}", "End": True},
+            "Small": {"Type": "Pass", "Output": "{% $size %}", "End": True},
+        },
+    }
+    assert output(definition, {"n": 3, "x": 1}) == "big:3"
+    assert output(definition, {"n": 1}) == "small"
+
+
+def test_jsonata_condition_must_be_boolean():
+    definition = {
+        "QueryLanguage": "JSONata",
+        "StartAt": "C",
+        "States": {
+            "C": {"Type": "Choice", "Choices": [{"Condition": "{% $states.input.n %}", "Next": "E"}], "Default": "E"},
+            "E": {"Type": "Succeed"},
+        },
+    }
+    result = run(definition, {"n": 3})
+    assert (result.status, result.error) == ("FAILED", "States.QueryEvaluationError")
+    assert "Expected 'boolean', but was 'number' for value: 3" in result.cause

@@ -1,0 +1,49 @@
+import pytest
+from aslrun import event_types, one_state, run
+
+from engine import execute
+from engine.asl import DefinitionError, InvalidExecutionInput
+
+
+@pytest.mark.parametrize(
+    ("definition", "state", "field"),
+    [
+        ({"StartAt": "X", "States": {"A": {"Type": "Succeed"}}}, None, "StartAt"),
+        ({"StartAt": "A", "States": {"A": {"Type": "Pass", "Next": "Nowhere"}}}, "A", "Next"),
+        ({"StartAt": "A", "States": {"A": {"Type": "Pass"}}}, "A", "Next"),
+        ({"StartAt": "A", "States": {"A": {"Type": "Bogus", "End": True}}}, "A", "Type"),
+        ({"StartAt": "A", "States": {"A": {"Type": "Wait", "End": True}}}, "A", "Seconds"),
+        ({"StartAt": "A", "States": {"A": {"Type": "Pass", "End": True, "Arguments": {}}}}, "A", "Arguments"),
+        ({"StartAt": "A", "QueryLanguage": "JSONata",
+          "States": {"A": {"Type": "Pass", "End": True, "Parameters": {}}}}, "A", "Parameters"),
+        ({"StartAt": "A", "States": {"A": {"Type": "Task", "End": True}}}, "A", "Resource"),
+        ({"StartAt": "A", "States": {"A": {"Type": "Choice", "Choices": [{"Next": "A"}]}}}, "A", "Choices"),
+        ({"StartAt": "A", "States": {"A": {"Type": "Pass", "End": True,
+                                           "Parameters": {"x.$": "not a path"}}}}, None, "x.$"),
+    ],
+)
+def test_rejected_definitions_name_state_and_field(definition, state, field):
+    with pytest.raises(DefinitionError) as info:
+        execute(definition, "{}")
+    assert info.value.state == state
+    assert info.value.field == field
+
+
+def test_definition_as_json_text():
+    assert execute('{"StartAt":"A","States":{"A":{"Type":"Succeed"}}}', None).status == "SUCCEEDED"
+
+
+def test_invalid_input_is_rejected():
+    with pytest.raises(InvalidExecutionInput):
+        execute(one_state({"Type": "Pass"}), "{not json")
+
+
+def test_history_ids_chain_and_listener_sees_every_event():
+    seen = []
+    result = run(one_state({"Type": "Pass"}), {"a": 1}, listener=seen.append)
+    assert seen == result.history
+    assert [e["id"] for e in result.history] == [1, 2, 3, 4]
+    assert [e["previousEventId"] for e in result.history] == [0, 1, 2, 3]
+    assert event_types(result) == ["ExecutionStarted", "PassStateEntered", "PassStateExited", "ExecutionSucceeded"]
+    assert result.history[1]["stateEnteredEventDetails"] == {"name": "S", "input": '{"a":1}',
+                                                             "inputDetails": {"truncated": False}}

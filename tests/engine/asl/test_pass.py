@@ -1,0 +1,82 @@
+from aslrun import one_state, output, run
+
+from engine.asl.errors import DATA_LIMIT_EXCEEDED, RUNTIME
+
+
+def test_pass_copies_input_by_default():
+    assert output(one_state({"Type": "Pass"}), {"a": 1}) == {"a": 1}
+
+
+def test_no_input_means_empty_object():
+    assert output(one_state({"Type": "Pass"})) == {}
+
+
+def test_result_replaces_input_and_is_not_a_template():
+    result = {"x.$": "$.a", "n": [1, 2]}
+    assert output(one_state({"Type": "Pass", "Result": result}), {"a": 1}) == result
+
+
+def test_input_path_parameters_result_path_output_path_order():
+    state = {
+        "Type": "Pass",
+        "InputPath": "$.inner",
+        "Parameters": {"doubled.$": "States.MathAdd($.v, $.v)", "const": "c", "ctx.$": "$$.State.Name"},
+        "ResultPath": "$.inner.result",
+        "OutputPath": "$.inner",
+    }
+    assert output(one_state(state), {"inner": {"v": 2}, "other": 0}) == {
+        "v": 2,
+        "result": {"doubled": 4, "const": "c", "ctx": "S"},
+    }
+
+
+def test_null_paths_discard():
+    state = {"Type": "Pass", "Result": {"r": 1}, "ResultPath": None}
+    assert output(one_state(state), {"a": 1}) == {"a": 1}
+    assert output(one_state({"Type": "Pass", "InputPath": None}), {"a": 1}) == {}
+    assert output(one_state({"Type": "Pass", "OutputPath": None}), {"a": 1}) == {}
+
+
+def test_result_path_creates_missing_objects_without_touching_the_input():
+    value = {"a": {"keep": True}}
+    out = output(one_state({"Type": "Pass", "Result": 5, "ResultPath": "$.a.b.c"}), value)
+    assert out == {"a": {"keep": True, "b": {"c": 5}}}
+    assert value == {"a": {"keep": True}}
+
+
+def test_result_path_into_non_object_is_result_path_match_failure():
+    result = run(one_state({"Type": "Pass", "Result": 1, "ResultPath": "$.x"}), [1, 2])
+    assert result.status == "FAILED"
+    assert result.error == "States.ResultPathMatchFailure"
+
+
+def test_missing_parameter_path_is_runtime_error_with_aws_text():
+    result = run(one_state({"Type": "Pass", "Parameters": {"v.$": "$.missing"}}), {})
+    assert (result.status, result.error) == ("FAILED", RUNTIME)
+    assert result.cause == (
+        "An error occurred while executing the state 'S' (entered at the event id #2). The JSONPath "
+        "'$.missing' specified for the field 'v.$' could not be found in the input '<json-input:1>'"
+    )
+
+
+def test_missing_input_path_names_the_normalized_path():
+    result = run(one_state({"Type": "Pass", "InputPath": "$.nope"}), {})
+    assert result.cause.endswith("Invalid path '$.nope' : No results for path: $['nope']")
+
+
+def test_output_over_256_kib_is_data_limit_exceeded():
+    result = run(one_state({"Type": "Pass", "Result": "x" * (256 * 1024 + 1)}))
+    assert (result.status, result.error) == ("FAILED", DATA_LIMIT_EXCEEDED)
+    assert "returned a result with a size exceeding" in result.cause
+
+
+def test_context_object_fields():
+    ctx = output(one_state({"Type": "Pass", "InputPath": "$$"}), {"k": 1},
+                 state_machine_name="m", execution_name="e", account="222222222222", region="eu-west-1")
+    assert ctx["Execution"]["Id"] == "arn:aws:states:eu-west-1:222222222222:execution:m:e"
+    assert ctx["Execution"]["Input"] == {"k": 1}
+    assert ctx["Execution"]["Name"] == "e"
+    assert ctx["Execution"]["RedriveCount"] == 0
+    assert ctx["StateMachine"] == {"Id": "arn:aws:states:eu-west-1:222222222222:stateMachine:m", "Name": "m"}
+    assert ctx["State"]["Name"] == "S"
+    assert ctx["State"]["EnteredTime"].endswith("Z")

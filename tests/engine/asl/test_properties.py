@@ -1,0 +1,107 @@
+"""Property: for any valid definition and input, execute returns a result and never raises."""
+import json
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from engine import execute
+
+names = st.sampled_from(["a", "b", "c", "x", "items"])
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-5, 5) | st.floats(allow_nan=False, allow_infinity=False, width=32)
+    | st.text(max_size=5),
+    lambda children: st.lists(children, max_size=3) | st.dictionaries(names, children, max_size=3),
+    max_leaves=8,
+)
+paths = st.sampled_from(["$", "$.a", "$.b.c", "$.items[0]", "$.items[*]", "$$.Execution.Input", "$$.State.Name"])
+intrinsics = st.sampled_from([
+    "States.Format('{}-{}', $.a, $.b)", "States.Array($.a, 1)", "States.ArrayLength($.items)",
+    "States.MathAdd($.a, 1)", "States.JsonToString($)", "States.StringToJson($.a)", "States.UUID()",
+])
+templates = st.dictionaries(names, json_values | paths.map(lambda p: ("$path", p))
+                            | intrinsics.map(lambda i: ("$fn", i)), max_size=3).map(
+    lambda d: {(k + ".$" if isinstance(v, tuple) else k): (v[1] if isinstance(v, tuple) else v) for k, v in d.items()}
+)
+operators = st.sampled_from(["StringEquals", "NumericEquals", "NumericLessThan", "BooleanEquals", "IsNull",
+                             "IsPresent", "IsString", "TimestampLessThan", "StringMatches"])
+
+
+@st.composite
+def choice_rules(draw, targets):
+    op = draw(operators)
+    value = {
+        "StringEquals": draw(st.text(max_size=3)), "NumericEquals": draw(st.integers(-3, 3)),
+        "NumericLessThan": draw(st.integers(-3, 3)), "BooleanEquals": draw(st.booleans()),
+        "IsNull": draw(st.booleans()), "IsPresent": draw(st.booleans()), "IsString": draw(st.booleans()),
+        "TimestampLessThan": "2024-01-01T00:00:00Z", "StringMatches": "a*",
+    }[op]
+    rule = {"Variable": draw(paths.filter(lambda p: "*" not in p)), op: value}
+    if draw(st.booleans()):
+        rule = {"Not": rule}
+    return dict(rule, Next=draw(st.sampled_from(targets)))
+
+
+@st.composite
+def programs(draw, depth=0):
+    count = draw(st.integers(1, 4))
+    state_names = [f"S{i}" for i in range(count)]
+    states = {}
+    for i, name in enumerate(state_names):
+        later = state_names[i + 1:]
+        kinds = ["Pass", "Succeed", "Fail", "Wait"] + (["Choice"] if later else []) + (
+            ["Map", "Parallel"] if depth < 2 else [])
+        kind = draw(st.sampled_from(kinds))
+        state: dict = {"Type": kind}
+        if kind == "Pass":
+            if draw(st.booleans()):
+                state["Parameters"] = draw(templates)
+            if draw(st.booleans()):
+                state["Result"] = draw(json_values)
+            if draw(st.booleans()):
+                state["ResultPath"] = draw(st.sampled_from([None, "$", "$.r", "$.a.b"]))
+            if draw(st.booleans()):
+                state["InputPath"] = draw(paths)
+            if draw(st.booleans()):
+                state["Assign"] = {"v": draw(json_values)}
+        elif kind == "Fail":
+            state.update(draw(st.sampled_from([{}, {"Error": "E"}, {"Error": "E", "Cause": "C"},
+                                               {"ErrorPath": "$.a"}])))
+        elif kind == "Wait":
+            state.update(draw(st.sampled_from([{"Seconds": 5}, {"SecondsPath": "$.a"},
+                                               {"Timestamp": "2020-01-01T00:00:00Z"}, {"TimestampPath": "$.a"}])))
+        elif kind == "Choice":
+            state["Choices"] = [draw(choice_rules(later)) for _ in range(draw(st.integers(1, 2)))]
+            if draw(st.booleans()):
+                state["Default"] = draw(st.sampled_from(later))
+        elif kind == "Map":
+            state["ItemProcessor"] = draw(programs(depth + 1))
+            state["ItemsPath"] = draw(st.sampled_from(["$", "$.items", "$.a"]))
+            if draw(st.booleans()):
+                state["ItemSelector"] = {"v.$": "$$.Map.Item.Value", "i.$": "$$.Map.Item.Index"}
+        elif kind == "Parallel":
+            state["Branches"] = [draw(programs(depth + 1)) for _ in range(draw(st.integers(1, 2)))]
+        if kind in ("Map", "Parallel") and draw(st.booleans()):
+            state["Catch"] = [{"ErrorEquals": ["States.ALL"], "Next": later[0] if later else name,
+                               "ResultPath": "$.error"}] if later else []
+            state["Retry"] = [{"ErrorEquals": ["States.ALL"], "MaxAttempts": 1}]
+        if kind not in ("Succeed", "Fail", "Choice"):
+            if later and draw(st.booleans()):
+                state["Next"] = draw(st.sampled_from(later))
+            else:
+                state["End"] = True
+        states[name] = state
+    return {"StartAt": state_names[0], "States": states}
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(programs(), json_values)
+def test_execute_never_raises_on_valid_definitions(definition, value):
+    result = execute(definition, json.dumps(value))
+    assert result.status in ("SUCCEEDED", "FAILED")
+    assert "Stepsmith engine error" not in (result.cause or "")
+    if result.status == "SUCCEEDED":
+        json.loads(result.output)
+    else:
+        assert result.output is None
+    ids = [e["id"] for e in result.history]
+    assert ids == list(range(1, len(ids) + 1))

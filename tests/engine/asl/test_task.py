@@ -1,0 +1,157 @@
+import datetime as dt
+
+from aslrun import ScriptedDispatcher, event_types, one_state, output, run
+
+from engine.asl import TaskFailed, VirtualClock
+
+LAMBDA = "arn:aws:states:::lambda:invoke"
+
+
+def task(**fields):
+    return one_state({"Type": "Task", "Resource": LAMBDA, **fields})
+
+
+def test_dispatcher_gets_effective_parameters_and_result_flows_through_selector_and_paths():
+    d = ScriptedDispatcher({"Payload": {"n": 2}, "StatusCode": 200})
+    definition = task(
+        Parameters={"FunctionName": "f", "Payload.$": "$.in"},
+        ResultSelector={"n.$": "$.Payload.n"},
+        ResultPath="$.out",
+    )
+    assert output(definition, {"in": {"x": 1}}, dispatcher=d) == {"in": {"x": 1}, "out": {"n": 2}}
+    call = d.calls[0]
+    assert (call.state_name, call.resource) == ("S", LAMBDA)
+    assert call.arguments == {"FunctionName": "f", "Payload": {"x": 1}}
+    assert call.context["State"]["RetryCount"] == 0
+
+
+def test_task_events():
+    result = run(task(), {}, dispatcher=ScriptedDispatcher({"ok": True}))
+    assert event_types(result) == ["ExecutionStarted", "TaskStateEntered", "TaskScheduled", "TaskStarted",
+                                   "TaskSucceeded", "TaskStateExited", "ExecutionSucceeded"]
+    scheduled = result.history[2]["taskScheduledEventDetails"]
+    assert (scheduled["resourceType"], scheduled["resource"], scheduled["region"]) == ("lambda", "invoke", "us-east-1")
+
+
+def test_function_arn_resource_records_lambda_events():
+    definition = one_state({"Type": "Task", "Resource": "arn:aws:lambda:us-east-1:111111111111:function:f"})
+    result = run(definition, {}, dispatcher=ScriptedDispatcher(1))
+    assert "LambdaFunctionScheduled" in event_types(result)
+    assert "LambdaFunctionSucceeded" in event_types(result)
+
+
+def test_no_dispatcher_fails_the_task():
+    result = run(task(), {})
+    assert (result.status, result.error) == ("FAILED", "States.TaskFailed")
+
+
+def test_retry_then_succeed_with_backoff_on_the_virtual_clock():
+    start = dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc)
+    d = ScriptedDispatcher(TaskFailed("Boom"), TaskFailed("Boom"), {"done": True})
+    definition = task(Retry=[{"ErrorEquals": ["Boom"], "IntervalSeconds": 2, "BackoffRate": 3, "MaxAttempts": 2}])
+    result = run(definition, {}, dispatcher=d, clock=VirtualClock(start))
+    assert result.status == "SUCCEEDED"
+    assert [c.context["State"]["RetryCount"] for c in d.calls] == [0, 1, 2]
+    scheduled = [e["timestamp"] for e in result.history if e["type"] == "TaskScheduled"]
+    assert [(b - a).total_seconds() for a, b in zip(scheduled, scheduled[1:])] == [2, 6]
+
+
+def test_max_delay_caps_backoff():
+    start = dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc)
+    d = ScriptedDispatcher(TaskFailed("E"), TaskFailed("E"), TaskFailed("E"), 1)
+    definition = task(Retry=[{"ErrorEquals": ["States.ALL"], "IntervalSeconds": 10, "BackoffRate": 10,
+                              "MaxAttempts": 3, "MaxDelaySeconds": 15}])
+    result = run(definition, {}, dispatcher=d, clock=VirtualClock(start))
+    scheduled = [e["timestamp"] for e in result.history if e["type"] == "TaskScheduled"]
+    assert [(b - a).total_seconds() for a, b in zip(scheduled, scheduled[1:])] == [10, 15, 15]
+
+
+def test_retry_exhausted_fails_with_the_task_error():
+    d = ScriptedDispatcher(TaskFailed("Boom", "why"))
+    result = run(task(Retry=[{"ErrorEquals": ["Boom"], "MaxAttempts": 1}]), {}, dispatcher=d)
+    assert (result.status, result.error, result.cause) == ("FAILED", "Boom", "why")
+    assert len(d.calls) == 2
+
+
+def test_max_attempts_zero_never_retries_and_first_matching_retrier_decides():
+    d = ScriptedDispatcher(TaskFailed("Boom"))
+    definition = task(Retry=[{"ErrorEquals": ["Boom"], "MaxAttempts": 0},
+                             {"ErrorEquals": ["States.ALL"], "MaxAttempts": 5}])
+    run(definition, {}, dispatcher=d)
+    assert len(d.calls) == 1
+
+
+def test_catch_routes_error_output_into_result_path():
+    definition = {
+        "StartAt": "T",
+        "States": {
+            "T": {"Type": "Task", "Resource": LAMBDA, "Next": "Done",
+                  "Catch": [{"ErrorEquals": ["Other"], "Next": "Wrong"},
+                            {"ErrorEquals": ["States.ALL"], "Next": "Handled", "ResultPath": "$.err"}]},
+            "Handled": {"Type": "Pass", "End": True},
+            "Wrong": {"Type": "Fail"},
+            "Done": {"Type": "Succeed"},
+        },
+    }
+    out = output(definition, {"a": 1}, dispatcher=ScriptedDispatcher(TaskFailed("Boom", "bad")))
+    assert out == {"a": 1, "err": {"Error": "Boom", "Cause": "bad"}}
+
+
+def test_task_failed_wildcard_does_not_catch_timeout():
+    definition = {
+        "StartAt": "T",
+        "States": {
+            "T": {"Type": "Task", "Resource": LAMBDA, "End": True,
+                  "Catch": [{"ErrorEquals": ["States.TaskFailed"], "Next": "H"}]},
+            "H": {"Type": "Succeed"},
+        },
+    }
+    assert run(definition, {}, dispatcher=ScriptedDispatcher(TaskFailed("Custom"))).status == "SUCCEEDED"
+    result = run(definition, {}, dispatcher=ScriptedDispatcher(TaskFailed("States.Timeout")))
+    assert (result.status, result.error) == ("FAILED", "States.Timeout")
+
+
+def test_states_all_does_not_catch_runtime_errors():
+    definition = {
+        "StartAt": "T",
+        "States": {
+            "T": {"Type": "Task", "Resource": LAMBDA, "Parameters": {"x.$": "$.missing"}, "End": True,
+                  "Retry": [{"ErrorEquals": ["States.ALL"]}],
+                  "Catch": [{"ErrorEquals": ["States.ALL"], "Next": "H"}]},
+            "H": {"Type": "Succeed"},
+        },
+    }
+    d = ScriptedDispatcher(1)
+    result = run(definition, {}, dispatcher=d)
+    assert (result.status, result.error) == ("FAILED", "States.Runtime")
+    assert d.calls == []
+
+
+def test_timeout_seconds_path_reaches_dispatcher_and_history():
+    d = ScriptedDispatcher(1)
+    result = run(task(TimeoutSecondsPath="$.t", HeartbeatSeconds=5), {"t": 30}, dispatcher=d)
+    assert (d.calls[0].timeout_seconds, d.calls[0].heartbeat_seconds) == (30, 5)
+    details = result.history[2]["taskScheduledEventDetails"]
+    assert (details["timeoutInSeconds"], details["heartbeatInSeconds"]) == (30, 5)
+
+
+def test_jsonata_task_arguments_output_and_result_binding():
+    definition = one_state({"Type": "Task", "Resource": LAMBDA, "Arguments": {"v": "{% $states.input.v + 1 %}"},
+                            "Output": {"got": "{% $states.result.r %}", "was": "{% $states.input.v %}"}},
+                           QueryLanguage="JSONata")
+    d = ScriptedDispatcher(lambda call: {"r": call.arguments["v"] * 10})
+    assert output(definition, {"v": 1}, dispatcher=d) == {"got": 20, "was": 1}
+
+
+def test_jsonata_catch_output_sees_error_output():
+    definition = {
+        "QueryLanguage": "JSONata",
+        "StartAt": "T",
+        "States": {
+            "T": {"Type": "Task", "Resource": LAMBDA, "End": True,
+                  "Catch": [{"ErrorEquals": ["States.ALL"], "Next": "H",
+                             "Output": "{% $states.errorOutput.Error & '/' & $states.input.k %}"}]},
+            "H": {"Type": "Pass", "End": True},
+        },
+    }
+    assert output(definition, {"k": "v"}, dispatcher=ScriptedDispatcher(TaskFailed("E", "c"))) == "E/v"
