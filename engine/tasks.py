@@ -581,6 +581,7 @@ class LocalDispatcher:
     # -- S3 reads and writes made on behalf of a distributed Map (ItemReader / ResultWriter)
 
     def _s3_for_map(self, call: TaskCall, action: str) -> Any:
+        # getObject → the body text; listObjectsV2 → {"Contents": every page}; putObject → {ETag}.
         arguments = call.arguments if isinstance(call.arguments, dict) else {}
         spec = _ServiceCall("s3", action, "S3", "v1", "Amazon S3")
         if action == "getObject":
@@ -601,7 +602,7 @@ class LocalDispatcher:
             page, _ = _call(spec, parameters, "iso")
             objects.extend(page.get("Contents", []))
             if not page.get("IsTruncated"):
-                return objects
+                return {"Contents": objects}
             parameters["ContinuationToken"] = page["NextContinuationToken"]
 
     # -- nested state machines
@@ -641,3 +642,76 @@ class LocalDispatcher:
         described["Output"] = json.loads(output) if pattern == "sync:2" and output is not None else output
         described["OutputDetails"] = {"Included": True}
         return described
+
+
+# --------------------------------------------------------------------------- task tokens from other processes
+
+
+class TokenMailbox:
+    """Answers for `.waitForTaskToken` tasks sent by another process (`stepsmith send-task`).
+
+    The sender drops `<dir>/<token>.json` ({"action": "success"|"failure"|"heartbeat", ...}); the running
+    execution polls the folder while a token is waited on, applies the answer and deletes the file, so
+    the sender knows it was taken. Same-process callers use engine.asl.tokens (or boto3's
+    send_task_success inside LocalAWS) directly.
+    """
+
+    _TOKEN = re.compile(r"^[A-Za-z0-9_-]{1,1024}$")
+    _installed: TokenMailbox | None = None
+
+    def __init__(self, directory: str | Path) -> None:
+        self.directory = Path(directory)
+
+    @classmethod
+    def listen(cls, directory: str | Path) -> TokenMailbox:
+        """Start polling `directory` for answers (one mailbox per process; later calls move it)."""
+        from engine.asl import tokens
+
+        if cls._installed is None:
+            cls._installed = cls(directory)
+            tokens.add_source(lambda: cls._installed.poll() if cls._installed is not None else None)
+        else:
+            cls._installed.directory = Path(directory)
+        return cls._installed
+
+    @classmethod
+    def valid(cls, token: str) -> bool:
+        """Whether a token can name a mailbox file (local tokens are hex)."""
+        return bool(cls._TOKEN.match(token))
+
+    def post(self, token: str, action: str, **fields: Any) -> Path:
+        """Leave an answer for `token`; returns the file written."""
+        if not self.valid(token):
+            raise ValueError(f"not a local task token: {token!r}")
+        self.directory.mkdir(parents=True, exist_ok=True)
+        path = self.directory / f"{token}.json"
+        partial = path.with_suffix(".tmp")
+        partial.write_text(json.dumps({"action": action, **fields}), encoding="utf-8")
+        partial.replace(path)   # atomic: the poller never reads half a file
+        return path
+
+    def poll(self) -> None:
+        """Apply every answer waiting for a token this process is waiting on."""
+        from engine.asl import tokens
+
+        if not self.directory.is_dir():
+            return
+        waiting = set(tokens.pending())
+        for path in self.directory.glob("*.json"):
+            token = path.stem
+            if token not in waiting:
+                continue
+            try:
+                message = json.loads(path.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                continue
+            try:
+                if message.get("action") == "success":
+                    tokens.send_task_success(token, message.get("output"))
+                elif message.get("action") == "failure":
+                    tokens.send_task_failure(token, message.get("error"), message.get("cause"))
+                elif message.get("action") == "heartbeat":
+                    tokens.send_task_heartbeat(token)
+            except tokens.InvalidToken:
+                pass
+            path.unlink(missing_ok=True)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import html
+import os
 import re
 import secrets
 import threading
@@ -66,6 +67,7 @@ class Grant:
 class _Studio:
     base_url: str = DEFAULT_BASE_URL
     grants: dict[str, Grant] = field(default_factory=dict)
+    callers: dict[str, Caller] = field(default_factory=dict)  # Lambda function name → its identity
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -94,6 +96,20 @@ def set_base_url(aws: LocalAWS, url: str) -> None:
     _studio(aws).base_url = url.rstrip("/")
 
 
+def set_callers(aws: LocalAWS, callers: Mapping[str, Caller]) -> None:
+    """Who each local Lambda function is when it calls SageMaker (by function name)."""
+    _studio(aws).callers = dict(callers)
+
+
+def current_caller(aws: LocalAWS) -> Caller | None:
+    """The caller of the SageMaker call in progress: set by `calling_as`, else the running function."""
+    caller = _caller.get()
+    if caller is None:
+        # The local Lambda runner sets the function's name in the environment while it runs, as Lambda does.
+        caller = _studio(aws).callers.get(os.environ.get("AWS_LAMBDA_FUNCTION_NAME", ""))
+    return caller
+
+
 def _denied(caller: Caller, arn: str, why: str) -> ServiceError:
     return ServiceError("AccessDeniedException", f"User: {caller.principal} is not authorized to perform: "
                         f"{ACTION} on resource: {arn} because {why}", 400)
@@ -116,7 +132,7 @@ def create_presigned_domain_url(params: dict, aws: LocalAWS) -> dict:
     if not 5 <= expires <= 300:
         raise ServiceError("ValidationException", "ExpiresInSeconds must be 5-300")
     arn = f"arn:aws:sagemaker:{aws.region}:{aws.account}:user-profile/{domain}/{user}"
-    caller = _caller.get()
+    caller = current_caller(aws)
     if caller is not None:
         decision = _decide(caller, arn, caller.context())
         if not decision[0]:
