@@ -120,7 +120,9 @@ def _schema_error(error: Any, doc: Document) -> Iterator[SpecError]:
             return
         from jsonschema.exceptions import best_match
 
-        best = best_match(error.context) if error.context else None
+        # Prefer the branch whose type fits: "-1 is below 0" beats "expected a string".
+        fitting = [child for child in error.context if child.validator != "type"] or error.context
+        best = best_match(fitting) if fitting else None
         if best is not None:
             yield from _schema_error(best, doc)
         else:

@@ -1,0 +1,140 @@
+"""`stepsmith validate | compile | graph | new`: output, files and exit codes (0 ok, 2 input error)."""
+from __future__ import annotations
+
+import importlib.util
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from compiler.cli import compile_, graph, new, validate
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A copy of the fixture project (valid workflows, handlers, images) as the working directory."""
+    root = tmp_path / "project"
+    shutil.copytree(FIXTURES, root, ignore=shutil.ignore_patterns("broken", "__pycache__"))
+    monkeypatch.chdir(root)
+    return root
+
+
+def run(command, *args: str):
+    return CliRunner().invoke(command, list(args))
+
+
+def test_validate_ok(project: Path) -> None:
+    result = run(validate)
+    assert result.exit_code == 0, result.output
+    assert result.stdout == "ok: 4 workflows valid\n"
+
+
+def test_validate_reports_every_error_and_exits_2(project: Path) -> None:
+    (project / "workflows" / "bad.yaml").write_text(
+        "steps:\n  - name: A\n    handler: shop.scor\n    next: B\n", encoding="utf-8")
+    result = run(validate)
+    assert result.exit_code == 2
+    assert result.stderr.splitlines() == [
+        "workflows/bad.yaml:3:14: shop.py defines no function 'scor' (did you mean 'score'?)",
+        "workflows/bad.yaml:4:11: no step named 'B' (steps in the workflow: A)",
+        "2 errors",
+    ]
+
+
+def test_validate_single_file_and_missing_file(project: Path) -> None:
+    assert run(validate, "workflows/uploads.yaml").stdout == "ok: 1 workflow valid\n"
+    missing = run(validate, "workflows/nope.yaml")
+    assert missing.exit_code == 2
+    assert "workflows/nope.yaml: no such workflow file" in missing.stderr
+
+
+def test_compile_writes_deterministic_output(project: Path) -> None:
+    first = run(compile_, "-o", "out")
+    assert first.exit_code == 0, first.output
+    written = sorted(p.relative_to(project / "out").as_posix() for p in (project / "out").rglob("*") if p.is_file())
+    assert written == ["statemachines/everything.asl.json", "statemachines/jsonata.asl.json",
+                       "statemachines/scheduled.asl.json", "statemachines/uploads.asl.json", "template.yaml"]
+    assert "compiled 4 workflows into out/" in first.stdout
+    before = {name: (project / "out" / name).read_bytes() for name in written}
+    assert run(compile_, "-o", "out").exit_code == 0
+    assert {name: (project / "out" / name).read_bytes() for name in written} == before
+    definition = json.loads(before["statemachines/uploads.asl.json"])
+    assert definition["StartAt"] == "Only"
+
+
+def test_compile_writes_nothing_when_a_spec_is_broken(project: Path) -> None:
+    (project / "workflows" / "bad.yaml").write_text("steps:\n  - name: A\n    wait: -1\n", encoding="utf-8")
+    result = run(compile_, "-o", "out")
+    assert result.exit_code == 2
+    assert result.stderr.splitlines() == ["workflows/bad.yaml:3:11: -1 is out of range: must be at least 0",
+                                          "1 error; nothing was compiled"]
+    assert not (project / "out").exists()
+
+
+def test_graph_mermaid_and_dot(project: Path) -> None:
+    mermaid = run(graph, "uploads")
+    assert mermaid.exit_code == 0
+    assert mermaid.stdout.splitlines() == ["flowchart TD", '  start_(("start"))', '  s0["Only"]', '  end_(("end"))',
+                                           "  start_ --> s0", "  s0 --> end_"]
+    everything = run(graph, "workflows/everything.yaml").stdout
+    assert '-- "$.prepared.total >= 100 and not ($.prepared.country == #quot;NZ#quot;)" -->' in everything
+    assert 'subgraph s10_0["for each item"]' in everything
+    dot = run(graph, "everything", "--format", "dot")
+    assert dot.stdout.startswith('digraph "everything" {')
+    assert 'label="otherwise"' in dot.stdout and "subgraph cluster_" in dot.stdout
+    assert run(graph, "everything", "-o", "g.mmd").exit_code == 0
+    assert (project / "g.mmd").read_text(encoding="utf-8") == everything
+
+
+def test_graph_overlays_a_past_run(project: Path) -> None:
+    runs = project / ".stepsmith" / "executions"
+    runs.mkdir(parents=True)
+    events = [{"type": "ExecutionStarted"},
+              {"type": "TaskStateEntered", "stateEnteredEventDetails": {"name": "Start"}},
+              {"type": "TaskFailed"}, {"type": "ExecutionFailed"}]
+    (runs / "r1.json").write_text(json.dumps({"status": "FAILED", "history": events}), encoding="utf-8")
+    result = run(graph, "scheduled", "--execution", "r1")
+    assert result.exit_code == 0
+    assert "  class s0 failed" in result.stdout.splitlines()
+    assert run(graph, "scheduled", "--execution", "nope").exit_code == 2
+
+
+def test_graph_errors(project: Path) -> None:
+    assert run(graph, "nope").exit_code == 2
+    svg = run(graph, "uploads", "-o", "g.svg")
+    if shutil.which("dot") is None:
+        assert svg.exit_code == 2 and "needs Graphviz `dot`" in svg.stderr
+    else:
+        assert svg.exit_code == 0 and (project / "g.svg").read_text().lstrip().startswith("<")
+
+
+def test_new_scaffolds_a_workflow_that_validates_compiles_and_tests(project: Path) -> None:
+    result = run(new, "order-intake")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[:3] == ["created workflows/order-intake.yaml",
+                                              "created handlers/order_intake.py",
+                                              "created tests/test_order_intake.py"]
+    assert run(validate, "workflows/order-intake.yaml").exit_code == 0
+    assert run(compile_, "workflows/order-intake.yaml", "-o", "out").exit_code == 0
+    template = (project / "out" / "template.yaml").read_text(encoding="utf-8")
+    assert "OrderIntakeGreetFunction" in template
+    spec = importlib.util.spec_from_file_location("scaffolded", project / "tests" / "test_order_intake.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    module.test_workflow_validates()
+    module.test_handler_greets_by_name()
+
+
+def test_new_refuses_to_overwrite_and_bad_names(project: Path) -> None:
+    assert run(new, "order-intake").exit_code == 0
+    handler = project / "handlers" / "order_intake.py"
+    handler.write_text("# mine\n", encoding="utf-8")
+    again = run(new, "order-intake")
+    assert again.exit_code == 2
+    assert "already exist" in again.stderr and handler.read_text(encoding="utf-8") == "# mine\n"
+    bad = run(new, "Order_Intake")
+    assert bad.exit_code == 2 and "kebab-case" in bad.stderr
