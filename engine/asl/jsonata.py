@@ -36,6 +36,9 @@ QUERY_EVALUATION_ERROR = "States.QueryEvaluationError"
 _RANGE_LIMIT = 360145  # AWS refuses $range results larger than this
 _NULL = _jutils.Utils.NULL_VALUE
 _LOCK = threading.RLock()  # jsonata-python keeps per-instance state during evaluation
+# The library prints debugging lines ("Proc not found ...") to stdout on some errors; keep them out of
+# the CLI's output by shadowing `print` in that one module.
+_jsonata.jsonata.print = lambda *args, **kwargs: None  # type: ignore[attr-defined]
 
 
 class _Undefined:
@@ -212,6 +215,122 @@ def _to_json(value: Any) -> Any:
     return None
 
 
+
+# --------------------------------------------------------------------------- error messages
+# AWS runs jsonata-js and quotes its messages. jsonata-python's catalog came through a Java port that
+# renamed "function" to "Object" and drops the JSON quoting of {{placeholders}}; render them as JS does.
+
+_ARRAY_TYPES = {"a": "arrays", "b": "booleans", "f": "functions", "n": "numbers", "o": "objects", "s": "strings"}
+_PLACEHOLDER = re.compile(r"\{\{\{(\w+)\}\}\}|\{\{(\w+)\}\}")
+
+
+def _js_json(value: Any) -> str:
+    if value is None or value is _NULL:
+        return "null"
+    if isinstance(value, float):
+        value = _number(value)
+        if isinstance(value, str):  # non-finite: JSON.stringify writes null
+            return "null"
+    try:
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    except (TypeError, ValueError):
+        return json.dumps(str(value), ensure_ascii=False)
+
+
+def _js_message(exc: _jexception.JException) -> str:
+    """The message jsonata-js would give for this error code."""
+    template = _jexception.JException.error_codes.get(exc.error)
+    if template is None:
+        return str(exc)
+    template = template.replace("Object", "function")
+    values = [exc.current, exc.expected, exc.extra]
+    if exc.error == "D1002":  # the port passes the operator first
+        values = [exc.expected]
+    elif exc.error == "T0412":
+        values = [exc.current, exc.expected, _ARRAY_TYPES.get(str(exc.extra), exc.extra)]
+    elif exc.error in ("S0207", "S0203") and values and values[-1] == "(end)":
+        values = values[:-1]
+    position = iter(values)
+    missing = False
+
+    def fill(match: re.Match[str]) -> str:
+        nonlocal missing
+        value = next(position, None)
+        if value is None:
+            missing = True
+            return ""
+        return str(value) if match.group(1) else _js_json(value)
+
+    message = _PLACEHOLDER.sub(fill, template)
+    return str(exc) if missing else message
+
+
+def _top_level_reference(node: Any, top: bool = True) -> str | None:
+    """The first name read from the (absent) top-level context item, or "$$"; None when there is none.
+
+    AWS evaluates expressions without a context item and refuses such definitions outright.
+    """
+    kind = getattr(node, "type", None)
+    if kind is None:
+        if isinstance(node, list):
+            for item in node:
+                found = _top_level_reference(item, top)
+                if found:
+                    return found
+        return None
+    if kind == "variable" and node.value == "$":
+        return "$$"
+    if kind == "path":
+        steps = node.steps or []
+        for i, step in enumerate(steps):
+            first = i == 0 and top
+            if first and getattr(step, "type", None) == "name":
+                return str(step.value)
+            found = _children_reference(step, first)
+            if found:
+                return found
+        return None
+    if kind == "name":
+        return str(node.value) if top else None
+    return _children_reference(node, top)
+
+
+_CHILDREN = ("lhs", "rhs", "lhs_object", "expression", "expressions", "arguments", "procedure", "body", "condition",
+             "then", "_else", "update", "delete", "pattern")
+_OTHER_CONTEXT = ("stages", "predicate", "group", "terms")  # evaluated against each item, not the top
+
+
+def _children_reference(node: Any, top: bool) -> str | None:
+    for attr in _CHILDREN:
+        child = getattr(node, attr, None)
+        if child is not None and child is not node:
+            found = _top_level_reference(child, top)
+            if found:
+                return found
+    for attr in _OTHER_CONTEXT:
+        child = getattr(node, attr, None)
+        if child is not None and child is not node:
+            found = _find_dollar_dollar(child)
+            if found:
+                return found
+    return None
+
+
+def _find_dollar_dollar(node: Any) -> str | None:
+    if isinstance(node, list):
+        return next((f for f in map(_find_dollar_dollar, node) if f), None)
+    if not hasattr(node, "position"):  # not a parser node (group objects carry no type)
+        return None
+    if getattr(node, "type", None) == "variable" and node.value == "$":
+        return "$$"
+    for attr in _CHILDREN + _OTHER_CONTEXT + ("steps", "expr"):
+        child = getattr(node, attr, None)
+        if child is not None and child is not node:
+            found = _find_dollar_dollar(child)
+            if found:
+                return found
+    return None
+
 # --------------------------------------------------------------------------- compiled expressions
 
 # `$states.input.a.b`, `$states.context.Map.Item.Value`, `$var.a` — answered without the library
@@ -235,11 +354,18 @@ class Expression:
             with _LOCK:
                 compiled = _jsonata.Jsonata(self.source)
         except _jexception.JException as exc:
-            raise JsonataError(
-                f"Invalid JSONata expression '{self.source}': {exc}", "States.Runtime", exc.error
-            ) from None
+            raise JsonataError(f"INVALID_JSONATA_EXPRESSION: {_js_message(exc)}", "States.Runtime", exc.error) \
+                from None
         except Exception as exc:  # noqa: BLE001 - the third-party parser may fail any way; AWS says "invalid"
-            raise JsonataError(f"Invalid JSONata expression '{self.source}': {exc}", "States.Runtime") from None
+            raise JsonataError(f"INVALID_JSONATA_EXPRESSION: {exc}", "States.Runtime") from None
+        reference = _top_level_reference(compiled.ast)
+        if reference == "$$":
+            raise JsonataError("UNSUPPORTED_JSONATA_EXPRESSION: Reference to '$$' is not supported.", "States.Runtime")
+        if reference is not None:
+            raise JsonataError(
+                f"UNSUPPORTED_JSONATA_EXPRESSION: Reference to '{reference}' at the top level is not supported.",
+                "States.Runtime",
+            )
         compiled.set_output_convert_nulls(False)
         for name, fn in _AWS_FUNCTIONS.items():
             compiled.register_lambda(name, fn)
@@ -291,8 +417,15 @@ class Expression:
                 _jsonata.Jsonata.CURRENT.jsonata = compiled  # $now/$millis read the running instance
                 result = compiled.evaluate(None, bindings)
         except _jexception.JException as exc:
-            raise self._failure(field, exc.error, str(exc)) from None
+            raise self._failure(field, exc.error, _js_message(exc)) from None
         except _ArgumentError as exc:
+            raise self._failure(field, None, str(exc)) from None
+        except ValueError as exc:
+            # $number('abc') reaches Python's float(); jsonata-js raises D3030 there
+            m = re.search(r"could not convert string to float: '(.*)'", str(exc))
+            if m:
+                raise self._failure(field, "D3030", f"Unable to cast value to a number: {_js_json(m.group(1))}") \
+                    from None
             raise self._failure(field, None, str(exc)) from None
         except ZeroDivisionError:
             raise self._failure(field, "D1001", "Number out of range") from None
@@ -306,10 +439,12 @@ class Expression:
         return _to_json(result)
 
     def _failure(self, field: str | None, code: str | None, message: str) -> JsonataError:
-        detail = f"{code}: {message}" if code else message
+        # AWS: "... threw an error during evaluation. T2002: <message>" for a coded JSONata error,
+        # "...evaluation: <message>" for one of its own bounds.
+        tail = f". {code}: {message}" if code else f": {message}"
         where = f" specified for the field '{field}'" if field else ""
         return JsonataError(
-            f"The JSONata expression '{self.source}'{where} threw an error during evaluation: {detail}",
+            f"The JSONata expression '{self.source}'{where} threw an error during evaluation{tail}",
             QUERY_EVALUATION_ERROR,
             code,
         )

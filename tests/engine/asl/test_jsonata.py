@@ -138,17 +138,47 @@ def test_eval_is_disabled():
     assert exc.value.code == "T1006"
 
 
-def test_runtime_errors_carry_the_expression_field_and_code():
+@pytest.mark.parametrize(
+    ("expression", "tail"),
+    [("1 + 'a'", 'T2002: The right side of the "+" operator must evaluate to a number'),
+     ('$sum("a")', 'T0412: Argument 1 of function "sum" must be an array of "numbers"'),
+     ('$abs("x")', 'T0410: Argument 1 of function "abs" does not match function signature'),
+     ('$number("abc")', 'D3030: Unable to cast value to a number: "abc"'),
+     ('-"a"', 'D1002: Cannot negate a non-numeric value: "a"')],
+)
+def test_runtime_errors_read_like_jsonata_js_after_aws_sentence(expression, tail):
     with pytest.raises(JsonataError) as exc:
-        compile_template("{% 1 + 'a' %}").evaluate({"input": {}}, {}, field="Output/x")
+        compile_template(f"{{% {expression} %}}").evaluate({"input": {}}, {}, field="Output/x")
     assert exc.value.error == "States.QueryEvaluationError"
-    assert exc.value.code == "T2002"
-    assert exc.value.cause.startswith("The JSONata expression '1 + 'a'' specified for the field 'Output/x'")
+    assert exc.value.cause == (
+        f"The JSONata expression '{expression}' specified for the field 'Output/x' threw an error during evaluation. {tail}"
+    )
 
 
-def test_malformed_expression_is_rejected_at_compile_time():
-    with pytest.raises(JsonataError):
-        compile_template("{% a[1,2) %}")
+@pytest.mark.parametrize(
+    ("expression", "cause"),
+    [("a[1,2)", 'INVALID_JSONATA_EXPRESSION: Expected "]", got ","'),
+     ("1 +", "INVALID_JSONATA_EXPRESSION: Unexpected end of expression"),
+     ('{"a":}', 'INVALID_JSONATA_EXPRESSION: The symbol "}" cannot be used as a unary operator'),
+     ("phone", "UNSUPPORTED_JSONATA_EXPRESSION: Reference to 'phone' at the top level is not supported."),
+     ("{'k': v}", "UNSUPPORTED_JSONATA_EXPRESSION: Reference to 'v' at the top level is not supported."),
+     ("$map($states.input.a, function($x){ b })",
+      "UNSUPPORTED_JSONATA_EXPRESSION: Reference to 'b' at the top level is not supported."),
+     ("$$", "UNSUPPORTED_JSONATA_EXPRESSION: Reference to '$$' is not supported.")],
+)
+def test_definitions_aws_refuses_are_rejected_at_compile_time(expression, cause):
+    with pytest.raises(JsonataError) as exc:
+        compile_template(f"{{% {expression} %}}")
+    assert exc.value.cause == cause
+
+
+@pytest.mark.parametrize(
+    "expression",
+    ["$states.input.items[value > 3].name", "$states.input.(a + b)", "$states.input.a{b: c}",
+     "$sort($states.input.a, function($l, $r){ $l.x > $r.x })", "$states.input.a^(x)", "[1, 2][$ > 1]"],
+)
+def test_names_below_the_top_level_are_accepted(expression):
+    compile_template(f"{{% {expression} %}}")
 
 
 def test_results_are_plain_json_values():
