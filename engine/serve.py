@@ -1,0 +1,365 @@
+"""`stepsmith serve`: API-triggered workflows on 127.0.0.1, like `sam local start-api` without Docker.
+
+Each HTTP request becomes an API Gateway REST (v1) Lambda-proxy event for the function the compiled
+template routes it to; the handler runs in-process on local AWS, and its proxy response becomes the
+HTTP answer. The same server hosts the SageMaker Studio stand-in that presigned URLs point to, so a
+sign-in can be followed all the way, with the compiled IAM policies deciding who gets in.
+"""
+from __future__ import annotations
+
+import base64
+import json
+import re
+import shlex
+import sys
+import threading
+import time
+import urllib.parse
+import uuid
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Self
+
+import click
+
+from engine.aws.providers import sagemaker_studio
+from engine.iam_eval import PolicyError
+
+if TYPE_CHECKING:
+    from engine.app import App, Function
+    from engine.aws import LocalAWS
+
+MAX_PAYLOAD = 10 * 1024 * 1024  # API Gateway's request payload limit
+STAGE = "local"
+
+
+@dataclass(frozen=True)
+class Route:
+    """One API route: method and path template (`/items/{id}`, `/{proxy+}`) → a Lambda-proxy function."""
+
+    method: str
+    path: str
+    function: Function
+    pattern: re.Pattern
+
+    @classmethod
+    def of(cls, method: str, path: str, function: Function) -> Route:
+        regex = ""
+        for part in re.split(r"(\{[^}]+\})", path):
+            if part.startswith("{") and part.endswith("+}"):
+                regex += f"(?P<{_group(part[1:-2])}>.+)"
+            elif part.startswith("{"):
+                regex += f"(?P<{_group(part[1:-1])}>[^/]+)"
+            else:
+                regex += re.escape(part)
+        return cls(method.upper(), path, function, re.compile(regex))
+
+    def match(self, method: str, path: str) -> dict[str, str] | None:
+        """Path parameters when this route takes the request, else None."""
+        if self.method not in ("ANY", method):
+            return None
+        found = self.pattern.fullmatch(path)
+        if found is None:
+            return None
+        names = re.findall(r"\{([^}+]+)\+?\}", self.path)
+        return {name: urllib.parse.unquote(value) for name, value in zip(names, found.groups(), strict=True)}
+
+
+def _group(name: str) -> str:
+    return "p_" + re.sub(r"\W", "_", name)
+
+
+def routes_of(app: App, workflow: str | None = None) -> list[Route]:
+    """The Lambda-proxy routes of the compiled app, optionally only those of one workflow."""
+    prefix = re.sub(r"[^a-z0-9]", "", (workflow or "").lower())
+    routes = []
+    for function in app.functions.values():
+        if prefix and not function.logical_id.lower().startswith(prefix):
+            continue
+        for event in function.api_events:
+            routes.append(Route.of(str(event.get("Method", "ANY")).replace("*", "ANY"),
+                                   str(event.get("Path", "/")), function))
+    # Literal paths before templates, longer before shorter, as API Gateway prefers the most specific.
+    routes.sort(key=lambda r: ("{" in r.path, -len(r.path)))
+    return routes
+
+
+def proxy_event(method: str, raw_path: str, headers: list[tuple[str, str]], body: bytes, route: Route,
+                path_parameters: dict[str, str], source_ip: str, account: str) -> dict:
+    """The API Gateway REST (v1) Lambda-proxy event for one request."""
+    url = urllib.parse.urlsplit(raw_path)
+    path = urllib.parse.unquote(url.path)
+    multi_headers: dict[str, list[str]] = {}
+    for name, value in headers:
+        multi_headers.setdefault(name, []).append(value)
+    query = urllib.parse.parse_qs(url.query, keep_blank_values=True)
+    try:
+        text, encoded = body.decode("utf-8"), False
+    except UnicodeDecodeError:
+        text, encoded = base64.b64encode(body).decode("ascii"), True
+    now = time.time()
+    request_id = str(uuid.uuid4())
+    return {
+        "resource": route.path,
+        "path": path,
+        "httpMethod": method,
+        "headers": {name: values[-1] for name, values in multi_headers.items()} or None,
+        "multiValueHeaders": multi_headers or None,
+        "queryStringParameters": {name: values[-1] for name, values in query.items()} or None,
+        "multiValueQueryStringParameters": query or None,
+        "pathParameters": path_parameters or None,
+        "stageVariables": None,
+        "requestContext": {
+            "resourceId": "local", "resourcePath": route.path, "httpMethod": method,
+            "extendedRequestId": request_id, "requestTime": time.strftime("%d/%b/%Y:%H:%M:%S +0000",
+                                                                          time.gmtime(now)),
+            "path": f"/{STAGE}{path}", "accountId": account, "protocol": "HTTP/1.1", "stage": STAGE,
+            "domainPrefix": "localhost", "requestTimeEpoch": int(now * 1000), "requestId": request_id,
+            "domainName": "localhost", "apiId": "local",
+            "identity": {"sourceIp": source_ip, "userAgent": multi_headers.get("User-Agent", [None])[-1],
+                         "accessKey": None, "accountId": None, "caller": None, "user": None, "userArn": None,
+                         "cognitoIdentityId": None, "cognitoIdentityPoolId": None,
+                         "cognitoAuthenticationType": None, "cognitoAuthenticationProvider": None},
+        },
+        "body": text if body else None,
+        "isBase64Encoded": encoded,
+    }
+
+
+@dataclass
+class Answer:
+    """An HTTP answer: status, headers (possibly repeated) and body."""
+
+    status: int
+    headers: list[tuple[str, str]]
+    body: bytes
+
+
+def _json_answer(status: int, message: str) -> Answer:
+    return Answer(status, [("Content-Type", "application/json")], json.dumps({"message": message}).encode())
+
+
+def proxy_answer(payload: Any) -> Answer:
+    """A Lambda-proxy response → the HTTP answer; a malformed one is API Gateway's 502."""
+    if not isinstance(payload, dict) or not isinstance(payload.get("statusCode"), int):
+        return _json_answer(502, "Internal server error")
+    headers: list[tuple[str, str]] = []
+    single = payload.get("headers") or {}
+    multi = payload.get("multiValueHeaders") or {}
+    if not isinstance(single, dict) or not isinstance(multi, dict):
+        return _json_answer(502, "Internal server error")
+    for name, values in multi.items():
+        headers.extend((str(name), str(value)) for value in (values or []))
+    for name, value in single.items():
+        if name not in multi:
+            headers.append((str(name), str(value)))
+    body = payload.get("body") or ""
+    if not isinstance(body, str):
+        return _json_answer(502, "Internal server error")
+    if payload.get("isBase64Encoded"):
+        try:
+            data = base64.b64decode(body)
+        except ValueError:
+            return _json_answer(502, "Internal server error")
+    else:
+        data = body.encode("utf-8")
+    if not any(name.lower() == "content-type" for name, _ in headers):
+        headers.append(("Content-Type", "application/json"))
+    return Answer(payload["statusCode"], headers, data)
+
+
+class LocalApi:
+    """Serves an app's API routes and the Studio stand-in on 127.0.0.1 (`port=0` picks a free port)."""
+
+    def __init__(self, app: App, aws: LocalAWS, *, routes: list[Route], port: int = 3000,
+                 function_ip: str = "127.0.0.1", overrides: dict[str, str] | None = None,
+                 log: Any = None) -> None:
+        from engine.tasks import LambdaRunner
+
+        self.app = app
+        self.aws = aws
+        self.routes = routes
+        self.runner = LambdaRunner()
+        self.log = log
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), _make_handler(self))
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        sagemaker_studio.set_base_url(aws, self.url)
+        sagemaker_studio.set_callers(aws, _callers(app, routes, function_ip, overrides or {}))
+        self._thread: threading.Thread | None = None
+
+    def handle(self, method: str, raw_path: str, headers: list[tuple[str, str]], body: bytes,
+               source_ip: str) -> Answer:
+        """Answer one request: a Studio stand-in page, or a Lambda-proxy route."""
+        path = urllib.parse.urlsplit(raw_path).path
+        if path.startswith(sagemaker_studio.STUDIO_PREFIX):
+            return self._studio(method, raw_path, source_ip)
+        for route in self.routes:
+            parameters = route.match(method, urllib.parse.unquote(path))
+            if parameters is not None:
+                event = proxy_event(method, raw_path, headers, body, route, parameters, source_ip,
+                                    self.app.account)
+                invocation = self.runner.invoke(route.function, event)
+                if invocation.failed:
+                    if self.log:
+                        self.log(f"{route.function.logical_id} failed: {invocation.error}: "
+                                 f"{(invocation.error_payload or {}).get('errorMessage', '')}")
+                    return _json_answer(502, "Internal server error")
+                return proxy_answer(invocation.payload)
+        # API Gateway REST answers unknown routes this way, not with a 404.
+        return _json_answer(403, "Missing Authentication Token")
+
+    def _studio(self, method: str, raw_path: str, source_ip: str) -> Answer:
+        url = urllib.parse.urlsplit(raw_path)
+        found = re.fullmatch(re.escape(sagemaker_studio.STUDIO_PREFIX) + r"([^/]+)/auth", url.path)
+        if method != "GET" or found is None:
+            return Answer(404, [("Content-Type", "text/plain")], b"Not found\n")
+        token = urllib.parse.parse_qs(url.query).get("token", [""])[0]
+        page = sagemaker_studio.open_presigned_url(self.aws, found.group(1), token, source_ip)
+        return Answer(page.status, [("Content-Type", "text/html; charset=utf-8"), ("Cache-Control", "no-store")],
+                      page.html.encode())
+
+    def start(self) -> LocalApi:
+        """Serve in a background thread."""
+        self._thread = threading.Thread(target=self.server.serve_forever, name="stepsmith-serve", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving and release the port."""
+        if self._thread is not None:
+            self.server.shutdown()
+            self._thread.join()
+        self.server.server_close()
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def _callers(app: App, routes: list[Route], function_ip: str,
+             overrides: dict[str, str]) -> dict[str, sagemaker_studio.Caller]:
+    """Each routed function as an AWS caller: its role's compiled policies and its network address."""
+    callers = {}
+    for function in {route.function.logical_id: route.function for route in routes}.values():
+        policies = sagemaker_studio.function_policies(app, function.logical_id, overrides)
+        principal = f"arn:aws:sts::{app.account}:assumed-role/{function.name}-role/{function.name}"
+        callers[function.name] = sagemaker_studio.Caller(principal, policies, function_ip)
+    return callers
+
+
+def _make_handler(api: LocalApi) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        server_version = "stepsmith-serve"
+
+        def _serve(self) -> None:
+            started = time.perf_counter()
+            length = int(self.headers.get("Content-Length") or 0)
+            if length > MAX_PAYLOAD:
+                answer = _json_answer(413, "Request Too Long")
+                self.close_connection = True
+            else:
+                body = self.rfile.read(length) if length else b""
+                answer = api.handle(self.command, self.path, list(self.headers.items()), body,
+                                    self.client_address[0])
+            self.send_response(answer.status)
+            for name, value in answer.headers:
+                if name.lower() not in ("content-length", "connection", "transfer-encoding"):
+                    self.send_header(name, value)
+            self.send_header("Content-Length", str(len(answer.body)))
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(answer.body)
+            if api.log:
+                path = urllib.parse.urlsplit(self.path).path  # never the query: it may hold a token
+                api.log(f"{self.client_address[0]} {self.command} {path} {answer.status} "
+                        f"{(time.perf_counter() - started) * 1000:.1f} ms")
+
+        do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _serve
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass  # _serve logs one line per request, without query strings
+
+    return Handler
+
+
+def parse_overrides(values: tuple[str, ...]) -> dict[str, str]:
+    """`K=V` pairs (several per value, shell-quoted, as `sam deploy` takes them) → a dict."""
+    overrides: dict[str, str] = {}
+    for value in values:
+        for pair in shlex.split(value):
+            if pair.startswith("ParameterKey="):
+                fields = dict(part.split("=", 1) for part in pair.split(",") if "=" in part)
+                key, val = fields.get("ParameterKey"), fields.get("ParameterValue")
+            else:
+                key, _, val = pair.partition("=")
+                val = val if "=" in pair else None
+            if not key or val is None:
+                raise click.BadParameter(f"{pair!r} is not KEY=VALUE", param_hint="--parameter-overrides")
+            overrides[key] = val
+    return overrides
+
+
+@click.command()
+@click.argument("workflow", required=False)
+@click.option("--port", default=3000, show_default=True, help="Port on 127.0.0.1 (0 picks a free one).")
+@click.option("--parameter-overrides", "overrides", multiple=True, metavar="KEY=VALUE ...",
+              help="Template parameter values, as `sam deploy` takes them; repeatable.")
+@click.option("--function-ip", default="127.0.0.1", show_default=True,
+              help="The address the functions' own AWS calls come from (aws:SourceIp, aws:VpcSourceIp).")
+@click.option("--template", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="The compiled template (default build/template.yaml; compiled first when stale).")
+@click.option("--state-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Local AWS state (default .stepsmith/ in the project).")
+def serve(workflow: str | None, port: int, overrides: tuple[str, ...], function_ip: str,
+          template: Path | None, state_dir: Path | None) -> None:
+    """Serve the API-triggered workflows (or WORKFLOW's) on 127.0.0.1 until Ctrl-C.
+
+    Requests run the handlers in-process on local AWS, as API Gateway's Lambda proxy would. Presigned
+    SageMaker Studio URLs point at a stand-in page on the same port that admits or refuses the opener's
+    address by the function role's compiled IAM policy.
+    """
+    from engine.app import App, AppError
+    from engine.aws import LocalAWS
+    from engine.commands import compile_if_needed, find_root
+
+    root = find_root()
+    parameters = parse_overrides(overrides)
+    if template is None:
+        compile_if_needed(root, echo=lambda text: click.echo(text, err=True))
+    try:
+        app = App.load(root, template, parameter_overrides=parameters)
+    except AppError as error:
+        click.echo(str(error), err=True)
+        raise SystemExit(2) from None
+    routes = routes_of(app, workflow)
+    if not routes:
+        where = f"workflow {workflow}" if workflow else "the compiled template"
+        click.echo(f"{app.template_path}: {where} has no API route answered by a function "
+                   "(trigger: api with respond:)", err=True)
+        raise SystemExit(2)
+    with LocalAWS(state_dir or root / ".stepsmith", app=app) as aws:
+        try:
+            api = LocalApi(app, aws, routes=routes, port=port, function_ip=function_ip, overrides=parameters,
+                           log=lambda text: click.echo(text, err=True))
+        except OSError as error:
+            click.echo(f"cannot listen on 127.0.0.1:{port}: {error.strerror}; try --port", err=True)
+            raise SystemExit(2) from None
+        except PolicyError as error:
+            click.echo(f"{app.template_path}: {error}", err=True)
+            raise SystemExit(2) from None
+        for route in routes:
+            click.echo(f"{route.method:6} {api.url}{route.path}  →  {route.function.logical_id}")
+        click.echo(f"Studio stand-in at {api.url}{sagemaker_studio.STUDIO_PREFIX}  (Ctrl-C stops)")
+        sys.stdout.flush()
+        try:
+            api.server.serve_forever()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            api.server.server_close()

@@ -1,0 +1,177 @@
+"""End to end through `stepsmith serve`'s server: IdP form post → 302 → the Studio stand-in, which admits
+or refuses the opener by the function role's compiled IAM policy — the article's two tests, locally."""
+from __future__ import annotations
+
+import http.client
+import urllib.parse
+from pathlib import Path
+
+import pytest
+import yaml
+from click.testing import CliRunner
+from saml_login_cases import ACS_URL, DOMAIN, IDP_ENTITY_ID, ROOT, SP_ENTITY_ID, USER
+
+from engine import idp
+
+
+def compiled_template(handlers: Path) -> dict:
+    """The SAM template the compiler emits for workflows/saml-login.yaml (its IAM, parameters, route)."""
+    def param(name: str, default: str | None = None) -> dict:
+        return {"Type": "String", **({"Default": default} if default is not None else {})}
+
+    env = {"IDP_CERTIFICATE": {"Ref": "IdpCertificate"}, "IDP_ENTITY_ID": {"Ref": "IdpEntityId"},
+           "SP_ENTITY_ID": {"Ref": "SpEntityId"}, "ACS_URL": {"Ref": "AcsUrl"},
+           "ALLOWED_DOMAIN_IDS": {"Ref": "AllowedDomainIds"}, "REPLAY_IDS_TABLE": {"Ref": "ReplayIdsTable"}}
+    statements = [
+        {"Sid": "ReplayIds", "Effect": "Allow", "Action": ["dynamodb:GetItem", "dynamodb:PutItem"],
+         "Resource": [{"Fn::GetAtt": ["ReplayIdsTable", "Arn"]}]},
+        {"Sid": "PresignStudioUrl", "Effect": "Allow", "Action": "sagemaker:CreatePresignedDomainUrl",
+         "Resource": {"Fn::Sub": "arn:${AWS::Partition}:sagemaker:${AWS::Region}:${AWS::AccountId}:"
+                                 "user-profile/${StudioDomainId}/*"}},
+        {"Sid": "DenyOutsideAllowedNetwork", "Effect": "Deny", "Action": "sagemaker:*", "Resource": "*",
+         "Condition": {"NotIpAddress": {"aws:VpcSourceIp": {"Ref": "AllowedCidr"}}}},
+    ]
+    return {
+        "AWSTemplateFormatVersion": "2010-09-09",
+        "Transform": "AWS::Serverless-2016-10-31",
+        "Parameters": {"IdpCertificate": param("IdpCertificate"), "IdpEntityId": param("IdpEntityId"),
+                       "SpEntityId": param("SpEntityId"), "AcsUrl": param("AcsUrl"),
+                       "AllowedCidr": param("AllowedCidr", "10.0.0.0/16"),
+                       "StudioDomainId": param("StudioDomainId", "*"),
+                       "AllowedDomainIds": param("AllowedDomainIds", "")},
+        "Resources": {
+            "ReplayIdsTable": {"Type": "AWS::DynamoDB::Table", "Properties": {
+                "BillingMode": "PAY_PER_REQUEST",
+                "KeySchema": [{"AttributeName": "id", "KeyType": "HASH"}],
+                "AttributeDefinitions": [{"AttributeName": "id", "AttributeType": "S"}],
+                "TimeToLiveSpecification": {"AttributeName": "expires_at", "Enabled": True}}},
+            "SamlLoginApi": {"Type": "AWS::Serverless::Api", "Properties": {"StageName": "prod"}},
+            "SamlLoginSignInFunction": {"Type": "AWS::Serverless::Function", "Properties": {
+                "CodeUri": str(handlers), "Handler": "saml_login.handler", "Runtime": "python3.12",
+                "Timeout": 10, "Role": {"Fn::GetAtt": ["SamlLoginSignInFunctionRole", "Arn"]},
+                "Environment": {"Variables": env},
+                "Events": {"Api": {"Type": "Api", "Properties": {
+                    "RestApiId": {"Ref": "SamlLoginApi"}, "Path": "/saml", "Method": "post"}}}}},
+            "SamlLoginSignInFunctionRole": {"Type": "AWS::IAM::Role", "Properties": {
+                "AssumeRolePolicyDocument": {"Version": "2012-10-17", "Statement": [{
+                    "Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"},
+                    "Action": "sts:AssumeRole"}]},
+                "ManagedPolicyArns": ["arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"],
+                "Policies": [{"PolicyName": "SignIn",
+                              "PolicyDocument": {"Version": "2012-10-17", "Statement": statements}}]}},
+        },
+    }
+
+
+@pytest.fixture
+def serve_app(tmp_path: Path, idp_key: idp.SigningKey):
+    """start(**parameter overrides) → a running LocalApi for the compiled saml-login app."""
+    from engine.app import App
+    from engine.aws import LocalAWS
+    from engine.serve import LocalApi, routes_of
+
+    (tmp_path / "build").mkdir()
+    (tmp_path / "build" / "template.yaml").write_text(yaml.safe_dump(compiled_template(ROOT / "handlers")))
+    started = []
+
+    def start(**overrides: str):
+        parameters = {"IdpCertificate": idp_key.cert_body, "IdpEntityId": IDP_ENTITY_ID,
+                      "SpEntityId": SP_ENTITY_ID, "AcsUrl": ACS_URL, **overrides}
+        app = App.load(tmp_path, parameter_overrides=parameters)
+        aws = LocalAWS(tmp_path / ".stepsmith", app=app, persist=False).__enter__()
+        api = LocalApi(app, aws, routes=routes_of(app, "saml-login"), port=0, overrides=parameters).start()
+        started.append((api, aws))
+        return api
+
+    yield start
+    for api, aws in started:
+        api.stop()
+        aws.__exit__(None, None, None)
+
+
+def request(url: str, method: str = "GET", body: str | None = None, source: str = "127.0.0.1"):
+    parts = urllib.parse.urlsplit(url)
+    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30, source_address=(source, 0))
+    target = parts.path + (f"?{parts.query}" if parts.query else "")
+    headers = {"Content-Type": "application/x-www-form-urlencoded"} if body is not None else {}
+    connection.request(method, target, body=body, headers=headers)
+    response = connection.getresponse()
+    answer = (response.status, dict(response.getheaders()), response.read().decode())
+    connection.close()
+    return answer
+
+
+def sign_in(api, idp_key: idp.SigningKey, **options) -> tuple[int, dict]:
+    values = {"user": USER, "domain": DOMAIN, "idp_entity_id": IDP_ENTITY_ID, "sp_entity_id": SP_ENTITY_ID,
+              "acs_url": ACS_URL, **options}
+    document = idp.make_response(idp.ResponseOptions(**values), idp_key)
+    status, headers, _ = request(api.url + "/saml", "POST", idp.form_body(document))
+    return status, headers
+
+
+def test_sign_in_from_the_allowed_network_reaches_studio(serve_app, idp_key):
+    api = serve_app(AllowedCidr="127.0.0.0/30")
+    status, headers = sign_in(api, idp_key)
+    assert status == 302
+    location = headers["Location"]
+    assert location.startswith(f"{api.url}/_studio/{DOMAIN}/auth?token=")
+    page_status, _, page = request(location, source="127.0.0.1")
+    assert page_status == 200 and f"user profile {USER} in domain {DOMAIN}" in page
+    again, _, _ = request(location)
+    assert again == 403  # a presigned URL works once
+
+
+def test_opening_the_url_from_outside_the_allowed_network_is_refused(serve_app, idp_key):
+    api = serve_app(AllowedCidr="127.0.0.1/32")
+    status, headers = sign_in(api, idp_key)
+    assert status == 302  # the function itself calls from inside (127.0.0.1)
+    page_status, _, page = request(headers["Location"], source="127.0.0.2")
+    assert page_status == 403 and "explicit deny" in page
+
+
+def test_function_outside_the_allowed_network_cannot_presign(serve_app, idp_key):
+    api = serve_app(AllowedCidr="10.0.0.0/16")  # the default: the local function (127.0.0.1) is outside
+    status, headers = sign_in(api, idp_key)
+    assert status == 403 and "Location" not in headers
+
+
+def test_presigning_is_limited_to_the_configured_domain(serve_app, idp_key):
+    api = serve_app(AllowedCidr="127.0.0.0/8", StudioDomainId="d-only00000")
+    assert sign_in(api, idp_key)[0] == 403
+    assert sign_in(api, idp_key, domain="d-only00000")[0] == 302
+
+
+def test_attacks_answer_through_http_too(serve_app, idp_key):
+    api = serve_app(AllowedCidr="127.0.0.0/8")
+    unsigned = idp.make_response(idp.ResponseOptions(user=USER, domain=DOMAIN, sign="none"), idp_key)
+    assert request(api.url + "/saml", "POST", idp.form_body(unsigned))[0] == 403
+    assert request(api.url + "/saml", "POST", "SAMLResponse=***")[0] == 400
+    assert request(api.url + "/saml", "GET")[0] == 403  # no such route: API Gateway's answer
+    assert request(api.url + "/_studio/d-x/auth?token=forged")[0] == 403
+
+
+def test_idp_cli_signs_a_response_the_handler_accepts(tmp_path, idp_key):
+    from engine.idp import idp as idp_cli
+
+    runner = CliRunner()
+    keygen = runner.invoke(idp_cli, ["keygen", "--key-dir", str(tmp_path / "keys")])
+    assert keygen.exit_code == 0
+    cert_body = keygen.output.strip()
+    signed = runner.invoke(idp_cli, ["sign", "--user", "bob", "--domain", DOMAIN, "--key-dir",
+                                     str(tmp_path / "keys"), "--output", "base64"])
+    assert signed.exit_code == 0
+    import saml_login_validation as v
+
+    validator = v.Validator(v.Config(idp_entity_id=idp.DEFAULT_IDP_ENTITY_ID, idp_certificate=cert_body,
+                                     sp_entity_id=idp.DEFAULT_SP_ENTITY_ID, acs_url=idp.DEFAULT_ACS_URL))
+    login = validator.validate(signed.output.strip())
+    assert (login.user, login.domain) == ("bob", DOMAIN)
+
+
+def test_serve_without_a_template_says_what_to_do(tmp_path, monkeypatch):
+    from engine.serve import serve
+
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(serve, ["--template", str(tmp_path / "missing.yaml")])
+    assert result.exit_code == 2
+    assert "stepsmith compile" in result.output
