@@ -86,7 +86,7 @@ class Function:
     memory: int                      # MB (Lambda default 128)
     environment: dict[str, str]
     package_type: str = "Zip"        # Zip | Image
-    image: dict = field(default_factory=dict)      # Metadata of an image function (DockerContext, Dockerfile…)
+    image: dict = field(default_factory=dict)   # image Metadata (DockerContext, Dockerfile…)
     api_events: list[dict] = field(default_factory=list)   # [{Path, Method, ...}] from Events of Type Api
 
 

@@ -1,0 +1,114 @@
+"""LocalAWS: providers in front of moto, persistence across sessions, environment hygiene."""
+import os
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+
+from engine.aws import LocalAWS, LocalAWSError
+from engine.aws.providers import ServiceError, register, unregister
+
+
+@pytest.fixture
+def translate_provider():
+    calls = []
+
+    def translate_text(params, aws):
+        calls.append((params, aws))
+        if params["SourceLanguageCode"] == "xx":
+            raise ServiceError("UnsupportedLanguagePairException", "xx is not a language", 400)
+        return {"TranslatedText": params["Text"].upper(), "SourceLanguageCode": "en", "TargetLanguageCode": "de"}
+
+    register("translate", "translateText", translate_text)
+    yield calls
+    unregister("translate", "TranslateText")
+
+
+def test_provider_answers_boto3_clients_created_anywhere(tmp_path, translate_provider):
+    with LocalAWS(tmp_path, persist=False) as aws:
+        # A handler's own client, created the usual way, reaches the provider.
+        client = boto3.client("translate")
+        response = client.translate_text(Text="hallo", SourceLanguageCode="de", TargetLanguageCode="en")
+        assert response["TranslatedText"] == "HALLO"
+        assert response["ResponseMetadata"]["HTTPStatusCode"] == 200
+        params, given = translate_provider[0]
+        assert params == {"Text": "hallo", "SourceLanguageCode": "de", "TargetLanguageCode": "en"}
+        assert given is aws
+
+
+def test_provider_errors_are_client_errors_with_the_code(tmp_path, translate_provider):
+    with LocalAWS(tmp_path, persist=False):
+        client = boto3.client("translate")
+        with pytest.raises(client.exceptions.UnsupportedLanguagePairException) as raised:
+            client.translate_text(Text="x", SourceLanguageCode="xx", TargetLanguageCode="en")
+        assert raised.value.response["Error"] == {"Code": "UnsupportedLanguagePairException",
+                                                  "Message": "xx is not a language"}
+
+
+def test_providers_are_silent_outside_local_aws():
+    from moto import mock_aws
+
+    calls = []
+    register("s3", "ListBuckets", lambda params, aws: calls.append(params) or {"Buckets": [{"Name": "fake"}]})
+    try:
+        with mock_aws():        # plain moto, as other tests in the suite use it
+            assert boto3.client("s3", region_name="us-east-1").list_buckets()["Buckets"] == []
+        assert calls == []
+    finally:
+        unregister("s3", "ListBuckets")
+
+
+def test_operations_without_provider_fall_through_to_moto(tmp_path, translate_provider):
+    with LocalAWS(tmp_path, persist=False):
+        s3 = boto3.client("s3")
+        s3.create_bucket(Bucket="plain-moto")
+        assert [b["Name"] for b in s3.list_buckets()["Buckets"]] == ["plain-moto"]
+
+
+def test_state_persists_across_sessions_as_plain_files(tmp_path, app):
+    state = tmp_path / ".stepsmith"
+    with LocalAWS(state, app=app) as aws:
+        aws.client("s3").put_object(Bucket="demo-databucket", Key="videos/a.mp4", Body=b"\x00video")
+        aws.client("s3").put_object(Bucket="demo-databucket", Key="gone.txt", Body=b"x")
+        aws.client("dynamodb").put_item(TableName="demo-ItemsTable", Item={"id": {"S": "k"}, "n": {"N": "7"}})
+        aws.client("ssm").put_parameter(Name="/demo/ThresholdParameter", Value="0.9", Type="String",
+                                        Overwrite=True)
+    assert (state / "s3/demo-databucket/videos/a.mp4").read_bytes() == b"\x00video"
+    (state / "s3/demo-databucket/dropped-in.txt").write_text("by hand")
+    with LocalAWS(state, app=app) as aws:
+        s3 = aws.client("s3")
+        assert s3.get_object(Bucket="demo-databucket", Key="videos/a.mp4")["Body"].read() == b"\x00video"
+        assert s3.get_object(Bucket="demo-databucket", Key="dropped-in.txt")["Body"].read() == b"by hand"
+        item = aws.client("dynamodb").get_item(TableName="demo-ItemsTable", Key={"id": {"S": "k"}})["Item"]
+        assert item["n"] == {"N": "7"}
+        # provisioning does not overwrite a parameter changed in an earlier session
+        assert aws.client("ssm").get_parameter(Name="/demo/ThresholdParameter")["Parameter"]["Value"] == "0.9"
+        s3.delete_object(Bucket="demo-databucket", Key="gone.txt")
+    assert not (state / "s3/demo-databucket/gone.txt").exists()
+    assert (state / "s3/demo-databucket/videos/a.mp4").exists()
+
+
+def test_local_aws_sets_and_restores_credentials_and_region(tmp_path, monkeypatch):
+    monkeypatch.setenv("AWS_PROFILE", "production")
+    monkeypatch.delenv("AWS_DEFAULT_REGION", raising=False)
+    with LocalAWS(tmp_path, region="eu-west-1", persist=False):
+        assert "AWS_PROFILE" not in os.environ
+        assert os.environ["AWS_DEFAULT_REGION"] == "eu-west-1"
+        assert boto3.client("sts").get_caller_identity()["Account"] == "111111111111"
+    assert os.environ["AWS_PROFILE"] == "production"
+    assert "AWS_DEFAULT_REGION" not in os.environ
+
+
+def test_only_one_local_aws_at_a_time(tmp_path):
+    second = LocalAWS(tmp_path, persist=False)
+    with LocalAWS(tmp_path, persist=False), pytest.raises(LocalAWSError):
+        second.__enter__()
+
+
+def test_app_resources_are_provisioned(aws):
+    assert aws.client("s3").head_bucket(Bucket="demo-databucket")
+    assert "demo-ItemsTable" in aws.client("dynamodb").list_tables()["TableNames"]
+    topics = [t["TopicArn"] for t in aws.client("sns").list_topics()["Topics"]]
+    assert "arn:aws:sns:us-east-1:111111111111:demo-AlertsTopic" in topics
+    with pytest.raises(ClientError):
+        aws.client("s3").head_bucket(Bucket="not-there")
