@@ -290,7 +290,7 @@ class Path:
 
         simple = self._simple
         if simple is not None:
-            for is_name, key in simple:
+            for i, (is_name, key) in enumerate(simple):
                 if is_name:
                     if isinstance(node, dict) and key in node:
                         node = node[key]
@@ -298,7 +298,7 @@ class Path:
                 elif isinstance(node, list) and -len(node) <= key < len(node):
                     node = node[key]
                     continue
-                raise PathNotFound(self.text, "No results for path: " + self.jayway)
+                raise PathNotFound(self.text, self._miss_detail(node, is_name, i))
             return node
 
         nodes = [node]
@@ -320,6 +320,14 @@ class Path:
         return result
 
     evaluate = get  # the name the interpreter core asked for
+
+    def _miss_detail(self, node: Any, is_name: bool, at: int) -> str:
+        """Jayway's text for a definite path that misses at step `at`: a missing object member before
+        the last step reads "Missing property in path $['a']", anything else "No results for path: <path>"."""
+        if is_name and isinstance(node, dict) and at < len(self.tokens) - 1:
+            head = "$" if self.root == "$" else ("$$" if self.root == "$$" else "$" + (self.variable or ""))
+            return "Missing property in path " + head + "".join(t.text for t in self.tokens[:at + 1])
+        return "No results for path: " + self.jayway
 
     def exists(self, data: Any, context: Any = None, variables: dict[str, Any] | None = None) -> bool:
         """Whether the path selects a value (Choice `IsPresent`)."""

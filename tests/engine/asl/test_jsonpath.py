@@ -85,6 +85,8 @@ def test_indefinite_path_on_missing_data_is_an_empty_list(path):
         ("$.NoSuchInputPath", "No results for path: $['NoSuchInputPath']"),
         ("$.a.b", "No results for path: $['a']['b']"),
         ("$.items[10]", "No results for path: $['items'][10]"),
+        ("$.missing.b.c", "Missing property in path $['missing']"),
+        ("$.items[0].x.y", "No results for path: $['items'][0]['x']['y']"),
     ],
 )
 def test_definite_path_that_misses_raises_with_jayway_text(path, detail):
