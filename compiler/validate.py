@@ -36,6 +36,7 @@ from compiler.model import (
     WaitStep,
     Workflow,
     pascal_case,
+    walk_steps,
 )
 
 SCHEMA_PATH = Path(__file__).with_name("schema.json")
@@ -205,7 +206,12 @@ class _Checker:
         self.check_trigger()
         self.check_references()
         self.check_scope(workflow.steps, "the workflow")
+        self.check_state_names()
         self.check_function_names()
+        # Steps run by express child executions of a distributed map: no .sync, no task tokens.
+        self.express_children = {id(getattr(child, "task", child)) for step in workflow.all_steps()
+                                 if isinstance(step, MapStep) and step.mode == "distributed"
+                                 and step.execution_type == "express" for child in walk_steps(step.steps)}
         for step in workflow.all_steps():
             self.check_step(step)
         return self.errors
@@ -286,12 +292,7 @@ class _Checker:
         """Names unique, transitions resolve, every step reachable, and some way out of every loop."""
         names: dict[str, Step] = {}
         for step in steps:
-            if step.name in names:
-                first = names[step.name].where("name")
-                self.error(step.where("name"), f"duplicate step name '{step.name}'",
-                           f"first used at line {first.line}")
-            else:
-                names[step.name] = step
+            names.setdefault(step.name, step)
         everywhere = {step.name for step in self.workflow.all_steps()}
         unresolved = False
         for step in steps:
@@ -330,6 +331,25 @@ class _Checker:
             verb = "never reaches" if len(stuck) == 1 else "never reach"
             self.error(stuck[0].where("name"), f"loop with no exit: {names_text} {verb} an end",
                        "add a choice that leaves the loop, or `end: true`")
+
+    def check_state_names(self) -> None:
+        """ASL state names are unique in the whole state machine, nested branches included, and ≤ 80."""
+        seen: dict[str, Step] = {}
+        for step in self.workflow.all_steps():
+            states = [step.name]
+            if isinstance(step, PollStep):
+                from compiler.asl import poll_state_names
+
+                states = list(dict.fromkeys(poll_state_names(step).values()))
+            for state in states:
+                if state in seen and seen[state] is not step:
+                    first = seen[state].where("name")
+                    self.error(step.where("name"), f"duplicate step name '{state}'",
+                               f"first used at line {first.line}; names are unique in the whole workflow")
+                elif len(state) > 80:
+                    self.error(step.where("name"), f"step name '{step.name}' makes a state name longer than "
+                               f"80 characters ('{state}')", "shorten it")
+                seen.setdefault(state, step)
 
     def check_function_names(self) -> None:
         """Handler steps name Lambda functions, so their names must be unique workflow-wide."""
@@ -502,8 +522,9 @@ class _Checker:
             for index, name in enumerate(getattr(step, key)):
                 self.resource(name, step.where(key, index) if key in self.step_keys(step)
                               else step.where("poll", key, index))
-        if step.wait_for_token and self.workflow.type == "express":
-            self.error(step.where("wait_for_token"), "express workflows cannot wait for a task token")
+        if step.wait_for_token and (self.workflow.type == "express" or id(step) in self.express_children):
+            self.error(step.where("wait_for_token"), "express executions cannot wait for a task token",
+                       "use type: standard (or the map's execution_type: standard)")
 
     def check_service(self, step: ServiceStep) -> None:
         place = step.where("service") if "service" in self.step_keys(step) else step.where("poll", "service")
@@ -520,6 +541,9 @@ class _Checker:
                        f"{step.service}:{step.action}", "use a poll step to wait for the job")
         if self.workflow.type == "express":
             self.error(place, f"express workflows cannot use .{step.integration}", "use type: standard")
+        elif id(step) in self.express_children:
+            self.error(place, f"express child executions cannot use .{step.integration}",
+                       "set the map's execution_type: standard")
 
     def check_wait(self, step: WaitStep, jsonpath_mode: bool) -> None:
         if isinstance(step.seconds, str):
@@ -538,6 +562,9 @@ class _Checker:
                        "e.g. 2026-01-01T00:00:00Z")
 
     def check_map(self, step: MapStep, jsonpath_mode: bool) -> None:
+        if step.mode == "distributed" and self.workflow.type == "express":
+            self.error(step.where("map", "mode"), "express workflows cannot run a distributed map",
+                       "use type: standard")
         if step.mode == "inline":
             for key in ("reader", "writer", "batch", "tolerated_failure_percentage", "tolerated_failure_count",
                         "label"):

@@ -105,6 +105,15 @@ EXPECTED: dict[str, list[str]] = {
     "yaml-syntax.yaml": [
         "broken/yaml-syntax.yaml:3:25: invalid YAML: expected ',' or ']', but got '}'",
     ],
+    "express-limits.yaml": [
+        'broken/express-limits.yaml:5:13: express workflows cannot run a distributed map (use type: standard)',
+        "broken/express-limits.yaml:9:17: duplicate step name 'Each' (first used at line 3; names are unique in the whole workflow)",
+        'broken/express-limits.yaml:10:20: express workflows cannot use .sync (use type: standard)',
+    ],
+    "state-names.yaml": [
+        "broken/state-names.yaml:6:11: duplicate step name 'Check: wait' (first used at line 2; names are unique in the whole workflow)",
+        "broken/state-names.yaml:9:19: duplicate step name 'Check' (first used at line 2; names are unique in the whole workflow)",
+    ],
 }
 
 
