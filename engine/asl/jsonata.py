@@ -200,8 +200,11 @@ def _to_json(value: Any) -> Any:
     if value is None or value is _NULL:
         return None
     t = type(value)
-    if t is str or t is bool or t is int:
+    if t is str or t is bool:
         return value
+    if t is int:
+        # JavaScript numbers are doubles: from 1e21 on they print in exponent form
+        return value if -10**21 < value < 10**21 else float(value)
     if t is float:
         return _number(value)
     if isinstance(value, dict):

@@ -46,7 +46,8 @@ def test_undefined_is_distinct_from_null():
     ("text", "expected"),
     [("{% 1 %}", 1), ("{% 'string' %}", "string"), ("{% true %}", True), ("{% [] %}", []), ("{% [0] %}", [0]),
      ("{% [1, 'two', 3] %}", [1, "two", 3]), ("{% {'foo': 'bar'} %}", {"foo": "bar"}), ('{% $number("2") %}', 2),
-     ("{% $variable := 1 %}", 1), ("{% 3.0 %}", 3), ("{% 7 / 2 %}", 3.5)],
+     ("{% $variable := 1 %}", 1), ("{% 3.0 %}", 3), ("{% 7 / 2 %}", 3.5), ("{% 1e20 %}", 10**20),
+     ("{% 1e21 %}", 1e21)],
 )
 def test_literals_and_numbers_print_like_javascript(text, expected):
     result = run(text)
