@@ -9,7 +9,8 @@ Each lint is a value with the place in the spec that causes it; the CLI prints t
   task whose whole result is kept in the state (no `result_selector`, `result_path` not null) and
   whose names say it returns a collection (a word like detections, faces, labels, items, records,
   results, frames, rows, objects, segments, list — in the step name, the handler function name or
-  the last segment of `result_path`), or an aws-sdk call that returns pages of data (get…Detection,
+  the last segment of `result_path`) unless the handler writes to a bucket (then it presumably stores
+  the bulk there and returns its key, the remedy this lint suggests), or an aws-sdk call that returns pages of data (get…Detection,
   list…, scan, query, getObject) without a small page-size parameter; and a distributed Map that
   returns its results inline instead of writing them to S3 (`writer:`).
 - S3 trigger recursion: the workflow writes (handler `writes`, s3 put/copy, map writer) to the
@@ -38,7 +39,7 @@ from compiler.model import (
 
 PAYLOAD_LIMIT_KIB = 256
 API_GATEWAY_TIMEOUT = 29
-COLLECTION_WORDS = ("detection", "detections", "faces", "labels", "items", "records", "results", "frames",
+COLLECTION_WORDS = ("detections", "faces", "labels", "items", "records", "results", "frames",
                     "rows", "objects", "segments", "list", "boxes", "persons", "texts", "entities", "pages")
 _PAGED_ACTIONS = re.compile(r"^(get\w*Detection|get\w*Analysis|list\w*|scan|query|getObject|describe\w*s)$")
 _PAGE_SIZE_KEYS = ("MaxResults", "MaxKeys", "Limit", "MaxItems", "PageSize")
@@ -62,7 +63,7 @@ def lint_workflow(workflow: Workflow) -> list[Lint]:
     lints: list[Lint] = []
     for step in workflow.all_steps():
         lints.extend(_timeouts(workflow, step))
-        lints.extend(_payloads(step))
+        lints.extend(_payloads(workflow, step))
     lints.extend(_recursion(workflow))
     return sorted(set(lints), key=lambda lint: (lint.place.line, lint.place.col, lint.message))
 
@@ -123,7 +124,7 @@ def _page_size(parameters: Any) -> int | None:
     return None
 
 
-def _payloads(step: Step) -> list[Lint]:
+def _payloads(workflow: Workflow, step: Step) -> list[Lint]:
     lints = []
     task = step.task if isinstance(step, PollStep) else step
     if isinstance(task, (HandlerStep, ServiceStep)) and _keeps_whole_result(task):
@@ -131,6 +132,9 @@ def _payloads(step: Step) -> list[Lint]:
         if isinstance(task, HandlerStep):
             names.append(task.function)
         collection = sorted(_words(*names) & set(COLLECTION_WORDS))
+        if isinstance(task, HandlerStep) and any(
+                workflow.resources[name].type == "bucket" for name in task.writes if name in workflow.resources):
+            collection = []
         paged = (isinstance(task, ServiceStep) and not task.optimized and _PAGED_ACTIONS.match(task.action)
                  and (_page_size(task.parameters) or _SMALL_PAGE + 1) > _SMALL_PAGE)
         if collection or paged:
