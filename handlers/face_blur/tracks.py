@@ -46,10 +46,11 @@ class Box:
         """Pixel rectangle (x0, y0, x1, y1), grown by `padding` × its size on every side and clamped to the
         frame; None when nothing of it is inside the frame."""
         pad_x, pad_y = self.width * padding, self.height * padding
-        x0 = math.floor((self.left - pad_x) * frame_width)
-        y0 = math.floor((self.top - pad_y) * frame_height)
-        x1 = math.ceil((self.left + self.width + pad_x) * frame_width)
-        y1 = math.ceil((self.top + self.height + pad_y) * frame_height)
+        # Outward rounding, with a tolerance so 0.6 * 240 = 144.00000000000003 stays 144.
+        x0 = math.floor((self.left - pad_x) * frame_width + 1e-6)
+        y0 = math.floor((self.top - pad_y) * frame_height + 1e-6)
+        x1 = math.ceil((self.left + self.width + pad_x) * frame_width - 1e-6)
+        y1 = math.ceil((self.top + self.height + pad_y) * frame_height - 1e-6)
         x0, x1 = max(0, x0), min(frame_width, x1)
         y0, y1 = max(0, y0), min(frame_height, y1)
         if x1 <= x0 or y1 <= y0:

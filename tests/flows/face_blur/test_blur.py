@@ -1,0 +1,131 @@
+"""The blur stage on real generated video: faces hidden, everything else about the video kept."""
+
+from __future__ import annotations
+
+import subprocess
+from fractions import Fraction
+
+import pytest
+from conftest import assert_faces_blurred, decoded, detail_kept, media, psnr
+from face_blur.blur import BlurFailed, BlurSettings, anonymise
+from face_blur.video import Encoding, exact_rate, ffmpeg_exe, probe
+
+from engine.aws.providers.rekognition import analyse_video
+
+
+@pytest.fixture(scope="module")
+def detections(clip):
+    return analyse_video(str(clip.path))[1]
+
+
+@pytest.fixture(scope="module")
+def blurred(clip, detections, tmp_path_factory):
+    target = tmp_path_factory.mktemp("out") / "faces.mp4"
+    return target, anonymise(clip.path, target, detections)
+
+
+def test_every_visible_face_is_blurred_in_every_frame_and_the_background_kept(clip, ground_truth, blurred):
+    target, result = blurred
+    checked = assert_faces_blurred(clip.path, target, ground_truth)
+    assert checked > 150  # both faces, nearly every frame: the check really ran
+    assert result["tracks"] == 2
+
+
+def test_frame_count_exact_rate_size_and_audio_are_kept(clip, blurred):
+    target, result = blurred
+    out = probe(target)
+    assert (out.width, out.height) == (320, 240)
+    assert out.fps == Fraction(30000, 1001)
+    assert out.frames == clip.frames == result["frames"] == 90
+    assert out.video_codec == "h264" and out.audio_codecs == ("aac",)
+
+
+def test_output_is_yuv420p_with_the_index_first_for_streaming(blurred):
+    target, _ = blurred
+    summary = subprocess.run([ffmpeg_exe(), "-hide_banner", "-i", str(target)],
+                             check=False, capture_output=True, text=True).stderr
+    assert "yuv420p" in summary
+    data = target.read_bytes()
+    assert data.index(b"moov") < data.index(b"mdat")  # +faststart
+
+
+def test_audio_is_copied_bit_for_bit(clip, blurred, tmp_path):
+    def audio_packets(path):
+        out = tmp_path / f"{path.stem}.aac.raw"
+        subprocess.run([ffmpeg_exe(), "-v", "error", "-y", "-i", str(path), "-map", "0:a", "-c", "copy",
+                        "-f", "data", str(out)], check=True)
+        return out.read_bytes()
+
+    assert audio_packets(clip.path) == audio_packets(blurred[0])
+
+
+@pytest.mark.parametrize("rate", [29.97002997002997, 23.976023976023978, 59.94005994005994, 25.0, 12.5])
+def test_frame_rates_are_recovered_as_exact_rationals(rate):
+    assert exact_rate(rate) == {29.97002997002997: Fraction(30000, 1001), 23.976023976023978: Fraction(24000, 1001),
+                                59.94005994005994: Fraction(60000, 1001), 25.0: 25, 12.5: Fraction(25, 2)}[rate]
+
+
+def test_integer_rate_without_audio_in_a_mov(tmp_path):
+    clip = media.make_clip(tmp_path / "still.mov", 160, 120, 1.0, fps=25, audio=False)
+    target = tmp_path / "out.mov"
+    result = anonymise(clip.path, target, [])
+    out = probe(target)
+    assert result["frames"] == out.frames == 25 and out.fps == 25 and out.audio_codecs == ()
+    # No faces: the picture is the source's, up to re-encoding.
+    for before, after in zip(decoded(clip.path), decoded(target), strict=True):
+        assert psnr(before, after) > 30
+
+
+def test_pcm_audio_in_a_mov_is_kept(clip, tmp_path):
+    source = tmp_path / "pcm.mov"
+    subprocess.run([ffmpeg_exe(), "-v", "error", "-y", "-i", str(clip.path), "-c:v", "copy", "-c:a", "pcm_s16le",
+                    str(source)], check=True)
+    anonymise(source, tmp_path / "out.mov", [], encoding=Encoding(preset="ultrafast"))
+    assert probe(tmp_path / "out.mov").audio_codecs == ("pcm_s16le",)
+
+
+def test_pixelate_hides_faces_too(clip, ground_truth, detections, tmp_path):
+    target = tmp_path / "pixelated.mp4"
+    anonymise(clip.path, target, detections, BlurSettings(method="pixelate", strength=0.5))
+    assert assert_faces_blurred(clip.path, target, ground_truth, max_ratio=0.3, measure=detail_kept) > 150
+
+
+def test_weaker_strength_keeps_more_detail(clip, detections, tmp_path):
+    def detail(strength):
+        target = tmp_path / f"s{strength}.mp4"
+        anonymise(clip.path, target, detections, BlurSettings(strength=strength), Encoding(preset="ultrafast"))
+        frame = list(decoded(target))[45]
+        return float(abs(frame[:, 1:].astype(int) - frame[:, :-1].astype(int)).mean())
+
+    assert detail(0.1) > detail(0.9)
+
+
+def test_not_a_video_fails_with_a_reason(tmp_path):
+    source = tmp_path / "notes.mp4"
+    source.write_bytes(b"these are not the frames you are looking for" * 100)
+    with pytest.raises(BlurFailed, match="cannot read the source video"):
+        anonymise(source, tmp_path / "out.mp4", [])
+
+
+def test_truncated_video_fails_instead_of_writing_half_a_video(clip, tmp_path):
+    source = tmp_path / "cut.mp4"
+    data = clip.path.read_bytes()
+    source.write_bytes(data[: len(data) // 2])
+    with pytest.raises(BlurFailed, match="truncated or corrupt"):
+        anonymise(source, tmp_path / "out.mp4", [])
+
+
+def test_unknown_blur_method_is_refused(monkeypatch):
+    monkeypatch.setenv("BLUR_METHOD", "smudge")
+    with pytest.raises(BlurFailed, match="gaussian or pixelate"):
+        BlurSettings.from_env()
+
+
+def test_the_blur_check_itself_catches_a_face_left_sharp(clip, ground_truth, tmp_path):
+    # Guards the end-to-end assertions: without detections nothing is blurred, and the check must say so.
+    target = tmp_path / "untouched.mp4"
+    anonymise(clip.path, target, [])
+    for measure, limit in ((None, 0.2), (detail_kept, 0.3)):
+        kwargs = {"measure": measure} if measure else {}
+        with pytest.raises(AssertionError, match="is not blurred"):
+            assert_faces_blurred(clip.path, target, ground_truth, max_ratio=limit, **kwargs)

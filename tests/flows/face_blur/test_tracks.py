@@ -1,0 +1,98 @@
+"""Face tracks: linking Rekognition's samples, interpolating between them, holding them, clamping boxes."""
+
+from __future__ import annotations
+
+import pytest
+from face_blur.tracks import Box, FaceTimeline, build_tracks
+from hypothesis import given
+from hypothesis import strategies as st
+
+
+def sample(t: int, left: float, top: float, size: float = 0.1) -> dict:
+    return {"Timestamp": t, "Face": {"BoundingBox": {"Left": left, "Top": top, "Width": size, "Height": size},
+                                     "Confidence": 99.0}}
+
+
+def test_box_is_interpolated_between_samples():
+    timeline = FaceTimeline(build_tracks([sample(0, 0.1, 0.2), sample(200, 0.16, 0.24)]), hold_ms=0)
+    (box,) = timeline.boxes_at(50)
+    assert box.left == pytest.approx(0.115) and box.top == pytest.approx(0.21)
+
+
+def test_two_faces_become_two_tracks_and_are_not_swapped():
+    faces = [sample(0, 0.1, 0.1), sample(0, 0.7, 0.7), sample(200, 0.15, 0.1), sample(200, 0.65, 0.7)]
+    tracks = build_tracks(faces)
+    assert sorted((t.boxes[0].left, t.boxes[-1].left) for t in tracks) == [(0.1, 0.15), (0.7, 0.65)]
+
+
+def test_short_gap_is_bridged_but_a_long_one_splits_the_track():
+    bridged = build_tracks([sample(0, 0.1, 0.1), sample(800, 0.2, 0.1)], max_gap_ms=1000)
+    assert len(bridged) == 1
+    (box,) = FaceTimeline(bridged, hold_ms=0).boxes_at(400)
+    assert box.left == pytest.approx(0.15)
+    assert len(build_tracks([sample(0, 0.1, 0.1), sample(1600, 0.2, 0.1)], max_gap_ms=1000)) == 2
+
+
+def test_box_is_held_moving_on_after_the_last_sample_then_dropped():
+    timeline = FaceTimeline(build_tracks([sample(0, 0.1, 0.5), sample(200, 0.2, 0.5)]), hold_ms=500)
+    (box,) = timeline.boxes_at(400)
+    assert box.left == pytest.approx(0.3)  # kept its speed: 0.1 per 200 ms
+    assert timeline.boxes_at(701) == []
+
+
+def test_box_is_held_before_the_first_sample():
+    timeline = FaceTimeline(build_tracks([sample(1000, 0.3, 0.5), sample(1200, 0.35, 0.5)]), hold_ms=500)
+    (box,) = timeline.boxes_at(600)
+    assert box.left == pytest.approx(0.2)
+    assert timeline.boxes_at(499) == []
+
+
+def test_single_sample_is_held_in_place():
+    timeline = FaceTimeline(build_tracks([sample(1000, 0.3, 0.5)]), hold_ms=300)
+    assert [b.left for b in timeline.boxes_at(800)] == [pytest.approx(0.3)]
+    assert [b.left for b in timeline.boxes_at(1300)] == [pytest.approx(0.3)]
+
+
+def test_box_keeps_the_largest_recent_size_when_the_detector_reports_a_cut_face():
+    # At the frame's edge detectors report a shrinking box; the face itself is not shrinking.
+    faces = [sample(0, 0.40, 0.5, 0.2), sample(200, 0.45, 0.55, 0.1)]
+    (box,) = FaceTimeline(build_tracks(faces), hold_ms=0).boxes_at(200)
+    assert box.width == pytest.approx(0.2) and box.cx == pytest.approx(0.5)
+
+
+def test_far_jump_starts_a_new_track():
+    assert len(build_tracks([sample(0, 0.1, 0.1), sample(200, 0.8, 0.8)])) == 2
+
+
+def test_entries_without_a_box_are_ignored():
+    assert build_tracks([{"Timestamp": 0, "Face": {}}, {"Timestamp": 5, "Face": {"BoundingBox": {}}}]) == []
+
+
+@pytest.mark.parametrize(("box", "expected"), [
+    (Box(-0.1, 0.4, 0.2, 0.2), (0, 96, 32, 144)),      # crosses the left edge
+    (Box(0.9, 0.4, 0.2, 0.2), (288, 96, 320, 144)),     # the right edge
+    (Box(0.4, -0.1, 0.2, 0.2), (128, 0, 192, 24)),      # the top edge
+    (Box(0.4, 0.9, 0.2, 0.2), (128, 216, 192, 240)),    # the bottom edge
+    (Box(-0.5, -0.5, 2.0, 2.0), (0, 0, 320, 240)),      # bigger than the frame
+])
+def test_boxes_are_clamped_at_every_edge_not_dropped(box, expected):
+    assert box.to_pixels(320, 240) == expected
+
+
+def test_padding_grows_the_box_on_every_side_before_clamping():
+    assert Box(0.25, 0.25, 0.5, 0.5).to_pixels(100, 100, padding=0.1) == (20, 20, 80, 80)
+    assert Box(0.0, 0.0, 0.5, 0.5).to_pixels(100, 100, padding=0.1) == (0, 0, 55, 55)
+
+
+def test_box_wholly_outside_the_frame_gives_nothing():
+    assert Box(1.2, 0.1, 0.1, 0.1).to_pixels(320, 240) is None
+    assert Box(0.1, -0.3, 0.1, 0.1).to_pixels(320, 240, padding=0.2) is None
+
+
+@given(st.floats(-2, 2), st.floats(-2, 2), st.floats(0.001, 3), st.floats(0.001, 3), st.floats(0, 1),
+       st.integers(1, 4000), st.integers(1, 4000))
+def test_pixels_are_always_inside_the_frame(left, top, width, height, padding, fw, fh):
+    rect = Box(left, top, width, height).to_pixels(fw, fh, padding)
+    if rect is not None:
+        x0, y0, x1, y1 = rect
+        assert 0 <= x0 < x1 <= fw and 0 <= y0 < y1 <= fh
