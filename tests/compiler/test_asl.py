@@ -498,3 +498,48 @@ def test_compiling_is_deterministic(tmp_path):
     first = compile_asl(tmp_path, "steps:\n" + textwrap.indent(textwrap.dedent(CHOICE), "  "))
     second = compile_asl(tmp_path, "steps:\n" + textwrap.indent(textwrap.dedent(CHOICE), "  "))
     assert first == second
+
+
+def test_wait_for_token_handler_invokes_through_lambda_invoke_with_the_token(tmp_path):
+    result = states(tmp_path, """
+        - name: Review
+          handler: app.request_review
+          wait_for_token: true
+          heartbeat: 3600
+          result_path: $.review
+        """)
+    assert result["Review"] == {
+        "Type": "Task",
+        "Resource": "arn:aws:states:::lambda:invoke.waitForTaskToken",
+        "Parameters": {"FunctionName": "${DemoReviewFunctionArn}",
+                       "Payload": {"Input.$": "$", "TaskToken.$": "$$.Task.Token"}},
+        "ResultPath": "$.review",
+        "HeartbeatSeconds": 3600,
+        "End": True,
+    }
+
+
+class ScriptedJobStatus:
+    """A task dispatcher answering a poll's status call from a script (then IN_PROGRESS forever)."""
+
+    def __init__(self, *statuses):
+        self.statuses = list(statuses)
+        self.calls = 0
+
+    def run_task(self, call):
+        self.calls += 1
+        return {"JobStatus": self.statuses.pop(0) if self.statuses else "IN_PROGRESS"}
+
+
+@pytest.mark.parametrize("statuses, status, error, calls", [
+    (["IN_PROGRESS", "IN_PROGRESS", "SUCCEEDED"], "SUCCEEDED", None, 3),
+    (["IN_PROGRESS", "FAILED"], "FAILED", "FaceDetectionFailed", 2),
+    ([], "FAILED", "Wait for faces.TimedOut", 361),  # 360 waits of 10 s = the 3600 s give-up time
+])
+def test_the_compiled_poll_loop_runs_in_the_engine(tmp_path, statuses, status, error, calls):
+    from engine import execute
+
+    definition, _ = compile_asl(tmp_path, "steps:\n" + textwrap.indent(textwrap.dedent(POLL), "  "))
+    dispatcher = ScriptedJobStatus(*statuses)
+    result = execute(definition, '{"job": {"JobId": "j-1"}}', dispatcher=dispatcher)
+    assert (result.status, result.error, dispatcher.calls) == (status, error, calls)
