@@ -3,7 +3,6 @@ so `stepsmith --help` stays fast however heavy a subcommand's imports are."""
 from __future__ import annotations
 
 import importlib
-from importlib.metadata import PackageNotFoundError, version
 
 import click
 
@@ -21,13 +20,6 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "serve": ("engine.serve", "serve", "Serve API-triggered workflows on 127.0.0.1, like `sam local start-api`."),
     "idp": ("engine.idp", "idp", "A test SAML identity provider: make signed SAMLResponses."),
 }
-
-
-def _version() -> str:
-    try:
-        return version("stepsmith")
-    except PackageNotFoundError:
-        return "unknown"
 
 
 class LazyGroup(click.Group):
@@ -48,6 +40,6 @@ class LazyGroup(click.Group):
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(_version(), "--version", prog_name="stepsmith")
+@click.version_option(package_name="stepsmith", prog_name="stepsmith")
 def main() -> None:
     """Stepsmith: declarative AWS Step Functions workflows, compiled to SAM and runnable offline."""
