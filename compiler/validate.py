@@ -71,6 +71,7 @@ _PATTERN_MESSAGES = {
     "path": "API paths start with '/'",
     "resources": "resource names are kebab-case, e.g. videos-in",
     "parameters": "parameter names are letters and digits, e.g. VpcEndpointId",
+    "environment": "environment variable names are letters, digits and '_', starting with a letter",
 }
 
 
@@ -261,6 +262,15 @@ class _Checker:
                 elif not isinstance(target, HandlerStep):
                     self.error(trigger.where("respond"), f"step '{trigger.respond}' is a {target.kind} step; "
                                "only a handler step can answer an HTTP request")
+        elif trigger is not None and trigger.expression.startswith("rate("):
+            match = re.fullmatch(r"rate\((\d+) (minute|minutes|hour|hours|day|days)\)", trigger.expression)
+            if match is None:
+                self.error(trigger.place, f"{trigger.expression} is not a rate expression",
+                           "e.g. rate(5 minutes), rate(1 hour), rate(1 day)")
+            elif (int(match.group(1)) == 1) == match.group(2).endswith("s") or int(match.group(1)) == 0:
+                count, unit = int(match.group(1)), match.group(2).rstrip("s")
+                fixed = f"rate({count} {unit}{'' if count == 1 else 's'})" if count else "a positive number"
+                self.error(trigger.place, f"{trigger.expression} is not a valid rate", f"write {fixed}")
         elif trigger is not None and trigger.expression.startswith("cron("):
             fields = trigger.expression[5:-1].split()
             if len(fields) != 6:

@@ -31,7 +31,8 @@ EXPECTED: dict[str, list[str]] = {
         'broken/bad-values.yaml:3:3: "Uploads" is not valid here (resource names are kebab-case, e.g. videos-in)',
         'broken/bad-values.yaml:3:19: "bukket" is not one of: bucket, table, topic, queue, parameter, role (did you mean \'bucket\'?)',
         'broken/bad-values.yaml:5:11: 64 is out of range: must be at least 128',
-        "broken/bad-values.yaml:8:5: unknown key 'end' (allowed here: name, comment, query_language, input_path, output_path, output, succeed)",
+        'broken/bad-values.yaml:6:16: "9LIVES" is not valid here (environment variable names are letters, digits and \'_\', starting with a letter)',
+        "broken/bad-values.yaml:9:5: unknown key 'end' (allowed here: name, comment, query_language, input_path, output_path, output, succeed)",
     ],
     "boolean-order.yaml": [
         'broken/boolean-order.yaml:4:24: bad condition: booleans only support == and !=, not >',
@@ -45,6 +46,11 @@ EXPECTED: dict[str, list[str]] = {
     ],
     "endless-loop.yaml": [
         "broken/endless-loop.yaml:2:11: loop with no exit: 'Tick', 'Tock' never reach an end (add a choice that leaves the loop, or `end: true`)",
+    ],
+    "express-limits.yaml": [
+        'broken/express-limits.yaml:5:13: express workflows cannot run a distributed map (use type: standard)',
+        "broken/express-limits.yaml:9:17: duplicate step name 'Each' (first used at line 3; names are unique in the whole workflow)",
+        'broken/express-limits.yaml:10:20: express workflows cannot use .sync (use type: standard)',
     ],
     "handler-signature.yaml": [
         'broken/handler-signature.yaml:3:14: too_many(event, context, extra) in shop.py must take exactly (event, context) (def too_many(event, context):)',
@@ -87,11 +93,18 @@ EXPECTED: dict[str, list[str]] = {
         "broken/references.yaml:10:23: no parameter named 'Stag' (did you mean 'Stage'?)",
         "broken/references.yaml:10:42: no handler step named 'Nobody'",
     ],
+    "schedules.yaml": [
+        'broken/schedules.yaml:2:13: rate(1 days) is not a valid rate (write rate(1 day))',
+    ],
     "scopes.yaml": [
         'broken/scopes.yaml:4:14: a map reads its items from `items` or `reader`, not both',
         "broken/scopes.yaml:8:17: 'After' is in another map or parallel branch (steps can only go to steps in the same list)",
         'broken/scopes.yaml:9:15: `reader` needs mode: distributed',
         "broken/scopes.yaml:9:24: no resource named 'nowhere' (declare it under `resources:`)",
+    ],
+    "state-names.yaml": [
+        "broken/state-names.yaml:6:11: duplicate step name 'Check: wait' (first used at line 2; names are unique in the whole workflow)",
+        "broken/state-names.yaml:9:19: duplicate step name 'Check' (first used at line 2; names are unique in the whole workflow)",
     ],
     "trigger-target.yaml": [
         "broken/trigger-target.yaml:4:16: resource 'orders' is a table, not a bucket",
@@ -104,15 +117,6 @@ EXPECTED: dict[str, list[str]] = {
     ],
     "yaml-syntax.yaml": [
         "broken/yaml-syntax.yaml:3:25: invalid YAML: expected ',' or ']', but got '}'",
-    ],
-    "express-limits.yaml": [
-        'broken/express-limits.yaml:5:13: express workflows cannot run a distributed map (use type: standard)',
-        "broken/express-limits.yaml:9:17: duplicate step name 'Each' (first used at line 3; names are unique in the whole workflow)",
-        'broken/express-limits.yaml:10:20: express workflows cannot use .sync (use type: standard)',
-    ],
-    "state-names.yaml": [
-        "broken/state-names.yaml:6:11: duplicate step name 'Check: wait' (first used at line 2; names are unique in the whole workflow)",
-        "broken/state-names.yaml:9:19: duplicate step name 'Check' (first used at line 2; names are unique in the whole workflow)",
     ],
 }
 
