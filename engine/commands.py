@@ -131,7 +131,7 @@ class Progress:
 
     def print(self, text: str) -> None:
         if not self.quiet:
-            self.console.print(text)
+            self.console.print(text, soft_wrap=True)
 
     def __call__(self, event: dict) -> None:
         with self._lock:
@@ -405,6 +405,7 @@ def exec_(definition: Path, input_: str | None, mock_config: Path | None, test_c
     """
     from engine.asl.errors import DefinitionError
     from engine.aws import LocalAWS
+    from engine.tasks import TokenMailbox
 
     try:
         document = json.loads(definition.read_text(encoding="utf-8"))
@@ -414,6 +415,7 @@ def exec_(definition: Path, input_: str | None, mock_config: Path | None, test_c
     input_text = _read_input(input_)
     stem = definition.name.removesuffix(".json").removesuffix(".asl")
     dispatcher = _dispatcher(None, mock_config, test_case, [stem, definition.stem])
+    TokenMailbox.listen(find_root() / STATE_DIR / "tasks")
     with LocalAWS(persist=False):
         try:
             result = run_execution(document, input_text, name=str(uuid.uuid4()), machine_name=stem,
