@@ -112,6 +112,8 @@ def _mermaid_text(text: str) -> str:
 def to_mermaid(workflow: Workflow, overlay: Overlay | None = None) -> str:
     """The workflow as a Mermaid flowchart."""
     ids = _Ids()
+    for step in workflow.all_steps():  # number nodes in document order
+        ids(step)
     lines = ["flowchart TD", '  start_(("start"))']
     edges: list[str] = [f"  start_ --> {ids(workflow.steps[0])}"]
 
@@ -146,6 +148,10 @@ def to_mermaid(workflow: Workflow, overlay: Overlay | None = None) -> str:
     scope(workflow.steps, "  ", True)
     lines.append('  end_(("end"))')
     lines.extend(edges)
+    fails = [ids(step) for step in workflow.all_steps() if step.kind == "fail"]
+    if fails:
+        lines.append("  classDef fail stroke:#c92a2a,stroke-width:2px")
+        lines.append(f"  class {','.join(fails)} fail")
     if overlay is not None:
         lines.append("  classDef visited fill:#d3f9d8,stroke:#2b8a3e,stroke-width:2px")
         lines.append("  classDef failed fill:#ffe3e3,stroke:#c92a2a,stroke-width:3px")
@@ -163,7 +169,7 @@ def to_mermaid(workflow: Workflow, overlay: Overlay | None = None) -> str:
 
 _DOT_SHAPES = {"handler": "box", "service": "box3d", "poll": "hexagon", "choice": "diamond", "wait": "oval",
                "map": "parallelogram", "parallel": "parallelogram", "pass": "note", "succeed": "doublecircle",
-               "fail": "doublecircle"}
+               "fail": "octagon"}
 
 
 def _dot_text(text: str) -> str:
@@ -173,6 +179,8 @@ def _dot_text(text: str) -> str:
 def to_dot(workflow: Workflow, overlay: Overlay | None = None) -> str:
     """The workflow as a Graphviz digraph."""
     ids = _Ids()
+    for step in workflow.all_steps():
+        ids(step)
     lines = [f"digraph {_dot_text(workflow.name)} {{", "  rankdir=TB;",
              '  node [fontname="Helvetica", fontsize=11];', '  edge [fontname="Helvetica", fontsize=9];',
              '  start_ [label="start", shape=circle];', '  end_ [label="end", shape=doublecircle];',

@@ -82,7 +82,7 @@ def test_graph_mermaid_and_dot(project: Path) -> None:
                                            "  start_ --> s0", "  s0 --> end_"]
     everything = run(graph, "workflows/everything.yaml").stdout
     assert '-- "$.prepared.total >= 100 and not ($.prepared.country == #quot;NZ#quot;)" -->' in everything
-    assert 'subgraph s10_0["for each item"]' in everything
+    assert 'subgraph s8_0["for each item"]' in everything
     dot = run(graph, "everything", "--format", "dot")
     assert dot.stdout.startswith('digraph "everything" {')
     assert 'label="otherwise"' in dot.stdout and "subgraph cluster_" in dot.stdout
