@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 import re
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from . import expressions, jsonpath, timestamps
 from .errors import QUERY_EVALUATION, RUNTIME, DefinitionError, FieldFailure
@@ -49,11 +50,11 @@ def _bool_eq(a: Any, b: Any) -> bool:
     return isinstance(a, bool) and isinstance(b, bool) and a == b
 
 
-_EQ = lambda a, b: a == b  # noqa: E731
-_LT = lambda a, b: a < b  # noqa: E731
-_GT = lambda a, b: a > b  # noqa: E731
-_LE = lambda a, b: a <= b  # noqa: E731
-_GE = lambda a, b: a >= b  # noqa: E731
+_EQ = lambda a, b: a == b
+_LT = lambda a, b: a < b
+_GT = lambda a, b: a > b
+_LE = lambda a, b: a <= b
+_GE = lambda a, b: a >= b
 
 COMPARATORS: dict[str, Callable[[Any, Any], bool]] = {
     "StringEquals": _str_cmp(_EQ),
@@ -168,9 +169,11 @@ def compile_rule(rule: dict, state: str, top: bool = True) -> Test:
         if not isinstance(value, str):
             raise DefinitionError("'StringMatches' must be a string", state, "Choices")
         pattern = _string_matches(value)
-        return lambda data, frame: (lambda v: isinstance(v, str) and pattern.match(v) is not None)(
-            get(data, frame)
-        )
+        def matches_pattern(data: Any, frame: Any) -> bool:
+            v = get(data, frame)
+            return isinstance(v, str) and pattern.match(v) is not None
+
+        return matches_pattern
 
     if op.endswith("Path"):
         compare = COMPARATORS[op[:-4]]

@@ -12,7 +12,7 @@ class VirtualClock:
     """
 
     def __init__(self, start: _dt.datetime | None = None) -> None:
-        start = start or _dt.datetime.now(_dt.timezone.utc)
+        start = start or _dt.datetime.now(_dt.UTC)
         self._now = start.timestamp()
 
     def now(self) -> float:
@@ -26,8 +26,7 @@ class VirtualClock:
 
     def sleep_until(self, epoch_seconds: float) -> None:
         """Advance virtual time to an absolute instant (never backwards)."""
-        if epoch_seconds > self._now:
-            self._now = epoch_seconds
+        self._now = max(self._now, epoch_seconds)
 
 
 class RealClock:
@@ -49,7 +48,7 @@ class RealClock:
 
 def to_datetime(epoch_seconds: float) -> _dt.datetime:
     """An aware UTC datetime for history events."""
-    return _dt.datetime.fromtimestamp(epoch_seconds, _dt.timezone.utc)
+    return _dt.datetime.fromtimestamp(epoch_seconds, _dt.UTC)
 
 
 _last_iso: tuple[float, str] = (-1.0, "")

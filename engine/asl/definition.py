@@ -13,21 +13,25 @@ _MAX_NAME = 80
 class Program:
     """StartAt plus States: the top level, a Parallel branch, or a Map's item processor."""
 
-    __slots__ = ("start_at", "states", "query_language")
+    __slots__ = ("assigns", "query_language", "start_at", "states")
 
     def __init__(self, start_at: str, states: dict[str, State], query_language: str) -> None:
         self.start_at = start_at
         self.states = states
         self.query_language = query_language
+        # Whether any state here assigns variables: if none does, a branch or iteration can share its
+        # parent's variable scope instead of opening its own.
+        self.assigns = any(_assigns(state) for state in states.values())
 
 
 class StateMachine(Program):
     """The whole definition: the top-level program plus machine-wide settings."""
 
-    __slots__ = ("timeout_seconds", "comment")
+    __slots__ = ("comment", "timeout_seconds")
 
     def __init__(self, program: Program, timeout_seconds: int | None, comment: str | None) -> None:
         super().__init__(program.start_at, program.states, program.query_language)
+        self.assigns = program.assigns
         self.timeout_seconds = timeout_seconds
         self.comment = comment
 
@@ -83,6 +87,14 @@ def compile_program(spec: Any, query_language: str, where: str | None = None) ->
     return Program(start_at, states, query_language)
 
 
+def _assigns(state: State) -> bool:
+    if state.assign is not None:
+        return True
+    if any(rule[2] is not None for rule in getattr(state, "rules", ())):
+        return True
+    return any(c.assign is not None for c in getattr(state, "catchers", ()))
+
+
 def _transitions(state: State) -> list[tuple[str, str]]:
     out = []
     if state.next is not None:
@@ -98,10 +110,43 @@ def _transitions(state: State) -> list[tuple[str, str]]:
 
 
 def load(definition: Any) -> StateMachine:
-    """Compile a definition given as a dict or JSON text; raises DefinitionError."""
-    if isinstance(definition, (str, bytes)):
+    """Compile a definition given as a dict or JSON text (cached by its text); raises DefinitionError."""
+    if isinstance(definition, bytes):
+        definition = definition.decode()
+    if isinstance(definition, str):
+        return _load_text(definition)
+    try:
+        text = json.dumps(definition)
+    except (TypeError, ValueError) as exc:
+        raise DefinitionError(f"The definition is not JSON: {exc}") from None
+    return _load_text(text, definition)
+
+
+_CACHE: dict[str, StateMachine] = {}
+_CACHE_SIZE = 256
+
+
+def _load_text(text: str, parsed: Any = None) -> StateMachine:
+    # Compiled states hold no per-run data, so one compilation serves every run of a definition.
+    machine = _CACHE.get(text)
+    if machine is None:
+        machine = _compile(text, parsed)
+        if len(_CACHE) >= _CACHE_SIZE:
+            _CACHE.pop(next(iter(_CACHE)))
+        _CACHE[text] = machine
+    return machine
+
+
+def clear_cache() -> None:
+    """Forget compiled definitions (benchmarks use this to time compilation too)."""
+    _CACHE.clear()
+
+
+def _compile(text: str, parsed: Any) -> StateMachine:
+    definition = parsed
+    if definition is None:
         try:
-            definition = json.loads(definition)
+            definition = json.loads(text)
         except ValueError as exc:
             raise DefinitionError(f"The definition is not valid JSON: {exc}") from None
     if not isinstance(definition, dict):

@@ -6,9 +6,10 @@ Failures leave as FieldFailure (the caller adds AWS's "An error occurred while e
 """
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
-from . import jsonpath
+from . import intrinsics, jsonata, jsonpath
 from .errors import QUERY_EVALUATION, RUNTIME, DefinitionError, FieldFailure
 
 Evaluator = Callable[[Any, Any], Any]
@@ -16,15 +17,11 @@ Evaluator = Callable[[Any, Any], Any]
 
 def is_intrinsic(text: str) -> bool:
     """``States.Format(...)`` and friends (JSONPath mode only)."""
-    from . import intrinsics
-
     return intrinsics.is_intrinsic(text)
 
 
 def is_jsonata(text: Any) -> bool:
     """A ``{% ... %}`` JSONata template string."""
-    from . import jsonata
-
     return jsonata.is_template(text)
 
 
@@ -59,8 +56,6 @@ def compile_dynamic(text: str, field: str) -> Evaluator:
 
 def compile_intrinsic(text: str, field: str) -> Evaluator:
     """Compile a ``States.*`` intrinsic function call."""
-    from . import intrinsics
-
     try:
         fn = intrinsics.compile_intrinsic(text)
     except (intrinsics.IntrinsicSyntaxError, jsonpath.PathError) as exc:
@@ -79,8 +74,6 @@ def compile_intrinsic(text: str, field: str) -> Evaluator:
 
 def compile_jsonata(text: str, field: str) -> Evaluator:
     """Compile a ``{% %}`` template; the evaluator takes (``$states`` binding, frame)."""
-    from . import jsonata
-
     try:
         expr = jsonata.compile_template(text)
     except jsonata.JsonataError as exc:

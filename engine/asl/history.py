@@ -1,9 +1,11 @@
 """The execution history, shaped like GetExecutionHistory's events."""
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from .clock import to_datetime
+from .payload import dumps
 
 # event type -> the key its details live under (GetExecutionHistory's naming)
 _DETAILS_KEY = {
@@ -48,36 +50,67 @@ def details_key(event_type: str) -> str | None:
     return None
 
 
-class History:
-    """Appends events with ids and previousEventId, stamps them with the clock, tells a listener."""
+class Deferred:
+    """A JSON value whose text is only produced when the history is read (most runs never read it)."""
 
-    __slots__ = ("events", "_clock", "_listener", "_last_time", "_last_stamp")
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+
+class History:
+    """Appends events with ids and previousEventId, stamps them with the clock, tells a listener.
+
+    Events are kept as tuples and turned into GetExecutionHistory-shaped dicts when first read, so
+    a run whose history nobody looks at pays almost nothing for it.
+    """
+
+    __slots__ = ("_clock", "_events", "_last_stamp", "_last_time", "_listener", "_raw")
 
     def __init__(self, clock: Any, listener: Callable[[dict], None] | None) -> None:
-        self.events: list[dict] = []
+        self._raw: list[tuple] = []
+        self._events: list[dict] = []
         self._clock = clock
         self._listener = listener
         self._last_time: float | None = None
         self._last_stamp: Any = None
 
+    def __len__(self) -> int:
+        return len(self._raw)
+
     def add(self, event_type: str, previous: int, details: dict | None = None) -> int:
         """Record one event after event ``previous``; returns its id."""
-        event_id = len(self.events) + 1
-        now = self._clock.now()
-        if now != self._last_time:  # a virtual clock stands still between waits: reuse the datetime
-            self._last_time, self._last_stamp = now, to_datetime(now)
-        event: dict = {
-            "id": event_id,
-            "previousEventId": previous,
-            "timestamp": self._last_stamp,
-            "type": event_type,
-        }
-        if details is not None:
-            key = _KEYS.get(event_type)
-            if key is None:
-                key = _KEYS[event_type] = details_key(event_type) or "details"
-            event[key] = details
-        self.events.append(event)
+        raw = self._raw
+        event_id = len(raw) + 1
+        raw.append((event_id, previous, self._clock.now(), event_type, details))
         if self._listener is not None:
-            self._listener(event)
+            self._listener(self._materialize_to(event_id)[-1])
         return event_id
+
+    @property
+    def events(self) -> list[dict]:
+        """Every event so far, shaped like GetExecutionHistory's."""
+        return self._materialize_to(len(self._raw))
+
+    def _materialize_to(self, count: int) -> list[dict]:
+        events = self._events
+        for event_id, previous, now, event_type, details in self._raw[len(events):count]:
+            if now != self._last_time:  # a virtual clock stands still between waits: reuse the datetime
+                self._last_time, self._last_stamp = now, to_datetime(now)
+            event: dict = {
+                "id": event_id,
+                "previousEventId": previous,
+                "timestamp": self._last_stamp,
+                "type": event_type,
+            }
+            if details is not None:
+                key = _KEYS.get(event_type)
+                if key is None:
+                    key = _KEYS[event_type] = details_key(event_type) or "details"
+                for k, v in details.items():
+                    if type(v) is Deferred:
+                        details[k] = dumps(v.value)
+                event[key] = details
+            events.append(event)
+        return events

@@ -4,8 +4,9 @@ from __future__ import annotations
 import json
 import traceback
 from collections import ChainMap
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from .clock import VirtualClock, iso
 from .definition import Program, StateMachine, load
@@ -19,7 +20,7 @@ from .errors import (
     StateFailure,
     state_cause,
 )
-from .history import History
+from .history import Deferred, History
 from .payload import dumps
 from .states import Scope, State
 from .tasks import NoDispatcher, TaskDispatcher
@@ -28,6 +29,7 @@ PAYLOAD_LIMIT = 256 * 1024
 # Locally there is no execution role; this name is the one our AWS-recorded conformance corpus used.
 DEFAULT_ROLE_NAME = "snf_role"
 _NOT_TRUNCATED = {"truncated": False}
+_NO_CONTEXT: dict = {}
 
 
 @dataclass
@@ -38,12 +40,17 @@ class ExecutionResult:
     output: str | None = None  # JSON text, only when SUCCEEDED
     error: str | None = None
     cause: str | None = None
-    history: list[dict] = field(default_factory=list)
     execution_arn: str = ""
     state_machine_arn: str = ""
     name: str = ""
-    start_date: float = 0.0
+    start_date: float = 0.0  # epoch seconds on the run's clock
     stop_date: float = 0.0
+    _history: History | None = field(default=None, repr=False)
+
+    @property
+    def history(self) -> list[dict]:
+        """The events, shaped like GetExecutionHistory's (built on first access)."""
+        return [] if self._history is None else self._history.events
 
     @property
     def output_value(self) -> Any:
@@ -119,10 +126,11 @@ class Run:
 
     def run_state(self, state: State, raw: Any, scope: Scope) -> tuple[str | None, Any]:
         """Enter, execute and exit one state; returns (next name, output)."""
-        text = scope.last_text if raw is scope.last_out and scope.last_text is not None else dumps(raw)
+        text = scope.last_text if raw is scope.last_out and scope.last_text is not None else Deferred(raw)
         entered = self.event(scope, state.entered_type,
                              {"name": state.name, "input": text, "inputDetails": _NOT_TRUNCATED})
-        scope.context = self.state_context(state.name, 0 if state.retry_count_in_context else None)
+        scope.context = (self.state_context(state.name, 0 if state.retry_count_in_context else None)
+                         if state.needs_context else _NO_CONTEXT)
         try:
             nxt, out, assigned = state.execute(self, raw, scope, entered)
         except FieldFailure as f:
@@ -190,7 +198,7 @@ def execute(
     except ExecutionTimedOut:
         result.status, result.error = "TIMED_OUT", TIMEOUT
         run.event(scope, "ExecutionTimedOut", {"error": TIMEOUT})
-    except Exception as exc:  # an engine bug must not take the caller down with it
+    except Exception as exc:  # noqa: BLE001 — an engine bug must not take the caller down with it
         cause = f"Stepsmith engine error: {type(exc).__name__}: {exc}\n{traceback.format_exc()}"
         result.status, result.error, result.cause = "FAILED", RUNTIME, cause
         run.event(scope, "ExecutionFailed", _error_details(RUNTIME, cause))
@@ -199,7 +207,7 @@ def execute(
         result.status, result.output = "SUCCEEDED", text
         run.event(scope, "ExecutionSucceeded", {"output": text, "outputDetails": _NOT_TRUNCATED})
     result.stop_date = clock.now()
-    result.history = run.history.events
+    result._history = run.history
     return result
 
 

@@ -20,7 +20,7 @@ from .errors import (
 )
 from .history import History
 from .payload import compile_jsonata_template, compile_jsonpath_template, dumps, json_type
-from .states import Frame, RecoverableState, Scope, number_from_path
+from .states import Frame, RecoverableState, Scope, child_variables, number_from_path
 from .tasks import TaskCall, TaskFailed
 
 
@@ -249,14 +249,14 @@ class MapState(RecoverableState):
         name = self.name
         for index, item in enumerate(inputs):
             if self.distributed:
-                lane = Scope(scope.variables.new_child(), 0, History(run.clock, None))
+                lane = Scope(child_variables(scope.variables, processor), 0, History(run.clock, None))
                 try:
                     results.append(run.run_program(processor, item, lane))
                 except StateFailure as f:
                     failures.append((index, item, f))
                     results.append(_error_output(f))
                 continue
-            lane = Scope(scope.variables.new_child(), scope.prev, scope.history)
+            lane = Scope(child_variables(scope.variables, processor), scope.prev, scope.history)
             run.event(lane, "MapIterationStarted", {"name": name, "index": index})
             try:
                 out = run.run_program(processor, item, lane)
@@ -293,7 +293,7 @@ class MapState(RecoverableState):
             return run.dispatcher.run_task(call)
         except TaskFailed as f:
             raise StateFailure(error, f"{f.error}: {f.cause}" if f.cause else f.error) from None
-        except Exception as exc:  # a dispatcher bug must stay a state failure
+        except Exception as exc:  # noqa: BLE001 — a dispatcher bug must stay a state failure
             raise StateFailure(error, f"{type(exc).__name__}: {exc}") from None
 
     def _read(self, run: Any, data: Any, scope: Scope) -> list:
@@ -358,7 +358,7 @@ def _body(response: Any) -> str:
     if isinstance(body, bytes):
         body = body.decode()
     if not isinstance(body, str):
-        raise ValueError("the object body is not text")
+        raise TypeError("the object body is not text")
     return body
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Any
 
 from .errors import DefinitionError, StateFailure
-from .states import RecoverableState, Scope
+from .states import RecoverableState, Scope, child_variables
 
 
 class ParallelState(RecoverableState):
@@ -26,7 +26,7 @@ class ParallelState(RecoverableState):
         run.event(scope, "ParallelStateStarted")
         outputs = []
         for branch in self.branches:
-            lane = Scope(scope.variables.new_child(), scope.prev, scope.history)
+            lane = Scope(child_variables(scope.variables, branch), scope.prev, scope.history)
             try:
                 outputs.append(run.run_program(branch, effective, lane))
             except StateFailure:

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from . import expressions
 from .errors import RESULT_PATH_MATCH_FAILURE, DefinitionError, FieldFailure, StateFailure
@@ -147,7 +148,7 @@ def parse_reference_path(path: str, state: str, field: str) -> list[str | int]:
 class ResultPath:
     """Where a state's result goes in its raw input (``ResultPath``); ``None`` means discard."""
 
-    __slots__ = ("text", "steps", "discard")
+    __slots__ = ("discard", "steps", "text")
 
     def __init__(self, text: str | None, state: str, field: str = "ResultPath") -> None:
         self.text = text

@@ -14,9 +14,7 @@ def matches(error_equals: tuple[str, ...], error: str | None) -> bool:
         return True
     if ALL in error_equals and name not in NOT_CAUGHT_BY_ALL:
         return True
-    if TASK_FAILED in error_equals and name not in NOT_TASK_FAILED:
-        return True
-    return False
+    return TASK_FAILED in error_equals and name not in NOT_TASK_FAILED
 
 
 def _error_equals(spec: dict, state: str, field: str) -> tuple[str, ...]:
@@ -31,7 +29,7 @@ def _error_equals(spec: dict, state: str, field: str) -> tuple[str, ...]:
 class Retrier:
     """One element of a state's ``Retry``."""
 
-    __slots__ = ("error_equals", "interval", "max_attempts", "backoff", "max_delay", "jitter")
+    __slots__ = ("backoff", "error_equals", "interval", "jitter", "max_attempts", "max_delay")
 
     def __init__(self, spec: dict, state: str) -> None:
         self.error_equals = _error_equals(spec, state, "Retry")
@@ -62,7 +60,7 @@ class Retrier:
 class Catcher:
     """One element of a state's ``Catch``."""
 
-    __slots__ = ("error_equals", "next", "result_path", "assign", "output", "spec")
+    __slots__ = ("assign", "error_equals", "next", "output", "result_path", "spec")
 
     def __init__(self, spec: dict, state: str) -> None:
         self.error_equals = _error_equals(spec, state, "Catch")

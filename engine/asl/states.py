@@ -6,9 +6,11 @@ JSONPath and JSONata states share one class per type; the query language picks t
 """
 from __future__ import annotations
 
+import json
 import math
 from collections import ChainMap
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from . import expressions, jsonpath, timestamps
 from .choice import compile_condition, compile_rule
@@ -43,7 +45,7 @@ _JSONATA_ONLY = {"Arguments", "Output", "Items"}
 class Scope:
     """The lane a state runs in: variables visible to it, the last event id, and its ``$$``."""
 
-    __slots__ = ("variables", "prev", "context", "last_out", "last_text", "history")
+    __slots__ = ("context", "history", "last_out", "last_text", "prev", "variables")
 
     def __init__(self, variables: ChainMap, prev: int, history: Any) -> None:
         self.variables = variables
@@ -52,6 +54,11 @@ class Scope:
         self.context: dict = {}
         self.last_out: Any = None
         self.last_text: str | None = None
+
+
+def child_variables(variables: ChainMap, program: Any) -> ChainMap:
+    """The variable scope of a branch or iteration: its own layer only when it can assign."""
+    return variables.new_child() if program.assigns else variables
 
 
 class Frame:
@@ -95,17 +102,17 @@ class State:
             )
         self.jsonata = ql == JSONATA
         self.query_language = ql
+        # Building the context object costs time on every entry; skip it for states that cannot read it.
+        self.needs_context = self.jsonata or self.kind in ("Task", "Map") or "$$" in json.dumps(spec)
         self.entered_type = f"{self.kind}StateEntered"
         self.exited_type = f"{self.kind}StateExited"
         unknown = set(spec) - _COMMON - self.allowed - {"Assign"}
         if unknown:
             raise DefinitionError(f"Field(s) not allowed in a {self.kind} state: {sorted(unknown)}", name,
-                                  sorted(unknown)[0])
+                                  min(unknown))
         wrong = set(spec) & (_JSONPATH_ONLY if self.jsonata else _JSONATA_ONLY)
         if wrong:
-            raise DefinitionError(
-                f"The field '{sorted(wrong)[0]}' is not supported for {ql} states", name, sorted(wrong)[0]
-            )
+            raise DefinitionError(f"The field '{min(wrong)}' is not supported for {ql} states", name, min(wrong))
         self.next: str | None = None
         if not self.terminal:
             nxt, end = spec.get("Next"), spec.get("End")
@@ -568,9 +575,10 @@ def number_from_path(value: Any, field: str, path: str, kind: str) -> Any:
             number = int(value) if kind == "integer" else float(value)
         except ValueError:
             number = None
-    elif isinstance(value, (int, float)) and not isinstance(value, bool):
-        if kind != "integer" or isinstance(value, int) or value.is_integer():
-            number = value
+    elif isinstance(value, (int, float)) and not isinstance(value, bool) and (
+        kind != "integer" or isinstance(value, int) or value.is_integer()
+    ):
+        number = value
     if number is None:
         shown = value if isinstance(value, str) else dumps(value)
         raise FieldFailure(

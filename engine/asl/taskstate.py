@@ -4,7 +4,15 @@ from __future__ import annotations
 from typing import Any
 
 from . import expressions, jsonpath, tokens
-from .errors import HEARTBEAT_TIMEOUT, RUNTIME, TASK_FAILED, TIMEOUT, DefinitionError, FieldFailure, StateFailure
+from .errors import (
+    HEARTBEAT_TIMEOUT,
+    RUNTIME,
+    TASK_FAILED,
+    TIMEOUT,
+    DefinitionError,
+    FieldFailure,
+    StateFailure,
+)
 from .payload import compile_jsonata_template, compile_jsonpath_template, dumps
 from .states import RecoverableState, Scope, number_from_path
 from .tasks import TaskCall, TaskFailed
@@ -157,7 +165,7 @@ class TaskState(RecoverableState):
             raise StateFailure(error, None) from None
         except StateFailure:
             raise
-        except Exception as exc:  # a dispatcher bug surfaces as a task failure, not a crash
+        except Exception as exc:  # noqa: BLE001 — a dispatcher bug surfaces as a task failure, not a crash
             if token is not None:
                 tokens.discard(token)
             cause = f"{type(exc).__name__}: {exc}"

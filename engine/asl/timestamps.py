@@ -20,7 +20,7 @@ def parse(text: object) -> float | None:
     year, month, day, hour, minute, second, frac, zone = m.groups()
     try:
         if zone in ("Z", "z"):
-            tz = _dt.timezone.utc
+            tz = _dt.UTC
         else:
             sign = -1 if zone[0] == "-" else 1
             digits = zone[1:].replace(":", "")

@@ -9,8 +9,9 @@ from __future__ import annotations
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 
 class TaskTimedOut(Exception):
@@ -96,7 +97,7 @@ def wait(token: str, timeout: float | None, heartbeat: float | None) -> tuple[bo
     started = time.monotonic()
     try:
         while not waiter.done.is_set():
-            for poll in list(_sources):
+            for poll in _sources:
                 poll()
             now = time.monotonic()
             if timeout is not None and now - started >= timeout:

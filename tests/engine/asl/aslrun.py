@@ -4,7 +4,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-
 from engine import execute
 from engine.asl import TaskCall, TaskFailed
 

@@ -1,4 +1,5 @@
 import datetime as dt
+from itertools import pairwise
 
 from aslrun import ScriptedDispatcher, event_types, one_state, output, run
 
@@ -46,24 +47,24 @@ def test_no_dispatcher_fails_the_task():
 
 
 def test_retry_then_succeed_with_backoff_on_the_virtual_clock():
-    start = dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc)
+    start = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
     d = ScriptedDispatcher(TaskFailed("Boom"), TaskFailed("Boom"), {"done": True})
     definition = task(Retry=[{"ErrorEquals": ["Boom"], "IntervalSeconds": 2, "BackoffRate": 3, "MaxAttempts": 2}])
     result = run(definition, {}, dispatcher=d, clock=VirtualClock(start))
     assert result.status == "SUCCEEDED"
     assert [c.context["State"]["RetryCount"] for c in d.calls] == [0, 1, 2]
     scheduled = [e["timestamp"] for e in result.history if e["type"] == "TaskScheduled"]
-    assert [(b - a).total_seconds() for a, b in zip(scheduled, scheduled[1:])] == [2, 6]
+    assert [(b - a).total_seconds() for a, b in pairwise(scheduled)] == [2, 6]
 
 
 def test_max_delay_caps_backoff():
-    start = dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc)
+    start = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
     d = ScriptedDispatcher(TaskFailed("E"), TaskFailed("E"), TaskFailed("E"), 1)
     definition = task(Retry=[{"ErrorEquals": ["States.ALL"], "IntervalSeconds": 10, "BackoffRate": 10,
                               "MaxAttempts": 3, "MaxDelaySeconds": 15}])
     result = run(definition, {}, dispatcher=d, clock=VirtualClock(start))
     scheduled = [e["timestamp"] for e in result.history if e["type"] == "TaskScheduled"]
-    assert [(b - a).total_seconds() for a, b in zip(scheduled, scheduled[1:])] == [10, 15, 15]
+    assert [(b - a).total_seconds() for a, b in pairwise(scheduled)] == [10, 15, 15]
 
 
 def test_retry_exhausted_fails_with_the_task_error():
