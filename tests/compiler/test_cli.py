@@ -30,7 +30,7 @@ def run(command, *args: str):
 def test_validate_ok(project: Path) -> None:
     result = run(validate)
     assert result.exit_code == 0, result.output
-    assert result.stdout == "ok: 4 workflows valid\n"
+    assert result.stdout == "ok: 5 workflows valid\n"
 
 
 def test_validate_reports_every_error_and_exits_2(project: Path) -> None:
@@ -56,9 +56,9 @@ def test_compile_writes_deterministic_output(project: Path) -> None:
     first = run(compile_, "-o", "out")
     assert first.exit_code == 0, first.output
     written = sorted(p.relative_to(project / "out").as_posix() for p in (project / "out").rglob("*") if p.is_file())
-    assert written == ["statemachines/everything.asl.json", "statemachines/jsonata.asl.json",
+    assert written == ["statemachines/contract.asl.json", "statemachines/everything.asl.json", "statemachines/jsonata.asl.json",
                        "statemachines/scheduled.asl.json", "statemachines/uploads.asl.json", "template.yaml"]
-    assert "compiled 4 workflows into out/" in first.stdout
+    assert "compiled 5 workflows into out/" in first.stdout
     before = {name: (project / "out" / name).read_bytes() for name in written}
     assert run(compile_, "-o", "out").exit_code == 0
     assert {name: (project / "out" / name).read_bytes() for name in written} == before

@@ -223,3 +223,15 @@ def test_schedule_and_s3_triggers_and_default_names() -> None:
     assert isinstance(uploads.trigger, S3Trigger)
     assert (uploads.trigger.bucket, uploads.trigger.suffix, uploads.trigger.prefix) == ("inbox", [".mp4"],
                                                                                          "incoming/")
+
+
+def test_the_contract_example_spec_still_validates() -> None:
+    workflow = load_workflow(FIXTURES / "workflows" / "contract.yaml", FIXTURES)
+    assert [step.kind for step in workflow.steps] == [
+        "service", "poll", "handler", "handler", "choice", "service", "pass", "wait", "map", "parallel", "pass",
+        "succeed", "fail"]
+    blur = workflow.step("Blur faces")
+    assert isinstance(blur, HandlerStep)
+    assert (blur.config.memory, blur.config.timeout, blur.config.ephemeral_storage, blur.image) == (
+        10240, 900, 10240, "face-blur")
+    assert isinstance(workflow.trigger, S3Trigger) and workflow.trigger.suffix == [".mp4", ".mov"]
