@@ -16,6 +16,7 @@ import calendar
 import datetime as dt
 import os
 import re
+import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -272,11 +273,39 @@ def _check_claims(root: etree._Element, assertion: etree._Element, config: Confi
     return max(ends)
 
 
+_schemas = threading.local()
+
+
+def _compile_schemas_once() -> None:
+    """python3-saml compiles its XSD schemas on every validation, about half its time; compile each once.
+
+    The library builds schemas through the `_schema_class` hook; this wraps it with a per-thread cache
+    (lxml schema objects are not shared between threads). Validation itself is unchanged.
+    """
+    from onelogin.saml2.xml_utils import OneLogin_Saml2_XML
+
+    compile_schema = OneLogin_Saml2_XML._schema_class
+    if getattr(compile_schema, "cached", False):
+        return
+
+    def cached_schema(tree: etree._ElementTree) -> etree.XMLSchema:
+        cache = _schemas.__dict__.setdefault("by_url", {})
+        url = tree.docinfo.URL
+        if url not in cache:
+            cache[url] = compile_schema(tree)
+        return cache[url]
+
+    cached_schema.cached = True
+    OneLogin_Saml2_XML._schema_class = staticmethod(cached_schema)
+
+
 class Validator:
     """Validates SAMLResponses against one Config; build once per process (settings parse the cert)."""
 
     def __init__(self, config: Config) -> None:
         from onelogin.saml2.settings import OneLogin_Saml2_Settings
+
+        _compile_schemas_once()
 
         self.config = config
         self._settings = OneLogin_Saml2_Settings(

@@ -161,6 +161,8 @@ ATTACKS = [
     ("status not Success", lambda s, k, o: s(status="urn:oasis:names:tc:SAML:2.0:status:Requester"), 403,
      "status_not_success"),
     ("two assertions", lambda s, k, o: _edit(s(sign="response"), _second_assertion), 403, "assertion_count"),
+    ("element the SAML schema does not allow",
+     lambda s, k, o: s().replace(b"</samlp:Response>", b"<saml:Bogus/></samlp:Response>"), 403, "schema_invalid"),
     ("SHA-1 signature", lambda s, k, o: s(digest="sha1"), 403, "weak_algorithm"),
     ("missing username attribute", lambda s, k, o: s(attributes={"domain-id": [DOMAIN]}), 403,
      "missing_attribute"),

@@ -16,51 +16,9 @@ from engine import idp
 
 def compiled_template(handlers: Path) -> dict:
     """The SAM template the compiler emits for workflows/saml-login.yaml (its IAM, parameters, route)."""
-    def param(name: str, default: str | None = None) -> dict:
-        return {"Type": "String", **({"Default": default} if default is not None else {})}
-
-    env = {"IDP_CERTIFICATE": {"Ref": "IdpCertificate"}, "IDP_ENTITY_ID": {"Ref": "IdpEntityId"},
-           "SP_ENTITY_ID": {"Ref": "SpEntityId"}, "ACS_URL": {"Ref": "AcsUrl"},
-           "ALLOWED_DOMAIN_IDS": {"Ref": "AllowedDomainIds"}, "REPLAY_IDS_TABLE": {"Ref": "ReplayIdsTable"}}
-    statements = [
-        {"Sid": "ReplayIds", "Effect": "Allow", "Action": ["dynamodb:GetItem", "dynamodb:PutItem"],
-         "Resource": [{"Fn::GetAtt": ["ReplayIdsTable", "Arn"]}]},
-        {"Sid": "PresignStudioUrl", "Effect": "Allow", "Action": "sagemaker:CreatePresignedDomainUrl",
-         "Resource": {"Fn::Sub": "arn:${AWS::Partition}:sagemaker:${AWS::Region}:${AWS::AccountId}:"
-                                 "user-profile/${StudioDomainId}/*"}},
-        {"Sid": "DenyOutsideAllowedNetwork", "Effect": "Deny", "Action": "sagemaker:*", "Resource": "*",
-         "Condition": {"NotIpAddress": {"aws:VpcSourceIp": {"Ref": "AllowedCidr"}}}},
-    ]
-    return {
-        "AWSTemplateFormatVersion": "2010-09-09",
-        "Transform": "AWS::Serverless-2016-10-31",
-        "Parameters": {"IdpCertificate": param("IdpCertificate"), "IdpEntityId": param("IdpEntityId"),
-                       "SpEntityId": param("SpEntityId"), "AcsUrl": param("AcsUrl"),
-                       "AllowedCidr": param("AllowedCidr", "10.0.0.0/16"),
-                       "StudioDomainId": param("StudioDomainId", "*"),
-                       "AllowedDomainIds": param("AllowedDomainIds", "")},
-        "Resources": {
-            "ReplayIdsTable": {"Type": "AWS::DynamoDB::Table", "Properties": {
-                "BillingMode": "PAY_PER_REQUEST",
-                "KeySchema": [{"AttributeName": "id", "KeyType": "HASH"}],
-                "AttributeDefinitions": [{"AttributeName": "id", "AttributeType": "S"}],
-                "TimeToLiveSpecification": {"AttributeName": "expires_at", "Enabled": True}}},
-            "SamlLoginApi": {"Type": "AWS::Serverless::Api", "Properties": {"StageName": "prod"}},
-            "SamlLoginSignInFunction": {"Type": "AWS::Serverless::Function", "Properties": {
-                "CodeUri": str(handlers), "Handler": "saml_login.handler", "Runtime": "python3.12",
-                "Timeout": 10, "Role": {"Fn::GetAtt": ["SamlLoginSignInFunctionRole", "Arn"]},
-                "Environment": {"Variables": env},
-                "Events": {"Api": {"Type": "Api", "Properties": {
-                    "RestApiId": {"Ref": "SamlLoginApi"}, "Path": "/saml", "Method": "post"}}}}},
-            "SamlLoginSignInFunctionRole": {"Type": "AWS::IAM::Role", "Properties": {
-                "AssumeRolePolicyDocument": {"Version": "2012-10-17", "Statement": [{
-                    "Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"},
-                    "Action": "sts:AssumeRole"}]},
-                "ManagedPolicyArns": ["arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"],
-                "Policies": [{"PolicyName": "SignIn",
-                              "PolicyDocument": {"Version": "2012-10-17", "Statement": statements}}]}},
-        },
-    }
+    template = yaml.safe_load((Path(__file__).parent / "fixtures" / "template.yaml").read_text())
+    template["Resources"]["SamlLoginSignInFunction"]["Properties"]["CodeUri"] = str(handlers)
+    return template
 
 
 @pytest.fixture
