@@ -11,7 +11,7 @@ import json
 import os
 import shutil
 import subprocess
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -55,54 +55,70 @@ def projects(tmp_path_factory) -> dict[str, Path]:
     return found
 
 
-def test_cfn_lint_finds_no_errors(projects):
+def _zip_only(project: Path) -> list[str]:
+    """Write build/zip-only.yaml without container-image functions (building those needs Docker, which CI
+    lacks); returns the zip functions' logical ids."""
+    template = load_template((project / "build" / "template.yaml").read_text())
+    zipped = {key: value for key, value in template["Resources"].items()
+              if value.get("Properties", {}).get("PackageType") != "Image"}
+    (project / "build" / "zip-only.yaml").write_text(dump_template({**template, "Resources": zipped}))
+    return sorted(key for key, value in zipped.items() if value["Type"] == "AWS::Serverless::Function")
+
+
+@pytest.fixture(scope="module")
+def tools(projects, tmp_path_factory) -> dict[str, Future[subprocess.CompletedProcess[str]]]:
+    """Every tool run, started at once: each is slow to start, and together they fit the test budget."""
+    builds = tmp_path_factory.mktemp("sam-build")
+    pool = ThreadPoolExecutor(max_workers=8)
+    runs: dict[str, Future[subprocess.CompletedProcess[str]]] = {}
     templates = [project / "build" / "template.yaml" for project in projects.values()]
-    result = run(TOOLS / "cfn-lint", *templates, cwd=ROOT)
+    runs["cfn-lint"] = pool.submit(run, TOOLS / "cfn-lint", *templates, cwd=ROOT)
+    script = ("import json, sys; from cfnlint.decode import cfn_yaml; "
+              "print(json.dumps(cfn_yaml.load(sys.argv[1])))")
+    runs["decode"] = pool.submit(run, TOOLS / "python", "-c", script, templates[0], cwd=ROOT)
+    for name, project in projects.items():
+        # The root samconfig.toml says which template to validate and to lint it, as for a user.
+        shutil.copy(ROOT / "samconfig.toml", project / "samconfig.toml")
+        runs[f"validate {name}"] = pool.submit(run, TOOLS / "sam", "validate", "--debug", cwd=project)
+        if shutil.which("python3.11"):
+            _zip_only(project)
+            runs[f"build {name}"] = pool.submit(run, TOOLS / "sam", "build", "-t", "build/zip-only.yaml",
+                                                "--build-dir", builds / name, cwd=project)
+    runs["build dir"] = pool.submit(lambda: builds)  # type: ignore[arg-type,return-value]
+    yield runs
+    pool.shutdown(wait=True)
+
+
+def test_cfn_lint_finds_no_errors(tools):
+    result = tools["cfn-lint"].result()
     # cfn-lint's exit code is a bit mask: 2 = errors, 4 = warnings, 8 = informational.
     assert result.returncode & 2 == 0, result.stdout + result.stderr
 
 
-def test_sam_validate_lint_accepts_every_template(projects):
-    def validate(project: Path) -> subprocess.CompletedProcess[str]:
-        return run(TOOLS / "sam", "validate", "--lint", "-t", "build/template.yaml", "--region", "us-east-1",
-                   cwd=project)
-
-    with ThreadPoolExecutor() as pool:
-        results = dict(zip(projects, pool.map(validate, projects.values())))
-    for name, result in results.items():
-        assert result.returncode == 0, f"{name}: {result.stdout}{result.stderr}"
-        assert "is a valid SAM Template" in result.stdout + result.stderr
+def test_sam_validate_lint_accepts_every_template(projects, tools):
+    for name, project in projects.items():
+        result = tools[f"validate {name}"].result()
+        output = result.stdout + result.stderr
+        assert result.returncode == 0, f"{name}: {output}"
+        assert f"{project}/build/template.yaml is a valid SAM Template" in output
+        assert "--lint" in output  # samconfig.toml turned cfn-lint on
 
 
-def test_cfn_lints_own_yaml_loader_reads_our_short_form_tags_the_same(projects):
-    template = projects["fixture"] / "build" / "template.yaml"
-    script = ("import json, sys; from cfnlint.decode import cfn_yaml; "
-              "print(json.dumps(cfn_yaml.load(sys.argv[1])))")
-    result = run(TOOLS / "python", "-c", script, template, cwd=ROOT)
+def test_cfn_lints_own_yaml_loader_reads_our_short_form_tags_the_same(projects, tools):
+    result = tools["decode"].result()
     assert result.returncode == 0, result.stderr
-    text = template.read_text()
+    text = (projects["fixture"] / "build" / "template.yaml").read_text()
     assert json.loads(result.stdout) == load_template(text)
     assert "!GetAtt" in text and "!Sub" in text and "!Ref" in text
 
 
 @pytest.mark.skipif(shutil.which("python3.11") is None, reason="sam build needs python3.11 on PATH")
-def test_sam_build_builds_every_zip_function(projects, tmp_path):
-    def build(item: tuple[str, Path]) -> tuple[str, list[str], subprocess.CompletedProcess[str]]:
-        name, project = item
-        template = load_template((project / "build" / "template.yaml").read_text())
-        # Container images need Docker, which CI does not have: build the zip functions only.
-        zipped = {key: value for key, value in template["Resources"].items()
-                  if value.get("Properties", {}).get("PackageType") != "Image"}
-        functions = sorted(key for key, value in zipped.items() if value["Type"] == "AWS::Serverless::Function")
-        (project / "build" / "zip-only.yaml").write_text(dump_template({**template, "Resources": zipped}))
-        result = run(TOOLS / "sam", "build", "-t", "build/zip-only.yaml", "--build-dir", tmp_path / name,
-                     cwd=project)
-        return name, functions, result
-
-    with ThreadPoolExecutor() as pool:
-        builds = list(pool.map(build, projects.items()))
-    for name, functions, result in builds:
+def test_sam_build_builds_every_zip_function(projects, tools):
+    builds = tools["build dir"].result()
+    for name, project in projects.items():
+        result = tools[f"build {name}"].result()
         assert result.returncode == 0, f"{name}: {result.stdout}{result.stderr}"
+        functions = _zip_only(project)
         assert functions, f"{name} has no zip function to build"
         for function in functions:
-            assert any((tmp_path / name / function).rglob("*.py")), f"{name}: {function} was not built"
+            assert any((builds / name / function).rglob("*.py")), f"{name}: {function} was not built"
