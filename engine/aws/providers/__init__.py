@@ -37,6 +37,7 @@ Provider = Callable[[dict, "LocalAWS"], dict]
 PROVIDER_MODULES: dict[str, tuple[str, ...]] = {
     "stepfunctions": ("engine.aws.providers.stepfunctions",),
     "rekognition": ("engine.aws.providers.rekognition",),
+    "sagemaker": ("engine.aws.providers.sagemaker_studio",),
 }
 
 _registry: dict[tuple[str, str], Provider] = {}
