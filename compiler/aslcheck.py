@@ -10,6 +10,7 @@ Choice rules, Wait, Fail and Map fields have legal values.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -224,6 +225,9 @@ class _Checker:
             else:
                 self.error(path, key, f"not allowed in a {kind} state")
 
+        if "Assign" in state and kind not in ("Succeed", "Fail"):
+            for problem in _assign_errors(state["Assign"], language):
+                self.error(path, "Assign", problem)
         self.check_transition(state, path, kind, scope)
         if language == "JSONPath":
             for key in ("InputPath", "OutputPath"):
@@ -505,6 +509,21 @@ class _Checker:
             result_path = catcher.get("ResultPath")
             if result_path is not None and not _is_path(result_path):
                 self.error(path, f"{field}.ResultPath", "must be a reference path starting with $ (or null)")
+
+
+_VARIABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def _assign_errors(assign: Any, language: str) -> list[str]:
+    """Problems with an Assign block: it must be an object of variable names (`name.$` in JSONPath)."""
+    if not isinstance(assign, dict):
+        return ["must be an object of variable names"]
+    problems = []
+    for key in assign:
+        name = key[:-2] if language == "JSONPath" and key.endswith(".$") else key
+        if not _VARIABLE_NAME.match(name) or name == "states":
+            problems.append(f"{key!r} is not a variable name (letters, digits, _; not 'states')")
+    return problems
 
 
 def _successors(state: Any) -> list[str]:

@@ -239,3 +239,12 @@ def test_state_name_length():
     name = "x" * 81
     assert messages({"StartAt": name, "States": {name: {"Type": "Succeed"}}}) == [
         f"$.States.{name}: state names are at most 80 characters"]
+
+
+def test_assign_takes_variable_names():
+    definition = machine(A={"Type": "Pass", "End": True, "Assign": {"ok": 1, "count.$": "$.n", "2bad": 1,
+                                                                     "states": 2}})
+    assert messages(definition) == [
+        "$.States.A.Assign: '2bad' is not a variable name (letters, digits, _; not 'states')",
+        "$.States.A.Assign: 'states' is not a variable name (letters, digits, _; not 'states')",
+    ]
