@@ -77,9 +77,12 @@ class Moto:
         os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
         os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
         os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+        import logging
+
         import boto3
         from moto import mock_aws
 
+        logging.getLogger("moto").setLevel(logging.CRITICAL)  # its interpreter logs every failure it meets
         self.mock = mock_aws(config={"stepfunctions": {"execute_state_machine": True}})
         self.mock.start()
         self.sfn = boto3.client("stepfunctions", region_name="us-east-1")
@@ -137,10 +140,13 @@ def main() -> int:
     sample = candidates[::step][: args.sample]
     ours_sample = time_ours(sample, repeat=3) if sample else None
     ours_flow = time_ours([(flow, flow_input)] * 200, repeat=3)
-    started = time.perf_counter()
-    result = execute(map_def, items)
-    ours_map = time.perf_counter() - started
-    assert result.status == "SUCCEEDED", result.cause
+    ours_map = ours_map_cpu = float("inf")
+    for _ in range(3):
+        started, cpu = time.perf_counter(), time.process_time()
+        result = execute(map_def, items)
+        ours_map = min(ours_map, time.perf_counter() - started)
+        ours_map_cpu = min(ours_map_cpu, time.process_time() - cpu)
+        assert result.status == "SUCCEEDED", result.cause
 
     moto_sample = moto_flow = moto_map = None
     if not args.no_moto:
@@ -168,6 +174,11 @@ def main() -> int:
         ratio = f"{theirs / ours:9.1f}x" if theirs else "-"
         theirs_text = f"{theirs * 1000:10.2f}ms" if theirs else "-"
         print(f"{label:42} {ours * 1000:10.3f}ms {theirs_text:>12} {ratio:>10}   ({unit})")
+    print(f"\nMap over {args.map_items:,} items, this engine: {ours_map:.3f} s wall, {ours_map_cpu:.3f} s CPU "
+          f"(target < 1 s; wall time includes whatever else this machine is running).")
+    if not args.no_moto:
+        print(f"moto was timed on {len(sample)} corpus cases (every {step}th without a Wait state) and a "
+              f"{args.moto_map_items}-item Map scaled to {args.map_items:,}; this engine on the same sample.")
     return 0
 
 

@@ -127,8 +127,9 @@ class Run:
     def run_state(self, state: State, raw: Any, scope: Scope) -> tuple[str | None, Any]:
         """Enter, execute and exit one state; returns (next name, output)."""
         text = scope.last_text if raw is scope.last_out and scope.last_text is not None else Deferred(raw)
-        entered = self.event(scope, state.entered_type,
-                             {"name": state.name, "input": text, "inputDetails": _NOT_TRUNCATED})
+        history = scope.history
+        entered = scope.prev = history.add(state.entered_type, scope.prev,
+                                           {"name": state.name, "input": text, "inputDetails": _NOT_TRUNCATED})
         scope.context = (self.state_context(state.name, 0 if state.retry_count_in_context else None)
                          if state.needs_context else _NO_CONTEXT)
         try:
@@ -147,7 +148,7 @@ class Run:
             scope.variables.maps[0].update(assigned)
             details["assignedVariables"] = {k: dumps(v) for k, v in assigned.items()}
             details["assignedVariablesDetails"] = _NOT_TRUNCATED
-        self.event(scope, state.exited_type, details)
+        scope.prev = history.add(state.exited_type, scope.prev, details)
         scope.last_out, scope.last_text = out, out_text
         return nxt, out
 
