@@ -112,7 +112,8 @@ def test_graph_errors(project: Path) -> None:
         assert svg.exit_code == 0 and (project / "g.svg").read_text().lstrip().startswith("<")
 
 
-def test_new_scaffolds_a_workflow_that_validates_compiles_and_tests(project: Path) -> None:
+def test_new_scaffolds_a_workflow_that_validates_compiles_and_tests(project: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     result = run(new, "order-intake")
     assert result.exit_code == 0, result.output
     assert result.stdout.splitlines()[:3] == ["created workflows/order-intake.yaml",
@@ -127,6 +128,11 @@ def test_new_scaffolds_a_workflow_that_validates_compiles_and_tests(project: Pat
     spec.loader.exec_module(module)
     module.test_workflow_validates()
     module.test_handler_greets_by_name()
+    for spec_file in (project / "workflows").glob("*.yaml"):  # keep only the new workflow for the run
+        if spec_file.name != "order-intake.yaml":
+            spec_file.unlink()
+    module.test_workflow_runs_locally(monkeypatch)
+    assert (project / ".stepsmith" / "executions").is_dir()
 
 
 def test_new_refuses_to_overwrite_and_bad_names(project: Path) -> None:
