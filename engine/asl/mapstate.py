@@ -25,6 +25,8 @@ from .tasks import TaskCall, TaskFailed
 
 
 class MapState(RecoverableState):
+    """``Type: Map``: run the item processor for every item (inline, or as a distributed map run)."""
+
     kind = "Map"
     allowed = frozenset({
         "InputPath", "OutputPath", "Parameters", "ResultSelector", "ResultPath", "ItemsPath", "Items",

@@ -8,6 +8,8 @@ from .states import RecoverableState, Scope, child_variables
 
 
 class ParallelState(RecoverableState):
+    """``Type: Parallel``: run each branch on the same input; the result lists their outputs."""
+
     kind = "Parallel"
     allowed = frozenset({"InputPath", "OutputPath", "Parameters", "ResultSelector", "ResultPath", "Branches",
                          "Retry", "Catch", "Arguments", "Output"})

@@ -245,6 +245,8 @@ class State:
 
 
 class PassState(State):
+    """``Type: Pass``: reshape data, optionally inject a fixed Result."""
+
     kind = "Pass"
     allowed = frozenset({"InputPath", "OutputPath", "Parameters", "Result", "ResultPath", "Output"})
 
@@ -273,6 +275,8 @@ class PassState(State):
 
 
 class SucceedState(State):
+    """``Type: Succeed``: end this program successfully."""
+
     kind = "Succeed"
     terminal = True
     allowed = frozenset({"InputPath", "OutputPath", "Output"})
@@ -289,6 +293,8 @@ class SucceedState(State):
 
 
 class FailState(State):
+    """``Type: Fail``: end the execution (or branch) with an error and cause."""
+
     kind = "Fail"
     terminal = True
     allowed = frozenset({"Error", "Cause", "ErrorPath", "CausePath"})
@@ -332,6 +338,8 @@ class FailState(State):
 
 
 class ChoiceState(State):
+    """``Type: Choice``: pick the next state from the first matching rule."""
+
     kind = "Choice"
     terminal = True  # transitions come from the rules, not Next/End
     allowed = frozenset({"InputPath", "OutputPath", "Choices", "Default", "Output"})
@@ -386,6 +394,8 @@ class ChoiceState(State):
 
 
 class WaitState(State):
+    """``Type: Wait``: let (virtual) time pass, for seconds or until a timestamp."""
+
     kind = "Wait"
     allowed = frozenset({"InputPath", "OutputPath", "Seconds", "Timestamp", "SecondsPath", "TimestampPath",
                          "Output"})

@@ -33,6 +33,8 @@ def split_resource(resource: str) -> tuple[str, str]:
 
 
 class TaskState(RecoverableState):
+    """``Type: Task``: one unit of work done by the dispatcher (Lambda, a service call, an activity)."""
+
     kind = "Task"
     retry_count_in_context = True
     allowed = frozenset({"InputPath", "OutputPath", "Parameters", "ResultSelector", "ResultPath", "Resource",
@@ -157,11 +159,14 @@ class TaskState(RecoverableState):
         except TaskFailed as f:
             if token is not None:
                 tokens.discard(token)
-            self._failed(run, scope, f.error, f.cause)
+            if f.error in (TIMEOUT, HEARTBEAT_TIMEOUT):  # the dispatcher enforced the state's timeout
+                self._timed_out(run, scope, f.error, f.cause)
+            else:
+                self._failed(run, scope, f.error, f.cause)
             raise StateFailure(f.error, f.cause) from None
         except tokens.TaskTimedOut as t:
             error = HEARTBEAT_TIMEOUT if t.heartbeat else TIMEOUT
-            self._timed_out(run, scope, error)
+            self._timed_out(run, scope, error, None)
             raise StateFailure(error, None) from None
         except StateFailure:
             raise
@@ -192,12 +197,13 @@ class TaskState(RecoverableState):
             details["cause"] = cause
         run.event(scope, "LambdaFunctionFailed" if self.legacy_lambda else "TaskFailed", details)
 
-    def _timed_out(self, run: Any, scope: Scope, error: str) -> None:
-        if self.legacy_lambda:
-            run.event(scope, "LambdaFunctionTimedOut", {"error": error})
-        else:
-            run.event(scope, "TaskTimedOut", {"resourceType": self.resource_type,
-                                              "resource": self.resource_name, "error": error})
+    def _timed_out(self, run: Any, scope: Scope, error: str, cause: str | None) -> None:
+        details: dict = {} if self.legacy_lambda else {"resourceType": self.resource_type,
+                                                       "resource": self.resource_name}
+        details["error"] = error
+        if cause is not None:
+            details["cause"] = cause
+        run.event(scope, "LambdaFunctionTimedOut" if self.legacy_lambda else "TaskTimedOut", details)
 
 
 def _maybe_json(text: str) -> Any:

@@ -1,4 +1,5 @@
 import datetime as dt
+import json
 from itertools import pairwise
 
 from aslrun import ScriptedDispatcher, event_types, one_state, output, run
@@ -156,3 +157,18 @@ def test_jsonata_catch_output_sees_error_output():
         },
     }
     assert output(definition, {"k": "v"}, dispatcher=ScriptedDispatcher(TaskFailed("E", "c"))) == "E/v"
+
+
+def test_dispatcher_timeout_is_recorded_as_task_timed_out_and_caught_by_name():
+    definition = {
+        "StartAt": "T",
+        "States": {
+            "T": {"Type": "Task", "Resource": LAMBDA, "TimeoutSeconds": 3, "End": True,
+                  "Catch": [{"ErrorEquals": ["States.Timeout"], "Next": "H"}]},
+            "H": {"Type": "Pass", "End": True},
+        },
+    }
+    result = run(definition, {}, dispatcher=ScriptedDispatcher(TaskFailed("States.Timeout", "took too long")))
+    assert result.status == "SUCCEEDED"
+    assert "TaskTimedOut" in event_types(result)
+    assert json.loads(result.output) == {"Error": "States.Timeout", "Cause": "took too long"}
