@@ -262,3 +262,29 @@ def test_python3_saml_alone_accepts_what_this_handler_refuses(signed, idp_key):
                     {"audience": idp.OMIT}):
         response = OneLogin_Saml2_Response(settings_, idp.encode(signed(**lenient)))
         assert response.is_valid(request), (lenient, response.get_error())
+
+
+def test_configured_session_and_url_lifetimes_reach_the_presign_call(post, signed, local_aws, monkeypatch):
+    monkeypatch.setenv("SESSION_DURATION_SECONDS", "3600")
+    monkeypatch.setenv("URL_EXPIRES_SECONDS", "30")
+    posted = post(signed())
+    grant = local_aws.store["sagemaker_studio"].grants[_studio_target(posted.answer["headers"]["Location"])[1]]
+    assert grant.session_seconds == 3600
+
+
+def test_custom_attribute_names(post, signed, monkeypatch):
+    monkeypatch.setenv("USERNAME_ATTRIBUTE", "https://aws.amazon.com/SAML/Attributes/RoleSessionName")
+    monkeypatch.setenv("DOMAIN_ID_ATTRIBUTE", "studio-domain")
+    assert post(signed()).reason == "missing_attribute"
+    renamed = signed(attributes={"https://aws.amazon.com/SAML/Attributes/RoleSessionName": [USER],
+                                 "studio-domain": [DOMAIN]})
+    assert post(renamed).status == 302
+
+
+@pytest.mark.parametrize("name, value", [("IDP_CERTIFICATE", ""), ("SESSION_DURATION_SECONDS", "60"),
+                                         ("CLOCK_SKEW_SECONDS", "soon"), ("REPLAY_IDS_TABLE", "")])
+def test_a_misconfigured_deployment_says_so_in_the_logs(post, signed, monkeypatch, name, value):
+    monkeypatch.setenv(name, value)
+    posted = post(signed())
+    assert posted.status == 502
+    assert posted.log["outcome"] == "misconfigured" and name in posted.log["error"]
