@@ -1,4 +1,18 @@
-"""The Task dispatch protocol: how the interpreter hands a Task state to whoever runs it."""
+"""The Task dispatch protocol: how the interpreter hands a Task state to whoever runs it.
+
+A dispatcher gets one ``TaskCall`` per attempt and returns the task's result (a JSON value) or raises
+``TaskFailed(error, cause)``; Retry and Catch then match ``error``. Conventions the interpreter relies on:
+
+- ``timeout_seconds``/``heartbeat_seconds``: when the work overruns them, raise
+  ``TaskFailed("States.Timeout")`` / ``TaskFailed("States.HeartbeatTimeout")`` (recorded as TaskTimedOut).
+- ``.waitForTaskToken``: start the work and return (the return value is shown in TaskSubmitted); the
+  interpreter then waits in ``engine.asl.tokens`` for send_task_success/failure on ``task_token``.
+- ``.sync``: wait for the job yourself (with the clock you gave ``execute``) and return its final result.
+- Distributed Map ``ItemReader``: called with the reader's Resource (``arn:aws:states:::s3:getObject`` or
+  ``…:s3:listObjectsV2``) and its evaluated Parameters/Arguments; return the service response
+  (GetObject: ``{"Body": text | bytes | stream}``; ListObjectsV2: ``{"Contents": [...]}``, all pages).
+- ``ResultWriter``: called with ``arn:aws:states:::s3:putObject`` and ``{"Bucket", "Key", "Body"}`` per file.
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
