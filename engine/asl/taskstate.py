@@ -23,12 +23,15 @@ _NOT_TRUNCATED = {"truncated": False}
 def split_resource(resource: str) -> tuple[str, str]:
     """(resourceType, resource) as history events show them, e.g. ('lambda', 'invoke.waitForTaskToken')."""
     if resource.startswith("arn:") and ":states:::" in resource:
-        tail = resource.split(":states:::", 1)[1]
-        service, _, action = tail.rpartition(":")
-        return service, action
+        parts = resource.split(":states:::", 1)[1].split(":")
+        if len(parts) > 2 and parts[-1].isdigit():  # versioned patterns such as startExecution.sync:2
+            parts[-2:] = [f"{parts[-2]}:{parts[-1]}"]
+        return ":".join(parts[:-1]), parts[-1]
     parts = resource.split(":")
     if len(parts) > 2 and parts[2] == "lambda":
         return "lambda", resource
+    if len(parts) > 5 and parts[5] == "activity":
+        return "activity", resource
     return "unknown", resource
 
 

@@ -172,3 +172,12 @@ def test_dispatcher_timeout_is_recorded_as_task_timed_out_and_caught_by_name():
     assert result.status == "SUCCEEDED"
     assert "TaskTimedOut" in event_types(result)
     assert json.loads(result.output) == {"Error": "States.Timeout", "Cause": "took too long"}
+
+
+def test_resource_type_and_name_in_events():
+    from engine.asl.taskstate import split_resource
+
+    assert split_resource("arn:aws:states:::aws-sdk:s3:getObject") == ("aws-sdk:s3", "getObject")
+    assert split_resource("arn:aws:states:::states:startExecution.sync:2") == ("states", "startExecution.sync:2")
+    assert split_resource("arn:aws:states:::sqs:sendMessage.waitForTaskToken") == (
+        "sqs", "sendMessage.waitForTaskToken")
