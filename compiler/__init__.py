@@ -14,10 +14,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from compiler.errors import SpecError, SpecErrors
-
 if TYPE_CHECKING:
+    from compiler.errors import SpecError, SpecErrors
     from compiler.model import Workflow
+
+
+def __getattr__(name: str) -> object:
+    # SpecError/SpecErrors load on first use: the model's dataclasses cost ~50 ms to import, and
+    # `stepsmith --help` imports this package.
+    if name in ("SpecError", "SpecErrors"):
+        from compiler import errors
+
+        return getattr(errors, name)
+    raise AttributeError(f"module 'compiler' has no attribute {name!r}")
 
 __all__ = [
     "CompileResult",
@@ -57,6 +66,7 @@ def _display(path: Path, root: Path) -> str:
 
 
 def _load(path: Path, root: Path) -> tuple[Workflow | None, list[SpecError]]:
+    from compiler.errors import SpecErrors
     from compiler.load import build_workflow, read_document
     from compiler.validate import check_schema, check_workflow
 
@@ -73,6 +83,8 @@ def _load(path: Path, root: Path) -> tuple[Workflow | None, list[SpecError]]:
 
 def load_workflow(path: str | os.PathLike[str], root: str | os.PathLike[str] | None = None) -> Workflow:
     """Load and fully validate one spec; raises SpecErrors listing every problem."""
+    from compiler.errors import SpecErrors
+
     spec = Path(path)
     project = Path(root) if root is not None else find_project_root(spec.parent)
     workflow, errors = _load(spec, project)
@@ -84,6 +96,7 @@ def load_workflow(path: str | os.PathLike[str], root: str | os.PathLike[str] | N
 def load_project(root: str | os.PathLike[str] = ".",
                  files: Sequence[str | os.PathLike[str]] | None = None) -> list[Workflow]:
     """Load every spec of the project (or just `files`); raises SpecErrors with all errors of all files."""
+    from compiler.errors import SpecError, SpecErrors
     from compiler.validate import check_project
 
     project = Path(root)
@@ -107,6 +120,8 @@ def load_project(root: str | os.PathLike[str] = ".",
 def validate_project(root: str | os.PathLike[str] = ".",
                      files: Sequence[str | os.PathLike[str]] | None = None) -> list[SpecError]:
     """Every error in the project's specs (or `files`), sorted by place; empty when all is well."""
+    from compiler.errors import SpecErrors
+
     try:
         load_project(root, files)
     except SpecErrors as exc:
