@@ -27,7 +27,8 @@ setup-sam: $(SAM_VENV)/.installed
 ## Main job: compile every workflow, then blur the faces in a generated sample video locally.
 run: setup
 	$(VENV)/bin/stepsmith compile
-	$(VENV)/bin/python bench/media.py sample $(SAMPLE)
+	mkdir -p $(dir $(SAMPLE))
+	$(VENV)/bin/python bench/media.py $(SAMPLE)
 	$(VENV)/bin/stepsmith run face-blur --file $(SAMPLE) --out-dir out/
 
 ## Tests: lint, the unit and end-to-end suite, and the SAM tool checks.
