@@ -5,7 +5,7 @@ from aslrun import one_state, output, run
 
 from engine.asl import VirtualClock
 
-START = dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc)
+START = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
 
 
 def elapsed(result) -> float:
