@@ -27,6 +27,16 @@ _UNSET = ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_ENDPOINT_URL", "AWS_SESSION
           "AWS_SECURITY_TOKEN", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE")
 
 
+_session: boto3.session.Session | None = None
+
+
+def _shared_session() -> boto3.session.Session:
+    global _session
+    if _session is None:
+        _session = boto3.session.Session()
+    return _session
+
+
 class LocalAWSError(Exception):
     """Local AWS could not start (e.g. another LocalAWS is already active in this process)."""
 
@@ -44,6 +54,7 @@ class LocalAWS:
         self.region = region or (app.region if app else "us-east-1")
         self.persist = persist
         self.store: dict[str, Any] = {}      # per-session scratch space for providers (jobs, …)
+        self.touched: set[str] = set()       # services called in this session (only those are saved)
         self._mock = mock_aws()
         self._saved_env: dict[str, str | None] = {}
         self._loaded: dict = {}
@@ -57,6 +68,9 @@ class LocalAWS:
             providers.activate(self)
         try:
             self._mock.start()
+            # One boto3 session for every LocalAWS in the process: its service models are parsed once
+            # (moto resets boto3's default session, which would re-read them each time).
+            boto3.DEFAULT_SESSION = _shared_session()
             self._set_env()
             self._active = True
             if self.persist:

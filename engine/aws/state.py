@@ -119,6 +119,16 @@ def save_state(aws: LocalAWS, state_dir: Path, loaded: dict) -> dict:
     for bucket in set(loaded.get("s3", {})) - set(buckets):
         shutil.rmtree(state_dir / "s3" / bucket, ignore_errors=True)
 
+    snapshot["dynamodb"] = set(loaded.get("dynamodb", set()))
+    if "dynamodb" in aws.touched:
+        _save_tables(aws, state_dir, loaded, snapshot)
+    # Loading moto's SSM backend costs seconds (AWS's public parameters); skip it when unused.
+    if "ssm" in aws.touched:
+        _save_parameters(aws, state_dir)
+    return snapshot
+
+
+def _save_tables(aws: LocalAWS, state_dir: Path, loaded: dict, snapshot: dict) -> None:
     dynamodb = aws.client("dynamodb")
     tables = dynamodb.list_tables().get("TableNames", [])
     for name in tables:
@@ -133,7 +143,10 @@ def save_state(aws: LocalAWS, state_dir: Path, loaded: dict) -> dict:
         snapshot["dynamodb"].add(name)
     for name in set(loaded.get("dynamodb", set())) - set(tables):
         (state_dir / "dynamodb" / f"{name}.json").unlink(missing_ok=True)
+        snapshot["dynamodb"].discard(name)
 
+
+def _save_parameters(aws: LocalAWS, state_dir: Path) -> None:
     ssm = aws.client("ssm")
     parameters: dict[str, dict] = {}
     names = [entry["Name"] for page in ssm.get_paginator("describe_parameters").paginate()
@@ -144,4 +157,3 @@ def save_state(aws: LocalAWS, state_dir: Path, loaded: dict) -> dict:
     if parameters or (state_dir / "ssm.json").exists():
         state_dir.mkdir(parents=True, exist_ok=True)
         (state_dir / "ssm.json").write_text(json.dumps(parameters, indent=1, sort_keys=True), encoding="utf-8")
-    return snapshot

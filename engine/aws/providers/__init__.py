@@ -101,6 +101,7 @@ def _answer(model: Any, context: dict, **_: Any) -> tuple[AWSResponse, dict] | N
     aws = _active
     if aws is None:
         return None
+    aws.touched.add(model.service_model.service_name)
     fn = provider_for(model.service_model.service_name, model.name)
     if fn is None:
         return None
