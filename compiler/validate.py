@@ -42,6 +42,14 @@ from compiler.model import (
 SCHEMA_PATH = Path(__file__).with_name("schema.json")
 _NAME = re.compile(r"^[a-z][a-z0-9-]*$")
 _ISO_TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$")
+# The error names Step Functions itself raises (ASL spec, "Errors").
+STATES_ERRORS = (
+    "States.ALL", "States.DataLimitExceeded", "States.ExceedToleratedFailureThreshold",
+    "States.HeartbeatTimeout", "States.Http.Socket", "States.IntrinsicFailure", "States.ItemReaderFailed",
+    "States.NoChoiceMatched", "States.ParameterPathFailure", "States.Permissions",
+    "States.QueryEvaluationError", "States.ResultPathMatchFailure", "States.ResultWriterFailed",
+    "States.Runtime", "States.TaskFailed", "States.Timeout", "States.BranchFailed",
+)
 _JSONATA = re.compile(r"^\s*\{%(.*)%\}\s*$", re.DOTALL)
 
 
@@ -385,6 +393,8 @@ class _Checker:
         for index, rule in enumerate(step.retry):
             if rule.preset is None and rule.max_delay is not None and rule.max_delay < rule.interval:
                 self.error(step.where("retry", index, "max_delay"), "max_delay is shorter than interval")
+        for key, rules in (("retry", step.retry), ("catch", step.catch)):
+            self.check_error_names(step, key, [rule.errors for rule in rules])
         if isinstance(step, PollStep):
             self.check_condition(step.until, step.where("poll", "until"), jsonpath_mode)
             if step.fail_if is not None:
@@ -406,6 +416,21 @@ class _Checker:
                     self.check_path(value, step.where("fail", key), intrinsic=True)
                 elif value is not None:
                     self.check_jsonata(value, step.where("fail", key))
+
+    def check_error_names(self, step: Step, key: str, lists: list[list[str]]) -> None:
+        """States.* names exist; States.ALL stands alone, in the last rule (ASL's rules)."""
+        for index, errors in enumerate(lists):
+            for position, name in enumerate(errors):
+                place = step.where(key, index, "errors", position)
+                if name.startswith("States.") and name not in STATES_ERRORS:
+                    self.error(place, f"unknown error name '{name}'",
+                               did_you_mean(name, STATES_ERRORS) or "see the States.* errors in the ASL spec")
+                elif name == "States.ALL" and len(errors) > 1:
+                    self.error(place, "States.ALL must be the only error name in its rule",
+                               "move the other names into an earlier rule")
+                elif name == "States.ALL" and index != len(lists) - 1:
+                    self.error(place, f"the {key} rule with States.ALL must be the last one",
+                               "rules are tried in order, so later ones could never match")
 
     def check_shaping(self, step: Step, jsonpath_mode: bool) -> None:
         if jsonpath_mode:

@@ -47,6 +47,11 @@ EXPECTED: dict[str, list[str]] = {
     "endless-loop.yaml": [
         "broken/endless-loop.yaml:2:11: loop with no exit: 'Tick', 'Tock' never reach an end (add a choice that leaves the loop, or `end: true`)",
     ],
+    "error-names.yaml": [
+        'broken/error-names.yaml:5:18: States.ALL must be the only error name in its rule (move the other names into an earlier rule)',
+        "broken/error-names.yaml:6:18: unknown error name 'States.Timout' (did you mean 'States.Timeout'?)",
+        'broken/error-names.yaml:8:18: the catch rule with States.ALL must be the last one (rules are tried in order, so later ones could never match)',
+    ],
     "express-limits.yaml": [
         'broken/express-limits.yaml:5:13: express workflows cannot run a distributed map (use type: standard)',
         "broken/express-limits.yaml:9:17: duplicate step name 'Each' (first used at line 3; names are unique in the whole workflow)",
