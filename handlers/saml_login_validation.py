@@ -162,6 +162,10 @@ def _parse(document: bytes) -> etree._Element:
     # entities (XXE) can happen when there is no DOCTYPE at all. SAML never needs one.
     if "<!DOCTYPE" in text or "<!ENTITY" in text:
         raise _malformed("xml_doctype")
+    # ...and the parser must read the same characters this check read: UTF-8 only, never UTF-7 & co.
+    declaration = re.match(r"\s*<\?xml[^>]*?encoding\s*=\s*[\"']([^\"']+)", text)
+    if declaration and declaration.group(1).lower().replace("_", "-") not in ("utf-8", "utf8"):
+        raise _malformed("not_xml", "not UTF-8")
     parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False,
                              remove_comments=False, remove_pis=False)
     try:
@@ -198,7 +202,7 @@ def _check_structure(root: etree._Element) -> etree._Element:
     # Comments and processing instructions are not covered by exclusive c14n, so a comment inside a
     # signed value (alice@corp<!---->.evil) leaves the signature valid while a careless reader sees
     # part of the text. No IdP needs them inside a SAMLResponse.
-    for node in root.iter(etree.Comment, etree.ProcessingInstruction):
+    if next(root.iter(etree.Comment, etree.ProcessingInstruction), None) is not None:
         raise _invalid("xml_comment")
     ids: set[str] = set()
     for element in root.iter(etree.Element):

@@ -174,6 +174,8 @@ ATTACKS = [
     ("external entity", lambda s, k, o: XXE, 400, "xml_doctype"),
     ("not XML", lambda s, k, o: b"this is not <xml", 400, "not_xml"),
     ("not UTF-8", lambda s, k, o: s().decode().encode("utf-16"), 400, "not_xml"),
+    ("declared UTF-7 to hide a DOCTYPE",
+     lambda s, k, o: b'<?xml version="1.0" encoding="UTF-7"?>+ADw-!DOCTYPE r+AFs-+AF0-+AD4-<r/>', 400, "not_xml"),
     ("an XML document that is not a Response", lambda s, k, o: b"<html><body/></html>", 403,
      "not_saml_response"),
 ]
