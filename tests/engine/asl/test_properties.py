@@ -105,3 +105,41 @@ def test_execute_never_raises_on_valid_definitions(definition, value):
         assert result.output is None
     ids = [e["id"] for e in result.history]
     assert ids == list(range(1, len(ids) + 1))
+
+
+atoms = st.sampled_from(["1", "2.5", "'s'", "true", "null", "$states.input.a", "$states.input.items", "$v",
+                         "$states.context.State.Name", "[1, 2]", "{'k': 1}", "$missing"])
+jsonata_exprs = st.recursive(
+    atoms,
+    lambda inner: st.one_of(
+        st.tuples(inner, st.sampled_from(["+", "-", "*", "&", "=", "<", "and", "or"]), inner).map(
+            lambda t: f"({t[0]} {t[1]} {t[2]})"),
+        st.tuples(st.sampled_from(["$string", "$count", "$exists", "$sum", "$number", "$keys"]), inner).map(
+            lambda t: f"{t[0]}({t[1]})"),
+        st.tuples(inner, inner, inner).map(lambda t: f"({t[0]} ? {t[1]} : {t[2]})"),
+    ),
+    max_leaves=4,
+)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(jsonata_exprs, jsonata_exprs, jsonata_exprs, json_values)
+def test_jsonata_states_never_raise(output_expr, assign_expr, condition, value):
+    definition = {
+        "QueryLanguage": "JSONata",
+        "StartAt": "A",
+        "States": {
+            "A": {"Type": "Pass", "Assign": {"v": "{% " + assign_expr + " %}"},
+                  "Output": {"o": "{% " + output_expr + " %}"}, "Next": "C"},
+            "C": {"Type": "Choice", "Choices": [{"Condition": "{% " + condition + " %}", "Next": "M"}],
+                  "Default": "M"},
+            "M": {"Type": "Map", "Items": "{% [1, 2] %}", "End": True,
+                  "ItemProcessor": {"StartAt": "P", "States": {
+                      "P": {"Type": "Pass", "Output": "{% " + output_expr + " %}", "End": True}}}},
+        },
+    }
+    result = execute(definition, json.dumps({"a": value, "items": [value]}))
+    assert result.status in ("SUCCEEDED", "FAILED")
+    assert "Stepsmith engine error" not in (result.cause or "")
+    if result.status == "FAILED":
+        assert result.error in ("States.QueryEvaluationError", "States.Runtime"), (result.error, result.cause)
