@@ -623,7 +623,8 @@ class LocalDispatcher:
         name = str(arguments.get("Name") or uuid.uuid4())
         parts = machine.arn.split(":")
         region, account = parts[3], parts[4]
-        started = time.time()
+        now = self.clock.now if self.clock is not None else time.time
+        started = now()
         result = execute(machine.definition, input_text, state_machine_name=machine.name, execution_name=name,
                          account=account, region=region, dispatcher=self, clock=self.clock)
         self.child_executions.append(result)
@@ -633,7 +634,7 @@ class LocalDispatcher:
         described = {
             "ExecutionArn": execution_arn, "Input": input_text, "InputDetails": {"Included": True},
             "Name": name, "StartDate": int(started * 1000), "StateMachineArn": machine.arn,
-            "Status": result.status, "StopDate": int(time.time() * 1000),
+            "Status": result.status, "StopDate": int(now() * 1000),
         }
         if result.status != "SUCCEEDED":
             described.update({"Error": result.error, "Cause": result.cause})

@@ -201,3 +201,68 @@ def test_unknown_resource_is_a_runtime_error(dispatcher):
     with pytest.raises(TaskFailed) as failure:
         dispatcher.run_task(call("arn:aws:states:::nothing", {}))
     assert failure.value.error == "States.Runtime"
+
+
+def test_sagemaker_sync_waits_for_the_job_and_returns_its_description(app, dispatcher):
+    from engine import execute
+
+    definition = {"StartAt": "Train", "States": {"Train": {
+        "Type": "Task", "Resource": "arn:aws:states:::sagemaker:createTrainingJob.sync",
+        "Parameters": {
+            "TrainingJobName": "job-1", "RoleArn": "arn:aws:iam::111111111111:role/r",
+            "AlgorithmSpecification": {"TrainingImage": "img", "TrainingInputMode": "File"},
+            "OutputDataConfig": {"S3OutputPath": "s3://demo-databucket/models"},
+            "ResourceConfig": {"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 1},
+            "StoppingCondition": {"MaxRuntimeInSeconds": 60}},
+        "ResultSelector": {"status.$": "$.TrainingJobStatus", "model.$": "$.ModelArtifacts.S3ModelArtifacts"},
+        "End": True}}}
+    result = execute(definition, "{}", dispatcher=dispatcher)
+    assert result.status == "SUCCEEDED", result.cause
+    assert json.loads(result.output) == {"status": "Completed",
+                                         "model": "s3://demo-databucket/models/job-1/output/model.tar.gz"}
+
+
+def test_start_execution_sync_runs_the_child_state_machine(app, dispatcher):
+    from engine import execute
+
+    child = app.state_machines["DemoStateMachine"]
+    definition = {"StartAt": "Child", "States": {"Child": {
+        "Type": "Task", "Resource": "arn:aws:states:::states:startExecution.sync:2",
+        "Parameters": {"StateMachineArn": child.arn, "Input": {"name": "kid"}},
+        "Catch": [{"ErrorEquals": ["States.TaskFailed"], "Next": "Child failed"}],
+        "End": True}, "Child failed": {"Type": "Pass", "End": True}}}
+    result = execute(definition, "{}", dispatcher=dispatcher)
+    output = json.loads(result.output)
+    assert output["Status"] == "SUCCEEDED"
+    assert output["Output"]["greeting"]["greeting"] == "hello kid"      # .sync:2 parses the child's output
+    assert output["StateMachineArn"] == child.arn
+
+    definition["States"]["Child"]["Parameters"]["Input"] = {"fail": True}
+    failed = json.loads(execute(definition, "{}", dispatcher=dispatcher).output)
+    assert failed["Error"] == "States.TaskFailed"
+    assert json.loads(failed["Cause"])["Error"] == "Demo.Failed"
+
+
+def test_distributed_map_reads_items_and_writes_results_in_local_s3(dispatcher, aws):
+    from engine import execute
+
+    s3 = aws.client("s3")
+    s3.put_object(Bucket="demo-databucket", Key="items.csv", Body=b"name\nAda\nBo\n")
+    definition = {"StartAt": "Each", "States": {"Each": {
+        "Type": "Map",
+        "ItemReader": {"Resource": "arn:aws:states:::s3:getObject", "ReaderConfig": {"InputType": "CSV"},
+                       "Parameters": {"Bucket": "demo-databucket", "Key": "items.csv"}},
+        "ItemProcessor": {"ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"},
+                          "StartAt": "Greet", "States": {"Greet": {
+                              "Type": "Task", "Resource": arn("DemoGreetFunction"),
+                              "ResultSelector": {"g.$": "$.greeting"}, "End": True}}},
+        "ResultWriter": {"Resource": "arn:aws:states:::s3:putObject",
+                         "Parameters": {"Bucket": "demo-databucket", "Prefix": "runs"}},
+        "End": True}}}
+    result = execute(definition, "{}", dispatcher=dispatcher)
+    assert result.status == "SUCCEEDED", result.cause
+    manifest_key = json.loads(result.output)["ResultWriterDetails"]["Key"]
+    manifest = json.loads(s3.get_object(Bucket="demo-databucket", Key=manifest_key)["Body"].read())
+    (succeeded,) = manifest["ResultFiles"]["SUCCEEDED"]
+    entries = json.loads(s3.get_object(Bucket="demo-databucket", Key=succeeded["Key"])["Body"].read())
+    assert sorted(json.loads(entry["Output"])["g"] for entry in entries) == ["hello Ada", "hello Bo"]
