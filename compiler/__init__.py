@@ -74,11 +74,31 @@ def _load(path: Path, root: Path) -> tuple[Workflow | None, list[SpecError]]:
         document = read_document(path, _display(path, root))
     except SpecErrors as exc:
         return None, exc.errors
-    errors = check_schema(document)
-    if errors:
-        return None, errors
+    schema_errors = check_schema(document)
+    if schema_errors:
+        return None, schema_errors + _checks_despite(schema_errors, document, path, root)
     workflow, errors = build_workflow(document, path)
     return workflow, errors + check_workflow(workflow, document, root)
+
+
+def _checks_despite(schema_errors: list[SpecError], document: object, path: Path,
+                    root: Path) -> list[SpecError]:
+    """Cross-reference errors of a spec that failed the schema, so one run shows them all.
+
+    The model builder trusts the schema, so a shape it cannot read (a step without a kind, a
+    string where a list goes) makes it fail: then only the schema errors are reported. Errors on
+    a line the schema already flagged are dropped, since they mostly echo it.
+    """
+    from compiler.load import build_workflow
+    from compiler.validate import check_workflow
+
+    try:
+        workflow, errors = build_workflow(document, path)  # type: ignore[arg-type]
+        errors = errors + check_workflow(workflow, document, root)  # type: ignore[arg-type]
+    except (KeyError, TypeError, AttributeError, ValueError, StopIteration, AssertionError):
+        return []
+    flagged = {(error.place.file, error.place.line) for error in schema_errors if error.place}
+    return [error for error in errors if error.place and (error.place.file, error.place.line) not in flagged]
 
 
 def load_workflow(path: str | os.PathLike[str], root: str | os.PathLike[str] | None = None) -> Workflow:

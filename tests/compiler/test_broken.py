@@ -81,6 +81,11 @@ EXPECTED: dict[str, list[str]] = {
     "missing-resource.yaml": [
         "broken/missing-resource.yaml:6:13: no resource named 'upload' (did you mean 'uploads'?)",
     ],
+    "mixed.yaml": [
+        "broken/mixed.yaml:6:13: no resource named 'upload' (did you mean 'uploads'?)",
+        "broken/mixed.yaml:7:5: unknown key 'memroy' (did you mean 'memory'?)",
+        "broken/mixed.yaml:8:11: no step named 'Fnish' (did you mean 'Finish'?)",
+    ],
     "no-kind.yaml": [
         "broken/no-kind.yaml:2:5: step 'Start' has no kind (add one of: handler, service, poll, choice, wait, map, parallel, pass, succeed, fail)",
         "broken/no-kind.yaml:4:5: a step has exactly one kind; 'Both' has handler and service (split it into separate steps)",
