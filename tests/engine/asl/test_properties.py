@@ -143,3 +143,50 @@ def test_jsonata_states_never_raise(output_expr, assign_expr, condition, value):
     assert "Stepsmith engine error" not in (result.cause or "")
     if result.status == "FAILED":
         assert result.error in ("States.QueryEvaluationError", "States.Runtime"), (result.error, result.cause)
+
+
+class CoinDispatcher:
+    """Fails or succeeds according to a drawn sequence of outcomes."""
+
+    def __init__(self, outcomes: list) -> None:
+        self.outcomes = outcomes
+        self.calls = 0
+
+    def run_task(self, call):
+        from engine.asl import TaskFailed
+
+        outcome = self.outcomes[self.calls % len(self.outcomes)]
+        self.calls += 1
+        if isinstance(outcome, str):
+            raise TaskFailed(outcome, "drawn failure")
+        return outcome
+
+
+@st.composite
+def task_machines(draw):
+    errors = st.sampled_from(["Boom", "States.Timeout", "States.TaskFailed", "Lambda.Unknown"])
+    retry = [{"ErrorEquals": draw(st.lists(errors, min_size=1, max_size=2, unique=True)),
+              "MaxAttempts": draw(st.integers(0, 3)), "IntervalSeconds": draw(st.integers(1, 5)),
+              "BackoffRate": draw(st.sampled_from([1, 1.5, 2])),
+              "JitterStrategy": draw(st.sampled_from(["FULL", "NONE"]))}
+             for _ in range(draw(st.integers(0, 2)))]
+    catch = [{"ErrorEquals": draw(st.sampled_from([["States.ALL"], ["Boom"], ["States.TaskFailed"]])),
+              "Next": "Handled", "ResultPath": draw(st.sampled_from(["$.error", "$", None]))}
+             for _ in range(draw(st.integers(0, 2)))]
+    task = {"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke", "Retry": retry, "Catch": catch,
+            "Parameters": draw(templates), "ResultSelector": {"r.$": "$"}, "ResultPath": "$.out", "End": True}
+    machine = {"StartAt": "T", "States": {"T": task, "Handled": {"Type": "Pass", "End": True}}}
+    if draw(st.booleans()):  # the same task inside a Map
+        machine = {"StartAt": "M", "States": {"M": {"Type": "Map", "ItemsPath": "$.items", "End": True,
+                                                    "ItemProcessor": machine}}}
+    return machine
+
+
+@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(task_machines(), st.lists(st.sampled_from(["Boom", "States.Timeout", "Other", {"ok": 1}, None]),
+                                 min_size=1, max_size=4))
+def test_tasks_with_retry_and_catch_never_raise(definition, outcomes):
+    result = execute(definition, json.dumps({"a": 1, "b": {"c": 2}, "items": [1, 2]}),
+                     dispatcher=CoinDispatcher(outcomes))
+    assert result.status in ("SUCCEEDED", "FAILED")
+    assert "Stepsmith engine error" not in (result.cause or "")
