@@ -27,7 +27,7 @@ from engine.aws.providers import sagemaker_studio
 from engine.iam_eval import PolicyError
 
 if TYPE_CHECKING:
-    from engine.app import App, Function
+    from engine.app import App, Function, StateMachine
     from engine.aws import LocalAWS
 
 MAX_PAYLOAD = 10 * 1024 * 1024  # API Gateway's request payload limit
@@ -36,15 +36,23 @@ STAGE = "local"
 
 @dataclass(frozen=True)
 class Route:
-    """One API route: method and path template (`/items/{id}`, `/{proxy+}`) → a Lambda-proxy function."""
+    """One API route: method and path template (`/items/{id}`, `/{proxy+}`) → a Lambda-proxy function,
+    or → StartExecution of a state machine (an API trigger without `respond:`)."""
 
     method: str
     path: str
-    function: Function
+    function: Function | None
     pattern: re.Pattern
+    machine: StateMachine | None = None
+
+    @property
+    def target(self) -> str:
+        """The logical id of what answers the route."""
+        return self.function.logical_id if self.function else self.machine.logical_id
 
     @classmethod
-    def of(cls, method: str, path: str, function: Function) -> Route:
+    def of(cls, method: str, path: str, function: Function | None,
+           machine: StateMachine | None = None) -> Route:
         regex = ""
         for part in re.split(r"(\{[^}]+\})", path):
             if part.startswith("{") and part.endswith("+}"):
@@ -53,7 +61,7 @@ class Route:
                 regex += f"(?P<{_group(part[1:-1])}>[^/]+)"
             else:
                 regex += re.escape(part)
-        return cls(method.upper(), path, function, re.compile(regex))
+        return cls(method.upper(), path, function, re.compile(regex), machine)
 
     def match(self, method: str, path: str) -> dict[str, str] | None:
         """Path parameters when this route takes the request, else None."""
@@ -71,7 +79,9 @@ def _group(name: str) -> str:
 
 
 def routes_of(app: App, workflow: str | None = None) -> list[Route]:
-    """The Lambda-proxy routes of the compiled app, optionally only those of one workflow."""
+    """The API routes of the compiled app, optionally only those of one workflow."""
+    from engine.app import load_template
+
     prefix = re.sub(r"[^a-z0-9]", "", (workflow or "").lower())
     routes = []
     for function in app.functions.values():
@@ -80,6 +90,16 @@ def routes_of(app: App, workflow: str | None = None) -> list[Route]:
         for event in function.api_events:
             routes.append(Route.of(str(event.get("Method", "ANY")).replace("*", "ANY"),
                                    str(event.get("Path", "/")), function))
+    resources = load_template(app.template_path).get("Resources") or {}
+    for machine in app.state_machines.values():
+        if prefix and not machine.logical_id.lower().startswith(prefix):
+            continue
+        events = ((resources.get(machine.logical_id) or {}).get("Properties") or {}).get("Events") or {}
+        for event in events.values():
+            if isinstance(event, dict) and event.get("Type") == "Api":
+                props = event.get("Properties") or {}
+                routes.append(Route.of(str(props.get("Method", "ANY")).replace("*", "ANY"),
+                                       str(props.get("Path", "/")), None, machine))
     # Literal paths before templates, longer before shorter, as API Gateway prefers the most specific.
     routes.sort(key=lambda r: ("{" in r.path, -len(r.path)))
     return routes
@@ -198,6 +218,8 @@ class LocalApi:
             return self._studio(method, raw_path, source_ip)
         for route in self.routes:
             parameters = route.match(method, urllib.parse.unquote(path))
+            if parameters is not None and route.machine is not None:
+                return self._start_execution(route.machine, body)
             if parameters is not None:
                 event = proxy_event(method, raw_path, headers, body, route, parameters, source_ip,
                                     self.app.account)
@@ -210,6 +232,35 @@ class LocalApi:
                 return proxy_answer(invocation.payload)
         # API Gateway REST answers unknown routes this way, not with a 404.
         return _json_answer(403, "Missing Authentication Token")
+
+    def _start_execution(self, machine: StateMachine, body: bytes) -> Answer:
+        """API Gateway's StartExecution integration: the JSON body is the input; the run goes on alone."""
+        from engine import execute
+        from engine.asl.clock import RealClock
+        from engine.commands import write_history
+        from engine.tasks import LocalDispatcher
+
+        text = body.decode("utf-8", "replace").strip() or "{}"
+        try:
+            json.loads(text)
+        except ValueError:
+            return _json_answer(400, "Could not parse request body into json")
+        name = str(uuid.uuid4())
+        arn = f"arn:aws:states:{self.app.region}:{self.app.account}:execution:{machine.name}:{name}"
+        started = time.time()
+
+        def run() -> None:
+            clock = RealClock()
+            result = execute(machine.definition, text, state_machine_name=machine.name, execution_name=name,
+                             account=self.app.account, region=self.app.region,
+                             dispatcher=LocalDispatcher(self.app, clock=clock, runner=self.runner), clock=clock)
+            write_history(self.app.root, result, text, machine.name)
+            if self.log:
+                self.log(f"{machine.logical_id} execution {name}: {result.status}")
+
+        threading.Thread(target=run, name=f"execution:{name}", daemon=True).start()
+        return Answer(200, [("Content-Type", "application/json")],
+                      json.dumps({"executionArn": arn, "startDate": started}).encode())
 
     def _studio(self, method: str, raw_path: str, source_ip: str) -> Answer:
         url = urllib.parse.urlsplit(raw_path)
@@ -245,7 +296,7 @@ def _callers(app: App, routes: list[Route], function_ip: str,
              overrides: dict[str, str]) -> dict[str, sagemaker_studio.Caller]:
     """Each routed function as an AWS caller: its role's compiled policies and its network address."""
     callers = {}
-    for function in {route.function.logical_id: route.function for route in routes}.values():
+    for function in {r.function.logical_id: r.function for r in routes if r.function}.values():
         policies = sagemaker_studio.function_policies(app, function.logical_id, overrides)
         principal = f"arn:aws:sts::{app.account}:assumed-role/{function.name}-role/{function.name}"
         callers[function.name] = sagemaker_studio.Caller(principal, policies, function_ip)
@@ -340,8 +391,7 @@ def serve(workflow: str | None, port: int, overrides: tuple[str, ...], function_
     routes = routes_of(app, workflow)
     if not routes:
         where = f"workflow {workflow}" if workflow else "the compiled template"
-        click.echo(f"{app.template_path}: {where} has no API route answered by a function "
-                   "(trigger: api with respond:)", err=True)
+        click.echo(f"{app.template_path}: {where} has no API route (trigger: api)", err=True)
         raise SystemExit(2)
     with LocalAWS(state_dir or root / ".stepsmith", app=app) as aws:
         try:
@@ -354,7 +404,7 @@ def serve(workflow: str | None, port: int, overrides: tuple[str, ...], function_
             click.echo(f"{app.template_path}: {error}", err=True)
             raise SystemExit(2) from None
         for route in routes:
-            click.echo(f"{route.method:6} {api.url}{route.path}  →  {route.function.logical_id}")
+            click.echo(f"{route.method:6} {api.url}{route.path}  →  {route.target}")
         click.echo(f"Studio stand-in at {api.url}{sagemaker_studio.STUDIO_PREFIX}  (Ctrl-C stops)")
         sys.stdout.flush()
         try:

@@ -133,3 +133,34 @@ def test_serve_without_a_template_says_what_to_do(tmp_path, monkeypatch):
     result = CliRunner().invoke(serve, ["--template", str(tmp_path / "missing.yaml")])
     assert result.exit_code == 2
     assert "stepsmith compile" in result.output
+
+
+def test_an_api_trigger_without_respond_starts_the_state_machine(tmp_path):
+    """`stepsmith serve` also serves workflows whose API trigger starts an execution (StartExecution)."""
+    import json
+    import time
+
+    from engine.app import App
+    from engine.aws import LocalAWS
+    from engine.serve import LocalApi, routes_of
+
+    template = {"Transform": "AWS::Serverless-2016-10-31", "Resources": {"OrdersStateMachine": {
+        "Type": "AWS::Serverless::StateMachine", "Properties": {
+            "Definition": {"StartAt": "Shape", "States": {"Shape": {
+                "Type": "Pass", "Parameters": {"order.$": "$.id"}, "End": True}}},
+            "Events": {"Api": {"Type": "Api", "Properties": {"Path": "/orders", "Method": "post"}}}}}}}
+    (tmp_path / "build").mkdir()
+    (tmp_path / "build" / "template.yaml").write_text(yaml.safe_dump(template))
+    app = App.load(tmp_path)
+    with LocalAWS(tmp_path / ".stepsmith", app=app, persist=False) as aws, \
+            LocalApi(app, aws, routes=routes_of(app), port=0) as api:
+        status, _, body = request(api.url + "/orders", "POST", '{"id": 42}')
+        assert status == 200
+        name = json.loads(body)["executionArn"].rsplit(":", 1)[1]
+        assert request(api.url + "/orders", "POST", "not json")[0] == 400
+        record = tmp_path / ".stepsmith" / "executions" / f"{name}.json"
+        deadline = time.monotonic() + 20
+        while not record.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        history = json.loads(record.read_text())
+    assert history["status"] == "SUCCEEDED" and json.loads(history["output"]) == {"order": 42}
