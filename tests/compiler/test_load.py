@@ -4,6 +4,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from compiler.errors import SpecErrors
 from compiler.load import read_document
@@ -63,3 +66,31 @@ def test_merge_keys_and_syntax_errors(tmp_path: Path) -> None:
 def test_empty_file(tmp_path: Path) -> None:
     assert messages(tmp_path, "# nothing\n") == [
         "workflows/flow.yaml:1:1: the spec is empty (a workflow needs at least `steps:`)"]
+
+
+# PyYAML itself folds YAML 1.1 line breaks (NEL, LS, PS) and control characters: leave them out.
+text = st.text(st.characters(blacklist_categories=("Cc", "Cs", "Zl", "Zp")), max_size=10)
+json_values = st.recursive(
+    st.one_of(st.none(), st.booleans(), st.integers(), text),
+    lambda inner: st.one_of(st.lists(inner, max_size=4),
+                            st.dictionaries(text.filter(bool), inner, max_size=4)),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=60, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.dictionaries(text.filter(bool), json_values, min_size=1, max_size=4),
+       st.sampled_from([False, True]))
+def test_any_document_reads_back_with_a_place_for_every_value(tmp_path: Path, data: dict, flow: bool) -> None:
+    path = tmp_path / "any.yaml"
+    path.write_text(yaml.safe_dump(data, default_flow_style=flow, allow_unicode=True), encoding="utf-8")
+    doc = read_document(path, "any.yaml")
+    assert doc.data == data
+
+    def paths(value: object, prefix: tuple = ()) -> list[tuple]:
+        children = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else []
+        return [prefix, *(p for key, child in children for p in paths(child, (*prefix, key)))]
+
+    for key_path in paths(data):
+        assert key_path in doc.places
+        assert doc.places[key_path].line >= 1 and doc.places[key_path].col >= 1
