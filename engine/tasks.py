@@ -27,7 +27,7 @@ import traceback
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import boto3
 import botocore.exceptions
@@ -94,9 +94,9 @@ _inside = threading.local()   # set in handler threads, so a handler that invoke
 class LambdaRunner:
     """Runs Lambda functions in-process; keeps each code root's modules warm, like a Lambda container."""
 
-    def __init__(self) -> None:
-        self._modules: dict[Path, dict[str, Any]] = {}   # code root → its modules, kept between invokes
-        self._active_root: Path | None = None
+    # Process-wide, like sys.modules itself: code root → its modules, kept between invocations.
+    _modules: ClassVar[dict[Path, dict[str, Any]]] = {}
+    _active_root: ClassVar[Path | None] = None
 
     def invoke(self, function: Function, event: Any, *, task_timeout: float | None = None) -> Invocation:
         """Invoke `function` with `event` (a JSON value); never raises for handler failures."""
@@ -207,19 +207,19 @@ class LambdaRunner:
 
     def _activate(self, root: Path) -> None:
         """Make `root`'s modules the imported ones: two code roots may both have a `utils` module."""
-        if self._active_root == root:
+        if LambdaRunner._active_root == root:
             return
-        for other, modules in self._modules.items():
+        for other, modules in LambdaRunner._modules.items():
             if other != root:
                 for name in modules:
                     sys.modules.pop(name, None)
-        sys.modules.update(self._modules.get(root, {}))
+        sys.modules.update(LambdaRunner._modules.get(root, {}))
         importlib.invalidate_caches()
-        self._active_root = root
+        LambdaRunner._active_root = root
 
     def _remember(self, root: Path) -> None:
         prefix = str(root) + os.sep
-        owned = self._modules.setdefault(root, {})
+        owned = LambdaRunner._modules.setdefault(root, {})
         for name, module in list(sys.modules.items()):
             path = getattr(module, "__file__", None)
             if path and path.startswith(prefix):
