@@ -180,6 +180,10 @@ class State:
             raise DefinitionError("'Retry' and 'Catch' must be arrays", self.name, "Retry")
         self.retriers = [Retrier(r, self.name) for r in retry]
         self.catchers = [Catcher(c, self.name) for c in catch]
+        for field, rules in (("Retry", self.retriers), ("Catch", self.catchers)):
+            if any("States.ALL" in rule.error_equals for rule in rules[:-1]):
+                raise DefinitionError(f"'States.ALL' may only appear in the last element of '{field}'",
+                                      self.name, field)
         for c in self.catchers:
             if self.jsonata:
                 c.output = None

@@ -20,6 +20,12 @@ from engine.asl import DefinitionError, InvalidExecutionInput
         ({"StartAt": "A", "States": {"A": {"Type": "Choice", "Choices": [{"Next": "A"}]}}}, "A", "Choices"),
         ({"StartAt": "A", "States": {"A": {"Type": "Pass", "End": True,
                                            "Parameters": {"x.$": "not a path"}}}}, None, "x.$"),
+        ({"StartAt": "A", "States": {"A": {"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke", "End": True,
+                                           "Retry": [{"ErrorEquals": ["States.ALL"]}, {"ErrorEquals": ["E"]}]}}},
+         "A", "Retry"),
+        ({"StartAt": "A", "States": {"A": {"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke", "End": True,
+                                           "Catch": [{"ErrorEquals": ["States.ALL", "E"], "Next": "A"}]}}},
+         "A", "Catch"),
     ],
 )
 def test_rejected_definitions_name_state_and_field(definition, state, field):
