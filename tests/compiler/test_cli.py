@@ -144,3 +144,12 @@ def test_new_refuses_to_overwrite_and_bad_names(project: Path) -> None:
     assert "already exist" in again.stderr and handler.read_text(encoding="utf-8") == "# mine\n"
     bad = run(new, "Order_Intake")
     assert bad.exit_code == 2 and "kebab-case" in bad.stderr
+
+
+def test_workflow_names_are_unique_in_a_project(project: Path) -> None:
+    (project / "workflows" / "copy.yaml").write_text("name: uploads\nsteps:\n  - name: A\n    pass: {}\n",
+                                                     encoding="utf-8")
+    result = run(validate)
+    assert result.exit_code == 2
+    assert result.stderr.splitlines()[0] == ("workflows/uploads.yaml:1:1: workflow name 'uploads' clashes with "
+                                             "workflows/copy.yaml (workflow names are unique in a project)")
