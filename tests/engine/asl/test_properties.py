@@ -173,7 +173,8 @@ def task_machines(draw):
     catch = [{"ErrorEquals": draw(st.sampled_from([["States.ALL"], ["Boom"], ["States.TaskFailed"]])),
               "Next": "Handled", "ResultPath": draw(st.sampled_from(["$.error", "$", None]))}
              for _ in range(draw(st.integers(0, 2)))]
-    catch.sort(key=lambda c: "States.ALL" in c["ErrorEquals"])  # AWS wants States.ALL last
+    catch.sort(key=lambda c: "States.ALL" in c["ErrorEquals"])  # AWS wants States.ALL last, once
+    catch = [c for i, c in enumerate(catch) if i == len(catch) - 1 or "States.ALL" not in c["ErrorEquals"]]
     task = {"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke", "Retry": retry, "Catch": catch,
             "Parameters": draw(templates), "ResultSelector": {"r.$": "$"}, "ResultPath": "$.out", "End": True}
     machine = {"StartAt": "T", "States": {"T": task, "Handled": {"Type": "Pass", "End": True}}}
