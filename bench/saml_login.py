@@ -38,17 +38,20 @@ TEMPLATE = ROOT / "tests" / "flows" / "saml_login" / "fixtures" / "template.yaml
 class Result:
     """Latencies of one phase, in seconds (also in the order measured), and its wall time."""
 
-    def __init__(self, name: str, latencies: list[float], wall: float) -> None:
+    def __init__(self, name: str, latencies: list[float], wall: float, cpu: list[float] | None = None) -> None:
         self.name, self.measured, self.latencies, self.wall = name, list(latencies), sorted(latencies), wall
+        self.cpu = sorted(cpu or [])
 
-    def percentile(self, p: float) -> float:
-        index = min(len(self.latencies) - 1, max(0, round(p / 100 * len(self.latencies)) - 1))
-        return self.latencies[index] * 1000
+    def percentile(self, p: float, cpu: bool = False) -> float:
+        values = self.cpu if cpu else self.latencies
+        index = min(len(values) - 1, max(0, round(p / 100 * len(values)) - 1))
+        return values[index] * 1000
 
     def row(self) -> str:
         rate = len(self.latencies) / self.wall if self.wall else 0.0
-        return (f"{self.name:42} {len(self.latencies):5d} {rate:8.1f} {self.percentile(50):8.2f} "
-                f"{self.percentile(99):8.2f} {statistics.fmean(self.latencies) * 1000:8.2f}")
+        cpu = f"{self.percentile(50, True):8.2f} {self.percentile(99, True):8.2f}" if self.cpu else f"{'-':>8} {'-':>8}"
+        return (f"{self.name:46} {len(self.latencies):5d} {rate:7.1f} {self.percentile(50):8.2f} "
+                f"{self.percentile(99):8.2f} {statistics.fmean(self.latencies) * 1000:8.2f} {cpu}")
 
 
 def timed(name: str, calls: list[Callable[[], object]], seconds: float, warmup: int = 10) -> Result:
@@ -56,14 +59,16 @@ def timed(name: str, calls: list[Callable[[], object]], seconds: float, warmup: 
     for call in calls[:warmup]:
         call()
     latencies: list[float] = []
+    cpu: list[float] = []
     start = time.perf_counter()
     for call in calls[warmup:]:
-        began = time.perf_counter()
+        began, began_cpu = time.perf_counter(), time.thread_time()
         call()
+        cpu.append(time.thread_time() - began_cpu)
         latencies.append(time.perf_counter() - began)
         if began - start > seconds:
             break
-    return Result(name, latencies, time.perf_counter() - start)
+    return Result(name, latencies, time.perf_counter() - start, cpu)
 
 
 def documents(key: idp.SigningKey, count: int) -> list[bytes]:
@@ -235,7 +240,9 @@ def main() -> None:
     print(f"python {platform.python_version()} on {platform.machine()}, {os.cpu_count()} CPUs, "
           f"load average {os.getloadavg()[0]:.1f}; "
           f"{count} requests per phase, signing took {sign_ms:.2f} ms per response (not timed below)")
-    print(f"{'phase':42} {'n':>5} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'mean ms':>8}")
+    print("wall-clock latency, and the CPU time of the calling thread (immune to other processes' load)")
+    print(f"{'phase':46} {'n':>5} {'req/s':>7} {'p50 ms':>8} {'p99 ms':>8} {'mean ms':>8} {'cpu p50':>8} "
+          f"{'cpu p99':>8}")
     with tempfile.TemporaryDirectory() as scratch:
         results = [bare_python3_saml(key, docs, args.seconds), our_validation(key, docs, args.seconds)]
         for result in results:
@@ -252,9 +259,10 @@ def main() -> None:
     print(f"handler in-process / bare python3-saml: p50 x{handler.percentile(50) / bare.percentile(50):.2f}, "
           f"p99 x{handler.percentile(99) / bare.percentile(99):.2f}; "
           f"serve p50 / in-process p50: x{served.percentile(50) / handler.percentile(50):.2f}")
-    for label, result in (("own time", own), ("total with local AWS", handler)):
-        verdict = "met" if result.percentile(99) <= 15 else "MISSED"
-        print(f"target handler p99 <= 15 ms in-process, {label}: {verdict} ({result.percentile(99):.2f} ms)")
+    for label, result, cpu in (("own time, wall", own, False), ("total with local AWS, wall", handler, False),
+                               ("total with local AWS, CPU", handler, True)):
+        p99 = result.percentile(99, cpu)
+        print(f"target handler p99 <= 15 ms in-process, {label}: {'met' if p99 <= 15 else 'MISSED'} ({p99:.2f} ms)")
 
 
 if __name__ == "__main__":
