@@ -378,6 +378,8 @@ def cert(key_dir: Path) -> None:
     show_default=True,
     help="Which element carries the signature.",
 )
+@click.option("--xsw", type=click.IntRange(1, 8), default=None,
+              help="Wrap the signature (XSW1-8) around an unsigned evil assertion for user `admin`, to see it refused.")
 @click.option(
     "--output",
     type=click.Choice(["form", "base64", "xml"]),
@@ -394,6 +396,7 @@ def sign(
     acs_url: str,
     lifetime: int,
     sign_: str,
+    xsw: int | None,
     output: str,
     key_dir: Path,
 ) -> None:
@@ -405,9 +408,11 @@ def sign(
         sp_entity_id=sp_entity_id,
         acs_url=acs_url,
         lifetime=lifetime,
-        sign=sign_,
+        sign=("response" if xsw <= 2 else "assertion") if xsw else sign_,
     )
     document = make_response(options, load_or_create_key(key_dir))
+    if xsw:
+        document = signature_wrapping(document, xsw, "admin", domain)
     if output == "xml":
         click.echo(document.decode())
     elif output == "base64":

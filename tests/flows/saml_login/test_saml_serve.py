@@ -124,6 +124,11 @@ def test_idp_cli_signs_a_response_the_handler_accepts(tmp_path, idp_key):
                                      sp_entity_id=idp.DEFAULT_SP_ENTITY_ID, acs_url=idp.DEFAULT_ACS_URL))
     login = validator.validate(signed.output.strip())
     assert (login.user, login.domain) == ("bob", DOMAIN)
+    wrapped = runner.invoke(idp_cli, ["sign", "--user", "bob", "--domain", DOMAIN, "--xsw", "3", "--key-dir",
+                                      str(tmp_path / "keys"), "--output", "base64"])
+    with pytest.raises(v.Refused) as refused:
+        validator.validate(wrapped.output.strip())
+    assert refused.value.reason == "assertion_count"
 
 
 def test_serve_without_a_template_says_what_to_do(tmp_path, monkeypatch):
