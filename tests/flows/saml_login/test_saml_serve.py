@@ -169,3 +169,27 @@ def test_an_api_trigger_without_respond_starts_the_state_machine(tmp_path):
             time.sleep(0.05)
         history = json.loads(record.read_text())
     assert history["status"] == "SUCCEEDED" and json.loads(history["output"]) == {"order": 42}
+
+
+def test_the_workflow_sets_everything_the_handler_and_its_template_need():
+    """The spec, the compiled template the serve tests use, and the handler's settings agree."""
+    import re
+
+    here = Path(__file__).parent / "fixtures"
+    spec = yaml.safe_load((here / "saml-login.yaml").read_text())
+    template = yaml.safe_load((here / "template.yaml").read_text())
+    handler_source = (ROOT / "handlers" / "saml_login_validation.py").read_text()
+    required = set(re.findall(r'required\("([A-Z_]+)"', handler_source))
+    known = required | set(re.findall(r'(?:number\(|env\.get\()"([A-Z_]+)"', handler_source))
+    environment = set(spec["functions"]["environment"]) - {"LOG_LEVEL"}
+    assert required <= environment, required - environment  # REPLAY_IDS_TABLE comes from writes: [replay-ids]
+    assert environment <= known, environment - known  # no setting the handler would ignore
+    assert set(template["Parameters"]) <= set(spec["parameters"])
+    assert spec["resources"]["replay-ids"] == {"type": "table", "key": "id", "ttl": "expires_at"}
+    step = spec["steps"][0]
+    assert spec["trigger"]["api"]["respond"] == step["name"] and step["handler"] == "saml_login.handler"
+    role = template["Resources"]["SamlLoginSignInFunctionRole"]["Properties"]["Policies"][0]
+    compiled = {s["Sid"]: s for s in role["PolicyDocument"]["Statement"]}
+    for statement in step["policies"]:
+        assert compiled[statement["Sid"]]["Effect"] == statement["Effect"]
+        assert compiled[statement["Sid"]]["Action"] == statement["Action"]
