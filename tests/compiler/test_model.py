@@ -218,7 +218,14 @@ def test_schedule_and_s3_triggers_and_default_names() -> None:
     assert isinstance(scheduled.trigger, ScheduleTrigger) and scheduled.trigger.expression == "rate(1 day)"
     start = scheduled.steps[0]
     assert isinstance(start, HandlerStep) and (start.module, start.function) == ("shop", "handler")
-    assert start.end
+    assert start.next == "Until ready"
+    poll = scheduled.steps[1]
+    assert isinstance(poll, PollStep) and isinstance(poll.task, HandlerStep)
+    assert (poll.task.handler, poll.task.reads, poll.task.parameters) == ("shop.score", ["photos"],
+                                                                          {"id.$": "$.id"})
+    assert poll.task.config.timeout == 60 == scheduled.functions.timeout  # the poll's timeout is not Lambda's
+    assert (poll.timeout, poll.every, poll.end) == (600, 60, True)
+    assert [step.name for step in scheduled.handler_steps()] == ["Start", "Until ready"]
     uploads = load_workflow(FIXTURES / "workflows" / "uploads.yaml", FIXTURES)
     assert isinstance(uploads.trigger, S3Trigger)
     assert (uploads.trigger.bucket, uploads.trigger.suffix, uploads.trigger.prefix) == ("inbox", [".mp4"],
