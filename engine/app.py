@@ -99,6 +99,7 @@ class StateMachine:
     arn: str
     definition: dict
     type: str = "STANDARD"
+    path: Path | None = None          # the .asl.json it was read from (None: inline in the template)
 
 
 @dataclass
@@ -495,6 +496,7 @@ class _Builder:
 
     def _state_machine(self, logical: str, kind: str, props: dict) -> StateMachine:
         template_dir = self.app.template_path.parent
+        path = None
         if "DefinitionUri" in props or "DefinitionS3Location" in props:
             uri = props.get("DefinitionUri")
             if not isinstance(uri, str):
@@ -515,7 +517,8 @@ class _Builder:
                          for key, value in (props.get("DefinitionSubstitutions") or {}).items()}
         definition = _substitute(definition, substitutions)
         machine_type = props.get("Type") or props.get("StateMachineType") or "STANDARD"
-        return StateMachine(logical, self._name_of(logical), self._arn(logical), definition, str(machine_type))
+        return StateMachine(logical, self._name_of(logical), self._arn(logical), definition, str(machine_type),
+                            path)
 
     def _state_machine_events(self, logical: str, props: dict) -> None:
         for name, event in (props.get("Events") or {}).items():

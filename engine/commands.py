@@ -292,7 +292,7 @@ def _print_result(result: Any, progress: Progress) -> None:
 
 
 def run_execution(definition: dict, input_text: str, *, name: str, machine_name: str, arn_region: str,
-                  account: str, dispatcher: Any, real_time: bool, quiet: bool) -> Any:
+                  account: str, dispatcher: Any, real_time: bool, quiet: bool, source: str) -> Any:
     """Execute with progress on stderr; returns the engine's ExecutionResult."""
     from engine import execute
     from engine.asl.clock import RealClock, VirtualClock
@@ -303,18 +303,24 @@ def run_execution(definition: dict, input_text: str, *, name: str, machine_name:
     fallback = getattr(dispatcher, "fallback", None)
     if fallback is not None and getattr(fallback, "clock", None) is None:
         fallback.clock = clock
+    from engine.asl.errors import DefinitionError
+
     with Progress(quiet) as progress:
-        result = execute(definition, input_text, state_machine_name=machine_name, execution_name=name,
-                         account=account, region=arn_region, dispatcher=dispatcher, clock=clock,
-                         listener=progress)
+        try:
+            result = execute(definition, input_text, state_machine_name=machine_name, execution_name=name,
+                             account=account, region=arn_region, dispatcher=dispatcher, clock=clock,
+                             listener=progress)
+        except DefinitionError as error:
+            _fail(f"{source}: {error}")
         _print_result(result, progress)
     return result
 
 
 def _dispatcher(app: App | None, mock_config: Path | None, test_case: str | None, keys: list[str]) -> Any:
-    from engine.tasks import LocalDispatcher
+    from engine.tasks import LambdaRunner, LocalDispatcher
 
-    real = LocalDispatcher(app)
+    # Handlers' prints go to stderr with the progress, so stdout carries only the execution's output.
+    real = LocalDispatcher(app, runner=LambdaRunner(logs=sys.stderr))
     if mock_config is None:
         if test_case:
             _fail("--test-case needs --mock-config")
@@ -381,7 +387,7 @@ def run(workflow: str, input_: str | None, upload: Path | None, out_dir: Path | 
         before = _s3_snapshot(aws) if out_dir is not None else {}
         result = run_execution(machine.definition, input_text, name=name, machine_name=machine.name,
                                arn_region=app.region, account=app.account, dispatcher=dispatcher,
-                               real_time=real_time, quiet=quiet)
+                               real_time=real_time, quiet=quiet, source=str(machine.path or app.template_path))
         if out_dir is not None:
             _copy_written(aws, before, out_dir, echo)
     record = write_history(root, result, input_text, machine.name)
@@ -403,7 +409,6 @@ def exec_(definition: Path, input_: str | None, mock_config: Path | None, test_c
 
     aws-sdk and service tasks reach an in-memory local AWS that is discarded afterwards.
     """
-    from engine.asl.errors import DefinitionError
     from engine.aws import LocalAWS
     from engine.tasks import TokenMailbox
 
@@ -417,12 +422,9 @@ def exec_(definition: Path, input_: str | None, mock_config: Path | None, test_c
     dispatcher = _dispatcher(None, mock_config, test_case, [stem, definition.stem])
     TokenMailbox.listen(find_root() / STATE_DIR / "tasks")
     with LocalAWS(persist=False):
-        try:
-            result = run_execution(document, input_text, name=str(uuid.uuid4()), machine_name=stem,
-                                   arn_region="us-east-1", account="111111111111", dispatcher=dispatcher,
-                                   real_time=real_time, quiet=quiet)
-        except DefinitionError as error:
-            _fail(f"{definition}: {error}")
+        result = run_execution(document, input_text, name=str(uuid.uuid4()), machine_name=stem,
+                               arn_region="us-east-1", account="111111111111", dispatcher=dispatcher,
+                               real_time=real_time, quiet=quiet, source=str(definition))
     raise SystemExit(0 if result.status == "SUCCEEDED" else 1)
 
 

@@ -15,6 +15,7 @@ AWS reports it (Lambda.Unknown) and left to finish in a daemon thread, since Pyt
 from __future__ import annotations
 
 import base64
+import contextlib
 import datetime as dt
 import importlib
 import json
@@ -98,6 +99,10 @@ class LambdaRunner:
     _modules: ClassVar[dict[Path, dict[str, Any]]] = {}
     _active_root: ClassVar[Path | None] = None
 
+    def __init__(self, logs: Any = None) -> None:
+        # Where handlers' prints go (Lambda sends them to CloudWatch, never to the caller); None: stdout.
+        self.logs = logs
+
     def invoke(self, function: Function, event: Any, *, task_timeout: float | None = None) -> Invocation:
         """Invoke `function` with `event` (a JSON value); never raises for handler failures."""
         request_id = str(uuid.uuid4())
@@ -129,7 +134,8 @@ class LambdaRunner:
             try:
                 os.environ.update(self._environment(function))
                 handler = self._load(function)
-                result = handler(event, LambdaContext(function, request_id, deadline))
+                with contextlib.redirect_stdout(self.logs) if self.logs is not None else contextlib.nullcontext():
+                    result = handler(event, LambdaContext(function, request_id, deadline))
                 try:
                     outcome["payload"] = json.loads(json.dumps(result))
                 except (TypeError, ValueError) as error:

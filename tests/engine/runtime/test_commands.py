@@ -133,3 +133,21 @@ def test_send_task_without_a_waiting_execution_exits_1(project):
     result = stepsmith("send-task", "success", "abc123", "--output", "{}", "--wait", "0.1")
     assert result.exit_code == 1
     assert "no running execution is waiting" in result.stderr
+
+
+def test_handler_prints_go_to_stderr_not_into_the_output(project):
+    handler = project / "handlers/demo.py"
+    handler.write_text(handler.read_text().replace('def greet(event, context):\n',
+                                                   'def greet(event, context):\n    print("log line")\n'))
+    result = stepsmith("run", "demo", "-q")
+    assert result.exit_code == 0
+    assert "log line" in result.stderr
+    json.loads(result.stdout)
+
+
+def test_definition_aws_would_reject_is_an_input_error_naming_the_file(project):
+    (project / "build/statemachines/demo.asl.json").write_text(json.dumps({"StartAt": "Missing", "States": {
+        "P": {"Type": "Pass", "End": True}}}))
+    result = stepsmith("run", "demo")
+    assert result.exit_code == 2
+    assert "demo.asl.json" in result.stderr
