@@ -26,6 +26,7 @@ from .states import Scope, State
 from .tasks import NoDispatcher, TaskDispatcher
 
 PAYLOAD_LIMIT = 256 * 1024
+MAX_DURATION = 365 * 24 * 3600
 # Locally there is no execution role; this name is the one our AWS-recorded conformance corpus used.
 DEFAULT_ROLE_NAME = "snf_role"
 _NOT_TRUNCATED = {"truncated": False}
@@ -83,7 +84,9 @@ class Run:
             "RedriveCount": 0,
         }
         self.machine_context = {"Id": self.state_machine_arn, "Name": state_machine_name}
-        self.deadline = None if machine.timeout_seconds is None else self.started + machine.timeout_seconds
+        # A Standard workflow runs at most a year; a longer wait ends the execution as timed out.
+        limit = MAX_DURATION if machine.timeout_seconds is None else min(machine.timeout_seconds, MAX_DURATION)
+        self.deadline = self.started + limit
         self.map_runs = 0
 
     # --- events and time -------------------------------------------------------------------------
@@ -100,7 +103,7 @@ class Run:
 
     def wait_until(self, epoch_seconds: float) -> None:
         """Let time pass until an instant, stopping at the execution's deadline."""
-        if self.deadline is not None and epoch_seconds > self.deadline:
+        if epoch_seconds > self.deadline:
             self.clock.sleep_until(self.deadline)
             raise ExecutionTimedOut()
         self.clock.sleep_until(epoch_seconds)
@@ -119,7 +122,7 @@ class Run:
         name: str | None = program.start_at
         states = program.states
         while name is not None:
-            if self.deadline is not None and self.clock.now() >= self.deadline:
+            if self.clock.now() >= self.deadline:
                 raise ExecutionTimedOut()
             name, value = self.run_state(states[name], value, scope)
         return value

@@ -97,7 +97,7 @@ def programs(draw, depth=0):
 @given(programs(), json_values)
 def test_execute_never_raises_on_valid_definitions(definition, value):
     result = execute(definition, json.dumps(value))
-    assert result.status in ("SUCCEEDED", "FAILED")
+    assert result.status in ("SUCCEEDED", "FAILED", "TIMED_OUT")  # a Wait may outlast a year
     assert "Stepsmith engine error" not in (result.cause or "")
     if result.status == "SUCCEEDED":
         json.loads(result.output)

@@ -78,3 +78,9 @@ def test_fail_jsonata():
 
 def test_succeed_applies_paths():
     assert output(one_state({"Type": "Succeed", "InputPath": "$.a", "OutputPath": "$.b"}), {"a": {"b": 2}}) == 2
+
+
+def test_waiting_past_a_year_times_out_like_a_standard_workflow():
+    result = run(one_state({"Type": "Wait", "SecondsPath": "$.s"}), {"s": 10**12}, clock=VirtualClock(START))
+    assert (result.status, result.error) == ("TIMED_OUT", "States.Timeout")
+    assert elapsed(result) == 365 * 24 * 3600
