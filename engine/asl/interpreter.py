@@ -139,7 +139,10 @@ class Run:
             nxt, out, assigned = state.execute(self, raw, scope, entered)
         except FieldFailure as f:
             raise StateFailure(f.error, state_cause(state.name, entered, f.message)) from None
-        out_text = dumps(out)
+        if out is raw and type(text) is str:  # passed through unchanged: its text is known and within limits
+            out_text = text
+        else:
+            out_text = dumps(out)
         if len(out_text) > PAYLOAD_LIMIT and len(out_text.encode()) > PAYLOAD_LIMIT:
             raise StateFailure(
                 DATA_LIMIT_EXCEEDED,
