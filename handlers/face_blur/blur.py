@@ -22,7 +22,7 @@ import numpy as np
 
 from face_blur.guard import MARKER_KEY, MARKER_VALUE, refuse_recursion
 from face_blur.tracks import Box, FaceTimeline, build_tracks
-from face_blur.video import Encoding, VideoError, VideoInfo, probe, transcode
+from face_blur.video import Encoding, Frame, VideoError, VideoInfo, probe, transcode
 
 
 class BlurFailed(Exception):
@@ -53,11 +53,13 @@ class BlurSettings:
         return settings
 
 
-def blur_region(frame: np.ndarray, rect: tuple[int, int, int, int], method: str, strength: float) -> None:
-    """Blur frame[y0:y1, x0:x1] in place so the face in it cannot be recognised."""
+def blur_plane(plane: np.ndarray, rect: tuple[int, int, int, int], method: str, strength: float) -> None:
+    """Blur plane[y0:y1, x0:x1] in place so that what it shows cannot be recognised."""
     x0, y0, x1, y1 = rect
-    roi = frame[y0:y1, x0:x1]
+    roi = plane[y0:y1, x0:x1]
     h, w = roi.shape[:2]
+    if w < 1 or h < 1:
+        return
     size = max(2, min(w, h))
     if method == "pixelate":
         block = max(2.0, size * strength / 4)
@@ -73,6 +75,15 @@ def blur_region(frame: np.ndarray, rect: tuple[int, int, int, int], method: str,
     k = int(kernel / shrink) | 1
     small = cv2.GaussianBlur(small, (k, k), 0, borderType=cv2.BORDER_REPLICATE)
     roi[:] = cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR) if shrink > 1 else small
+
+
+def blur_region(frame: Frame, rect: tuple[int, int, int, int], method: str, strength: float) -> None:
+    """Blur one rectangle of a YUV 4:2:0 frame: the luma plane, and the chroma planes at half resolution."""
+    blur_plane(frame.y, rect, method, strength)
+    x0, y0, x1, y1 = rect
+    half = (x0 // 2, y0 // 2, (x1 + 1) // 2, (y1 + 1) // 2)
+    blur_plane(frame.u, half, method, strength)
+    blur_plane(frame.v, half, method, strength)
 
 
 def anonymise(source: str | Path, target: str | Path, faces: list[dict],
@@ -92,7 +103,7 @@ def anonymise(source: str | Path, target: str | Path, faces: list[dict],
     ms_per_frame = 1000 / info.fps
     blurred = 0
 
-    def edit(index: int, frame: np.ndarray) -> None:
+    def edit(index: int, frame: Frame) -> None:
         nonlocal blurred
         boxes: list[Box] = timeline.boxes_at(float(index * ms_per_frame))
         for box in boxes:

@@ -51,7 +51,7 @@ class FaceJob:
 class HaarFaceDetector:
     """OpenCV's frontal-face cascade; boxes in pixels with a confidence (0-100) and quality measures."""
 
-    def __init__(self, max_height: int = 480) -> None:
+    def __init__(self, max_height: int = 360) -> None:
         import cv2
 
         self.cv2 = cv2
@@ -69,7 +69,7 @@ class HaarFaceDetector:
         small = cv2.equalizeHist(small)
         min_side = max(20, round(small.shape[0] * 0.05))
         rects, _, weights = self.cascade.detectMultiScale3(
-            small, scaleFactor=1.15, minNeighbors=5, minSize=(min_side, min_side), outputRejectLevels=True)
+            small, scaleFactor=1.2, minNeighbors=5, minSize=(min_side, min_side), outputRejectLevels=True)
         found = []
         for (x, y, w, h), weight in zip(list(rects), list(weights), strict=False):
             x0, y0, w0, h0 = (round(v / scale) for v in (x, y, w, h))
