@@ -8,6 +8,7 @@ import uuid
 from typing import Any
 
 from . import expressions, jsonpath
+from .clock import iso
 from .errors import (
     EXCEEDED_TOLERATED_FAILURE,
     ITEM_READER_FAILED,
@@ -88,7 +89,10 @@ class MapState(RecoverableState):
     def _sub_template(self, block: Any, field: str) -> Any:
         if block is None:
             return None
-        if not isinstance(block, dict) or not isinstance(block.get("Resource"), str):
+        if not isinstance(block, dict):
+            raise DefinitionError(f"'{field}' must be an object", self.name, field)
+        # A ResultWriter may only reshape results (WriterConfig) without exporting them anywhere.
+        if not isinstance(block.get("Resource"), str) and not (field == "ResultWriter" and "WriterConfig" in block):
             raise DefinitionError(f"'{field}' needs a 'Resource'", self.name, field)
         key = "Arguments" if self.jsonata else "Parameters"
         fn, _ = (compile_jsonata_template(block.get(key, {}), f"{field}/{key}") if self.jsonata
@@ -156,9 +160,10 @@ class MapState(RecoverableState):
                            f"{run.machine_context['Name']}/{self.label}:{uuid.uuid4()}")
             run.event(scope, "MapRunStarted", {"mapRunArn": map_run_arn})
         inputs = self._iteration_inputs(items, effective, binding, scope)
-        results, failures = self._iterate(run, inputs, scope, count, percentage, map_run_arn)
+        children: list[ChildExecution] = []
+        results = self._iterate(run, inputs, scope, count, percentage, children)
         if self.writer is not None:
-            results = self._write(run, scope, data, map_run_arn or "", results, failures)
+            results = self._write(run, scope, data, map_run_arn or "", results, children)
         if self.distributed:
             run.event(scope, "MapRunSucceeded")
         run.event(scope, "MapStateSucceeded")
@@ -244,19 +249,25 @@ class MapState(RecoverableState):
         return out
 
     def _iterate(self, run: Any, inputs: list, scope: Scope, count: int | None, percentage: float | None,
-                 map_run_arn: str | None) -> tuple[list, list]:
+                 children: list) -> list:
         results: list = []
         failures: list = []
         processor = self.processor
         name = self.name
         for index, item in enumerate(inputs):
             if self.distributed:
+                # Each item is a child execution with its own history, as on AWS.
                 lane = Scope(child_variables(scope.variables, processor), 0, History(run.clock, None))
+                started = run.clock.now()
                 try:
-                    results.append(run.run_program(processor, item, lane))
+                    out = run.run_program(processor, item, lane)
                 except StateFailure as f:
                     failures.append((index, item, f))
-                    results.append(_error_output(f))
+                    out = _error_output(f)
+                    children.append(ChildExecution(item, None, f, started, run.clock.now()))
+                else:
+                    children.append(ChildExecution(item, out, None, started, run.clock.now()))
+                results.append(out)
                 continue
             lane = Scope(child_variables(scope.variables, processor), scope.prev, scope.history)
             run.event(lane, "MapIterationStarted", {"name": name, "index": index})
@@ -284,7 +295,7 @@ class MapState(RecoverableState):
                 if count is None and percentage is None:
                     raise failures[0][2]
                 raise StateFailure(EXCEEDED_TOLERATED_FAILURE, "The specified tolerance threshold was exceeded")
-        return results, failures
+        return results
 
     # --- ItemReader / ResultWriter (through the dispatcher, as the service calls AWS makes) -----
 
@@ -318,32 +329,95 @@ class MapState(RecoverableState):
             items = items[:limit]
         return items
 
-    def _write(self, run: Any, scope: Scope, data: Any, map_run_arn: str, results: list, failures: list) -> Any:
+    def _write(self, run: Any, scope: Scope, data: Any, map_run_arn: str, results: list,
+               children: list[ChildExecution]) -> Any:
+        """ResultWriter: export the child executions' results to S3 (or only reshape them, without Resource)."""
         writer = self.writer or {}
+        config = writer.get("WriterConfig") or {}
+        transformation = config.get("Transformation", "NONE")
+        if "Resource" not in writer:
+            return _transform(results, transformation) if transformation != "NONE" else results
         arguments = self.writer_arguments(data, scope) if self.writer_arguments else {}
         bucket = arguments.get("Bucket")
         prefix = str(arguments.get("Prefix", "")).rstrip("/")
         run_id = map_run_arn.rsplit(":", 1)[-1]
         base = f"{prefix}/{run_id}" if prefix else run_id
-        failed_indexes = {i for i, _, _ in failures}
-        succeeded = [{"Output": dumps(out), "Status": "SUCCEEDED"} for i, out in enumerate(results)
-                     if i not in failed_indexes]
-        failed = [{"Error": f.error, "Cause": f.cause, "Status": "FAILED"} for _, _, f in failures]
-        files = {"SUCCEEDED": succeeded, "FAILED": failed}
+        child_machine = f"arn:aws:states:{run.region}:{run.account}:stateMachine:{run.machine_context['Name']}/{self.label}"
+        jsonl = config.get("OutputType", "JSON") == "JSONL"
         manifest: dict = {"DestinationBucket": bucket, "MapRunArn": map_run_arn,
                           "ResultFiles": {"FAILED": [], "PENDING": [], "SUCCEEDED": []}}
-        put = writer.get("Resource", "arn:aws:states:::s3:putObject")
-        for status, entries in files.items():
-            if not entries:
+        for status in ("SUCCEEDED", "FAILED"):
+            chosen = [c for c in children if (c.failure is None) == (status == "SUCCEEDED")]
+            if not chosen:
                 continue
-            key = f"{base}/{status}_0.json"
-            body = json.dumps(entries)
-            self._service_call(run, put, {"Bucket": bucket, "Key": key, "Body": body}, scope, RESULT_WRITER_FAILED)
+            if transformation == "NONE":
+                entries = [c.record(child_machine) for c in chosen]
+            else:
+                entries = _transform([c.output if c.failure is None else _error_output(c.failure) for c in chosen],
+                                     transformation)
+            body = "\n".join(json.dumps(e) for e in entries) if jsonl else json.dumps(entries)
+            key = f"{base}/{status}_0.{'jsonl' if jsonl else 'json'}"
+            self._put(run, scope, bucket, key, body)
             manifest["ResultFiles"][status].append({"Key": key, "Size": len(body.encode())})
         manifest_key = f"{base}/manifest.json"
-        self._service_call(run, put, {"Bucket": bucket, "Key": manifest_key, "Body": json.dumps(manifest)},
-                           scope, RESULT_WRITER_FAILED)
+        self._put(run, scope, bucket, manifest_key, json.dumps(manifest))
         return {"MapRunArn": map_run_arn, "ResultWriterDetails": {"Bucket": bucket, "Key": manifest_key}}
+
+    def _put(self, run: Any, scope: Scope, bucket: Any, key: str, body: str) -> None:
+        resource = (self.writer or {}).get("Resource", "arn:aws:states:::s3:putObject")
+        self._service_call(run, resource, {"Bucket": bucket, "Key": key, "Body": body}, scope, RESULT_WRITER_FAILED)
+
+
+class ChildExecution:
+    """One item's run in a distributed map: what ResultWriter reports about it."""
+
+    __slots__ = ("failure", "input", "name", "output", "started", "stopped")
+
+    def __init__(self, item: Any, output: Any, failure: StateFailure | None, started: float, stopped: float) -> None:
+        self.input, self.output, self.failure = item, output, failure
+        self.started, self.stopped = started, stopped
+        self.name = str(uuid.uuid4())
+
+    def record(self, child_machine: str) -> dict:
+        """The entry AWS writes to SUCCEEDED_n.json / FAILED_n.json (Transformation NONE)."""
+        status = "FAILED" if self.failure is not None else "SUCCEEDED"
+        entry: dict = {
+            "ExecutionArn": child_machine.replace(":stateMachine:", ":execution:") + ":" + self.name,
+            "Input": dumps(self.input),
+            "InputDetails": {"Included": True},
+            "Name": self.name,
+        }
+        if self.failure is None:
+            entry["Output"] = dumps(self.output)
+            entry["OutputDetails"] = {"Included": True}
+        else:
+            if self.failure.error is not None:
+                entry["Error"] = self.failure.error
+            if self.failure.cause is not None:
+                entry["Cause"] = self.failure.cause
+        entry.update({
+            "RedriveCount": 0,
+            "RedriveStatus": "NOT_REDRIVABLE",
+            "RedriveStatusReason": f"Execution is {status} and cannot be redriven",
+            "StartDate": iso(self.started),
+            "StateMachineArn": child_machine,
+            "Status": status,
+            "StopDate": iso(self.stopped),
+        })
+        return entry
+
+
+def _transform(outputs: list, transformation: str) -> list:
+    """WriterConfig Transformation: COMPACT keeps the outputs; FLATTEN also splices array outputs in."""
+    if transformation != "FLATTEN":
+        return outputs
+    flat: list = []
+    for out in outputs:
+        if isinstance(out, list):
+            flat.extend(out)
+        else:
+            flat.append(out)
+    return flat
 
 
 def _error_output(failure: StateFailure) -> dict:
@@ -383,8 +457,8 @@ def _parse_items(resource: str, config: dict, response: Any) -> list:
     if input_type == "JSONL":
         return [json.loads(line) for line in text.splitlines() if line.strip()]
     if input_type == "CSV":
-        rows = list(csv.reader(io.StringIO(text), delimiter=config.get("CSVDelimiter", "COMMA") == "COMMA"
-                               and "," or _DELIMITERS.get(config.get("CSVDelimiter", "COMMA"), ",")))
+        delimiter = _DELIMITERS.get(config.get("CSVDelimiter", "COMMA"), ",")
+        rows = list(csv.reader(io.StringIO(text), delimiter=delimiter))
         if config.get("CSVHeaderLocation", "FIRST_ROW") == "GIVEN":
             headers = config.get("CSVHeaders") or []
         else:

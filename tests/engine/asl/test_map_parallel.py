@@ -1,3 +1,5 @@
+import json
+
 from aslrun import ScriptedDispatcher, event_types, one_state, output, run
 
 from engine.asl import TaskFailed
@@ -120,3 +122,42 @@ def test_parallel_retry_runs_branches_again():
         {"StartAt": "F", "States": {"F": {"Type": "Fail", "Error": "E"}}}]})
     result = run(definition, {})
     assert event_types(result).count("ParallelStateStarted") == 3
+
+
+def _distributed(**fields):
+    processor = {"ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"}, "StartAt": "C",
+                 "States": {"C": {"Type": "Choice", "Choices": [{"Variable": "$", "NumericEquals": 2, "Next": "F"}],
+                                  "Default": "P"},
+                            "F": {"Type": "Fail", "Error": "Two", "Cause": "two"},
+                            "P": {"Type": "Pass", "Parameters": {"v.$": "$", "pair.$": "States.Array($, $)"},
+                                  "OutputPath": "$.pair", "End": True}}}
+    return map_state(ItemProcessor=processor, ToleratedFailureCount=1, **fields)
+
+
+def test_result_writer_files_describe_each_child_execution():
+    d = ScriptedDispatcher({})
+    definition = _distributed(ResultWriter={"Resource": "arn:aws:states:::s3:putObject",
+                                            "Parameters": {"Bucket": "out", "Prefix": "runs"}})
+    output(definition, [1, 2], dispatcher=d)
+    files = {c.arguments["Key"].rsplit("/", 1)[-1]: json.loads(c.arguments["Body"]) for c in d.calls}
+    (ok,) = files["SUCCEEDED_0.json"]
+    assert (ok["Status"], ok["Input"], ok["Output"]) == ("SUCCEEDED", "1", "[1,1]")
+    (bad,) = files["FAILED_0.json"]
+    assert (bad["Status"], bad["Error"], bad["Cause"]) == ("FAILED", "Two", "two")
+    assert [f["Key"].rsplit("/", 1)[-1] for f in files["manifest.json"]["ResultFiles"]["SUCCEEDED"]] == [
+        "SUCCEEDED_0.json"]
+
+
+def test_writer_config_flatten_without_export():
+    definition = _distributed(ResultWriter={"WriterConfig": {"Transformation": "FLATTEN", "OutputType": "JSON"}})
+    assert output(definition, [1, 3]) == [1, 1, 3, 3]
+
+
+def test_writer_config_compact_jsonl_export():
+    d = ScriptedDispatcher({})
+    definition = _distributed(ResultWriter={"Resource": "arn:aws:states:::s3:putObject",
+                                            "WriterConfig": {"Transformation": "COMPACT", "OutputType": "JSONL"},
+                                            "Parameters": {"Bucket": "out"}})
+    output(definition, [1, 3], dispatcher=d)
+    bodies = {c.arguments["Key"].rsplit("/", 1)[-1]: c.arguments["Body"] for c in d.calls}
+    assert bodies["SUCCEEDED_0.jsonl"] == "[1, 1]\n[3, 3]"
