@@ -44,6 +44,7 @@ from compiler.model import (
     Step,
     SucceedStep,
     Trigger,
+    VpcConfig,
     WaitStep,
     Workflow,
 )
@@ -184,6 +185,7 @@ class _Builder:
             functions=self.functions,
             trigger=self.trigger(data["trigger"]) if data.get("trigger") else None,
             steps=self.steps(data["steps"], ("steps",)),
+            scp=[dict(statement) for statement in data.get("scp", [])],
             **self.located(()),
         )
 
@@ -302,6 +304,7 @@ class _Builder:
         return HandlerStep(module=module, function=function, image=spec.get("image"),
                            reads=list(spec.get("reads", [])), writes=list(spec.get("writes", [])),
                            config=_function_config(spec, self.functions),
+                           policies=[dict(statement) for statement in spec.get("policies", [])],
                            wait_for_token=bool(spec.get("wait_for_token", False)), **common)
 
     def service_step(self, text: str, common: dict[str, Any], path: KeyPath) -> ServiceStep:
@@ -394,7 +397,11 @@ def _function_config(spec: dict[str, Any], defaults: FunctionConfig) -> Function
     for key, value in (spec.get("environment") or {}).items():
         environment[key] = ("true" if value else "false") if isinstance(value, bool) else str(value)
     fields = {name: spec.get(name, getattr(defaults, name)) for name in _HANDLER_OVERRIDES}
-    return FunctionConfig(environment=environment, **fields)
+    vpc = defaults.vpc
+    if "vpc" in spec:
+        vpc = VpcConfig(subnet_ids=spec["vpc"]["subnet_ids"],
+                        security_group_ids=spec["vpc"]["security_group_ids"]) if spec["vpc"] else None
+    return FunctionConfig(environment=environment, vpc=vpc, **fields)
 
 
 def build_workflow(doc: Document, source: Path) -> tuple[Workflow, list[SpecError]]:

@@ -154,6 +154,14 @@ class Resource(Located):
 
 
 @dataclass(kw_only=True)
+class VpcConfig:
+    """Run the function in a VPC. Each value is a list, or one `${param:X}` of a List<…> parameter."""
+
+    subnet_ids: str | list[str]
+    security_group_ids: str | list[str]
+
+
+@dataclass(kw_only=True)
 class FunctionConfig:
     """Lambda settings: the workflow's `functions` defaults, or a handler step's with its overrides merged."""
 
@@ -163,6 +171,12 @@ class FunctionConfig:
     architecture: str = "x86_64"
     ephemeral_storage: int = 512  # MB
     environment: dict[str, str] = field(default_factory=dict)
+    vpc: VpcConfig | None = None
+
+
+# An IAM policy statement in IAM's own JSON shape (Sid, Effect, Action|NotAction, Resource|NotResource,
+# Condition); strings may hold ${param:X}, ${resource:x} and ${AWS::Region|AccountId|Partition|URLSuffix}.
+PolicyStatement = dict[str, Any]
 
 
 # --- triggers ------------------------------------------------------------------------------------------
@@ -314,6 +328,7 @@ class HandlerStep(Step):
     reads: list[str] = field(default_factory=list)
     writes: list[str] = field(default_factory=list)
     config: FunctionConfig = field(default_factory=FunctionConfig)  # workflow defaults + step overrides
+    policies: list[PolicyStatement] = field(default_factory=list)  # extra statements for its role
     wait_for_token: bool = False  # lambda:invoke.waitForTaskToken; the handler gets $$.Task.Token
     kind: str = "handler"
 
@@ -552,6 +567,8 @@ class Workflow(Located):
     functions: FunctionConfig = field(default_factory=FunctionConfig)
     trigger: Trigger | None = None
     steps: list[Step] = field(default_factory=list)
+    # A service control policy for the organisation's administrators → build/<workflow>.scp.json
+    scp: list[PolicyStatement] = field(default_factory=list)
     place: SourcePlace
     places: dict[KeyPath, SourcePlace] = field(default_factory=dict, repr=False, compare=False)
 

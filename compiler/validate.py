@@ -50,6 +50,10 @@ STATES_ERRORS = (
     "States.QueryEvaluationError", "States.ResultPathMatchFailure", "States.ResultWriterFailed",
     "States.Runtime", "States.TaskFailed", "States.Timeout", "States.BranchFailed",
 )
+_ACTION = re.compile(r"^[a-z0-9-]+:[A-Za-z0-9*?]+$")
+_PLACEHOLDER = re.compile(r"\$\{([^}]*)\}")
+_PSEUDO_PARAMETERS = {"AWS::Region", "AWS::AccountId", "AWS::Partition", "AWS::URLSuffix", "AWS::StackName",
+                      "AWS::StackId"}
 _JSONATA = re.compile(r"^\s*\{%(.*)%\}\s*$", re.DOTALL)
 
 
@@ -217,6 +221,7 @@ class _Checker:
         self.check_scope(workflow.steps, "the workflow")
         self.check_state_names()
         self.check_function_names()
+        self.check_functions()
         # Steps run by express child executions of a distributed map: no .sync, no task tokens.
         self.express_children = {id(getattr(child, "task", child)) for step in workflow.all_steps()
                                  if isinstance(step, MapStep) and step.mode == "distributed"
@@ -368,6 +373,50 @@ class _Checker:
                     self.error(step.where("name"), f"step name '{step.name}' makes a state name longer than "
                                f"80 characters ('{state}')", "shorten it")
                 seen.setdefault(state, step)
+
+    def check_functions(self) -> None:
+        """VPC settings name list parameters; policy statements are well-formed and least privilege."""
+        configs = [(self.workflow.functions, self.workflow, ("functions",))]
+        configs += [(step.config, step, ()) for step in self.workflow.handler_steps()
+                    if ("vpc",) in step.places]
+        for config, owner, prefix in configs:
+            if config.vpc is None:
+                continue
+            for key in ("subnet_ids", "security_group_ids"):
+                value = getattr(config.vpc, key)
+                place = owner.where(*prefix, "vpc", key)
+                if isinstance(value, str):
+                    match = re.fullmatch(r"\$\{param:([^}]*)\}", value)
+                    parameter = self.workflow.parameters.get(match.group(1)) if match else None
+                    if match is None:
+                        self.error(place, f"{key} is a list of ids or one ${{param:X}} of a list parameter")
+                    elif parameter is not None and not (parameter.type.startswith("List<")
+                                                        or parameter.type == "CommaDelimitedList"):
+                        self.error(place, f"parameter '{parameter.name}' is a {parameter.type}, not a list",
+                                   "give it type List<AWS::EC2::Subnet::Id> or CommaDelimitedList")
+        for step in self.workflow.handler_steps():
+            for index, statement in enumerate(step.policies):
+                self.check_statement(statement, lambda *keys, i=index, s=step: s.where("policies", i, *keys))
+        for index, statement in enumerate(self.workflow.scp):
+            self.check_statement(statement, lambda *keys, i=index: self.workflow.where("scp", i, *keys))
+
+    def check_statement(self, statement: dict[str, Any], where: Any) -> None:
+        for key in ("Action", "NotAction"):
+            actions = statement.get(key, [])
+            for position, action in enumerate([actions] if isinstance(actions, str) else actions):
+                place = where(key, position) if isinstance(actions, list) else where(key)
+                if action != "*" and not _ACTION.match(action):
+                    self.error(place, f"'{action}' is not an IAM action", "write service:Action, e.g. s3:GetObject")
+                elif statement.get("Effect") == "Allow" and key == "Action" and \
+                        (action == "*" or action.endswith(":*")):
+                    self.error(place, f"Allow of '{action}' is not least privilege",
+                               "list the actions the function calls")
+        for keys, text in _strings(statement):
+            for match in _PLACEHOLDER.finditer(text):
+                name = match.group(1)
+                if not REFERENCE.fullmatch(match.group(0)) and name not in _PSEUDO_PARAMETERS:
+                    self.error(where(*keys), f"unknown placeholder '{match.group(0)}'",
+                               "use ${param:X}, ${resource:x} or ${AWS::Region|AccountId|Partition|URLSuffix}")
 
     def check_function_names(self) -> None:
         """Handler steps name Lambda functions, so their names must be unique workflow-wide."""

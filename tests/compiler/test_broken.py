@@ -90,6 +90,14 @@ EXPECTED: dict[str, list[str]] = {
         "broken/no-kind.yaml:2:5: step 'Start' has no kind (add one of: handler, service, poll, choice, wait, map, parallel, pass, succeed, fail)",
         "broken/no-kind.yaml:4:5: a step has exactly one kind; 'Both' has handler and service (split it into separate steps)",
     ],
+    "policies.yaml": [
+        "broken/policies.yaml:4:21: parameter 'Subnets' is a String, not a list (give it type List<AWS::EC2::Subnet::Id> or CommaDelimitedList)",
+        'broken/policies.yaml:4:61: security_group_ids is a list of ids or one ${param:X} of a list parameter',
+        "broken/policies.yaml:10:18: Allow of 's3:*' is not least privilege (list the actions the function calls)",
+        "broken/policies.yaml:10:24: 'GetObject' is not an IAM action (write service:Action, e.g. s3:GetObject)",
+        "broken/policies.yaml:11:19: unknown placeholder '${AWS::Partiton}' (use ${param:X}, ${resource:x} or ${AWS::Region|AccountId|Partition|URLSuffix})",
+        'broken/policies.yaml:12:9: needs one of: Action, NotAction',
+    ],
     "poll-timeout.yaml": [
         'broken/poll-timeout.yaml:7:16: poll timeout 30s is shorter than its interval (60s)',
         'broken/poll-timeout.yaml:11:20: max_delay is shorter than interval',

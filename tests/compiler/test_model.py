@@ -23,6 +23,7 @@ from compiler.model import (
     ServiceStep,
     SourcePlace,
     SucceedStep,
+    VpcConfig,
     WaitStep,
     Workflow,
 )
@@ -71,6 +72,21 @@ def test_function_defaults_and_step_overrides(everything: Workflow) -> None:
     assert (prepare.config.memory, prepare.config.timeout, prepare.config.runtime) == (1024, 120, "python3.12")
     assert prepare.config.environment == {"LOG_LEVEL": "INFO", "DEBUG": "false", "RETRIES": "3", "MODE": "strict"}
     assert prepare.timeout == 100  # task_timeout: the Task's TimeoutSeconds, not the Lambda limit
+    assert defaults.vpc == VpcConfig(subnet_ids="${param:SubnetIds}", security_group_ids=["sg-0123456789abcdef0"])
+    assert prepare.config.vpc == defaults.vpc
+    score = everything.steps[1]
+    assert isinstance(score, HandlerStep) and score.config.vpc is None  # `vpc: null` opts out
+
+
+def test_policies_and_scp(everything: Workflow) -> None:
+    prepare = everything.steps[0]
+    assert isinstance(prepare, HandlerStep)
+    assert [statement.get("Sid") for statement in prepare.policies] == ["ReadModels", None]
+    assert prepare.policies[1] == {"Effect": "Deny", "Action": "sagemaker:*", "Resource": "*",
+                                   "Condition": {"NotIpAddress": {"aws:VpcSourceIp": "${param:NetworkCidr}"}}}
+    assert everything.scp == [{"Sid": "DenyOutsideNetwork", "Effect": "Deny",
+                               "Action": "sagemaker:CreatePresignedDomainUrl", "Resource": "*",
+                               "Condition": {"NotIpAddress": {"aws:VpcSourceIp": "${param:NetworkCidr}"}}}]
 
 
 def test_api_trigger(everything: Workflow) -> None:
@@ -94,7 +110,7 @@ def test_handler_step(everything: Workflow) -> None:
             timeout_rule.max_delay, timeout_rule.jitter) == (["States.Timeout"], 3, 2, 1.5, 10, "FULL")
     (catch,) = prepare.catch
     assert (catch.errors, catch.next, catch.result_path) == (["States.ALL"], "Report failure", "$.error")
-    assert prepare.where("catch", 0, "next") == SourcePlace("workflows/everything.yaml", 43, 42)
+    assert prepare.where("catch", 0, "next") == SourcePlace("workflows/everything.yaml", 46, 42)
 
 
 def test_image_handler_waiting_for_a_token(everything: Workflow) -> None:
