@@ -105,7 +105,9 @@ def render() -> str:
             out += ["`map.reader`:", "", *_table(schema, body["properties"]["reader"]), "",
                     "`map.batch`:", "", *_table(schema, body["properties"]["batch"]), ""]
     out += ["### Retry and catch rules", "", *_table(schema, defs["retry"]["anyOf"][1]), "",
-            defs["retry"]["anyOf"][0]["description"], "", *_table(schema, defs["catch"]), ""]
+            defs["retry"]["anyOf"][0]["description"], "", *_table(schema, defs["catch"]), "",
+            "### Policy statements (`policies`, `scp`)", "", defs["statement"]["description"], "",
+            *_table(schema, defs["statement"]), ""]
     return "\n".join(out)
 
 
