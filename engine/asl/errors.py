@@ -9,14 +9,10 @@ RUNTIME = "States.Runtime"
 QUERY_EVALUATION = "States.QueryEvaluationError"
 NO_CHOICE_MATCHED = "States.NoChoiceMatched"
 DATA_LIMIT_EXCEEDED = "States.DataLimitExceeded"
-INTRINSIC_FAILURE = "States.IntrinsicFailure"
-PARAMETER_PATH_FAILURE = "States.ParameterPathFailure"
 RESULT_PATH_MATCH_FAILURE = "States.ResultPathMatchFailure"
 ITEM_READER_FAILED = "States.ItemReaderFailed"
 RESULT_WRITER_FAILED = "States.ResultWriterFailed"
 EXCEEDED_TOLERATED_FAILURE = "States.ExceedToleratedFailureThreshold"
-BRANCH_FAILED = "States.BranchFailed"
-PERMISSIONS = "States.Permissions"
 
 # Errors that States.ALL does not catch and States.TaskFailed does not cover (AWS's rules).
 NOT_CAUGHT_BY_ALL = frozenset({RUNTIME, DATA_LIMIT_EXCEEDED})

@@ -53,11 +53,6 @@ class ExecutionResult:
         """The events, shaped like GetExecutionHistory's (built on first access)."""
         return [] if self._history is None else self._history.events
 
-    @property
-    def output_value(self) -> Any:
-        """The output parsed from JSON (None unless SUCCEEDED)."""
-        return None if self.output is None else json.loads(self.output)
-
 
 class Run:
     """One execution in progress: shared by every branch and iteration it spawns."""
@@ -87,7 +82,6 @@ class Run:
         # A Standard workflow runs at most a year; a longer wait ends the execution as timed out.
         limit = MAX_DURATION if machine.timeout_seconds is None else min(machine.timeout_seconds, MAX_DURATION)
         self.deadline = self.started + limit
-        self.map_runs = 0
 
     # --- events and time -------------------------------------------------------------------------
 

@@ -155,7 +155,6 @@ class MapState(RecoverableState):
         run.event(scope, "MapStateStarted", {"length": len(items)})
         map_run_arn = None
         if self.distributed:
-            run.map_runs += 1
             map_run_arn = (f"arn:aws:states:{run.region}:{run.account}:mapRun:"
                            f"{run.machine_context['Name']}/{self.label}:{uuid.uuid4()}")
             run.event(scope, "MapRunStarted", {"mapRunArn": map_run_arn})

@@ -7,7 +7,6 @@ JSONPath and JSONata states share one class per type; the query language picks t
 from __future__ import annotations
 
 import json
-import math
 from collections import ChainMap
 from collections.abc import Callable
 from typing import Any
@@ -69,15 +68,6 @@ class Frame:
     def __init__(self, context: dict, variables: Any) -> None:
         self.context = context
         self.variables = variables
-
-
-def _int_field(spec: dict, key: str, state: str, minimum: int = 0) -> int | None:
-    value = spec.get(key)
-    if value is None:
-        return None
-    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-        raise DefinitionError(f"'{key}' must be an integer >= {minimum}", state, key)
-    return value
 
 
 class State:
@@ -224,13 +214,6 @@ class State:
         binding = {"input": raw, "context": scope.context}
         binding.update(extra)
         return binding
-
-    def evaluate_assign(self, assign: Any, data: Any, scope: Scope) -> dict | None:
-        """Evaluate an Assign block against the variables as they were before this state."""
-        if assign is None:
-            return None
-        values = assign(data, scope)
-        return values
 
     def finish_jsonata(self, binding: dict, default: Any, scope: Scope, output: Any = None,
                        assign: Any = None) -> tuple[Any, dict | None]:
@@ -599,8 +582,3 @@ def number_from_path(value: Any, field: str, path: str, kind: str) -> Any:
             RUNTIME, f"The {field} field refers to value \"{shown}\" which is not a valid {kind}: {path}"
         )
     return int(number) if kind == "integer" else number
-
-
-def is_finite_number(value: Any) -> bool:
-    """A JSON number that is not NaN/inf."""
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
