@@ -3,6 +3,8 @@
 A dispatcher gets one ``TaskCall`` per attempt and returns the task's result (a JSON value) or raises
 ``TaskFailed(error, cause)``; Retry and Catch then match ``error``. Conventions the interpreter relies on:
 
+- ``arguments`` and ``context`` are shared with the interpreter (it never copies payloads): treat them as
+  read-only, and hand user code (a Lambda handler) its own copy.
 - ``timeout_seconds``/``heartbeat_seconds``: when the work overruns them, raise
   ``TaskFailed("States.Timeout")`` / ``TaskFailed("States.HeartbeatTimeout")`` (recorded as TaskTimedOut).
 - ``.waitForTaskToken``: start the work and return (the return value is shown in TaskSubmitted); the
