@@ -98,6 +98,7 @@ class LambdaRunner:
     # Process-wide, like sys.modules itself: code root → its modules, kept between invocations.
     _modules: ClassVar[dict[Path, dict[str, Any]]] = {}
     _active_root: ClassVar[Path | None] = None
+    _handlers: ClassVar[dict[tuple[Path, str], Any]] = {}   # (code root, Handler) → the function, once imported
 
     def __init__(self, logs: Any = None) -> None:
         # Where handlers' prints go (Lambda sends them to CloudWatch, never to the caller); None: stdout.
@@ -126,7 +127,7 @@ class LambdaRunner:
         wait = task_timeout if by_task else limit
         deadline = time.monotonic() + limit
         outcome: dict[str, Any] = {}
-        saved_env = dict(os.environ)
+        saved_env = os.environ.copy()
         saved_path = list(sys.path)
 
         def run() -> None:
@@ -198,6 +199,9 @@ class LambdaRunner:
         root = function.code_uri
         self._activate(root)
         sys.path.insert(0, str(root))
+        cached = LambdaRunner._handlers.get((root, function.handler))
+        if cached is not None:
+            return cached
         try:
             module = importlib.import_module(module_name)
         except ImportError as error:
@@ -209,12 +213,15 @@ class LambdaRunner:
         if handler is None:
             raise _HandlerNotFound("Runtime.HandlerNotFound",
                                    f"Handler '{attribute}' missing on module '{module_name}'")
+        LambdaRunner._handlers[(root, function.handler)] = handler
         return handler
 
     def _activate(self, root: Path) -> None:
         """Make `root`'s modules the imported ones: two code roots may both have a `utils` module."""
         if LambdaRunner._active_root == root:
             return
+        # Handlers of other roots were imported against their own modules; re-import them when needed.
+        LambdaRunner._handlers = {key: value for key, value in LambdaRunner._handlers.items() if key[0] == root}
         for other, modules in LambdaRunner._modules.items():
             if other != root:
                 for name in modules:
@@ -239,10 +246,11 @@ class _HandlerNotFound(Exception):
 
 
 def _restore_environ(saved: dict[str, str]) -> None:
-    for key in set(os.environ) - set(saved):
+    current = os.environ.copy()
+    for key in current.keys() - saved.keys():
         del os.environ[key]
     for key, value in saved.items():
-        if os.environ.get(key) != value:
+        if current.get(key) != value:
             os.environ[key] = value
 
 
@@ -476,11 +484,12 @@ class LocalDispatcher:
         """The app's function for an ARN or name, or Lambda.ResourceNotFoundException as AWS reports it."""
         function = self.app.function(ref) if self.app is not None else None
         if function is None:
-            region = os.environ.get("AWS_REGION", "us-east-1")
-            arn = ref if ref.startswith("arn:") else f"arn:aws:lambda:{region}:111111111111:function:{ref}"
+            region = self.app.region if self.app else os.environ.get("AWS_REGION", "us-east-1")
+            account = self.app.account if self.app else "111111111111"
+            arn = ref if ref.startswith("arn:") else f"arn:aws:lambda:{region}:{account}:function:{ref}"
             raise TaskFailed("Lambda.ResourceNotFoundException",
-                             f"Function not found: {arn} (Service: Lambda, Status Code: 404, Request ID: "
-                             f"{uuid.uuid4()})")
+                             f"Function not found: {arn} (Service: AWSLambda; Status Code: 404; Error Code: "
+                             f"ResourceNotFoundException; Request ID: {uuid.uuid4()}; Proxy: null)")
         return function
 
     def _invoke(self, call: TaskCall, function: Function, event: Any) -> Invocation:
