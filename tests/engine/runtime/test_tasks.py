@@ -266,3 +266,13 @@ def test_distributed_map_reads_items_and_writes_results_in_local_s3(dispatcher, 
     (succeeded,) = manifest["ResultFiles"]["SUCCEEDED"]
     entries = json.loads(s3.get_object(Bucket="demo-databucket", Key=succeeded["Key"])["Body"].read())
     assert sorted(json.loads(entry["Output"])["g"] for entry in entries) == ["hello Ada", "hello Bo"]
+
+
+def test_task_work_advances_the_virtual_clock_by_its_real_duration(app, aws):
+    from engine.asl.clock import VirtualClock
+    from engine.tasks import LocalDispatcher
+
+    clock = VirtualClock()
+    before = clock.now()
+    LocalDispatcher(app, clock=clock).run_task(call(arn("DemoSlowFunction"), {"seconds": 0.3}))
+    assert 0.3 <= clock.now() - before < 5
