@@ -79,7 +79,12 @@ def compile_program(spec: Any, query_language: str, where: str | None = None) ->
         cls = _CLASSES.get(state_spec.get("Type"))  # type: ignore[arg-type]
         if cls is None:
             raise DefinitionError(f"Unknown state type {state_spec.get('Type')!r}", name, "Type")
-        states[name] = cls(name, state_spec, query_language)
+        try:
+            states[name] = cls(name, state_spec, query_language)
+        except DefinitionError as exc:
+            if exc.state is None:  # raised by a helper that only knew the field: name the state too
+                raise DefinitionError(exc.message, name, exc.field) from None
+            raise
     for state in states.values():
         for target, field in _transitions(state):
             if target not in states:

@@ -33,11 +33,11 @@ def compile_path(text: str, field: str, state: str | None = None) -> jsonpath.Pa
         raise DefinitionError(exc.cause, state, field) from None
 
 
-def compile_dynamic(text: str, field: str) -> Evaluator:
+def compile_dynamic(text: str, field: str, state: str | None = None) -> Evaluator:
     """The value of a ``key.$`` field: a path (``$.x``, ``$$.x``, ``$var``) or an intrinsic function."""
     if is_intrinsic(text):
-        return compile_intrinsic(text, field)
-    path = compile_path(text, field)
+        return compile_intrinsic(text, field, state)
+    path = compile_path(text, field, state)
 
     def evaluate(data: Any, frame: Any) -> Any:
         try:
@@ -54,12 +54,12 @@ def compile_dynamic(text: str, field: str) -> Evaluator:
     return evaluate
 
 
-def compile_intrinsic(text: str, field: str) -> Evaluator:
+def compile_intrinsic(text: str, field: str, state: str | None = None) -> Evaluator:
     """Compile a ``States.*`` intrinsic function call."""
     try:
         fn = intrinsics.compile_intrinsic(text)
     except (intrinsics.IntrinsicSyntaxError, jsonpath.PathError) as exc:
-        raise DefinitionError(str(exc), None, field) from None
+        raise DefinitionError(str(exc), state, field) from None
 
     def evaluate(data: Any, frame: Any) -> Any:
         try:

@@ -54,7 +54,7 @@ def compile_jsonpath_template(template: Any, state: str, field: str) -> tuple[Ev
                     raise DefinitionError(
                         f"The value of '{key}' must be a JSONPath or an intrinsic function", state, field
                     )
-                parts.append((key[:-2], expressions.compile_dynamic(value, key), False))
+                parts.append((key[:-2], expressions.compile_dynamic(value, key, state), False))
                 dynamic = True
             else:
                 fn, const = compile_jsonpath_template(value, state, field)

@@ -308,7 +308,7 @@ class FailState(State):
             text = self.spec[path_key]
             if not isinstance(text, str):
                 raise DefinitionError(f"'{path_key}' must be a path or an intrinsic function", self.name, path_key)
-            return expressions.compile_dynamic(text, path_key)
+            return expressions.compile_dynamic(text, path_key, self.name)
         if key in self.spec:
             value = self.spec[key]
             return lambda data, scope: value

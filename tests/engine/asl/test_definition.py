@@ -19,7 +19,7 @@ from engine.asl import DefinitionError, InvalidExecutionInput
         ({"StartAt": "A", "States": {"A": {"Type": "Task", "End": True}}}, "A", "Resource"),
         ({"StartAt": "A", "States": {"A": {"Type": "Choice", "Choices": [{"Next": "A"}]}}}, "A", "Choices"),
         ({"StartAt": "A", "States": {"A": {"Type": "Pass", "End": True,
-                                           "Parameters": {"x.$": "not a path"}}}}, None, "x.$"),
+                                           "Parameters": {"x.$": "not a path"}}}}, "A", "x.$"),
         ({"StartAt": "A", "States": {"A": {"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke", "End": True,
                                            "Retry": [{"ErrorEquals": ["States.ALL"]}, {"ErrorEquals": ["E"]}]}}},
          "A", "Retry"),
@@ -53,3 +53,10 @@ def test_history_ids_chain_and_listener_sees_every_event():
     assert event_types(result) == ["ExecutionStarted", "PassStateEntered", "PassStateExited", "ExecutionSucceeded"]
     assert result.history[1]["stateEnteredEventDetails"] == {"name": "S", "input": '{"a":1}',
                                                              "inputDetails": {"truncated": False}}
+
+
+def test_malformed_jsonata_names_state_and_field():
+    definition = one_state({"Type": "Pass", "Assign": {"x": "{% 1 + %}"}}, QueryLanguage="JSONata")
+    with pytest.raises(DefinitionError) as info:
+        execute(definition, "{}")
+    assert (info.value.state, info.value.field) == ("S", "Assign/x")
