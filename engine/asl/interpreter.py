@@ -168,7 +168,8 @@ def execute(
     """Run a state machine definition (dict or JSON text) on an input (JSON text; None means ``{}``).
 
     Raises DefinitionError when AWS would reject the definition and InvalidExecutionInput when the input
-    is not JSON; every failure at run time is a FAILED/TIMED_OUT result, never an exception.
+    is not JSON; every failure at run time is a FAILED/TIMED_OUT result, never an exception, and
+    KeyboardInterrupt (Ctrl-C) stops the run as ABORTED.
     """
     machine = load(definition)
     if input_text is None:
@@ -199,6 +200,9 @@ def execute(
     except ExecutionTimedOut:
         result.status, result.error = "TIMED_OUT", TIMEOUT
         run.event(scope, "ExecutionTimedOut", {"error": TIMEOUT})
+    except KeyboardInterrupt:  # Ctrl-C is the local StopExecution: keep the history of what ran
+        result.status = "ABORTED"
+        run.event(scope, "ExecutionAborted", {})
     except Exception as exc:  # noqa: BLE001 — an engine bug must not take the caller down with it
         cause = f"Stepsmith engine error: {type(exc).__name__}: {exc}\n{traceback.format_exc()}"
         result.status, result.error, result.cause = "FAILED", RUNTIME, cause

@@ -181,3 +181,13 @@ def test_resource_type_and_name_in_events():
     assert split_resource("arn:aws:states:::states:startExecution.sync:2") == ("states", "startExecution.sync:2")
     assert split_resource("arn:aws:states:::sqs:sendMessage.waitForTaskToken") == (
         "sqs", "sendMessage.waitForTaskToken")
+
+
+def test_interrupt_aborts_the_execution_and_keeps_its_history():
+    def interrupt(call):
+        raise KeyboardInterrupt
+
+    result = run(task(), {}, dispatcher=ScriptedDispatcher(interrupt))
+    assert result.status == "ABORTED"
+    assert event_types(result)[-1] == "ExecutionAborted"
+    assert "TaskStarted" in event_types(result)
