@@ -38,6 +38,8 @@ def test_unanswered_token_times_out():
     assert (result.status, result.error) == ("FAILED", "States.Timeout")
     assert "TaskTimedOut" in event_types(result)
     assert tokens.pending() == []
+    stamps = {e["type"]: e["timestamp"] for e in result.history}
+    assert (stamps["TaskTimedOut"] - stamps["TaskStarted"]).total_seconds() >= 1  # the wait shows in history
 
 
 def test_heartbeat_keeps_it_alive_then_success():
