@@ -120,6 +120,7 @@ class Table:
     key_schema: list[dict]
     attributes: list[dict]
     ttl_attribute: str | None = None
+    indexes: dict[str, list[dict]] = field(default_factory=dict)   # Global/LocalSecondaryIndexes
 
 
 @dataclass
@@ -457,9 +458,16 @@ class _Builder:
             return Table(logical, self._name_of(logical), [{"AttributeName": key["Name"], "KeyType": "HASH"}],
                          [{"AttributeName": key["Name"], "AttributeType": kind_code}])
         ttl = props.get("TimeToLiveSpecification") or {}
+        # On-demand locally, so indexes drop their ProvisionedThroughput like the table does.
+        indexes = {
+            kind: [{key: value for key, value in index.items() if key != "ProvisionedThroughput"}
+                   for index in props[kind]]
+            for kind in ("GlobalSecondaryIndexes", "LocalSecondaryIndexes") if props.get(kind)
+        }
         return Table(logical, self._name_of(logical), props.get("KeySchema") or [],
                      props.get("AttributeDefinitions") or [],
-                     ttl.get("AttributeName") if str(ttl.get("Enabled", "")).lower() == "true" else None)
+                     ttl.get("AttributeName") if str(ttl.get("Enabled", "")).lower() == "true" else None,
+                     indexes)
 
     def _function_model(self, logical: str, spec: dict, props: dict, globals_: dict) -> Function:
         merged = {**globals_, **props}

@@ -253,6 +253,8 @@ def _trigger_event(app: App, machine: StateMachine, aws: Any, upload: Path) -> s
         _fail(f"{app.template_path}: the S3 trigger of {machine.logical_id} names no bucket")
     bucket, key = buckets[0], upload.name
     s3 = aws.client("s3")
+    if bucket not in {entry["Name"] for entry in s3.list_buckets().get("Buckets", [])}:
+        aws.create_bucket(bucket)     # an `external` trigger bucket: the stack does not create it
     with open(upload, "rb") as body:
         put = s3.put_object(Bucket=bucket, Key=key, Body=body)
     head = s3.head_object(Bucket=bucket, Key=key)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import datetime as dt
+import functools
 import importlib
 import json
 import os
@@ -292,6 +293,19 @@ _OPTIMIZED = {   # optimized integration → (boto3 service, error prefix, SDK v
 }
 
 
+_clients: dict[tuple[str, str | None, int], Any] = {}
+
+
+def _client(service: str) -> Any:
+    """A boto3 client for the current default session and region, made once (clients are thread-safe)."""
+    key = (service, os.environ.get("AWS_DEFAULT_REGION"), id(boto3.DEFAULT_SESSION))
+    client = _clients.get(key)
+    if client is None:
+        client = _clients[key] = boto3.client(service)
+    return client
+
+
+@functools.lru_cache(maxsize=256)
 def boto3_service(sdk_name: str) -> str:
     """The boto3 client name for an aws-sdk integration's service name (`sfn` → `stepfunctions`)."""
     if sdk_name in _SDK_SERVICES:
@@ -381,7 +395,7 @@ class _ServiceCall:
 
 def _call(spec: _ServiceCall, parameters: Any, timestamps: str) -> tuple[Any, dict]:
     """Call one API through boto3; returns (response converted for Step Functions, response metadata)."""
-    client = boto3.client(spec.service)
+    client = _client(spec.service)
     model = client.meta.service_model
     operations = {name.lower(): name for name in model.operation_names}
     operation = operations.get(spec.operation.lower())
@@ -551,7 +565,7 @@ class LocalDispatcher:
                                                f"{pattern} is not supported: AWS SDK integrations support "
                                                "Request Response and .waitForTaskToken only.")
         client_name = boto3_service(service)
-        service_id = boto3.client(client_name).meta.service_model.service_id
+        service_id = _client(client_name).meta.service_model.service_id
         spec = _ServiceCall(client_name, action, pascal_service_name(str(service_id)), "v2")
         result, _ = _call(spec, call.arguments, "iso")
         return None if pattern == "waitForTaskToken" else result

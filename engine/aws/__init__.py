@@ -73,10 +73,11 @@ class LocalAWS:
             boto3.DEFAULT_SESSION = _shared_session()
             self._set_env()
             self._active = True
-            if self.persist:
-                self._loaded = load_state(self, self.state_dir)
+            # The template's definitions first (indexes, TTL), then the items and objects saved earlier.
             if self.app is not None:
                 self.provision(self.app)
+            if self.persist:
+                self._loaded = load_state(self, self.state_dir)
         except BaseException:
             self._stop()
             raise
@@ -134,7 +135,8 @@ class LocalAWS:
         for table in app.tables.values():
             if table.name not in tables:
                 dynamodb.create_table(TableName=table.name, KeySchema=table.key_schema,
-                                      AttributeDefinitions=table.attributes, BillingMode="PAY_PER_REQUEST")
+                                      AttributeDefinitions=table.attributes, BillingMode="PAY_PER_REQUEST",
+                                      **table.indexes)
             if table.ttl_attribute:
                 dynamodb.update_time_to_live(TableName=table.name, TimeToLiveSpecification={
                     "Enabled": True, "AttributeName": table.ttl_attribute})

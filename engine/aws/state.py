@@ -20,6 +20,9 @@ if TYPE_CHECKING:
     from engine.aws import LocalAWS
 
 
+_INDEX_KINDS = ("GlobalSecondaryIndexes", "LocalSecondaryIndexes")
+
+
 def _md5(path: Path) -> str:
     digest = hashlib.md5(usedforsecurity=False)
     with open(path, "rb") as handle:
@@ -42,8 +45,10 @@ def load_state(aws: LocalAWS, state_dir: Path) -> dict:
     s3_dir = state_dir / "s3"
     if s3_dir.is_dir():
         s3 = aws.client("s3")
+        buckets = {bucket["Name"] for bucket in s3.list_buckets().get("Buckets", [])}
         for bucket_dir in sorted(p for p in s3_dir.iterdir() if p.is_dir()):
-            aws.create_bucket(bucket_dir.name)
+            if bucket_dir.name not in buckets:
+                aws.create_bucket(bucket_dir.name)
             objects: dict[str, str] = {}
             for path in sorted(p for p in bucket_dir.rglob("*") if p.is_file()):
                 key = path.relative_to(bucket_dir).as_posix()
@@ -61,9 +66,10 @@ def load_state(aws: LocalAWS, state_dir: Path) -> dict:
             table = json.loads(path.read_text(encoding="utf-8"))
             name = table["TableName"]
             if name not in existing:
+                indexes = {kind: table[kind] for kind in _INDEX_KINDS if table.get(kind)}
                 dynamodb.create_table(TableName=name, KeySchema=table["KeySchema"],
                                       AttributeDefinitions=table["AttributeDefinitions"],
-                                      BillingMode="PAY_PER_REQUEST")
+                                      BillingMode="PAY_PER_REQUEST", **indexes)
             items = table.get("Items", [])
             for start in range(0, len(items), 25):
                 dynamodb.batch_write_item(RequestItems={
@@ -137,6 +143,10 @@ def _save_tables(aws: LocalAWS, state_dir: Path, loaded: dict, snapshot: dict) -
                  for item in page.get("Items", [])]
         document = {"TableName": name, "KeySchema": description["KeySchema"],
                     "AttributeDefinitions": description["AttributeDefinitions"], "Items": items}
+        for kind in _INDEX_KINDS:
+            if description.get(kind):
+                document[kind] = [{key: index[key] for key in ("IndexName", "KeySchema", "Projection")}
+                                  for index in description[kind]]
         path = state_dir / "dynamodb" / f"{name}.json"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(document, indent=1, sort_keys=True), encoding="utf-8")

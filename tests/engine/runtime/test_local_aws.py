@@ -1,4 +1,5 @@
 """LocalAWS: providers in front of moto, persistence across sessions, environment hygiene."""
+import json
 import os
 
 import boto3
@@ -74,6 +75,9 @@ def test_state_persists_across_sessions_as_plain_files(tmp_path, app):
         aws.client("ssm").put_parameter(Name="/demo/ThresholdParameter", Value="0.9", Type="String",
                                         Overwrite=True)
     assert (state / "s3/demo-databucket/videos/a.mp4").read_bytes() == b"\x00video"
+    table = json.loads((state / "dynamodb/demo-ItemsTable.json").read_text())
+    assert table["Items"] == [{"id": {"S": "k"}, "n": {"N": "7"}}]
+    assert table["GlobalSecondaryIndexes"][0]["IndexName"] == "by-owner"
     (state / "s3/demo-databucket/dropped-in.txt").write_text("by hand")
     with LocalAWS(state, app=app) as aws:
         s3 = aws.client("s3")
@@ -112,3 +116,12 @@ def test_app_resources_are_provisioned(aws):
     assert "arn:aws:sns:us-east-1:111111111111:demo-AlertsTopic" in topics
     with pytest.raises(ClientError):
         aws.client("s3").head_bucket(Bucket="not-there")
+
+
+def test_table_indexes_are_created_for_queries(aws):
+    dynamodb = aws.client("dynamodb")
+    dynamodb.put_item(TableName="demo-ItemsTable", Item={"id": {"S": "1"}, "owner": {"S": "ada"}})
+    found = dynamodb.query(TableName="demo-ItemsTable", IndexName="by-owner",
+                           KeyConditionExpression="#o = :o", ExpressionAttributeNames={"#o": "owner"},
+                           ExpressionAttributeValues={":o": {"S": "ada"}})
+    assert [item["id"]["S"] for item in found["Items"]] == ["1"]
