@@ -80,6 +80,10 @@ class MapState(RecoverableState):
         self.reader_arguments = self._sub_template(self.reader, "ItemReader")
         self.writer_arguments = self._sub_template(self.writer, "ResultWriter")
         self.batch_input = None
+        if self.batcher is not None and not isinstance(self.batcher, dict):
+            raise DefinitionError("'ItemBatcher' must be an object", name, "ItemBatcher")
+        self.batch_size = self._number("MaxItemsPerBatch", "integer", self.batcher or {})
+        self.batch_bytes = self._number("MaxInputBytesPerBatch", "integer", self.batcher or {})
         if isinstance(self.batcher, dict) and "BatchInput" in self.batcher:
             if self.jsonata:
                 self.batch_input, _ = compile_jsonata_template(self.batcher["BatchInput"], "BatchInput")
@@ -99,14 +103,16 @@ class MapState(RecoverableState):
                  else compile_jsonpath_template(block.get(key, {}), self.name, f"{field}.{key}"))
         return fn
 
-    def _number(self, key: str, kind: str) -> Any:
+    def _number(self, key: str, kind: str, source: dict | None = None) -> Any:
+        """A numeric field given as a constant, a ``…Path`` or a JSONata expression: (how, value, text)."""
+        spec = self.spec if source is None else source
         path_key = key + "Path"
-        if path_key in self.spec:
-            text = self.spec[path_key]
+        if path_key in spec:
+            text = spec[path_key]
             return ("path", expressions.compile_path(text, path_key, self.name), text)
-        if key not in self.spec:
+        if key not in spec:
             return None
-        value = self.spec[key]
+        value = spec[key]
         if self.jsonata and expressions.is_jsonata(value):
             return ("jsonata", expressions.compile_jsonata(value, key), value)
         ok = isinstance(value, (int, float)) and not isinstance(value, bool)
@@ -215,16 +221,8 @@ class MapState(RecoverableState):
         return self._batches(items, effective if not self.jsonata else binding, scope)
 
     def _batches(self, items: list, data: Any, scope: Scope) -> list:
-        batcher = self.batcher or {}
-        size = batcher.get("MaxItemsPerBatch")
-        if "MaxItemsPerBatchPath" in batcher:
-            path = expressions.compile_path(batcher["MaxItemsPerBatchPath"], "MaxItemsPerBatchPath", self.name)
-            try:
-                size = path.get(data, scope.context, scope.variables)
-            except jsonpath.PathError as exc:
-                raise FieldFailure(RUNTIME, exc.cause) from None
-            size = number_from_path(size, "MaxItemsPerBatchPath", batcher["MaxItemsPerBatchPath"], "integer")
-        max_bytes = batcher.get("MaxInputBytesPerBatch", 256 * 1024)
+        size = self._resolve(self.batch_size, "MaxItemsPerBatch", "integer", data, scope)
+        max_bytes = self._resolve(self.batch_bytes, "MaxInputBytesPerBatch", "integer", data, scope) or 256 * 1024
         batch_input = self.batch_input(data, scope) if self.batch_input is not None else None
         batches: list = []
         current: list = []

@@ -161,3 +161,10 @@ def test_writer_config_compact_jsonl_export():
     output(definition, [1, 3], dispatcher=d)
     bodies = {c.arguments["Key"].rsplit("/", 1)[-1]: c.arguments["Body"] for c in d.calls}
     assert bodies["SUCCEEDED_0.jsonl"] == "[1, 1]\n[3, 3]"
+
+
+def test_item_batcher_sizes_from_paths_and_bytes():
+    definition = map_state(ItemsPath="$.xs", ItemBatcher={"MaxItemsPerBatchPath": "$.n"})
+    assert output(definition, {"xs": [1, 2, 3], "n": 2}) == [{"Items": [1, 2]}, {"Items": [3]}]
+    by_bytes = map_state(ItemBatcher={"MaxInputBytesPerBatch": 8})
+    assert output(by_bytes, ["aaa", "bbb", "ccc"]) == [{"Items": ["aaa"]}, {"Items": ["bbb"]}, {"Items": ["ccc"]}]
