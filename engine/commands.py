@@ -362,7 +362,6 @@ def run(workflow: str, input_: str | None, upload: Path | None, out_dir: Path | 
     Exits 0 when the execution SUCCEEDED, 1 otherwise; the history goes to .stepsmith/executions/NAME.json.
     """
     from engine.app import App, AppError
-    from engine.aws import LocalAWS
     from engine.tasks import TokenMailbox
 
     if input_ is not None and upload is not None:
@@ -382,6 +381,23 @@ def run(workflow: str, input_: str | None, upload: Path | None, out_dir: Path | 
                              [workflow_name, machine.name, machine.logical_id])
     state_dir = root / STATE_DIR
     TokenMailbox.listen(state_dir / "tasks")
+    try:
+        result, input_text = _run_in_local_aws(app, machine, dispatcher, state_dir, input_text, upload, out_dir, name,
+                                   real_time, quiet, echo)
+    except KeyboardInterrupt:
+        # LocalAWS has saved what the run wrote so far; the execution itself is abandoned, as on StopExecution.
+        _fail(f"interrupted: execution {name} stopped; local AWS state saved in {state_dir}", 130)
+    record = write_history(root, result, input_text, machine.name)
+    echo(f"history: {record.relative_to(root) if record.is_relative_to(root) else record}")
+    raise SystemExit(0 if result.status == "SUCCEEDED" else 1)
+
+
+def _run_in_local_aws(app: App, machine: StateMachine, dispatcher: Any, state_dir: Path, input_text: str,
+                      upload: Path | None, out_dir: Path | None, name: str, real_time: bool, quiet: bool,
+                      echo: Any) -> tuple[Any, str]:
+    """Provision, upload the trigger file, execute, collect --out-dir; returns (result, the input used)."""
+    from engine.aws import LocalAWS
+
     with LocalAWS(state_dir, app=app) as aws:
         if upload is not None:
             input_text = _trigger_event(app, machine, aws, upload)
@@ -392,9 +408,7 @@ def run(workflow: str, input_: str | None, upload: Path | None, out_dir: Path | 
                                real_time=real_time, quiet=quiet, source=str(machine.path or app.template_path))
         if out_dir is not None:
             _copy_written(aws, before, out_dir, echo)
-    record = write_history(root, result, input_text, machine.name)
-    echo(f"history: {record.relative_to(root) if record.is_relative_to(root) else record}")
-    raise SystemExit(0 if result.status == "SUCCEEDED" else 1)
+    return result, input_text
 
 
 @click.command("exec")
