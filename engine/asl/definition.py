@@ -163,4 +163,18 @@ def _compile(text: str, parsed: Any) -> StateMachine:
     if timeout is not None and (not isinstance(timeout, int) or isinstance(timeout, bool) or timeout < 1):
         raise DefinitionError("'TimeoutSeconds' must be a positive integer", None, "TimeoutSeconds")
     program = compile_program(definition, ql)
+    _check_unique_names(program, set())
     return StateMachine(program, timeout, definition.get("Comment"))
+
+
+def _check_unique_names(program: Program, seen: set[str]) -> None:
+    # The ASL spec: state names are unique in the whole machine, branches and item processors included.
+    for name, state in program.states.items():
+        if name in seen:
+            raise DefinitionError("State names must be unique within the whole state machine", name)
+        seen.add(name)
+        for inner in getattr(state, "branches", ()):
+            _check_unique_names(inner, seen)
+        processor = getattr(state, "processor", None)
+        if processor is not None:
+            _check_unique_names(processor, seen)

@@ -60,3 +60,11 @@ def test_malformed_jsonata_names_state_and_field():
     with pytest.raises(DefinitionError) as info:
         execute(definition, "{}")
     assert (info.value.state, info.value.field) == ("S", "Assign/x")
+
+
+def test_state_names_are_unique_across_nested_programs():
+    definition = {"StartAt": "P", "States": {"P": {"Type": "Parallel", "End": True, "Branches": [
+        {"StartAt": "P", "States": {"P": {"Type": "Succeed"}}}]}}}
+    with pytest.raises(DefinitionError) as info:
+        execute(definition, "{}")
+    assert info.value.state == "P"

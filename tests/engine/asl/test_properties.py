@@ -42,9 +42,9 @@ def choice_rules(draw, targets):
 
 
 @st.composite
-def programs(draw, depth=0):
+def programs(draw, depth=0, prefix=""):
     count = draw(st.integers(1, 4))
-    state_names = [f"S{i}" for i in range(count)]
+    state_names = [f"{prefix}S{i}" for i in range(count)]  # unique in the whole machine, as ASL requires
     states = {}
     for i, name in enumerate(state_names):
         later = state_names[i + 1:]
@@ -74,12 +74,13 @@ def programs(draw, depth=0):
             if draw(st.booleans()):
                 state["Default"] = draw(st.sampled_from(later))
         elif kind == "Map":
-            state["ItemProcessor"] = draw(programs(depth + 1))
+            state["ItemProcessor"] = draw(programs(depth + 1, f"{name}.m."))
             state["ItemsPath"] = draw(st.sampled_from(["$", "$.items", "$.a"]))
             if draw(st.booleans()):
                 state["ItemSelector"] = {"v.$": "$$.Map.Item.Value", "i.$": "$$.Map.Item.Index"}
         elif kind == "Parallel":
-            state["Branches"] = [draw(programs(depth + 1)) for _ in range(draw(st.integers(1, 2)))]
+            state["Branches"] = [draw(programs(depth + 1, f"{name}.b{j}."))
+                                 for j in range(draw(st.integers(1, 2)))]
         if kind in ("Map", "Parallel") and draw(st.booleans()):
             state["Catch"] = [{"ErrorEquals": ["States.ALL"], "Next": later[0] if later else name,
                                "ResultPath": "$.error"}] if later else []
