@@ -22,7 +22,7 @@ import numpy as np
 
 from face_blur.guard import MARKER_KEY, MARKER_VALUE, refuse_recursion
 from face_blur.tracks import Box, FaceTimeline, build_tracks
-from face_blur.video import Encoding, Frame, VideoError, VideoInfo, probe, transcode
+from face_blur.video import Encoding, Frame, VideoError, VideoInfo, frame_count, probe, transcode
 
 
 class BlurFailed(Exception):
@@ -114,14 +114,14 @@ def anonymise(source: str | Path, target: str | Path, faces: list[dict],
 
     try:
         count = transcode(source, target, info, encoding, edit)
-        written = probe(target)
+        written = frame_count(target)
     except VideoError as error:
         raise BlurFailed(str(error)) from None
     # ffmpeg decodes what it can of a damaged file and exits 0: compare with what the container declares.
     if info.frames and count < info.frames:
         raise BlurFailed(f"the video is truncated or corrupt: only {count} of its {info.frames} frames decode")
-    if written.frames and written.frames != count:
-        raise BlurFailed(f"the encoder wrote {written.frames} frames instead of {count}")
+    if written != count:
+        raise BlurFailed(f"the encoder wrote {written} frames instead of {count}")
     return {"frames": count, "fps": info.fps_text, "width": info.width, "height": info.height,
             "tracks": len(tracks), "boxes_blurred": blurred, "audio_streams": len(info.audio_codecs)}
 

@@ -93,6 +93,15 @@ def probe(path: str | Path) -> VideoInfo:
     return VideoInfo(width, height, exact_rate(fps), max(frames, 0), video[0], audio)
 
 
+def frame_count(path: str | Path) -> int:
+    """The number of frames a container declares (0 if unknown), without decoding any."""
+    cap = cv2.VideoCapture(str(path))
+    try:
+        return int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0) if cap.isOpened() else 0
+    finally:
+        cap.release()
+
+
 @dataclass(frozen=True)
 class Encoding:
     """H.264 settings shared by the blur stage and the benchmark's floor."""
