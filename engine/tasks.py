@@ -94,12 +94,14 @@ _inside = threading.local()   # set in handler threads, so a handler that invoke
 
 
 class LambdaRunner:
-    """Runs Lambda functions in-process; keeps each code root's modules warm, like a Lambda container."""
+    """Runs Lambda functions in-process; each function keeps its own warm modules, like its container."""
 
-    # Process-wide, like sys.modules itself: code root → its modules, kept between invocations.
-    _modules: ClassVar[dict[Path, dict[str, Any]]] = {}
-    _active_root: ClassVar[Path | None] = None
-    _handlers: ClassVar[dict[tuple[Path, str], Any]] = {}   # (code root, Handler) → the function, once imported
+    # Process-wide, like sys.modules itself. Each function gets its own copies of the modules under its
+    # code root: module-level code runs with that function's environment (BUCKET = os.environ[...]),
+    # and globals are never shared between functions, as in Lambda.
+    _modules: ClassVar[dict[str, dict[str, Any]]] = {}   # "ARN root" → its modules (under its root)
+    _active: ClassVar[str | None] = None                # whose modules are in sys.modules now
+    _handlers: ClassVar[dict[str, Any]] = {}             # "ARN root" → its handler, once imported
 
     def __init__(self, logs: Any = None) -> None:
         # Where handlers' prints go (Lambda sends them to CloudWatch, never to the caller); None: stdout.
@@ -198,42 +200,41 @@ class LambdaRunner:
                                    f"{function.logical_id}")
         module_name, attribute = function.handler.rsplit(".", 1)
         root = function.code_uri
-        self._activate(root)
-        sys.path.insert(0, str(root))
-        cached = LambdaRunner._handlers.get((root, function.handler))
+        key = f"{function.arn} {root}"   # the same name in two projects is two functions
+        self._activate(key)
+        sys.path.insert(0, str(root))   # for imports the handler makes while it runs
+        cached = LambdaRunner._handlers.get(key)
         if cached is not None:
             return cached
+        importlib.invalidate_caches()
         try:
             module = importlib.import_module(module_name)
         except ImportError as error:
             raise _HandlerNotFound("Runtime.ImportModuleError",
                                    f"Unable to import module '{module_name}': {error}") from None
         finally:
-            self._remember(root)
+            self._remember(key, root)
         handler = getattr(module, attribute, None)
         if handler is None:
             raise _HandlerNotFound("Runtime.HandlerNotFound",
                                    f"Handler '{attribute}' missing on module '{module_name}'")
-        LambdaRunner._handlers[(root, function.handler)] = handler
+        LambdaRunner._handlers[key] = handler
         return handler
 
-    def _activate(self, root: Path) -> None:
-        """Make `root`'s modules the imported ones: two code roots may both have a `utils` module."""
-        if LambdaRunner._active_root == root:
+    def _activate(self, key: str) -> None:
+        """Put function `key`'s modules in sys.modules and take every other function's out."""
+        if LambdaRunner._active == key:
             return
-        # Handlers of other roots were imported against their own modules; re-import them when needed.
-        LambdaRunner._handlers = {key: value for key, value in LambdaRunner._handlers.items() if key[0] == root}
         for other, modules in LambdaRunner._modules.items():
-            if other != root:
+            if other != key:
                 for name in modules:
                     sys.modules.pop(name, None)
-        sys.modules.update(LambdaRunner._modules.get(root, {}))
-        importlib.invalidate_caches()
-        LambdaRunner._active_root = root
+        sys.modules.update(LambdaRunner._modules.get(key, {}))
+        LambdaRunner._active = key
 
-    def _remember(self, root: Path) -> None:
+    def _remember(self, key: str, root: Path) -> None:
         prefix = str(root) + os.sep
-        owned = LambdaRunner._modules.setdefault(root, {})
+        owned = LambdaRunner._modules.setdefault(key, {})
         for name, module in list(sys.modules.items()):
             path = getattr(module, "__file__", None)
             if path and path.startswith(prefix):

@@ -87,6 +87,15 @@ def test_modules_stay_warm_between_invocations(dispatcher):
     assert dispatcher.run_task(call(arn("DemoCountFunction"), {})) == first + 1
 
 
+def test_functions_sharing_a_code_uri_keep_their_own_module_state(dispatcher):
+    assert dispatcher.run_task(call(arn("DemoGreetFunction"), {}))["stage"] == "dev-local"
+    count = dispatcher.run_task(call(arn("DemoCountFunction"), {}))
+    assert dispatcher.run_task(call(arn("DemoCountTwinFunction"), {})) == 1     # its own container
+    assert dispatcher.run_task(call(arn("DemoCountFunction"), {})) == count + 1
+    # module-level code ran with this function's environment, not the first importer's
+    assert dispatcher.run_task(call(arn("DemoStageFunction"), {})) == "other-stage"
+
+
 def test_code_roots_do_not_share_module_caches(dispatcher):
     assert dispatcher.run_task(call(arn("DemoOtherFunction"), {})) == "other"
     assert dispatcher.run_task(call(arn("DemoSameNameFunction"), {})) == "handlers"
