@@ -251,8 +251,7 @@ class _Checker:
                            "only `role` resources list reads/writes", "handlers declare reads/writes on their step")
             for key, types in (("key", ("table",)), ("ttl", ("table",)), ("value", ("parameter",)),
                                ("service", ("role",))):
-                if getattr(resource, key) is not None and resource.type not in types and \
-                        (key, resource.type) != ("key", "table"):
+                if getattr(resource, key) is not None and resource.type not in types:
                     self.error(resource.where(key), f"`{key}` only applies to {types[0]} resources")
 
     def check_trigger(self) -> None:
