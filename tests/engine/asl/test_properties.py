@@ -110,17 +110,17 @@ def test_execute_never_raises_on_valid_definitions(definition, value):
 
 atoms = st.sampled_from(["1", "2.5", "'s'", "true", "null", "$states.input.a", "$states.input.items", "$v",
                          "$states.context.State.Name", "[1, 2]", "{'k': 1}", "$missing"])
-jsonata_exprs = st.recursive(
-    atoms,
-    lambda inner: st.one_of(
-        st.tuples(inner, st.sampled_from(["+", "-", "*", "&", "=", "<", "and", "or"]), inner).map(
-            lambda t: f"({t[0]} {t[1]} {t[2]})"),
-        st.tuples(st.sampled_from(["$string", "$count", "$exists", "$sum", "$number", "$keys"]), inner).map(
-            lambda t: f"{t[0]}({t[1]})"),
+def _combine(inner):
+    binary = st.tuples(inner, st.sampled_from(["+", "-", "*", "&", "=", "<", "and", "or"]), inner)
+    call = st.tuples(st.sampled_from(["$string", "$count", "$exists", "$sum", "$number", "$keys"]), inner)
+    return st.one_of(
+        binary.map(lambda t: f"({t[0]} {t[1]} {t[2]})"),
+        call.map(lambda t: f"{t[0]}({t[1]})"),
         st.tuples(inner, inner, inner).map(lambda t: f"({t[0]} ? {t[1]} : {t[2]})"),
-    ),
-    max_leaves=4,
-)
+    )
+
+
+jsonata_exprs = st.recursive(atoms, _combine, max_leaves=4)
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
