@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.asl.interpreter import execute
+from engine import execute
 from engine.asl.tasks import TaskCall, TaskFailed
 from engine.mocks import MockConfig, MockConfigError
 
@@ -81,3 +81,16 @@ def test_invalid_configs_are_reported_with_the_field(document, message):
 def test_unknown_test_case_lists_the_known_ones():
     with pytest.raises(MockConfigError, match="has no test case 'Nope' .*HappyPath"):
         MockConfig.load(CONFIG).dispatcher("demo", "Nope", fallback=None)
+
+
+def test_mocked_wait_for_task_token_returns_without_a_callback():
+    definition = {"StartAt": "Ask", "States": {"Ask": {
+        "Type": "Task", "Resource": "arn:aws:states:::sqs:sendMessage.waitForTaskToken",
+        "Parameters": {"QueueUrl": "https://sqs.us-east-1.amazonaws.com/111111111111/q",
+                       "MessageBody": {"token.$": "$$.Task.Token"}},
+        "TimeoutSeconds": 5, "End": True}}}
+    config = MockConfig({"StateMachines": {"sm": {"TestCases": {"T": {"Ask": "Approved"}}}},
+                         "MockedResponses": {"Approved": {"0": {"Return": {"approved": True}}}}})
+    result = execute(definition, "{}", dispatcher=config.dispatcher("sm", "T", fallback=None))
+    assert result.status == "SUCCEEDED"
+    assert json.loads(result.output) == {"approved": True}
