@@ -124,18 +124,18 @@ def load(definition: Any) -> StateMachine:
         text = json.dumps(definition)
     except (TypeError, ValueError) as exc:
         raise DefinitionError(f"The definition is not JSON: {exc}") from None
-    return _load_text(text, definition)
+    return _load_text(text)
 
 
 _CACHE: dict[str, StateMachine] = {}
 _CACHE_SIZE = 256
 
 
-def _load_text(text: str, parsed: Any = None) -> StateMachine:
+def _load_text(text: str) -> StateMachine:
     # Compiled states hold no per-run data, so one compilation serves every run of a definition.
     machine = _CACHE.get(text)
     if machine is None:
-        machine = _compile(text, parsed)
+        machine = _compile(text)
         if len(_CACHE) >= _CACHE_SIZE:
             _CACHE.pop(next(iter(_CACHE)))
         _CACHE[text] = machine
@@ -147,13 +147,13 @@ def clear_cache() -> None:
     _CACHE.clear()
 
 
-def _compile(text: str, parsed: Any) -> StateMachine:
-    definition = parsed
-    if definition is None:
-        try:
-            definition = json.loads(text)
-        except ValueError as exc:
-            raise DefinitionError(f"The definition is not valid JSON: {exc}") from None
+def _compile(text: str) -> StateMachine:
+    # Compiled from the text, never from the caller's dict: constants in the compiled machine must not
+    # be objects the caller may later change.
+    try:
+        definition = json.loads(text)
+    except ValueError as exc:
+        raise DefinitionError(f"The definition is not valid JSON: {exc}") from None
     if not isinstance(definition, dict):
         raise DefinitionError("A state machine definition must be a JSON object")
     ql = definition.get("QueryLanguage", JSONPATH)

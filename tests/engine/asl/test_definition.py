@@ -68,3 +68,17 @@ def test_state_names_are_unique_across_nested_programs():
     with pytest.raises(DefinitionError) as info:
         execute(definition, "{}")
     assert info.value.state == "P"
+
+
+def test_compiled_machine_shares_no_objects_with_the_callers_dict():
+    from aslrun import ScriptedDispatcher
+
+    parameters = {"fixed": {"k": 1}}
+    definition = one_state({"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke", "Parameters": parameters})
+    d = ScriptedDispatcher({})
+    execute(definition, "{}", dispatcher=d)
+    assert d.calls[0].arguments == parameters
+    assert d.calls[0].arguments is not parameters
+    parameters["fixed"]["k"] = 2  # the caller edits its dict: the next run compiles the new definition
+    execute(definition, "{}", dispatcher=d)
+    assert d.calls[1].arguments == {"fixed": {"k": 2}}
