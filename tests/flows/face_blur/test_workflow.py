@@ -104,3 +104,32 @@ def test_a_corrupt_video_fails_the_execution_with_the_reason(project, tmp_path, 
     result = stepsmith_run(project, "--file", str(broken), monkeypatch=monkeypatch)
     assert result.exit_code == 1
     assert "FaceDetectionFailed" in result.stderr and "Unsupported" in result.stderr
+
+
+def test_throttling_is_retried_and_a_job_that_never_ends_times_out(project, clip, monkeypatch):
+    from engine.aws import providers
+    from engine.aws.providers import rekognition as local_rekognition
+
+    real = local_rekognition.rekognition_for
+    calls: list[str] = []
+
+    def throttled_once(params, aws):
+        calls.append(params["JobId"])
+        if len(calls) == 1:
+            raise providers.ServiceError("ThrottlingException", "Rate exceeded")
+        return real(aws).get_face_detection(params)
+
+    monkeypatch.setitem(providers._registry, ("rekognition", "GetFaceDetection"), throttled_once)
+    result = stepsmith_run(project, "--file", str(clip.path), "--name", "throttled", monkeypatch=monkeypatch)
+    assert result.exit_code == 0, result.output
+    assert len(calls) >= 2
+    failed = [e for e in history(project, "throttled")["events"] if e["type"] == "TaskFailed"]
+    assert failed and "ThrottlingException" in json.dumps(failed[0])
+
+    def never_done(params, aws):
+        return {"JobStatus": "IN_PROGRESS", "JobId": params["JobId"]}
+
+    monkeypatch.setitem(providers._registry, ("rekognition", "GetFaceDetection"), never_done)
+    result = stepsmith_run(project, "--file", str(clip.path), "--name", "stuck", monkeypatch=monkeypatch)
+    assert result.exit_code == 1
+    assert "FaceDetectionTimedOut" in result.stderr
