@@ -111,5 +111,27 @@ def render() -> str:
     return "\n".join(out)
 
 
+START, END = "<!-- spec-reference:start -->", "<!-- spec-reference:end -->"
+
+
+def splice(document: str) -> str:
+    """The document with the text between the reference markers replaced by the current reference."""
+    head, found_start, rest = document.partition(START)
+    _, found_end, tail = rest.partition(END)
+    if not (found_start and found_end):
+        raise ValueError(f"the document has no {START} … {END} markers")
+    return f"{head}{START}\n{render()}\n{END}{tail}"
+
+
 if __name__ == "__main__":
-    print(render())
+    import sys
+
+    if sys.argv[1:2] == ["--update"] and len(sys.argv) == 3:
+        # `python -m compiler.reference --update README.md` refreshes the README's copy in place.
+        target = sys.argv[2]
+        with open(target, encoding="utf-8") as f:
+            text = f.read()
+        with open(target, "w", encoding="utf-8") as f:
+            f.write(splice(text))
+    else:
+        print(render())

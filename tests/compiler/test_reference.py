@@ -41,3 +41,13 @@ def test_reference_covers_every_step_kind_and_top_level_key() -> None:
         assert f"| `{key}`" in text
     assert "| `every` | integer ≥ 1 | Seconds to wait between calls. |" in text
     assert "| `type` (required) | `bucket` \\| `table` \\| `topic`" in text
+
+
+def test_readme_carries_the_current_reference() -> None:
+    # The README's spec reference is generated: `python -m compiler.reference --update README.md`.
+    from pathlib import Path
+
+    from compiler.reference import splice
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    assert splice(readme) == readme, "README.md's spec reference is stale: run python -m compiler.reference --update README.md"
