@@ -80,7 +80,9 @@ def _one_matches(option: Any, value: Any) -> bool:
         if isinstance(option, int | float) and isinstance(value, int | float):
             return float(option) == float(value)
         return option == value
-    (kind, argument), = option.items() if len(option) == 1 else ((None, None),)
+    if len(option) != 1:
+        return False     # EventBridge allows one filter per object
+    ((kind, argument),) = option.items()
     if kind == "exists":
         return argument is True
     if kind == "prefix":
