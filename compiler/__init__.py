@@ -156,29 +156,45 @@ class CompileResult:
     out_dir: Path
     workflows: list[str] = field(default_factory=list)
     files: list[Path] = field(default_factory=list)  # every file written, relative to out_dir
-    warnings: list = field(default_factory=list)  # compiler.lints.Lint: likely trouble on AWS
+    warnings: list = field(default_factory=list)  # compiler.lints.Lint: likely trouble on AWS, notes
 
 
 def compile_project(root: str | os.PathLike[str] = ".", out_dir: str | os.PathLike[str] = "build",
-                    files: Sequence[str | os.PathLike[str]] | None = None) -> CompileResult:
-    """Validate, then write out_dir/template.yaml and out_dir/statemachines/*.asl.json.
+                    files: Sequence[str | os.PathLike[str]] | None = None,
+                    parameter_overrides: dict[str, str] | None = None) -> CompileResult:
+    """Validate, then write out_dir/template.yaml, out_dir/statemachines/*.asl.json and
+    out_dir/<workflow>.scp.json for workflows with an `scp:`.
 
-    Nothing is written when any spec has errors (SpecErrors is raised); each file is replaced
-    atomically and only after every output was built, so a failed compile never half-writes.
+    Nothing is written when any spec has errors (SpecErrors is raised); the whole folder is
+    replaced at once, only after every output was built, so a failed compile never half-writes.
+    `parameter_overrides` fill parameters into the SCP documents (the template keeps its Parameters).
     """
-    from compiler import asl, sam, serialize
+    from compiler import asl, iam, sam, serialize
+    from compiler.errors import SpecError, SpecErrors
+    from compiler.lints import scp_notes
 
     project = Path(root)
     workflows = load_project(project, files)
     target = Path(out_dir)
     if not target.is_absolute():
         target = project / target
+    if target.resolve() == project.resolve() or target.resolve() in project.resolve().parents:
+        # The output folder is replaced as a whole: never the project itself.
+        raise SpecErrors([SpecError(None, f"{target}: the output folder cannot hold the project",
+                                    "write to a folder inside it, e.g. -o build")])
     # Everything is built in memory first: a failure here leaves the output folder untouched.
     definitions = {workflow.name: asl.build_definition(workflow) for workflow in workflows}
     template = sam.build_template(workflows, project)
-    written = serialize.write_outputs(template, definitions, target)
+    documents: dict[str, object] = {}
+    notes = []
+    for workflow in workflows:
+        if workflow.scp:
+            document, left = iam.service_control_policy(workflow, parameter_overrides)
+            documents[f"{workflow.name}.scp.json"] = document
+            notes.extend(scp_notes(workflow, left))
+    written = serialize.write_outputs(template, definitions, target, documents)
     return CompileResult(out_dir=target, workflows=[workflow.name for workflow in workflows],
-                         files=sorted(written), warnings=lint_workflows(workflows))
+                         files=sorted(written), warnings=lint_workflows(workflows) + notes)
 
 
 def lint_workflows(workflows: Sequence[Workflow]) -> list:

@@ -53,9 +53,10 @@ class Lint:
     place: SourcePlace
     message: str
     hint: str | None = None
+    severity: str = "warning"  # or "note": something to know, nothing wrong
 
     def __str__(self) -> str:
-        return f"{self.place}: warning: {self.message}" + (f" ({self.hint})" if self.hint else "")
+        return f"{self.place}: {self.severity}: {self.message}" + (f" ({self.hint})" if self.hint else "")
 
 
 def lint_workflow(workflow: Workflow) -> list[Lint]:
@@ -182,3 +183,34 @@ def _recursion(workflow: Workflow) -> list[Lint]:
         if isinstance(step, MapStep) and step.writer is not None and step.writer.bucket == bucket:
             lints.append(Lint(step.writer.place, f"map '{step.name}' {message}", hint))
     return lints
+
+
+# --- service control policies ---------------------------------------------------------------------
+
+
+def scp_notes(workflow: Workflow, placeholders: list[str]) -> list[Lint]:
+    """One note per placeholder left in build/<workflow>.scp.json, at its first use in `scp:`."""
+    notes = []
+    for placeholder in placeholders:
+        name = placeholder[2:-1]
+        spelled = "${param:" + name + "}" if not name.startswith("AWS::") else placeholder
+        keys = next(keys for keys, text in _strings(workflow.scp) if spelled in text)
+        what = (f"parameter {name} has no default" if spelled != placeholder
+                else f"{placeholder} has no value outside a stack")
+        notes.append(Lint(workflow.where("scp", *keys),
+                          f"{workflow.name}.scp.json keeps {placeholder}: {what}",
+                          "fill it in before attaching the policy"
+                          + (", or compile with a parameter override" if spelled != placeholder else ""),
+                          severity="note"))
+    return notes
+
+
+def _strings(value: Any, keys: tuple = ()) -> Any:
+    if isinstance(value, str):
+        yield keys, value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _strings(item, (*keys, key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _strings(item, (*keys, index))

@@ -119,3 +119,87 @@ def _sub_arn(service_part: str, name: str) -> Any:
     if name.startswith("arn:"):
         return sub(name)
     return {"Fn::Sub": "arn:${AWS::Partition}:" + service_part + substitute_params(name)}
+
+
+# --- strings in IAM policies --------------------------------------------------------------------------
+
+_PSEUDO = re.compile(r"\$\{AWS::[A-Za-z]+\}")
+
+
+def sub_fragment(value: Any) -> str:
+    """An ARN value (string, Ref, GetAtt or Fn::Sub) as text that means the same inside an Fn::Sub."""
+    if isinstance(value, str):
+        return value
+    if "Ref" in value:
+        return "${" + value["Ref"] + "}"
+    if "Fn::GetAtt" in value:
+        return "${" + ".".join(value["Fn::GetAtt"]) + "}"
+    return value["Fn::Sub"]
+
+
+def _reference_arn(workflow: Workflow, kind: str, name: str) -> Any:
+    """What a reference means in an IAM policy: a resource's ARN, a function's ARN, a parameter."""
+    if kind == "resource":
+        return resource_arns(workflow.resources[name])[0]
+    if kind == "function":
+        return {"Fn::GetAtt": [function_id(workflow, name), "Arn"]}
+    return {"Ref": parameter_id(name)}
+
+
+def iam_value(workflow: Workflow, text: str) -> Any:
+    """A policy string: `${resource:x}` → its ARN, `${function:S}` → the function ARN, `${param:X}` →
+    the parameter, `${AWS::…}` kept; plain when nothing is left to substitute, else an Fn::Sub."""
+    whole = REFERENCE.fullmatch(text)
+    if whole:
+        # A whole value stays an intrinsic: a List<…> parameter would not fit in an Fn::Sub string.
+        return _reference_arn(workflow, whole.group(1), whole.group(2))
+    rewritten = REFERENCE.sub(lambda m: sub_fragment(_reference_arn(workflow, m.group(1), m.group(2))), text)
+    return {"Fn::Sub": rewritten} if re.search(r"\$\{[A-Za-z0-9:.]+\}", rewritten) else text
+
+
+def iam_substitute(workflow: Workflow, value: Any) -> Any:
+    """`iam_value` on every string of a policy statement (keys stay as written)."""
+    if isinstance(value, str):
+        return iam_value(workflow, value)
+    if isinstance(value, list):
+        return [iam_substitute(workflow, item) for item in value]
+    if isinstance(value, dict):
+        return {key: iam_substitute(workflow, item) for key, item in value.items()}
+    return value
+
+
+def fill_parameters(workflow: Workflow, value: Any, overrides: dict[str, str] | None = None
+                    ) -> tuple[Any, list[str]]:
+    """Replace `${param:X}` with X's override or default, for documents outside the stack (an SCP).
+
+    Returns the value and the placeholders left in it (`${X}` without a value, `${AWS::…}`).
+    """
+    left: list[str] = []
+
+    def one(match: re.Match[str]) -> str:
+        if match.group(1) != "param":
+            return match.group(0)
+        name = match.group(2)
+        parameter = workflow.parameters.get(name)
+        if overrides and name in overrides:
+            return overrides[name]
+        if parameter is not None and parameter.default is not None:
+            return str(parameter.default)
+        placeholder = "${" + name + "}"
+        if placeholder not in left:
+            left.append(placeholder)
+        return placeholder
+
+    def walk(item: Any) -> Any:
+        if isinstance(item, str):
+            for pseudo in _PSEUDO.findall(item):
+                if pseudo not in left:
+                    left.append(pseudo)
+            return REFERENCE.sub(one, item)
+        if isinstance(item, list):
+            return [walk(element) for element in item]
+        if isinstance(item, dict):
+            return {key: walk(element) for key, element in item.items()}
+        return item
+
+    return walk(value), left

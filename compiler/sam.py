@@ -15,12 +15,14 @@ from compiler import iam, names
 from compiler.asl import build_definition
 from compiler.errors import SpecError, SpecErrors
 from compiler.model import (
+    REFERENCE,
     ApiTrigger,
     HandlerStep,
     Parameter,
     Resource,
     S3Trigger,
     ScheduleTrigger,
+    VpcConfig,
     Workflow,
     pascal_case,
 )
@@ -49,17 +51,20 @@ def _assume_role(service: str) -> dict[str, Any]:
         "Effect": "Allow", "Principal": {"Service": f"{service}.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
 
 
-def _role(service: str, statements: list[iam.Statement], description: str) -> dict[str, Any]:
-    """An IAM role for `service` with one inline policy; "*" resources explain themselves in Metadata."""
+def _role(service: str, statements: list[iam.Statement], description: str,
+          written: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """An IAM role for `service` with one inline policy (generated statements, then those the spec
+    wrote); "*" resources explain themselves in Metadata."""
     role: dict[str, Any] = {
         "Type": "AWS::IAM::Role",
         "Properties": {
             "Description": description,
             "AssumeRolePolicyDocument": _assume_role(service),
-            "Policies": [{"PolicyName": "least-privilege", "PolicyDocument": iam.policy_document(statements)}],
+            "Policies": [{"PolicyName": "least-privilege",
+                          "PolicyDocument": iam.policy_document(statements, written or ())}],
         },
     }
-    reasons = iam.wildcard_reasons(statements)
+    reasons = {**iam.wildcard_reasons(statements), **iam.written_wildcard_reasons(written or ())}
     if reasons:
         role["Metadata"] = {WILDCARD_METADATA: reasons}
     return role
@@ -73,6 +78,7 @@ class SAMTemplateGenerator:
         self.resources: dict[str, dict[str, Any]] = {}
         self.parameters: dict[str, dict[str, Any]] = {}
         self.outputs: dict[str, dict[str, Any]] = {}
+        self.conditions: dict[str, Any] = {}
         self.origin: dict[str, Any] = {}  # logical id → the model object that declared it (for conflicts)
         self.errors: list[SpecError] = []
         self.eventbridge_buckets: set[str] = set()
@@ -95,6 +101,8 @@ class SAMTemplateGenerator:
         }
         if self.parameters:
             template["Parameters"] = dict(sorted(self.parameters.items()))
+        if self.conditions:
+            template["Conditions"] = dict(sorted(self.conditions.items()))
         template["Resources"] = dict(sorted(self.resources.items()))
         if self.outputs:
             template["Outputs"] = dict(sorted(self.outputs.items()))
@@ -226,6 +234,8 @@ class SAMTemplateGenerator:
             properties["CodeUri"] = CODE_URI
             properties["Handler"] = step.handler
             properties["Runtime"] = config.runtime
+        if config.vpc is not None:
+            properties["VpcConfig"] = self._vpc_config(workflow, config.vpc)
         environment = self._environment(workflow, step)
         if environment:
             properties["Environment"] = {"Variables": environment}
@@ -238,7 +248,30 @@ class SAMTemplateGenerator:
             function["Metadata"] = metadata
         self._add(logical, function, step)
         self._add(logical + "Role", _role("lambda", iam.function_statements(workflow, step),
-                                          f"{workflow.name}: {step.name}"), step)
+                                          f"{workflow.name}: {step.name}",
+                                          iam.written_statements(workflow, step.policies)), step)
+
+    def _vpc_config(self, workflow: Workflow, vpc: VpcConfig) -> Any:
+        """Lambda VpcConfig; left out at deploy time when a list parameter it names is empty (a
+        parameter whose default is "" makes the VPC optional, e.g. for test stages)."""
+        config: dict[str, Any] = {}
+        optional: list[str] = []
+        for key, field in (("SubnetIds", vpc.subnet_ids), ("SecurityGroupIds", vpc.security_group_ids)):
+            if isinstance(field, list):
+                config[key] = [names.sub(value) for value in field]
+                continue
+            match = REFERENCE.fullmatch(field)
+            assert match is not None and match.group(1) == "param", "validate.py checks vpc values"
+            parameter = workflow.parameters[match.group(2)]
+            config[key] = {"Ref": names.parameter_id(parameter.name)}
+            if parameter.default == "":
+                optional.append(parameter.name)
+        if not optional:
+            return config
+        condition = "Has" + "And".join(optional)
+        tests = [{"Fn::Not": [{"Fn::Equals": [{"Fn::Join": [",", {"Ref": name}]}, ""]}]} for name in optional]
+        self.conditions[condition] = tests[0] if len(tests) == 1 else {"Fn::And": tests}
+        return {"Fn::If": [condition, config, {"Ref": "AWS::NoValue"}]}
 
     # -- state machine ------------------------------------------------------------------------------
 

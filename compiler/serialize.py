@@ -1,5 +1,6 @@
 """Write the compiled artefacts: build/template.yaml (CloudFormation short-form tags) and
-build/statemachines/<workflow>.asl.json. Output is deterministic and every file is replaced atomically.
+build/statemachines/<workflow>.asl.json (and <workflow>.scp.json). Output is deterministic and the
+output folder is replaced as a whole, atomically.
 
 YAML comments are not data, so the template carries its explanations as data (the Metadata of a role
 with a `*` resource) and this module renders them as `# …` comments above the statements they explain.
@@ -8,10 +9,14 @@ with a `*` resource) and this module renders them as `# …` comments above the 
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
 import re
+import shutil
+import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -135,34 +140,137 @@ def write_atomic(path: Path, text: str) -> bool:
     return True
 
 
-def write_outputs(template: dict[str, Any], definitions: dict[str, Any], out_dir: Path) -> list[Path]:
-    """Write template.yaml and statemachines/<workflow>.asl.json under out_dir.
+def write_outputs(template: dict[str, Any], definitions: dict[str, Any], out_dir: Path,
+                  documents: dict[str, Any] | None = None) -> list[Path]:
+    """Write template.yaml, statemachines/<workflow>.asl.json and `documents` (file name → JSON, e.g.
+    `<workflow>.scp.json`) under out_dir, all at once.
 
     `definitions` maps workflow name → ASL definition (or the `(definition, substitutions)` pair
-    `asl.build_definition` returns). Returns the written paths relative to out_dir. ASL files of
-    workflows that no longer exist are removed so build/ mirrors the specs. The call order
-    `(out_dir, template, definitions)` is accepted too.
+    `asl.build_definition` returns). The new folder is assembled beside out_dir and swapped in, so
+    out_dir never mixes two compiles. Files the compiler did not make are carried over; ASL and SCP
+    files of workflows that no longer exist are not, so build/ mirrors the specs. Returns the
+    written paths relative to out_dir.
     """
-    if isinstance(template, (str, os.PathLike)):
-        template, definitions, out_dir = definitions, out_dir, Path(template)  # type: ignore[assignment]
-    out_dir = Path(out_dir)
-    write_atomic(out_dir / "template.yaml", dump_template(template))
-    paths = [Path("template.yaml")]
-    machines = out_dir / "statemachines"
-    wanted = set()
+    files: dict[Path, str] = {Path("template.yaml"): dump_template(template)}
     for name in sorted(definitions):
         definition = definitions[name]
         if isinstance(definition, tuple):
             definition = definition[0]
-        path = machines / f"{name}.asl.json"
-        write_atomic(path, dump_definition(definition))
-        wanted.add(path.name)
-        paths.append(path.relative_to(out_dir))
-    if machines.is_dir():
-        for stale in machines.glob("*.asl.json"):
-            if stale.name not in wanted:
-                stale.unlink()
-    return paths
+        files[Path("statemachines") / f"{name}.asl.json"] = dump_definition(definition)
+    for name in sorted(documents or {}):
+        files[Path(name)] = dump_definition(documents[name])  # type: ignore[index]
+    replace_folder(Path(out_dir), files)
+    return list(files)
+
+
+def _generated(relative: Path) -> bool:
+    """Whether a file in the output folder is the compiler's (and so rewritten or dropped by a compile)."""
+    parts = relative.parts
+    if len(parts) == 1:
+        return parts[0] == "template.yaml" or parts[0].endswith(".scp.json")
+    return len(parts) == 2 and parts[0] == "statemachines" and parts[1].endswith(".asl.json")
+
+
+def replace_folder(out_dir: Path, files: dict[Path, str]) -> None:
+    """Make out_dir hold `files` (relative path → text) plus whatever non-generated files it had,
+    switching from the old folder to the new one in one rename."""
+    if out_dir.is_symlink():
+        out_dir = out_dir.resolve()
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    _remove_stale_staging(out_dir)
+    source = out_dir if out_dir.is_dir() else _crashed_swap(out_dir)
+    staging = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}.new-"))
+    try:
+        if source is not None:
+            _carry_over(source, staging)
+        for relative, text in files.items():
+            target = staging / relative
+            target.parent.mkdir(parents=True, exist_ok=True)
+            old = None if source is None else source / relative
+            if old is not None and old.is_file() and not old.is_symlink() and old.read_bytes() == text.encode():
+                _link_or_copy(old, target)  # unchanged: keep the file (and its mtime)
+            else:
+                with open(target, "w", encoding="utf-8", newline="\n") as handle:
+                    handle.write(text)
+        _swap(staging, out_dir)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    if source is not None and source != out_dir:
+        shutil.rmtree(source, ignore_errors=True)
+
+
+def _carry_over(source: Path, staging: Path) -> None:
+    """Hard-link (else copy) every file of `source` the compiler did not generate into `staging`."""
+    for folder, dirs, names in os.walk(source):
+        base = Path(folder)
+        relative_dir = base.relative_to(source)
+        for name in names:
+            relative = relative_dir / name
+            if _generated(relative):
+                continue
+            target = staging / relative
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if (base / name).is_symlink():
+                os.symlink(os.readlink(base / name), target)
+            else:
+                _link_or_copy(base / name, target)
+        for name in list(dirs):
+            if (base / name).is_symlink():
+                dirs.remove(name)  # a linked folder is carried as the link, not walked
+                os.symlink(os.readlink(base / name), staging / relative_dir / name)
+            else:
+                (staging / relative_dir / name).mkdir(parents=True, exist_ok=True)
+
+
+def _link_or_copy(source: Path, target: Path) -> None:
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copy2(source, target)
+
+
+def _remove_stale_staging(out_dir: Path, age_s: float = 600) -> None:
+    """Drop half-built folders of compiles that were killed (old enough not to be a running one's)."""
+    now = time.time()
+    for staging in out_dir.parent.glob(f".{out_dir.name}.new-*"):
+        if now - staging.stat().st_mtime > age_s:
+            shutil.rmtree(staging, ignore_errors=True)
+
+
+def _crashed_swap(out_dir: Path) -> Path | None:
+    """The old folder a compile moved aside and could not replace (it stopped between two renames)."""
+    aside = sorted(out_dir.parent.glob(f".{out_dir.name}.old-*"), key=lambda p: p.stat().st_mtime)
+    return aside[-1] if aside else None
+
+
+def _swap(staging: Path, out_dir: Path) -> None:
+    """Put `staging` where out_dir is: one atomic exchange where the OS has one, else two renames (a
+    crash between them leaves no out_dir and the old one aside, never a mix)."""
+    if not out_dir.exists():
+        os.rename(staging, out_dir)
+        return
+    if _exchange(staging, out_dir):
+        shutil.rmtree(staging, ignore_errors=True)  # now the old folder
+        return
+    aside = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}.old-"))
+    os.rmdir(aside)
+    os.rename(out_dir, aside)
+    os.rename(staging, out_dir)
+    shutil.rmtree(aside, ignore_errors=True)
+
+
+def _exchange(first: Path, second: Path) -> bool:
+    """Swap two paths atomically with Linux renameat2(RENAME_EXCHANGE); False where unavailable."""
+    if sys.platform != "linux":
+        return False
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        renameat2 = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    return renameat2(at_fdcwd, os.fsencode(first), at_fdcwd, os.fsencode(second), rename_exchange) == 0
 
 
 # --- reading back ----------------------------------------------------------------------------------

@@ -56,8 +56,9 @@ def test_compile_writes_deterministic_output(project: Path) -> None:
     first = run(compile_, "-o", "out")
     assert first.exit_code == 0, first.output
     written = sorted(p.relative_to(project / "out").as_posix() for p in (project / "out").rglob("*") if p.is_file())
-    assert written == ["statemachines/contract.asl.json", "statemachines/everything.asl.json", "statemachines/jsonata.asl.json",
-                       "statemachines/scheduled.asl.json", "statemachines/uploads.asl.json", "template.yaml"]
+    assert written == ["everything.scp.json", "statemachines/contract.asl.json", "statemachines/everything.asl.json",
+                       "statemachines/jsonata.asl.json", "statemachines/scheduled.asl.json",
+                       "statemachines/uploads.asl.json", "template.yaml"]
     assert "compiled 5 workflows into out/" in first.stdout
     before = {name: (project / "out" / name).read_bytes() for name in written}
     assert run(compile_, "-o", "out").exit_code == 0
