@@ -6,9 +6,9 @@ import subprocess
 from fractions import Fraction
 
 import pytest
-from conftest import assert_faces_blurred, decoded, detail_kept, media, psnr
 from face_blur.blur import BlurFailed, BlurSettings, anonymise
 from face_blur.video import Encoding, exact_rate, ffmpeg_exe, probe
+from face_blur_checks import assert_faces_blurred, decoded, detail_kept, media, psnr
 
 from engine.aws.providers.rekognition import analyse_video
 

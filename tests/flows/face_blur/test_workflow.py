@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from conftest import ROOT, assert_faces_blurred
 from face_blur.video import probe
+from face_blur_checks import ROOT, assert_faces_blurred
 
 from engine.commands import run
 
