@@ -76,7 +76,8 @@ def compile_program(spec: Any, query_language: str, where: str | None = None) ->
             raise DefinitionError(f"State names must be at most {_MAX_NAME} characters", name)
         if not isinstance(state_spec, dict):
             raise DefinitionError("A state must be a JSON object", name)
-        cls = _CLASSES.get(state_spec.get("Type"))  # type: ignore[arg-type]
+        kind = state_spec.get("Type")
+        cls = _CLASSES.get(kind) if isinstance(kind, str) else None
         if cls is None:
             raise DefinitionError(f"Unknown state type {state_spec.get('Type')!r}", name, "Type")
         try:
@@ -85,6 +86,9 @@ def compile_program(spec: Any, query_language: str, where: str | None = None) ->
             if exc.state is None:  # raised by a helper that only knew the field: name the state too
                 raise DefinitionError(exc.message, name, exc.field) from None
             raise
+        except (TypeError, AttributeError, ValueError, KeyError) as exc:
+            # A field of the wrong JSON type that no specific check caught: still a rejection, not a crash.
+            raise DefinitionError(f"Invalid state definition: {exc}", name) from None
     for state in states.values():
         for target, field in _transitions(state):
             if target not in states:

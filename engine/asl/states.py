@@ -168,6 +168,9 @@ class State:
         catch = self.spec.get("Catch", [])
         if not isinstance(retry, list) or not isinstance(catch, list):
             raise DefinitionError("'Retry' and 'Catch' must be arrays", self.name, "Retry")
+        for field, rules in (("Retry", retry), ("Catch", catch)):
+            if not all(isinstance(rule, dict) for rule in rules):
+                raise DefinitionError(f"Each element of '{field}' must be an object", self.name, field)
         self.retriers = [Retrier(r, self.name) for r in retry]
         self.catchers = [Catcher(c, self.name) for c in catch]
         for field, rules in (("Retry", self.retriers), ("Catch", self.catchers)):
@@ -296,19 +299,45 @@ class FailState(State):
         self.cause = self._text_field("Cause", "CausePath")
 
     def _text_field(self, key: str, path_key: str) -> Callable[[Any, Any], Any] | None:
+        if key in self.spec and not isinstance(self.spec[key], str):
+            raise DefinitionError(f"'{key}' must be a string", self.name, key)
         if self.jsonata:
             value = self.spec.get(key)
             if value is None:
                 return None
             if expressions.is_jsonata(value):
-                fn = expressions.compile_jsonata(value, key)
-                return fn
+                evaluate = expressions.compile_jsonata(value, key)
+                source = value[2:-2].strip()
+
+                def text_from_jsonata(binding: Any, scope: Any) -> str:
+                    result = evaluate(binding, scope)
+                    if not isinstance(result, str):
+                        raise FieldFailure(
+                            QUERY_EVALUATION,
+                            f"The JSONata expression '{source}' specified for the field '{key}' returned an "
+                            f"unexpected result type. Expected 'string', but was '{json_type(result)}' for value: "
+                            f"{dumps(result)}",
+                        )
+                    return result
+
+                return text_from_jsonata
             return lambda binding, scope: value
         if path_key in self.spec:
             text = self.spec[path_key]
             if not isinstance(text, str):
                 raise DefinitionError(f"'{path_key}' must be a path or an intrinsic function", self.name, path_key)
-            return expressions.compile_dynamic(text, path_key, self.name)
+            evaluate = expressions.compile_dynamic(text, path_key, self.name)
+
+            def text_from_path(data: Any, scope: Any) -> str:
+                result = evaluate(data, scope)
+                if not isinstance(result, str):
+                    raise FieldFailure(
+                        RUNTIME,
+                        f"The {path_key} field must refer to a string, but '{text}' refers to: {dumps(result)}",
+                    )
+                return result
+
+            return text_from_path
         if key in self.spec:
             value = self.spec[key]
             return lambda data, scope: value

@@ -1,5 +1,6 @@
 """Property: for any valid definition and input, execute returns a result and never raises."""
 import json
+import os
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -123,10 +124,8 @@ def _combine(inner):
 jsonata_exprs = st.recursive(atoms, _combine, max_leaves=4)
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(jsonata_exprs, jsonata_exprs, jsonata_exprs, json_values)
-def test_jsonata_states_never_raise(output_expr, assign_expr, condition, value):
-    definition = {
+def jsonata_machine(output_expr: str, assign_expr: str, condition: str) -> dict:
+    return {
         "QueryLanguage": "JSONata",
         "StartAt": "A",
         "States": {
@@ -139,6 +138,12 @@ def test_jsonata_states_never_raise(output_expr, assign_expr, condition, value):
                       "P": {"Type": "Pass", "Output": "{% " + output_expr + " %}", "End": True}}}},
         },
     }
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(jsonata_exprs, jsonata_exprs, jsonata_exprs, json_values)
+def test_jsonata_states_never_raise(output_expr, assign_expr, condition, value):
+    definition = jsonata_machine(output_expr, assign_expr, condition)
     result = execute(definition, json.dumps({"a": value, "items": [value]}))
     assert result.status in ("SUCCEEDED", "FAILED")
     assert "Stepsmith engine error" not in (result.cause or "")
@@ -193,3 +198,48 @@ def test_tasks_with_retry_and_catch_never_raise(definition, outcomes):
                      dispatcher=CoinDispatcher(outcomes))
     assert result.status in ("SUCCEEDED", "FAILED")
     assert "Stepsmith engine error" not in (result.cause or "")
+
+
+MUTANTS = int(os.environ.get("STEPSMITH_MUTANTS", "150"))
+
+
+def _paths_into(value, prefix=()):
+    """Every (path, value) inside a definition, for mutation."""
+    yield prefix, value
+    if isinstance(value, dict):
+        for k, v in value.items():
+            yield from _paths_into(v, (*prefix, k))
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            yield from _paths_into(v, (*prefix, i))
+
+
+@st.composite
+def mutated_definitions(draw):
+    definition = draw(st.one_of(programs(), task_machines(),
+                                st.builds(jsonata_machine, jsonata_exprs, jsonata_exprs, jsonata_exprs)))
+    spots = [p for p, _ in _paths_into(definition) if p]
+    for _ in range(draw(st.integers(1, 3))):
+        path = draw(st.sampled_from(spots))
+        node = definition
+        try:
+            for step in path[:-1]:
+                node = node[step]
+            node[path[-1]] = draw(json_values | paths | st.sampled_from(["{% 1 + %}", "States.Nope(1)", -1]))
+        except (KeyError, IndexError, TypeError):
+            pass
+    return definition
+
+
+@settings(max_examples=MUTANTS, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(mutated_definitions(), json_values)
+def test_any_definition_is_either_rejected_with_a_definition_error_or_run(definition, value):
+    from engine.asl import DefinitionError
+
+    try:
+        result = execute(definition, json.dumps(value), dispatcher=CoinDispatcher([{"ok": 1}, "Boom"]))
+    except DefinitionError as error:
+        assert str(error)
+        return
+    assert result.status in ("SUCCEEDED", "FAILED", "TIMED_OUT")
+    assert "Stepsmith engine error" not in (result.cause or ""), result.cause
