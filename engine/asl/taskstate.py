@@ -149,7 +149,11 @@ class TaskState(RecoverableState):
         )
         started = run.clock.now()
         try:
-            result = run.dispatcher.run_task(call)
+            real_from = time.monotonic()
+            try:
+                result = run.dispatcher.run_task(call)
+            finally:
+                _catch_up(run.clock, real_from, started)
             if token is not None:
                 run.event(scope, "TaskSubmitted", {
                     "resourceType": self.resource_type, "resource": self.resource_name,
@@ -160,10 +164,7 @@ class TaskState(RecoverableState):
                 try:
                     failed, output, error, cause = tokens.wait(token, remaining, heartbeat)
                 finally:
-                    # A token is answered in real time; let a virtual clock show that time passed too.
-                    lag = (time.monotonic() - waited_from) - (run.clock.now() - clock_from)
-                    if lag > 0:
-                        run.clock.sleep(lag)
+                    _catch_up(run.clock, waited_from, clock_from)
                 if failed:
                     raise TaskFailed(error or "", cause)
                 result = output
@@ -215,6 +216,16 @@ class TaskState(RecoverableState):
         if cause is not None:
             details["cause"] = cause
         run.event(scope, "LambdaFunctionTimedOut" if self.legacy_lambda else "TaskTimedOut", details)
+
+
+def _catch_up(clock: Any, real_from: float, clock_from: float) -> None:
+    """Work done in real time (a handler, a human answering a token) shows in a virtual clock's history.
+
+    Only noticeable durations count, so instant local work does not blur the exact times of waits/back-off.
+    """
+    lag = (time.monotonic() - real_from) - (clock.now() - clock_from)
+    if lag >= 0.05:
+        clock.sleep(lag)
 
 
 def _maybe_json(text: str) -> Any:

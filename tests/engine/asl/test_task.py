@@ -191,3 +191,15 @@ def test_interrupt_aborts_the_execution_and_keeps_its_history():
     assert result.status == "ABORTED"
     assert event_types(result)[-1] == "ExecutionAborted"
     assert "TaskStarted" in event_types(result)
+
+
+def test_slow_task_time_shows_in_a_virtual_clock_history():
+    import time
+
+    def slow(call):
+        time.sleep(0.2)
+        return {}
+
+    result = run(task(), {}, dispatcher=ScriptedDispatcher(slow))
+    stamps = {e["type"]: e["timestamp"] for e in result.history}
+    assert (stamps["TaskSucceeded"] - stamps["TaskStarted"]).total_seconds() >= 0.2
