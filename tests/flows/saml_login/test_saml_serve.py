@@ -176,7 +176,7 @@ def test_the_workflow_sets_everything_the_handler_and_its_template_need():
     import re
 
     here = Path(__file__).parent / "fixtures"
-    spec = yaml.safe_load((here / "saml-login.yaml").read_text())
+    spec = yaml.safe_load((ROOT / "workflows" / "saml-login.yaml").read_text())
     template = yaml.safe_load((here / "template.yaml").read_text())
     handler_source = (ROOT / "handlers" / "saml_login_validation.py").read_text()
     required = set(re.findall(r'required\("([A-Z_]+)"', handler_source))
