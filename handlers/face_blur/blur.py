@@ -139,7 +139,8 @@ def handler(event: dict, context: object) -> dict:
     with tempfile.TemporaryDirectory(dir=os.environ.get("TMPDIR")) as tmp:
         suffix = Path(key).suffix.lower() or ".mp4"
         source, target = Path(tmp, "source" + suffix), Path(tmp, "anonymised" + suffix)
-        s3.download_file(src_bucket, key, str(source))
+        version = event["video"].get("version")
+        s3.download_file(src_bucket, key, str(source), ExtraArgs={"VersionId": version} if version else None)
         result = anonymise(source, target, detections.get("Faces", []), settings, Encoding.from_env())
         s3.upload_file(str(target), out_bucket, key, ExtraArgs={
             "ContentType": "video/quicktime" if suffix == ".mov" else "video/mp4",

@@ -42,7 +42,7 @@ def object_named_by(event: dict) -> tuple[str, str]:
 
 
 def handler(event: dict, context: object) -> dict:
-    """Check the upload and return {bucket, key, version, etag, size, token} for the next steps."""
+    """Check the upload and return {bucket, key, version, etag, size, s3_object, token} for the next steps."""
     bucket, key = object_named_by(event)
     if not key.lower().endswith(VIDEO_SUFFIXES):
         raise NotAVideo(f"s3://{bucket}/{key} is not an .mp4 or .mov video")
@@ -56,7 +56,12 @@ def handler(event: dict, context: object) -> dict:
     refuse_recursion(bucket, os.environ["VIDEOS_OUT_BUCKET"], key, head.get("Metadata"))
     etag = head.get("ETag", "").strip('"')
     version = head.get("VersionId") or ""
+    if version == "null":  # an object written before versioning was enabled
+        version = ""
+    # Rekognition's S3Object, pinned to this upload when the bucket is versioned, so a newer upload
+    # under the same key cannot swap the video between detection and blur.
+    s3_object = {"Bucket": bucket, "Name": key, **({"Version": version} if version else {})}
     # The version id names one upload exactly; unversioned buckets fall back to the content's ETag.
     return {"bucket": bucket, "key": key, "version": version, "etag": etag,
-            "size": head.get("ContentLength", 0),
-            "token": request_token(bucket, key, version if version and version != "null" else etag)}
+            "size": head.get("ContentLength", 0), "s3_object": s3_object,
+            "token": request_token(bucket, key, version or etag)}

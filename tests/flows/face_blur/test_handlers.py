@@ -204,3 +204,16 @@ def test_blur_refuses_to_write_into_the_bucket_it_reads(s3, monkeypatch):
     with pytest.raises(RecursionRefused):
         blur.handler({"video": {"bucket": "videos-in", "key": "x.mp4"},
                       "detections": {"bucket": "work", "key": "d.json"}}, None)
+
+
+def test_versioned_upload_is_pinned_from_detection_to_blur(s3, rekognition, clip, monkeypatch):
+    s3.put_bucket_versioning(Bucket="videos-in", VersioningConfiguration={"Status": "Enabled"})
+    s3.upload_file(str(clip.path), "videos-in", "v.mp4")
+    video = prepare.handler(s3_event("videos-in", "v.mp4"), None)
+    assert video["s3_object"] == {"Bucket": "videos-in", "Name": "v.mp4", "Version": video["version"]}
+    s3.put_object(Bucket="videos-in", Key="v.mp4", Body=b"a newer upload, not a video")  # replaces "latest"
+    job = rekognition.start_face_detection({"Video": {"S3Object": video["s3_object"]}})["JobId"]
+    assert rekognition.get_face_detection({"JobId": job})["JobStatus"] == "SUCCEEDED"
+    s3.put_object(Bucket="work", Key="d.json", Body=b'{"Faces": []}')
+    result = blur.handler({"video": video, "detections": {"bucket": "work", "key": "d.json"}}, None)
+    assert result["frames"] == 90
