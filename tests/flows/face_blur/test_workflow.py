@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
 from fractions import Fraction
 from pathlib import Path
 
@@ -133,3 +134,17 @@ def test_throttling_is_retried_and_a_job_that_never_ends_times_out(project, clip
     result = stepsmith_run(project, "--file", str(clip.path), "--name", "stuck", monkeypatch=monkeypatch)
     assert result.exit_code == 1
     assert "FaceDetectionTimedOut" in result.stderr
+
+
+def test_a_video_without_faces_is_written_unchanged_in_content(project, tmp_path, monkeypatch):
+    from face_blur.video import ffmpeg_exe
+
+    empty = tmp_path / "street.mp4"
+    subprocess.run([ffmpeg_exe(), "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25:duration=1",
+                    "-c:v", "libx264", "-pix_fmt", "yuv420p", str(empty)], check=True)
+    result = stepsmith_run(project, "--file", str(empty), "--out-dir", str(tmp_path / "out"), monkeypatch=monkeypatch)
+    assert result.exit_code == 0, result.output
+    output = json.loads(result.stdout[result.stdout.index("{"):])
+    assert output["faces_detected"] == 0 and output["frames"] == 25
+    out = probe(tmp_path / "out" / "street.mp4")
+    assert (out.frames, out.fps, out.audio_codecs) == (25, 25, ())
