@@ -45,6 +45,7 @@ from compiler.model import (
     SucceedStep,
     Trigger,
     VpcConfig,
+    VpcEndpoints,
     WaitStep,
     Workflow,
 )
@@ -200,6 +201,11 @@ class _Builder:
                         service=spec.get("service"), reads=list(spec.get("reads", [])),
                         writes=list(spec.get("writes", [])),
                         external=(spec.get("external") or {}).get("name"),
+                        endpoints=VpcEndpoints(vpc_id=spec["vpc_id"], subnet_ids=spec["subnet_ids"],
+                                               security_group_ids=spec["security_group_ids"],
+                                               services=list(spec["services"]),
+                                               private_dns=spec.get("private_dns", True), when=spec.get("when"))
+                        if spec["type"] == "vpc_endpoints" else None,
                         **self.located(("resources", name)))
 
     def trigger(self, spec: dict[str, Any]) -> Trigger:

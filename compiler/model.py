@@ -114,7 +114,7 @@ class Parameter(Located):
     places: dict[KeyPath, SourcePlace] = field(default_factory=dict, repr=False, compare=False)
 
 
-ResourceType = Literal["bucket", "table", "topic", "queue", "parameter", "role"]
+ResourceType = Literal["bucket", "table", "topic", "queue", "parameter", "role", "vpc_endpoints"]
 
 # What ${resource:x} and the env var hold for each resource type, and the env var suffix.
 RESOURCE_ENV_SUFFIX: dict[str, str] = {
@@ -124,7 +124,20 @@ RESOURCE_ENV_SUFFIX: dict[str, str] = {
     "queue": "_QUEUE_URL",        # queue URL
     "parameter": "_PARAMETER",    # SSM parameter name
     "role": "_ROLE_ARN",          # IAM role ARN (a role a service assumes, e.g. SageMaker training)
+    "vpc_endpoints": "",          # none: endpoints are networking, not something steps use
 }
+
+
+@dataclass(kw_only=True)
+class VpcEndpoints:
+    """Interface VPC endpoints (a `vpc_endpoints` resource): optional networking for a private API."""
+
+    vpc_id: str
+    subnet_ids: str | list[str]  # a list, or one ${param:X} of a list parameter
+    security_group_ids: str | list[str]
+    services: list[str]  # after com.amazonaws.<region>. ; "studio" is aws.sagemaker.<region>.studio
+    private_dns: bool = True
+    when: str | None = None  # create only when this is "true" (usually ${param:X})
 
 
 @dataclass(kw_only=True)
@@ -144,6 +157,8 @@ class Resource(Located):
     writes: list[str] = field(default_factory=list)
     # external: reference an existing resource by name/ARN (may contain ${param:X}) instead of owning one
     external: str | None = None
+    # vpc_endpoints: interface endpoints for `services` in a VPC, only `when` that is "true"
+    endpoints: VpcEndpoints | None = None
     place: SourcePlace
     places: dict[KeyPath, SourcePlace] = field(default_factory=dict, repr=False, compare=False)
 

@@ -201,6 +201,39 @@ class SAMTemplateGenerator:
         self._add(names.resource_id(resource),
                   _role(service, statements, f"Assumed by {service} for {workflow.name} ({resource.name})"), resource)
 
+    def _generate_vpc_endpoints(self, workflow: Workflow, resource: Resource) -> None:
+        endpoints = resource.endpoints
+        assert endpoints is not None, "load.py builds endpoints for every vpc_endpoints resource"
+        condition = None
+        if endpoints.when is not None:
+            match = REFERENCE.fullmatch(endpoints.when)
+            assert match is not None, "validate.py checks `when`"
+            condition = pascal_case(match.group(2)) + "IsTrue"
+            self.conditions[condition] = {"Fn::Equals": [{"Ref": names.parameter_id(match.group(2))}, "true"]}
+        for service in endpoints.services:
+            # The Studio UI endpoint is not under com.amazonaws (it is aws.sagemaker.<region>.studio).
+            name = ("aws.sagemaker.${AWS::Region}.studio" if service == "studio"
+                    else "com.amazonaws.${AWS::Region}." + service)
+            endpoint: dict[str, Any] = {"Type": "AWS::EC2::VPCEndpoint", "Properties": {
+                "VpcEndpointType": "Interface",
+                "ServiceName": {"Fn::Sub": name},
+                "VpcId": names.sub(endpoints.vpc_id),
+                "SubnetIds": self._id_list(workflow, endpoints.subnet_ids),
+                "SecurityGroupIds": self._id_list(workflow, endpoints.security_group_ids),
+                "PrivateDnsEnabled": endpoints.private_dns,
+            }}
+            if condition:
+                endpoint["Condition"] = condition
+            self._add(pascal_case(resource.name) + pascal_case(service) + "Endpoint", endpoint, resource)
+
+    def _id_list(self, workflow: Workflow, value: str | list[str]) -> Any:
+        """Subnet or security group ids: a list as written, or !Ref of the list parameter named."""
+        if isinstance(value, list):
+            return [names.sub(item) for item in value]
+        match = REFERENCE.fullmatch(value)
+        assert match is not None and match.group(1) == "param", "validate.py checks id lists"
+        return {"Ref": names.parameter_id(match.group(2))}
+
     # -- functions ----------------------------------------------------------------------------------
 
     def _environment(self, workflow: Workflow, step: HandlerStep) -> dict[str, Any]:
@@ -257,15 +290,11 @@ class SAMTemplateGenerator:
         config: dict[str, Any] = {}
         optional: list[str] = []
         for key, field in (("SubnetIds", vpc.subnet_ids), ("SecurityGroupIds", vpc.security_group_ids)):
-            if isinstance(field, list):
-                config[key] = [names.sub(value) for value in field]
-                continue
-            match = REFERENCE.fullmatch(field)
-            assert match is not None and match.group(1) == "param", "validate.py checks vpc values"
-            parameter = workflow.parameters[match.group(2)]
-            config[key] = {"Ref": names.parameter_id(parameter.name)}
-            if parameter.default == "":
-                optional.append(parameter.name)
+            config[key] = self._id_list(workflow, field)
+            if isinstance(field, str):
+                parameter = workflow.parameters[config[key]["Ref"]]
+                if parameter.default == "":
+                    optional.append(parameter.name)
         if not optional:
             return config
         condition = "Has" + "And".join(optional)

@@ -239,6 +239,9 @@ class _Checker:
                        did_you_mean(name, resources) or "declare it under `resources:`")
         elif types and resources[name].type not in types:
             self.error(place, f"resource '{name}' is a {resources[name].type}, not a {' or '.join(types)}")
+        elif resources[name].type == "vpc_endpoints":
+            self.error(place, f"resource '{name}' is vpc_endpoints (networking); steps cannot use it",
+                       "steps reach AWS through the endpoints without naming them")
 
     def check_resources(self) -> None:
         for resource in self.workflow.resources.values():
@@ -253,6 +256,21 @@ class _Checker:
                                ("service", ("role",))):
                 if getattr(resource, key) is not None and resource.type not in types:
                     self.error(resource.where(key), f"`{key}` only applies to {types[0]} resources")
+            spec = (self.doc.data.get("resources") or {}).get(resource.name) or {}
+            for key in ("when", "vpc_id", "subnet_ids", "security_group_ids", "services", "private_dns"):
+                if key in spec and resource.type != "vpc_endpoints":
+                    self.error(resource.where(key), f"`{key}` only applies to vpc_endpoints resources")
+            endpoints = resource.endpoints
+            if endpoints is None:
+                continue
+            if resource.external is not None:
+                self.error(resource.where("external"), "vpc_endpoints cannot be external",
+                           "leave existing endpoints out of the spec")
+            for key in ("subnet_ids", "security_group_ids"):
+                self.check_id_list(key, getattr(endpoints, key), resource.where(key))
+            if endpoints.when is not None and not re.fullmatch(r"\$\{param:[^}]*\}", endpoints.when):
+                self.error(resource.where("when"), "`when` is one ${param:X} that is true or false",
+                           "e.g. when: ${param:CreateVpcEndpoints}")
 
     def check_trigger(self) -> None:
         trigger = self.workflow.trigger
@@ -382,22 +400,32 @@ class _Checker:
             if config.vpc is None:
                 continue
             for key in ("subnet_ids", "security_group_ids"):
-                value = getattr(config.vpc, key)
-                place = owner.where(*prefix, "vpc", key)
-                if isinstance(value, str):
-                    match = re.fullmatch(r"\$\{param:([^}]*)\}", value)
-                    parameter = self.workflow.parameters.get(match.group(1)) if match else None
-                    if match is None:
-                        self.error(place, f"{key} is a list of ids or one ${{param:X}} of a list parameter")
-                    elif parameter is not None and not (parameter.type.startswith("List<")
-                                                        or parameter.type == "CommaDelimitedList"):
-                        self.error(place, f"parameter '{parameter.name}' is a {parameter.type}, not a list",
-                                   "give it type List<AWS::EC2::Subnet::Id> or CommaDelimitedList")
+                self.check_id_list(key, getattr(config.vpc, key), owner.where(*prefix, "vpc", key))
         for step in self.workflow.handler_steps():
             for index, statement in enumerate(step.policies):
                 self.check_statement(statement, lambda *keys, i=index, s=step: s.where("policies", i, *keys))
         for index, statement in enumerate(self.workflow.scp):
             self.check_statement(statement, lambda *keys, i=index: self.workflow.where("scp", i, *keys))
+            for keys, text in _strings(statement):
+                for match in REFERENCE.finditer(text):
+                    if match.group(1) != "param":
+                        # The SCP is attached by hand, outside the stack: stack names and ARNs are unknown.
+                        self.error(self.workflow.where("scp", index, *keys),
+                                   f"{match.group(0)} has no value in a service control policy",
+                                   "write the ARN pattern, or use ${param:X}")
+
+    def check_id_list(self, key: str, value: str | list[str], place: SourcePlace) -> None:
+        """A list of ids, or one ${param:X} naming a List<…>/CommaDelimitedList parameter."""
+        if not isinstance(value, str):
+            return
+        match = re.fullmatch(r"\$\{param:([^}]*)\}", value)
+        parameter = self.workflow.parameters.get(match.group(1)) if match else None
+        if match is None:
+            self.error(place, f"{key} is a list of ids or one ${{param:X}} of a list parameter")
+        elif parameter is not None and not (parameter.type.startswith("List<")
+                                            or parameter.type == "CommaDelimitedList"):
+            self.error(place, f"parameter '{parameter.name}' is a {parameter.type}, not a list",
+                       "give it type List<AWS::EC2::Subnet::Id> or CommaDelimitedList")
 
     def check_statement(self, statement: dict[str, Any], where: Any) -> None:
         for key in ("Action", "NotAction"):

@@ -29,7 +29,7 @@ EXPECTED: dict[str, list[str]] = {
     "bad-values.yaml": [
         'broken/bad-values.yaml:1:7: "expresss" is not one of: standard, express (did you mean \'express\'?)',
         'broken/bad-values.yaml:3:3: "Uploads" is not valid here (resource names are kebab-case, e.g. videos-in)',
-        'broken/bad-values.yaml:3:19: "bukket" is not one of: bucket, table, topic, queue, parameter, role (did you mean \'bucket\'?)',
+        'broken/bad-values.yaml:3:19: "bukket" is not one of: bucket, table, topic, queue, parameter, role, vpc_endpoints (did you mean \'bucket\'?)',
         'broken/bad-values.yaml:5:11: 64 is out of range: must be at least 128',
         'broken/bad-values.yaml:6:16: "9LIVES" is not valid here (environment variable names are letters, digits and \'_\', starting with a letter)',
         "broken/bad-values.yaml:9:5: unknown key 'end' (allowed here: name, comment, query_language, input_path, output_path, output, succeed)",
@@ -97,6 +97,13 @@ EXPECTED: dict[str, list[str]] = {
         "broken/policies.yaml:10:24: 'GetObject' is not an IAM action (write service:Action, e.g. s3:GetObject)",
         "broken/policies.yaml:11:19: unknown placeholder '${AWS::Partiton}' (use ${param:X}, ${resource:x} or ${AWS::Region|AccountId|Partition|URLSuffix})",
         'broken/policies.yaml:12:9: needs one of: Action, NotAction',
+    ],
+    "networking.yaml": [
+        "broken/networking.yaml:7:11: `when` is one ${param:X} that is true or false (e.g. when: ${param:CreateVpcEndpoints})",
+        "broken/networking.yaml:9:17: parameter 'Subnets' is a String, not a list (give it type List<AWS::EC2::Subnet::Id> or CommaDelimitedList)",
+        "broken/networking.yaml:12:34: `services` only applies to vpc_endpoints resources",
+        "broken/networking.yaml:16:13: resource 'endpoints' is vpc_endpoints (networking); steps cannot use it (steps reach AWS through the endpoints without naming them)",
+        "broken/networking.yaml:20:15: ${resource:data} has no value in a service control policy (write the ARN pattern, or use ${param:X})",
     ],
     "poll-timeout.yaml": [
         'broken/poll-timeout.yaml:7:16: poll timeout 30s is shorter than its interval (60s)',
