@@ -366,6 +366,8 @@ class ChoiceState(State):
         if not isinstance(choices, list) or not choices:
             raise DefinitionError("'Choices' must be a non-empty array", name, "Choices")
         self.default = spec.get("Default")
+        if self.default is not None and not isinstance(self.default, str):
+            raise DefinitionError("'Default' must be a state name", name, "Default")
         self.rules: list[tuple[Callable, str, Any, Any]] = []
         for rule in choices:
             if not isinstance(rule, dict) or not isinstance(rule.get("Next"), str):
