@@ -251,6 +251,7 @@ class MapState(RecoverableState):
         failures: list = []
         processor = self.processor
         name = self.name
+        fork = scope.prev  # every iteration's first event follows MapStateStarted, as iterations run side by side
         for index, item in enumerate(inputs):
             if self.distributed:
                 # Each item is a child execution with its own history, as on AWS.
@@ -266,7 +267,7 @@ class MapState(RecoverableState):
                     children.append(ChildExecution(item, out, None, started, run.clock.now()))
                 results.append(out)
                 continue
-            lane = Scope(child_variables(scope.variables, processor), scope.prev, scope.history)
+            lane = Scope(child_variables(scope.variables, processor), fork, scope.history)
             run.event(lane, "MapIterationStarted", {"name": name, "index": index})
             try:
                 out = run.run_program(processor, item, lane)

@@ -25,10 +25,10 @@ class ParallelState(RecoverableState):
 
     def attempt(self, run: Any, raw: Any, scope: Scope, entered: int, retry_count: int) -> Any:
         effective = self.effective_input(raw, scope)
-        run.event(scope, "ParallelStateStarted")
+        fork = run.event(scope, "ParallelStateStarted")  # every branch's first event follows this one
         outputs = []
         for branch in self.branches:
-            lane = Scope(child_variables(scope.variables, branch), scope.prev, scope.history)
+            lane = Scope(child_variables(scope.variables, branch), fork, scope.history)
             try:
                 outputs.append(run.run_program(branch, effective, lane))
             except StateFailure:

@@ -168,3 +168,17 @@ def test_item_batcher_sizes_from_paths_and_bytes():
     assert output(definition, {"xs": [1, 2, 3], "n": 2}) == [{"Items": [1, 2]}, {"Items": [3]}]
     by_bytes = map_state(ItemBatcher={"MaxInputBytesPerBatch": 8})
     assert output(by_bytes, ["aaa", "bbb", "ccc"]) == [{"Items": ["aaa"]}, {"Items": ["bbb"]}, {"Items": ["ccc"]}]
+
+
+def test_branches_and_iterations_fork_from_their_started_event():
+    parallel = run(one_state({"Type": "Parallel", "Branches": [
+        {"StartAt": "A", "States": {"A": {"Type": "Pass", "End": True}}},
+        {"StartAt": "B", "States": {"B": {"Type": "Pass", "End": True}}}]}), {})
+    by_type = {}
+    for e in parallel.history:
+        by_type.setdefault(e["type"], []).append(e)
+    started = by_type["ParallelStateStarted"][0]["id"]
+    assert [e["previousEventId"] for e in by_type["PassStateEntered"]] == [started, started]
+    mapped = run(map_state(), [1, 2])
+    started = next(e["id"] for e in mapped.history if e["type"] == "MapStateStarted")
+    assert [e["previousEventId"] for e in mapped.history if e["type"] == "MapIterationStarted"] == [started, started]
