@@ -47,9 +47,9 @@ def test_heartbeat_keeps_it_alive_then_success():
         token = call.task_token
 
         def beat_then_finish():
-            for _ in range(3):
+            for _ in range(6):  # 1.2 s in all, longer than HeartbeatSeconds, beating well within it
                 tokens.send_task_heartbeat(token)
-                threading.Event().wait(0.4)
+                threading.Event().wait(0.2)
             tokens.send_task_success(token, "done")
 
         threading.Thread(target=beat_then_finish).start()
