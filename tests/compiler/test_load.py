@@ -70,16 +70,18 @@ def test_empty_file(tmp_path: Path) -> None:
 
 # PyYAML itself folds YAML 1.1 line breaks (NEL, LS, PS) and control characters: leave them out.
 text = st.text(st.characters(blacklist_categories=("Cc", "Cs", "Zl", "Zp")), max_size=10)
+# A key "<<" is dumped unquoted, which YAML reads as a merge key (refused on purpose, tested above).
+keys = text.filter(lambda key: key and key != "<<")
 json_values = st.recursive(
     st.one_of(st.none(), st.booleans(), st.integers(), text),
     lambda inner: st.one_of(st.lists(inner, max_size=4),
-                            st.dictionaries(text.filter(bool), inner, max_size=4)),
+                            st.dictionaries(keys, inner, max_size=4)),
     max_leaves=12,
 )
 
 
 @settings(max_examples=60, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(st.dictionaries(text.filter(bool), json_values, min_size=1, max_size=4),
+@given(st.dictionaries(keys, json_values, min_size=1, max_size=4),
        st.sampled_from([False, True]))
 def test_any_document_reads_back_with_a_place_for_every_value(tmp_path: Path, data: dict, flow: bool) -> None:
     path = tmp_path / "any.yaml"
