@@ -13,27 +13,13 @@ from typing import Any
 
 from . import expressions
 from .errors import RESULT_PATH_MATCH_FAILURE, DefinitionError, FieldFailure, StateFailure
+from .jsonata import type_name as json_type  # the JSON type names AWS prints in cause texts
 
 Evaluator = Callable[[Any, Any], Any]
 
 
 # Compact JSON text, as AWS prints payloads (a bound method: no wrapper call on this hot path).
 dumps: Callable[[Any], str] = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
-
-
-def json_type(value: Any) -> str:
-    """The JSON type name AWS prints in cause texts."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, (int, float)):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    return "object"
 
 
 def _const(value: Any) -> Evaluator:
