@@ -387,13 +387,24 @@ class SAMTemplateGenerator:
     def _generate_api_trigger(self, workflow: Workflow, trigger: ApiTrigger) -> None:
         logical = self._api_id(workflow)
         properties: dict[str, Any] = {"StageName": API_STAGE}
-        if trigger.endpoint == "private":
+        invoke = {"Effect": "Allow", "Principal": "*", "Action": "execute-api:Invoke", "Resource": "execute-api:/*"}
+        chosen = REFERENCE.fullmatch(trigger.endpoint)
+        if trigger.endpoint == "private" or chosen:
             endpoint = names.sub(trigger.vpc_endpoint_id or "")
-            properties["EndpointConfiguration"] = {"Type": "PRIVATE", "VPCEndpointIds": [endpoint]}
             # A private API answers nothing without a resource policy; allow only the VPC endpoint.
-            properties["Auth"] = {"ResourcePolicy": {"CustomStatements": [{
-                "Effect": "Allow", "Principal": "*", "Action": "execute-api:Invoke",
-                "Resource": "execute-api:/*", "Condition": {"StringEquals": {"aws:SourceVpce": endpoint}}}]}}
+            private = {**invoke, "Condition": {"StringEquals": {"aws:SourceVpce": endpoint}}}
+        if chosen:
+            # Chosen at deploy time (e.g. regional for test stages): one condition picks the endpoint
+            # type, its VPC endpoint and the resource policy together.
+            condition = pascal_case(chosen.group(2)) + "IsPrivate"
+            self.conditions[condition] = {"Fn::Equals": [{"Ref": names.parameter_id(chosen.group(2))}, "private"]}
+            properties["EndpointConfiguration"] = {
+                "Type": {"Fn::If": [condition, "PRIVATE", "REGIONAL"]},
+                "VPCEndpointIds": {"Fn::If": [condition, [endpoint], {"Ref": "AWS::NoValue"}]}}
+            properties["Auth"] = {"ResourcePolicy": {"CustomStatements": [{"Fn::If": [condition, private, invoke]}]}}
+        elif trigger.endpoint == "private":
+            properties["EndpointConfiguration"] = {"Type": "PRIVATE", "VPCEndpointIds": [endpoint]}
+            properties["Auth"] = {"ResourcePolicy": {"CustomStatements": [private]}}
         else:
             properties["EndpointConfiguration"] = {"Type": "REGIONAL"}
         self._add(logical, {"Type": "AWS::Serverless::Api", "Properties": properties}, trigger)

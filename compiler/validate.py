@@ -84,6 +84,7 @@ _PATTERN_MESSAGES = {
     "resources": "resource names are kebab-case, e.g. videos-in",
     "parameters": "parameter names are letters and digits, e.g. VpcEndpointId",
     "environment": "environment variable names are letters, digits and '_', starting with a letter",
+    "endpoint": "an API endpoint is regional, private, or ${param:X} to choose at deploy time",
 }
 
 
@@ -277,12 +278,20 @@ class _Checker:
         if isinstance(trigger, S3Trigger):
             self.resource(trigger.bucket, trigger.where("bucket"), ("bucket",))
         elif isinstance(trigger, ApiTrigger):
-            if trigger.endpoint == "private" and not trigger.vpc_endpoint_id:
-                self.error(trigger.place, "a private API needs `vpc_endpoint_id`",
+            chosen = re.fullmatch(r"\$\{param:([^}]*)\}", trigger.endpoint)
+            if (trigger.endpoint == "private" or chosen) and not trigger.vpc_endpoint_id:
+                what = "an API that may be private" if chosen else "a private API"
+                self.error(trigger.place, f"{what} needs `vpc_endpoint_id`",
                            "e.g. vpc_endpoint_id: ${param:VpcEndpointId}")
-            if trigger.endpoint != "private" and trigger.vpc_endpoint_id:
+            if trigger.endpoint == "regional" and trigger.vpc_endpoint_id:
                 self.error(trigger.where("vpc_endpoint_id"), "`vpc_endpoint_id` only applies to private APIs",
                            "add endpoint: private")
+            parameter = self.workflow.parameters.get(chosen.group(1)) if chosen else None
+            if parameter is not None and sorted(parameter.allowed_values or []) != ["private", "regional"]:
+                # Any other value would deploy a regional (public) API: a typo must fail the deploy instead.
+                self.error(trigger.where("endpoint"), f"parameter '{parameter.name}' chooses the endpoint, so "
+                           "it must allow exactly private and regional",
+                           f"declare {parameter.name}: {{allowed_values: [private, regional], default: private}}")
             if trigger.respond is not None:
                 top = {step.name: step for step in self.workflow.steps}
                 target = top.get(trigger.respond)

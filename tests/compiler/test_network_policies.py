@@ -275,3 +275,49 @@ def test_the_project_itself_is_never_the_output_folder(project):
     with pytest.raises(SpecErrors, match="cannot hold the project"):
         compile_project(project, ".")
     assert (project / "workflows" / "login.yaml").exists()
+
+
+def test_the_api_endpoint_type_may_be_chosen_by_a_parameter(tmp_path):
+    template = template_of(tmp_path, """
+        parameters:
+          EndpointType: {default: private, allowed_values: [private, regional]}
+          VpcEndpointId: {default: vpce-0123456789abcdef0}
+        trigger:
+          api: {method: POST, path: /saml, endpoint: "${param:EndpointType}", vpc_endpoint_id: "${param:VpcEndpointId}",
+                respond: Answer}
+        steps:
+          - name: Answer
+            handler: shop.handler
+        """)
+    assert template["Conditions"] == {"EndpointTypeIsPrivate": {"Fn::Equals": [{"Ref": "EndpointType"}, "private"]}}
+    properties = template["Resources"]["DemoApi"]["Properties"]
+    endpoint = {"Fn::Sub": "${VpcEndpointId}"}
+    assert properties["EndpointConfiguration"] == {
+        "Type": {"Fn::If": ["EndpointTypeIsPrivate", "PRIVATE", "REGIONAL"]},
+        "VPCEndpointIds": {"Fn::If": ["EndpointTypeIsPrivate", [endpoint], {"Ref": "AWS::NoValue"}]}}
+    invoke = {"Effect": "Allow", "Principal": "*", "Action": "execute-api:Invoke", "Resource": "execute-api:/*"}
+    assert properties["Auth"] == {"ResourcePolicy": {"CustomStatements": [{"Fn::If": [
+        "EndpointTypeIsPrivate", {**invoke, "Condition": {"StringEquals": {"aws:SourceVpce": endpoint}}}, invoke]}]}}
+
+
+def test_an_endpoint_parameter_must_allow_exactly_private_and_regional(tmp_path):
+    from compiler import validate_project
+
+    root = tmp_path / "project"
+    (root / "workflows").mkdir(parents=True)
+    (root / "handlers").mkdir()
+    (root / "handlers" / "shop.py").write_text("def handler(event, context):\n    return {}\n")
+    (root / "workflows" / "api.yaml").write_text(textwrap.dedent("""\
+        parameters:
+          EndpointType: {default: private}
+        trigger:
+          api: {method: POST, path: /saml, endpoint: "${param:EndpointType}", respond: Answer}
+        steps:
+          - name: Answer
+            handler: shop.handler
+        """))
+    assert [str(error) for error in validate_project(root)] == [
+        "workflows/api.yaml:4:8: an API that may be private needs `vpc_endpoint_id` "
+        "(e.g. vpc_endpoint_id: ${param:VpcEndpointId})",
+        "workflows/api.yaml:4:46: parameter 'EndpointType' chooses the endpoint, so it must allow exactly private "
+        "and regional (declare EndpointType: {allowed_values: [private, regional], default: private})"]
