@@ -23,6 +23,8 @@ import subprocess
 import tempfile
 import threading
 import uuid
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -55,10 +57,19 @@ class HaarFaceDetector:
         import cv2
 
         self.cv2 = cv2
-        self.cascade = cv2.CascadeClassifier(cv2.data.haarcascades + "haarcascade_frontalface_default.xml")
-        if self.cascade.empty():
-            raise RuntimeError("OpenCV's haarcascade_frontalface_default.xml could not be loaded")
         self.max_height = max_height
+        self._local = threading.local()
+        self._cascade()  # fail here, not in a worker, if the cascade is missing
+
+    def _cascade(self) -> Any:
+        # A CascadeClassifier keeps per-image state while it detects: one per thread.
+        cascade = getattr(self._local, "cascade", None)
+        if cascade is None:
+            path = self.cv2.data.haarcascades + "haarcascade_frontalface_default.xml"
+            cascade = self._local.cascade = self.cv2.CascadeClassifier(path)
+            if cascade.empty():
+                raise RuntimeError(f"OpenCV's face cascade could not be loaded from {path}")
+        return cascade
 
     def detect(self, frame: Any) -> list[dict]:
         """Faces in one BGR frame: [{"box": (x, y, w, h) in frame pixels, "confidence", "brightness", "sharpness"}]."""
@@ -68,7 +79,7 @@ class HaarFaceDetector:
         small = cv2.resize(gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA) if scale < 1 else gray
         small = cv2.equalizeHist(small)
         min_side = max(20, round(small.shape[0] * 0.05))
-        rects, _, weights = self.cascade.detectMultiScale3(
+        rects, _, weights = self._cascade().detectMultiScale3(
             small, scaleFactor=1.2, minNeighbors=5, minSize=(min_side, min_side), outputRejectLevels=True)
         found = []
         for (x, y, w, h), weight in zip(list(rects), list(weights), strict=False):
@@ -115,19 +126,31 @@ def analyse_video(path: str, detector: HaarFaceDetector | None = None,
         fps = cap.get(cv2.CAP_PROP_FPS)
         if not fps or fps <= 0:
             raise ValueError("Unsupported format: the video declares no frame rate.")
+        # Sampled frames are analysed on worker threads (OpenCV releases the GIL) while decoding goes
+        # on; a bounded number in flight keeps memory at a few frames.
+        workers = max(1, min(4, os.cpu_count() or 1))
+        pending: deque[tuple[int, int, int, Future]] = deque()
         faces: list[dict] = []
+
+        def finish(block: bool) -> None:
+            while pending and (block or pending[0][3].done() or len(pending) > 2 * workers):
+                stamp, w, h, future = pending.popleft()
+                faces.extend(_face_detection(stamp, face, w, h) for face in future.result())
+
         index, next_sample, width, height = 0, 0.0, 0, 0
-        while cap.grab():
-            t_ms = index * 1000.0 / fps
-            if t_ms + 1e-6 >= next_sample:
-                ok, frame = cap.retrieve()
-                if not ok:
-                    raise ValueError("Unsupported codec/format: a frame could not be decoded.")
-                height, width = frame.shape[:2]
-                for face in detector.detect(frame):
-                    faces.append(_face_detection(round(t_ms), face, width, height))
-                next_sample += interval_ms
-            index += 1
+        with ThreadPoolExecutor(workers, thread_name_prefix="faces") as pool:
+            while cap.grab():
+                t_ms = index * 1000.0 / fps
+                if t_ms + 1e-6 >= next_sample:
+                    ok, frame = cap.retrieve()
+                    if not ok:
+                        raise ValueError("Unsupported codec/format: a frame could not be decoded.")
+                    height, width = frame.shape[:2]
+                    pending.append((round(t_ms), width, height, pool.submit(detector.detect, frame)))
+                    finish(block=False)
+                    next_sample += interval_ms
+                index += 1
+            finish(block=True)
         if index == 0:
             raise ValueError("Unsupported codec/format: the video has no decodable frame.")
     finally:
