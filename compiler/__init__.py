@@ -3,7 +3,7 @@
 Python API (the CLI is a thin shell over it):
     load_workflow(path) -> Workflow                  one spec, fully validated
     validate_project(root) -> list[SpecError]        every error of every spec, nothing raised
-    compile_project(root, out_dir) -> CompileResult  validate, build ASL + SAM, write atomically
+    compile_project(root, out_dir) -> CompileResult  validate, build ASL + SAM + SCPs, swap out_dir in whole
 Heavy imports stay inside the functions so `import compiler` is cheap.
 """
 from __future__ import annotations
