@@ -13,9 +13,9 @@ import ctypes
 import json
 import os
 import re
+import secrets
 import shutil
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -124,22 +124,6 @@ def dump_definition(definition: dict[str, Any]) -> str:
     return json.dumps(definition, indent=2, ensure_ascii=False) + "\n"
 
 
-def write_atomic(path: Path, text: str) -> bool:
-    """Replace `path` with `text` atomically; returns False (and leaves the file alone) when unchanged."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if path.exists() and path.read_text(encoding="utf-8") == text:
-        return False
-    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
-            handle.write(text)
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
-    return True
-
-
 def write_outputs(template: dict[str, Any], definitions: dict[str, Any], out_dir: Path,
                   documents: dict[str, Any] | None = None) -> list[Path]:
     """Write template.yaml, statemachines/<workflow>.asl.json and `documents` (file name → JSON, e.g.
@@ -179,7 +163,9 @@ def replace_folder(out_dir: Path, files: dict[Path, str]) -> None:
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     _remove_stale_staging(out_dir)
     source = out_dir if out_dir.is_dir() else _crashed_swap(out_dir)
-    staging = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}.new-"))
+    # mkdir (not mkdtemp, which makes it private): the new folder gets the permissions out_dir would.
+    staging = out_dir.parent / f".{out_dir.name}.new-{os.getpid()}-{secrets.token_hex(4)}"
+    staging.mkdir()
     try:
         if source is not None:
             _carry_over(source, staging)
@@ -253,8 +239,7 @@ def _swap(staging: Path, out_dir: Path) -> None:
     if _exchange(staging, out_dir):
         shutil.rmtree(staging, ignore_errors=True)  # now the old folder
         return
-    aside = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}.old-"))
-    os.rmdir(aside)
+    aside = out_dir.parent / f".{out_dir.name}.old-{os.getpid()}-{secrets.token_hex(4)}"
     os.rename(out_dir, aside)
     os.rename(staging, out_dir)
     shutil.rmtree(aside, ignore_errors=True)

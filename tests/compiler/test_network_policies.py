@@ -229,6 +229,7 @@ def test_the_output_folder_is_replaced_whole_keeping_files_the_compiler_did_not_
     assert not (build / "gone.scp.json").exists() and not (build / "statemachines" / "gone.asl.json").exists()
     assert (build / "template.yaml").stat().st_ino == template_inode  # unchanged files are kept, not rewritten
     assert [p.name for p in project.iterdir() if p.name.startswith(".")] == []  # no staging folders left
+    assert (build.stat().st_mode & 0o777) == (project.stat().st_mode & 0o777)  # made like any folder
 
 
 def test_a_compile_that_fails_while_writing_leaves_the_old_output_whole(project, monkeypatch):
@@ -317,7 +318,7 @@ def test_an_endpoint_parameter_must_allow_exactly_private_and_regional(tmp_path)
             handler: shop.handler
         """))
     assert [str(error) for error in validate_project(root)] == [
-        "workflows/api.yaml:4:8: an API that may be private needs `vpc_endpoint_id` "
-        "(e.g. vpc_endpoint_id: ${param:VpcEndpointId})",
-        "workflows/api.yaml:4:46: parameter 'EndpointType' chooses the endpoint, so it must allow exactly private "
-        "and regional (declare EndpointType: {allowed_values: [private, regional], default: private})"]
+        ("workflows/api.yaml:4:8: an API that may be private needs `vpc_endpoint_id` "
+         "(e.g. vpc_endpoint_id: ${param:VpcEndpointId})"),
+        ("workflows/api.yaml:4:46: parameter 'EndpointType' chooses the endpoint, so it must allow exactly private "
+         "and regional (declare EndpointType: {allowed_values: [private, regional], default: private})")]
