@@ -91,8 +91,6 @@ def compile_program(spec: Any, query_language: str, where: str | None = None) ->
             raise DefinitionError(f"Invalid state definition: {exc}", name) from None
     for state in states.values():
         for target, field in _transitions(state):
-            if not isinstance(target, str):
-                raise DefinitionError(f"Invalid '{field}': expected a state name, got {target!r}", state.name, field)
             if target not in states:
                 raise DefinitionError(f"Missing 'Next' target: {target}", state.name, field)
     return Program(start_at, states, query_language)

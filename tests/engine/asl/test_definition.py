@@ -27,9 +27,9 @@ from engine.asl import DefinitionError, InvalidExecutionInput
                                            "Catch": [{"ErrorEquals": ["States.ALL", "E"], "Next": "A"}]}}},
          "A", "Catch"),
         # Found by the mutation property test: an empty list is no state name (and is unhashable).
-        ({"StartAt": "A", "States": {"A": {"Type": "Choice", "Default": [],
-                                           "Choices": [{"Variable": "$.x", "IsPresent": True, "Next": "B"}]},
-                                     "B": {"Type": "Succeed"}}}, "A", "Default"),
+        ({"StartAt": "A", "QueryLanguage": "JSONata",
+          "States": {"A": {"Type": "Choice", "Default": [], "Choices": [{"Condition": "{% true %}", "Next": "B"}]},
+                     "B": {"Type": "Succeed"}}}, "A", "Default"),
     ],
 )
 def test_rejected_definitions_name_state_and_field(definition, state, field):
