@@ -5,6 +5,7 @@ Imports of the compiler proper happen inside the commands so `stepsmith --help` 
 """
 from __future__ import annotations
 
+import shlex
 import shutil
 import subprocess
 import sys
@@ -13,6 +14,37 @@ from pathlib import Path
 import click
 
 _FILES = click.argument("files", nargs=-1, type=click.Path(dir_okay=False, path_type=Path))
+
+
+def parse_parameter_overrides(values: tuple[str, ...]) -> dict[str, str]:
+    """`K=V` pairs (several per value, shell-quoted, or `ParameterKey=K,ParameterValue=V`), as `sam deploy`
+    takes them → a dict. Raises ValueError naming the pair that is neither."""
+    overrides: dict[str, str] = {}
+    for value in values:
+        for pair in shlex.split(value):
+            if pair.startswith("ParameterKey="):
+                fields = dict(part.split("=", 1) for part in pair.split(",") if "=" in part)
+                key, val = fields.get("ParameterKey"), fields.get("ParameterValue")
+            else:
+                key, equals, val = pair.partition("=")
+                val = val if equals else None
+            if not key or val is None:
+                raise ValueError(f"{pair!r} is not KEY=VALUE")
+            overrides[key] = val
+    return overrides
+
+
+def _overrides(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> dict[str, str]:
+    try:
+        return parse_parameter_overrides(values)
+    except ValueError as error:
+        raise click.BadParameter(str(error)) from None
+
+
+# Shared by `compile`, `run` and `serve`, so all three take parameter values exactly as `sam deploy` does.
+parameter_overrides_option = click.option(
+    "--parameter-overrides", "parameter_overrides", multiple=True, callback=_overrides,
+    metavar="KEY=VALUE ...", help="Template parameter values, as `sam deploy` takes them; repeatable.")
 
 
 def _fail(message: str) -> None:
@@ -58,17 +90,20 @@ def validate(files: tuple[Path, ...]) -> None:
 @_FILES
 @click.option("-o", "--out", "out_dir", default="build", show_default=True,
               type=click.Path(file_okay=False, path_type=Path), help="Output folder (replaced as a whole).")
-def compile_(files: tuple[Path, ...], out_dir: Path) -> None:
+@parameter_overrides_option
+def compile_(files: tuple[Path, ...], out_dir: Path, parameter_overrides: dict[str, str]) -> None:
     """Compile workflows to OUT/template.yaml (SAM) and OUT/statemachines/<workflow>.asl.json.
 
     Validates first; on any error nothing is written. Output is deterministic: compiling twice
     gives byte-identical files. Deploy with `sam build && sam deploy` from the project root.
+    --parameter-overrides only fills in files written beside the template (e.g. <workflow>.scp.json).
     """
     from compiler import SpecErrors, compile_project, find_project_root
 
     root = find_project_root()
     try:
-        result = compile_project(root, out_dir if out_dir.is_absolute() else Path.cwd() / out_dir, files or None)
+        result = compile_project(root, out_dir if out_dir.is_absolute() else Path.cwd() / out_dir, files or None,
+                                 parameter_overrides=parameter_overrides)
     except SpecErrors as exc:
         _report(exc.errors)
         return

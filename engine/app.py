@@ -140,6 +140,8 @@ class App:
     functions: dict[str, Function] = field(default_factory=dict)
     state_machines: dict[str, StateMachine] = field(default_factory=dict)
     rules: list[EventRule] = field(default_factory=list)
+    # logical id → the parameter it needs that has no value: such a resource only matters if a run uses it.
+    unresolved: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def load(cls, root: str | Path = ".", template: str | Path | None = None, *, stack: str | None = None,
@@ -162,6 +164,7 @@ class App:
         for function in self.functions.values():
             if name in (function.name, function.logical_id) or ref == function.arn:
                 return function
+        self._refuse_unresolved(name)
         return None
 
     def state_machine(self, ref: str) -> StateMachine | None:
@@ -170,7 +173,21 @@ class App:
         for machine in self.state_machines.values():
             if ref in (machine.arn, machine.name, machine.logical_id) or machine.logical_id.lower() in wanted:
                 return machine
+        self._refuse_unresolved(ref.rsplit(":", 1)[-1], *wanted)
         return None
+
+    def check_runnable(self, machine: StateMachine) -> None:
+        """Raise AppError naming the missing parameter if `machine` calls a resource that could not be resolved."""
+        text = json.dumps(machine.definition)
+        for logical in self.unresolved:
+            if f":{self.stack}-{logical}" in text or f'"{self.stack}-{logical}"' in text:
+                self._refuse_unresolved(logical)
+
+    def _refuse_unresolved(self, *names: str) -> None:
+        for logical, parameter in self.unresolved.items():
+            if {logical, logical.lower(), f"{self.stack}-{logical}"} & set(names):
+                raise AppError(f"{self.template_path}: {logical} needs parameter {parameter}, which has no "
+                               f"Default: pass --parameter-overrides {parameter}=VALUE")
 
     def rules_for(self, machine: StateMachine) -> list[EventRule]:
         """The EventBridge rules that start `machine`."""
@@ -205,6 +222,14 @@ def _stack_name(root: Path) -> str:
 _NO_VALUE = object()
 
 
+class _ParameterMissing(Exception):
+    """A Ref to a parameter that has neither a Default nor an override."""
+
+    def __init__(self, parameter: str) -> None:
+        super().__init__(parameter)
+        self.parameter = parameter
+
+
 class _Builder:
     """Resolves intrinsic functions against local physical names and fills an App."""
 
@@ -214,10 +239,12 @@ class _Builder:
         self.resources: dict[str, dict] = document.get("Resources") or {}
         self.mappings = document.get("Mappings") or {}
         self.params: dict[str, Any] = {}
+        self.missing: set[str] = set()
         for name, spec in (document.get("Parameters") or {}).items():
             value = overrides.get(name, (spec or {}).get("Default"))
             if value is None:
-                raise AppError(f"{app.template_path}: parameter {name} has no Default; pass a value for it")
+                self.missing.add(name)
+                continue
             if (spec or {}).get("Type") == "CommaDelimitedList" and isinstance(value, str):
                 value = value.split(",")
             self.params[name] = value
@@ -288,6 +315,8 @@ class _Builder:
             return pseudo[name]
         if name in self.params:
             return self.params[name]
+        if name in self.missing:
+            raise _ParameterMissing(name)
         if name not in self.resources:
             # SAM's implicit resources (FnRole, ServerlessRestApi, …) are not in the document.
             implicit = self._implicit(name)
@@ -426,29 +455,34 @@ class _Builder:
     def build(self) -> None:
         globals_ = (self.document.get("Globals") or {}).get("Function") or {}
         for logical, spec in self.resources.items():
-            spec = spec or {}
-            if "Condition" in spec and not self.condition(spec["Condition"]):
-                continue
-            kind = spec.get("Type", "")
-            props = spec.get("Properties") or {}
-            if kind == "AWS::S3::Bucket":
-                self.app.buckets[logical] = self._name_of(logical)
-            elif kind in ("AWS::DynamoDB::Table", "AWS::Serverless::SimpleTable"):
-                self.app.tables[logical] = self._table(logical, kind, props)
-            elif kind == "AWS::SNS::Topic":
-                self.app.topics[logical] = self._name_of(logical)
-            elif kind == "AWS::SQS::Queue":
-                self.app.queues[logical] = self._name_of(logical)
-            elif kind == "AWS::SSM::Parameter":
-                self.app.parameters[logical] = (self._name_of(logical), str(props.get("Type", "String")),
-                                                str(self.resolve(props.get("Value", ""))))
-            elif kind in ("AWS::Serverless::Function", "AWS::Lambda::Function"):
-                self.app.functions[logical] = self._function_model(logical, spec, props, globals_)
-            elif kind in ("AWS::Serverless::StateMachine", "AWS::StepFunctions::StateMachine"):
-                self.app.state_machines[logical] = self._state_machine(logical, kind, props)
-                self._state_machine_events(logical, props)
-            elif kind == "AWS::Events::Rule":
-                self._rule(logical, props)
+            try:
+                self._build_resource(logical, spec or {}, globals_)
+            except _ParameterMissing as missing:
+                self.app.unresolved[logical] = missing.parameter
+
+    def _build_resource(self, logical: str, spec: dict, globals_: dict) -> None:
+        if "Condition" in spec and not self.condition(spec["Condition"]):
+            return
+        kind = spec.get("Type", "")
+        props = spec.get("Properties") or {}
+        if kind == "AWS::S3::Bucket":
+            self.app.buckets[logical] = self._name_of(logical)
+        elif kind in ("AWS::DynamoDB::Table", "AWS::Serverless::SimpleTable"):
+            self.app.tables[logical] = self._table(logical, kind, props)
+        elif kind == "AWS::SNS::Topic":
+            self.app.topics[logical] = self._name_of(logical)
+        elif kind == "AWS::SQS::Queue":
+            self.app.queues[logical] = self._name_of(logical)
+        elif kind == "AWS::SSM::Parameter":
+            self.app.parameters[logical] = (self._name_of(logical), str(props.get("Type", "String")),
+                                            str(self.resolve(props.get("Value", ""))))
+        elif kind in ("AWS::Serverless::Function", "AWS::Lambda::Function"):
+            self.app.functions[logical] = self._function_model(logical, spec, props, globals_)
+        elif kind in ("AWS::Serverless::StateMachine", "AWS::StepFunctions::StateMachine"):
+            self.app.state_machines[logical] = self._state_machine(logical, kind, props)
+            self._state_machine_events(logical, props)
+        elif kind == "AWS::Events::Rule":
+            self._rule(logical, props)
 
     def _table(self, logical: str, kind: str, props: dict) -> Table:
         props = self.resolve(props)

@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Any, Self
 
 import click
 
+from compiler.cli import parameter_overrides_option
+
 if TYPE_CHECKING:
     from engine.app import App, StateMachine
 
@@ -353,9 +355,11 @@ def _dispatcher(app: App | None, mock_config: Path | None, test_case: str | None
 @click.option("--test-case", help="Which TestCase of --mock-config to use.")
 @click.option("--real-time", is_flag=True, help="Wait states and retry back-off take real time (default: virtual).")
 @click.option("--name", "execution_name", help="Execution name (default: a new UUID, as AWS does).")
+@parameter_overrides_option
 @click.option("--quiet", "-q", is_flag=True, help="Print only the output (or the error).")
 def run(workflow: str, input_: str | None, upload: Path | None, out_dir: Path | None, mock_config: Path | None,
-        test_case: str | None, real_time: bool, execution_name: str | None, quiet: bool) -> None:
+        test_case: str | None, real_time: bool, execution_name: str | None, parameter_overrides: dict[str, str],
+        quiet: bool) -> None:
     """Run WORKFLOW (its name, or workflows/NAME.yaml) locally: compile if needed, execute the compiled ASL
     with your handlers and local AWS (.stepsmith/), print each state and the output.
 
@@ -370,10 +374,11 @@ def run(workflow: str, input_: str | None, upload: Path | None, out_dir: Path | 
     echo = (lambda text: None) if quiet else (lambda text: click.echo(text, err=True))
     compile_if_needed(root, echo)
     try:
-        app = App.load(root)
+        app = App.load(root, parameter_overrides=parameter_overrides)
+        machine = _find_machine(app, workflow)
+        app.check_runnable(machine)
     except AppError as error:
         _fail(str(error))
-    machine = _find_machine(app, workflow)
     input_text = _read_input(input_)
     name = execution_name or str(uuid.uuid4())
     workflow_name = Path(workflow).stem if workflow.endswith((".yaml", ".yml")) else workflow

@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import json
 import re
-import shlex
 import sys
 import threading
 import time
@@ -23,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Self
 
 import click
 
+from compiler.cli import parameter_overrides_option
 from engine.aws.providers import sagemaker_studio
 from engine.iam_eval import PolicyError
 
@@ -339,35 +339,17 @@ def _make_handler(api: LocalApi) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
-def parse_overrides(values: tuple[str, ...]) -> dict[str, str]:
-    """`K=V` pairs (several per value, shell-quoted, as `sam deploy` takes them) → a dict."""
-    overrides: dict[str, str] = {}
-    for value in values:
-        for pair in shlex.split(value):
-            if pair.startswith("ParameterKey="):
-                fields = dict(part.split("=", 1) for part in pair.split(",") if "=" in part)
-                key, val = fields.get("ParameterKey"), fields.get("ParameterValue")
-            else:
-                key, _, val = pair.partition("=")
-                val = val if "=" in pair else None
-            if not key or val is None:
-                raise click.BadParameter(f"{pair!r} is not KEY=VALUE", param_hint="--parameter-overrides")
-            overrides[key] = val
-    return overrides
-
-
 @click.command()
 @click.argument("workflow", required=False)
 @click.option("--port", default=3000, show_default=True, help="Port on 127.0.0.1 (0 picks a free one).")
-@click.option("--parameter-overrides", "overrides", multiple=True, metavar="KEY=VALUE ...",
-              help="Template parameter values, as `sam deploy` takes them; repeatable.")
+@parameter_overrides_option
 @click.option("--function-ip", default="127.0.0.1", show_default=True,
               help="The address the functions' own AWS calls come from (aws:SourceIp, aws:VpcSourceIp).")
 @click.option("--template", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="The compiled template (default build/template.yaml; compiled first when stale).")
 @click.option("--state-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Local AWS state (default .stepsmith/ in the project).")
-def serve(workflow: str | None, port: int, overrides: tuple[str, ...], function_ip: str,
+def serve(workflow: str | None, port: int, parameter_overrides: dict[str, str], function_ip: str,
           template: Path | None, state_dir: Path | None) -> None:
     """Serve the API-triggered workflows (or WORKFLOW's) on 127.0.0.1 until Ctrl-C.
 
@@ -380,7 +362,7 @@ def serve(workflow: str | None, port: int, overrides: tuple[str, ...], function_
     from engine.commands import compile_if_needed, find_root
 
     root = find_root()
-    parameters = parse_overrides(overrides)
+    parameters = parameter_overrides
     if template is None:
         compile_if_needed(root, echo=lambda text: click.echo(text, err=True))
     try:

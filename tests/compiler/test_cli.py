@@ -154,3 +154,12 @@ def test_workflow_names_are_unique_in_a_project(project: Path) -> None:
     assert result.exit_code == 2
     assert result.stderr.splitlines()[0] == ("workflows/uploads.yaml:1:1: workflow name 'uploads' clashes with "
                                              "workflows/copy.yaml (workflow names are unique in a project)")
+
+
+def test_parameter_overrides_take_every_form_sam_deploy_takes() -> None:
+    from compiler.cli import parse_parameter_overrides
+
+    assert parse_parameter_overrides(("A=1 'B=two words'", "ParameterKey=C,ParameterValue=x=y", "D=")) == {
+        "A": "1", "B": "two words", "C": "x=y", "D": ""}
+    with pytest.raises(ValueError, match="'nokey' is not KEY=VALUE"):
+        parse_parameter_overrides(("nokey",))

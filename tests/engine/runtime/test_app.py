@@ -85,3 +85,43 @@ def test_image_functions_find_their_handler_through_the_dockerfile(tmp_path):
     assert function.package_type == "Image"
     assert function.handler == "blur.run"
     assert function.code_uri == (tmp_path / "handlers").resolve()
+
+
+TWO_MACHINES = """\
+Parameters:
+  IdpCertificate: {Type: String}
+Resources:
+  LoginFunction:
+    Type: AWS::Serverless::Function
+    Properties: {Handler: login.handler, CodeUri: ../handlers/, Runtime: python3.11,
+                 Environment: {Variables: {IDP_CERTIFICATE: !Ref IdpCertificate}}}
+  LoginStateMachine:
+    Type: AWS::Serverless::StateMachine
+    Properties:
+      Definition: {StartAt: A, States: {A: {Type: Task, Resource: "${Fn}", End: true}}}
+      DefinitionSubstitutions: {Fn: !GetAtt LoginFunction.Arn}
+  ReportStateMachine:
+    Type: AWS::Serverless::StateMachine
+    Properties:
+      Definition: {StartAt: A, States: {A: {Type: Pass, End: true}}}
+"""
+
+
+def test_a_parameter_without_value_only_blocks_what_uses_it(tmp_path):
+    (tmp_path / "build").mkdir()
+    (tmp_path / "build" / "template.yaml").write_text(TWO_MACHINES)
+    app = App.load(tmp_path, stack="demo")
+    app.check_runnable(app.state_machine("ReportStateMachine"))  # needs nothing missing
+    with pytest.raises(AppError, match="LoginFunction needs parameter IdpCertificate, which has no Default: "
+                                       "pass --parameter-overrides IdpCertificate=VALUE"):
+        app.check_runnable(app.state_machine("LoginStateMachine"))
+    with pytest.raises(AppError, match="needs parameter IdpCertificate"):
+        app.function("arn:aws:lambda:us-east-1:111111111111:function:demo-LoginFunction")
+
+
+def test_parameter_overrides_resolve_what_had_no_value(tmp_path):
+    (tmp_path / "build").mkdir()
+    (tmp_path / "build" / "template.yaml").write_text(TWO_MACHINES)
+    app = App.load(tmp_path, stack="demo", parameter_overrides={"IdpCertificate": "MIIC"})
+    app.check_runnable(app.state_machine("LoginStateMachine"))
+    assert app.functions["LoginFunction"].environment["IDP_CERTIFICATE"] == "MIIC"
