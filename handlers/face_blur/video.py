@@ -165,8 +165,12 @@ def _grow_pipe(stream: object) -> None:
         pass
 
 
-def frames(source: str | Path, info: VideoInfo) -> Iterator[Frame]:
-    """Decode frames one by one (each a fresh writable Frame); VideoError if decoding fails."""
+def frames(source: str | Path, info: VideoInfo, free: queue.Queue[bytearray] | None = None) -> Iterator[Frame]:
+    """Decode frames one by one into writable Frames; VideoError if decoding fails.
+
+    With `free`, frame buffers are taken from (and must be given back to) that queue instead of being
+    allocated per frame: fresh multi-megabyte buffers cost page faults on every frame.
+    """
     size = Frame.size(info.width, info.height)
     proc = subprocess.Popen(decode_command(source), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     _grow_pipe(proc.stdout)
@@ -175,7 +179,7 @@ def frames(source: str | Path, info: VideoInfo) -> Iterator[Frame]:
     drain.start()
     try:
         while True:
-            buf = bytearray(size)
+            buf = free.get() if free is not None else bytearray(size)
             view = memoryview(buf)
             got = 0
             while got < size:
@@ -184,6 +188,8 @@ def frames(source: str | Path, info: VideoInfo) -> Iterator[Frame]:
                     break
                 got += n
             if got == 0:
+                if free is not None:
+                    free.put(buf)
                 break
             if got < size:
                 raise VideoError("the video ends in the middle of a frame (truncated or corrupt)")
@@ -210,22 +216,26 @@ def transcode(source: str | Path, target: str | Path, info: VideoInfo, enc: Enco
     drain = threading.Thread(target=lambda: errors.append(proc.stderr.read()), daemon=True)
     drain.start()
     pending: queue.Queue[Frame | None] = queue.Queue(maxsize=4)
+    # Enough buffers for every frame that can be in flight: queued, being written, being decoded/edited.
+    free: queue.Queue[bytearray] = queue.Queue()
+    for _ in range(pending.maxsize + 3):
+        free.put(bytearray(Frame.size(info.width, info.height)))
     broken: list[BaseException] = []
 
     def write() -> None:
         while (frame := pending.get()) is not None:
-            if broken:
-                continue
-            try:
-                proc.stdin.write(frame.data)
-            except (BrokenPipeError, OSError) as error:  # the encoder died; its stderr says why
-                broken.append(error)
+            if not broken:
+                try:
+                    proc.stdin.write(frame.data)
+                except (BrokenPipeError, OSError) as error:  # the encoder died; its stderr says why
+                    broken.append(error)
+            free.put(frame.data)
 
     writer = threading.Thread(target=write, daemon=True)
     writer.start()
     count = 0
     try:
-        for count, frame in enumerate(frames(source, info), start=1):
+        for count, frame in enumerate(frames(source, info, free), start=1):
             edit(count - 1, frame)
             pending.put(frame)
             if broken:
