@@ -68,6 +68,9 @@ def compile_if_needed(root: Path, echo: Any = None) -> bool:
         for error in errors.errors:
             click.echo(str(error), err=True)
         _fail(f"{len(errors.errors)} error(s) in the workflow specs; nothing was run")
+    # The compiler keeps an unchanged template's old mtime; without this, a source edit that changes
+    # nothing compiled (a comment) would recompile on every later run.
+    template.touch()
     return True
 
 
