@@ -130,27 +130,30 @@ class LocalAWS:
         for name in app.buckets.values():
             if name not in existing:
                 self.create_bucket(name)
-        dynamodb = self.client("dynamodb")
-        tables = set(dynamodb.list_tables().get("TableNames", []))
-        for table in app.tables.values():
-            if table.name not in tables:
-                dynamodb.create_table(TableName=table.name, KeySchema=table.key_schema,
-                                      AttributeDefinitions=table.attributes, BillingMode="PAY_PER_REQUEST",
-                                      **table.indexes)
-            if table.ttl_attribute:
-                dynamodb.update_time_to_live(TableName=table.name, TimeToLiveSpecification={
-                    "Enabled": True, "AttributeName": table.ttl_attribute})
+        # A service's first client parses its model (~0.1 s each): only the services the app uses are asked.
+        if app.tables:
+            dynamodb = self.client("dynamodb")
+            tables = set(dynamodb.list_tables().get("TableNames", []))
+            for table in app.tables.values():
+                if table.name not in tables:
+                    dynamodb.create_table(TableName=table.name, KeySchema=table.key_schema,
+                                          AttributeDefinitions=table.attributes, BillingMode="PAY_PER_REQUEST",
+                                          **table.indexes)
+                if table.ttl_attribute:
+                    dynamodb.update_time_to_live(TableName=table.name, TimeToLiveSpecification={
+                        "Enabled": True, "AttributeName": table.ttl_attribute})
         for name in app.topics.values():
             self.client("sns").create_topic(Name=name)
         for name in app.queues.values():
             attributes = {"FifoQueue": "true"} if name.endswith(".fifo") else {}
             self.client("sqs").create_queue(QueueName=name, Attributes=attributes)
-        ssm = self.client("ssm")
-        for name, kind, value in app.parameters.values():
-            try:
-                ssm.get_parameter(Name=name)
-            except ssm.exceptions.ParameterNotFound:
-                ssm.put_parameter(Name=name, Type=kind, Value=value)
+        if app.parameters:
+            ssm = self.client("ssm")
+            for name, kind, value in app.parameters.values():
+                try:
+                    ssm.get_parameter(Name=name)
+                except ssm.exceptions.ParameterNotFound:
+                    ssm.put_parameter(Name=name, Type=kind, Value=value)
 
     def create_bucket(self, name: str) -> None:
         """Create a bucket in the local region (us-east-1 takes no LocationConstraint)."""
