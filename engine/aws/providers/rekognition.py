@@ -31,7 +31,7 @@ from typing import Any
 from engine.aws.providers import ServiceError, register
 
 SAMPLE_INTERVAL_MS = 200  # Rekognition Video reports faces about five times a second
-FULL_SEARCH_EVERY = 3  # samples: a whole-frame search every 600 ms, the others near known faces
+FULL_SEARCH_EVERY = 4  # samples: a whole-frame search every 800 ms, the others near known faces
 MAX_PAGE = 1000
 MAX_VIDEO_BYTES = 10 * 1024**3  # the service's limit for stored videos
 _TOKEN = re.compile(r"^[a-zA-Z0-9-_]{1,64}$")
@@ -101,7 +101,7 @@ class HaarFaceDetector:
             windows = []
             for seed in seeds:
                 x, y, w, h = (v * scale for v in seed["box"])
-                # A face moves less than its own size between two full searches (600 ms apart).
+                # A face moves less than its own size in the 600 ms from a full search to its last seeded sample.
                 x0, y0 = max(0, round(x + pad - w)), max(0, round(y + pad - h))
                 x1, y1 = min(padded.shape[1], round(x + pad + 2 * w)), min(padded.shape[0], round(y + pad + 2 * h))
                 windows.append((x0, y0, x1, y1, max(min_side, round(min(w, h) * 0.6))))
@@ -176,7 +176,7 @@ def analyse_video(path: str, detector: HaarFaceDetector | None = None,
         # on; a bounded number in flight keeps memory at a few frames. Every FULL_SEARCH_EVERY-th sample
         # searches the whole frame; the samples between search only around the faces it found (or the
         # whole frame again when it found none). A face that appears in between is reported from the
-        # next full search on, 600 ms late at most: the blur holds every box for a second before its
+        # next full search on, 800 ms late at most: the blur holds every box for a second before its
         # first report, so the face is still covered from its first frame.
         workers = max(1, min(4, os.cpu_count() or 1))
         pending: deque[tuple[int, int, int, Future]] = deque()
