@@ -6,8 +6,8 @@ from collections.abc import Callable
 from typing import Any
 
 from . import expressions, jsonpath, timestamps
-from .errors import QUERY_EVALUATION, RUNTIME, DefinitionError, FieldFailure
-from .payload import dumps, json_type
+from .errors import RUNTIME, DefinitionError, FieldFailure
+from .payload import unexpected_result_type
 
 Test = Callable[[Any, Any], bool]  # (input, frame) -> bool
 
@@ -201,12 +201,7 @@ def compile_condition(text: Any, state: str, field: str = "Condition") -> Callab
     def test(states: Any, frame: Any) -> bool:
         value = evaluate(states, frame)
         if not isinstance(value, bool):
-            raise FieldFailure(
-                QUERY_EVALUATION,
-                f"The JSONata expression '{source}' specified for the field '{field}' returned an unexpected "
-                f"result type. Expected 'boolean', but was '{json_type(value)}' for value: "
-                f"{dumps(value)}",
-            )
+            raise unexpected_result_type(source, field, "boolean", value)
         return value
 
     return test

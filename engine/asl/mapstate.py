@@ -20,7 +20,12 @@ from .errors import (
     StateFailure,
 )
 from .history import History
-from .payload import compile_jsonata_template, compile_jsonpath_template, dumps, json_type
+from .payload import (
+    compile_jsonata_template,
+    compile_jsonpath_template,
+    dumps,
+    unexpected_result_type,
+)
 from .states import Frame, RecoverableState, Scope, child_variables, number_from_path
 from .tasks import TaskCall, TaskFailed
 
@@ -185,12 +190,7 @@ class MapState(RecoverableState):
                 return items
             items = self.items(binding, scope)
             if not isinstance(items, list):
-                raise FieldFailure(
-                    QUERY_EVALUATION,
-                    f"The JSONata expression '{self.items_source}' specified for the field 'Items' returned an "
-                    f"unexpected result type. Expected 'array', but was '{json_type(items)}' for value: "
-                    f"{dumps(items)}",
-                )
+                raise unexpected_result_type(self.items_source, "Items", "array", items)
             return items
         if self.items_path is None:
             items = effective

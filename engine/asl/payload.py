@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from . import expressions
-from .errors import RESULT_PATH_MATCH_FAILURE, DefinitionError, FieldFailure, StateFailure
+from .errors import QUERY_EVALUATION, RESULT_PATH_MATCH_FAILURE, DefinitionError, FieldFailure, StateFailure
 from .jsonata import type_name as json_type  # the JSON type names AWS prints in cause texts
 
 Evaluator = Callable[[Any, Any], Any]
@@ -20,6 +20,15 @@ Evaluator = Callable[[Any, Any], Any]
 
 # Compact JSON text, as AWS prints payloads (a bound method: no wrapper call on this hot path).
 dumps: Callable[[Any], str] = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+
+
+def unexpected_result_type(source: str, field: str, expected: str, value: Any) -> FieldFailure:
+    """AWS's failure for a JSONata expression whose result has the wrong JSON type for its field."""
+    return FieldFailure(
+        QUERY_EVALUATION,
+        f"The JSONata expression '{source}' specified for the field '{field}' returned an unexpected result "
+        f"type. Expected '{expected}', but was '{json_type(value)}' for value: {dumps(value)}",
+    )
 
 
 def _const(value: Any) -> Evaluator:
@@ -177,4 +186,5 @@ __all__ = [
     "dumps",
     "json_type",
     "parse_reference_path",
+    "unexpected_result_type",
 ]

@@ -26,7 +26,7 @@ from .payload import (
     compile_jsonata_template,
     compile_jsonpath_template,
     dumps,
-    json_type,
+    unexpected_result_type,
 )
 from .retry import Catcher, Retrier, RetryState, matches
 
@@ -39,6 +39,18 @@ _JSONPATH_ONLY = {"InputPath", "OutputPath", "Parameters", "ResultSelector", "Re
                   "HeartbeatSecondsPath", "MaxConcurrencyPath", "ToleratedFailureCountPath",
                   "ToleratedFailurePercentagePath", "Iterator", "Result"}
 _JSONATA_ONLY = {"Arguments", "Output", "Items"}
+
+
+def _apply_path(path: jsonpath.Path | None | bool, value: Any, scope: Scope) -> Any:
+    """InputPath/OutputPath: None keeps the value, False (`null` in the definition) gives {}."""
+    if path is None:
+        return value
+    if path is False:
+        return {}
+    try:
+        return path.get(value, scope.context, scope.variables)
+    except jsonpath.PathError as exc:
+        raise FieldFailure(exc.error, exc.cause) from None
 
 
 class Scope:
@@ -191,26 +203,10 @@ class State:
     # --- run helpers -----------------------------------------------------------------------------
 
     def apply_input_path(self, raw: Any, scope: Scope) -> Any:
-        path = self.input_path
-        if path is None:
-            return raw
-        if path is False:
-            return {}
-        try:
-            return path.get(raw, scope.context, scope.variables)
-        except jsonpath.PathError as exc:
-            raise FieldFailure(exc.error, exc.cause) from None
+        return _apply_path(self.input_path, raw, scope)
 
     def apply_output_path(self, value: Any, scope: Scope) -> Any:
-        path = self.output_path
-        if path is None:
-            return value
-        if path is False:
-            return {}
-        try:
-            return path.get(value, scope.context, scope.variables)
-        except jsonpath.PathError as exc:
-            raise FieldFailure(exc.error, exc.cause) from None
+        return _apply_path(self.output_path, value, scope)
 
     def states_binding(self, raw: Any, scope: Scope, **extra: Any) -> dict:
         """The JSONata ``$states`` variable."""
@@ -312,12 +308,7 @@ class FailState(State):
                 def text_from_jsonata(binding: Any, scope: Any) -> str:
                     result = evaluate(binding, scope)
                     if not isinstance(result, str):
-                        raise FieldFailure(
-                            QUERY_EVALUATION,
-                            f"The JSONata expression '{source}' specified for the field '{key}' returned an "
-                            f"unexpected result type. Expected 'string', but was '{json_type(result)}' for value: "
-                            f"{dumps(result)}",
-                        )
+                        raise unexpected_result_type(source, key, "string", result)
                     return result
 
                 return text_from_jsonata
@@ -468,12 +459,7 @@ class WaitState(State):
                 isinstance(value, float) and not value.is_integer()
             ):
                 if path is None:
-                    raise FieldFailure(
-                        QUERY_EVALUATION,
-                        f"The JSONata expression '{self.source}' specified for the field 'Seconds' returned an "
-                        f"unexpected result type. Expected 'integer', but was '{json_type(value)}' for value: "
-                        f"{dumps(value)}",
-                    )
+                    raise unexpected_result_type(self.source, "Seconds", "integer", value)
                 raise FieldFailure(RUNTIME, f"The {field} parameter cannot be parsed as a long value: {path} == {shown}")
             if value < 0:
                 if path is None:
