@@ -348,15 +348,7 @@ class _ASLBuilder:
 
     def visit_choice(self, step: ChoiceStep) -> dict[str, Any]:
         state = self.common(step, "Choice")
-        if step.query_language == "JSONPath":
-            if step.input_path is not UNSET:
-                state["InputPath"] = step.input_path
-            if step.output_path is not UNSET:
-                state["OutputPath"] = step.output_path
-        elif step.output is not UNSET:
-            state["Output"] = self.resolve(step.output)
-        if step.assign:
-            state["Assign"] = self.resolve(step.assign)
+        self.shaping(step, state, parameters=False, result=False)
         choices = []
         for branch in step.branches:
             rule = condition_rule(branch.condition)
@@ -397,13 +389,7 @@ class _ASLBuilder:
 
     def visit_succeed(self, step: SucceedStep) -> dict[str, Any]:
         state = self.common(step, "Succeed")
-        if step.query_language == "JSONPath":
-            if step.input_path is not UNSET:
-                state["InputPath"] = step.input_path
-            if step.output_path is not UNSET:
-                state["OutputPath"] = step.output_path
-        elif step.output is not UNSET:
-            state["Output"] = self.resolve(step.output)
+        self.shaping(step, state, parameters=False, result=False)  # the schema allows no `assign` here
         return {step.name: state}
 
     def visit_fail(self, step: FailStep) -> dict[str, Any]:
