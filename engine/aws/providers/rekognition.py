@@ -195,6 +195,8 @@ def analyse_video(path: str, detector: HaarFaceDetector | None = None,
 
         index, next_sample, width, height = 0, 0.0, 0, 0
         with ThreadPoolExecutor(workers, thread_name_prefix="faces") as pool:
+            # ffmpeg's stream summary (for ColorRange) is read while the frames decode, not after.
+            summary_future = pool.submit(_ffmpeg_summary, path)
             while cap.grab():
                 t_ms = index * 1000.0 / fps
                 if t_ms + 1e-6 >= next_sample:
@@ -212,11 +214,11 @@ def analyse_video(path: str, detector: HaarFaceDetector | None = None,
                     sample += 1
                 index += 1
             finish(block=True)
+            summary = summary_future.result()
         if index == 0:
             raise ValueError("Unsupported codec/format: the video has no decodable frame.")
     finally:
         cap.release()
-    summary = _ffmpeg_summary(path)
     metadata = {
         "Codec": "h264",
         "DurationMillis": round(index * 1000.0 / fps),
