@@ -101,10 +101,11 @@ class HaarFaceDetector:
             windows = []
             for seed in seeds:
                 x, y, w, h = (v * scale for v in seed["box"])
-                # A face moves less than its own size in the 600 ms from a full search to its last seeded sample.
+                # In the 600 ms from a full search to its last seeded sample a face moves less than its own
+                # size and shrinks by less than a quarter: smaller sizes, the costliest to search, are skipped.
                 x0, y0 = max(0, round(x + pad - w)), max(0, round(y + pad - h))
                 x1, y1 = min(padded.shape[1], round(x + pad + 2 * w)), min(padded.shape[0], round(y + pad + 2 * h))
-                windows.append((x0, y0, x1, y1, max(min_side, round(min(w, h) * 0.6))))
+                windows.append((x0, y0, x1, y1, max(min_side, round(min(w, h) * 0.75))))
         found: list[dict] = []
         for wx0, wy0, wx1, wy1, smallest in windows:
             rects, _, weights = self._cascade().detectMultiScale3(
