@@ -52,18 +52,13 @@ class FaceJob:
 
 
 class HaarFaceDetector:
-    """OpenCV's frontal-face cascade; boxes in pixels with a confidence (0-100) and quality measures.
+    """OpenCV's frontal-face cascade; boxes in pixels with a confidence (0-100) and quality measures."""
 
-    Frames are searched shrunk to at most `max_side` pixels on their long side (grey, boxes scaled
-    back): the cascade's cost grows with the pixels searched, and at 480 px it still finds faces from
-    about a tenth of the frame's height up, the sizes a blur must cover.
-    """
-
-    def __init__(self, max_side: int = 480) -> None:
+    def __init__(self, max_height: int = 360) -> None:
         import cv2
 
         self.cv2 = cv2
-        self.max_side = max_side
+        self.max_height = max_height
         self._local = threading.local()
         self._cascade()  # fail here, not in a worker, if the cascade is missing
 
@@ -87,7 +82,7 @@ class HaarFaceDetector:
         cv2 = self.cv2
         gray = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
         height, width = gray.shape
-        scale = min(1.0, self.max_side / max(width, height))
+        scale = min(1.0, self.max_height / height)
         small = cv2.resize(gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA) if scale < 1 else gray
         # The cascade needs a whole face pattern, so it misses faces cut by the frame's edge. A mirrored
         # border completes them (about 1.8x the work, the price of not leaving half faces unblurred);
