@@ -53,6 +53,15 @@ class BlurSettings:
         return settings
 
 
+def _shrink(roi: np.ndarray, factor: int) -> np.ndarray:
+    """`roi` averaged down by a whole `factor`. OpenCV's area resize has a fast path for whole factors
+    (about 6x faster than for 14.8, say); the few rows and columns that do not fit are cropped, which a
+    blur stretched back over the whole region cannot show."""
+    h, w = roi.shape[:2]
+    sh, sw = max(1, h // factor), max(1, w // factor)
+    return cv2.resize(roi[: sh * factor, : sw * factor], (sw, sh), interpolation=cv2.INTER_AREA)
+
+
 def blur_plane(plane: np.ndarray, rect: tuple[int, int, int, int], method: str, strength: float) -> None:
     """Blur plane[y0:y1, x0:x1] in place so that what it shows cannot be recognised."""
     x0, y0, x1, y1 = rect
@@ -62,19 +71,17 @@ def blur_plane(plane: np.ndarray, rect: tuple[int, int, int, int], method: str, 
         return
     size = max(2, min(w, h))
     if method == "pixelate":
-        block = max(2.0, size * strength / 4)
-        small = cv2.resize(roi, (max(1, round(w / block)), max(1, round(h / block))), interpolation=cv2.INTER_AREA)
-        roi[:] = cv2.resize(small, (w, h), interpolation=cv2.INTER_NEAREST)
+        block = max(2, round(size * strength / 4))
+        roi[:] = cv2.resize(_shrink(roi, block), (w, h), interpolation=cv2.INTER_NEAREST)
         return
     # A Gaussian spanning `strength` of the face. Large kernels are slow at full resolution, so blur a
     # downscaled copy (a wide blur has no fine detail to lose) and scale it back up.
     kernel = max(3.0, size * strength)
-    shrink = max(1.0, kernel / 12)
-    sw, sh = max(1, round(w / shrink)), max(1, round(h / shrink))
-    small = cv2.resize(roi, (sw, sh), interpolation=cv2.INTER_AREA) if shrink > 1 else roi.copy()
-    k = int(kernel / shrink) | 1
+    factor = max(1, int(kernel // 12))
+    small = _shrink(roi, factor) if factor > 1 else roi.copy()
+    k = int(kernel / factor) | 1
     small = cv2.GaussianBlur(small, (k, k), 0, borderType=cv2.BORDER_REPLICATE)
-    roi[:] = cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR) if shrink > 1 else small
+    roi[:] = cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR) if factor > 1 else small
 
 
 def blur_region(frame: Frame, rect: tuple[int, int, int, int], method: str, strength: float) -> None:
