@@ -98,6 +98,34 @@ def _label(step: Step) -> str:
     return step.name
 
 
+@dataclass(frozen=True)
+class _Edge:
+    """One arrow: `label` on choice branches and caught errors; `dashed` for a catch."""
+
+    source: str
+    target: str
+    label: str | None = None
+    dashed: bool = False
+
+
+def _step_edges(step: Step, by_name: dict[str, Step], ids: _Ids, top: bool) -> list[_Edge]:
+    """The arrows leaving `step` within its scope: choice branches and default, next (or end), catches."""
+    node = ids(step)
+    edges: list[_Edge] = []
+    if isinstance(step, ChoiceStep):
+        edges += [_Edge(node, ids(by_name[branch.next]), branch.text)
+                  for branch in step.branches if branch.next in by_name]
+        if step.default in by_name:
+            edges.append(_Edge(node, ids(by_name[step.default]), "otherwise"))
+    elif step.next in by_name:
+        edges.append(_Edge(node, ids(by_name[step.next])))
+    elif step.end and top:
+        edges.append(_Edge(node, "end_"))
+    edges += [_Edge(node, ids(by_name[catch.next]), ", ".join(catch.errors), dashed=True)
+              for catch in step.catch if catch.next in by_name]
+    return edges
+
+
 # --- Mermaid -------------------------------------------------------------------------------------------
 
 _MERMAID_SHAPES = {"handler": ("[", "]"), "service": ("[[", "]]"), "poll": ("{{", "}}"), "choice": ("{", "}"),
@@ -107,6 +135,14 @@ _MERMAID_SHAPES = {"handler": ("[", "]"), "service": ("[[", "]]"), "poll": ("{{"
 
 def _mermaid_text(text: str) -> str:
     return '"' + text.replace('"', "#quot;").replace("\n", "<br/>") + '"'
+
+
+def _mermaid_edge(edge: _Edge) -> str:
+    if edge.dashed:
+        return f"  {edge.source} -. {_mermaid_text(edge.label or '')} .-> {edge.target}"
+    if edge.label is not None:
+        return f"  {edge.source} -- {_mermaid_text(edge.label)} --> {edge.target}"
+    return f"  {edge.source} --> {edge.target}"
 
 
 def to_mermaid(workflow: Workflow, overlay: Overlay | None = None) -> str:
@@ -123,19 +159,7 @@ def to_mermaid(workflow: Workflow, overlay: Overlay | None = None) -> str:
             node = ids(step)
             left, right = _MERMAID_SHAPES[step.kind]
             lines.append(f"{indent}{node}{left}{_mermaid_text(_label(step))}{right}")
-            if isinstance(step, ChoiceStep):
-                for branch in step.branches:
-                    if branch.next in by_name:
-                        edges.append(f"  {node} -- {_mermaid_text(branch.text)} --> {ids(by_name[branch.next])}")
-                if step.default in by_name:
-                    edges.append(f"  {node} -- \"otherwise\" --> {ids(by_name[step.default])}")
-            elif step.next in by_name:
-                edges.append(f"  {node} --> {ids(by_name[step.next])}")
-            elif step.end and top:
-                edges.append(f"  {node} --> end_")
-            for catch in step.catch:
-                if catch.next in by_name:
-                    edges.append(f"  {node} -. {_mermaid_text(', '.join(catch.errors))} .-> {ids(by_name[catch.next])}")
+            edges.extend(_mermaid_edge(edge) for edge in _step_edges(step, by_name, ids, top))
             children = ([step.steps] if isinstance(step, MapStep) else
                         step.branches if isinstance(step, ParallelStep) else [])
             for index, branch in enumerate(children):
@@ -176,6 +200,12 @@ def _dot_text(text: str) -> str:
     return json.dumps(text, ensure_ascii=False)  # DOT reads \n in quoted labels as a line break
 
 
+def _dot_edge(edge: _Edge, indent: str) -> str:
+    attributes = ([f"label={_dot_text(edge.label)}"] if edge.label is not None else []) + \
+        (["style=dashed"] if edge.dashed else [])
+    return f"{indent}{edge.source} -> {edge.target}" + (f" [{', '.join(attributes)}]" if attributes else "") + ";"
+
+
 def to_dot(workflow: Workflow, overlay: Overlay | None = None) -> str:
     """The workflow as a Graphviz digraph."""
     ids = _Ids()
@@ -199,21 +229,7 @@ def to_dot(workflow: Workflow, overlay: Overlay | None = None) -> str:
             node = ids(step)
             lines.append(f"{indent}{node} [label={_dot_text(_label(step))}, shape={_DOT_SHAPES[step.kind]}"
                          f"{style(step)}];")
-            if isinstance(step, ChoiceStep):
-                for branch in step.branches:
-                    if branch.next in by_name:
-                        lines.append(f"{indent}{node} -> {ids(by_name[branch.next])} "
-                                     f"[label={_dot_text(branch.text)}];")
-                if step.default in by_name:
-                    lines.append(f'{indent}{node} -> {ids(by_name[step.default])} [label="otherwise"];')
-            elif step.next in by_name:
-                lines.append(f"{indent}{node} -> {ids(by_name[step.next])};")
-            elif step.end and top:
-                lines.append(f"{indent}{node} -> end_;")
-            for catch in step.catch:
-                if catch.next in by_name:
-                    lines.append(f"{indent}{node} -> {ids(by_name[catch.next])} "
-                                 f"[label={_dot_text(', '.join(catch.errors))}, style=dashed];")
+            lines.extend(_dot_edge(edge, indent) for edge in _step_edges(step, by_name, ids, top))
             children = ([step.steps] if isinstance(step, MapStep) else
                         step.branches if isinstance(step, ParallelStep) else [])
             for index, branch in enumerate(children):
