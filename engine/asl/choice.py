@@ -7,7 +7,7 @@ from typing import Any
 
 from . import expressions, jsonpath, timestamps
 from .errors import RUNTIME, DefinitionError, FieldFailure
-from .payload import unexpected_result_type
+from .payload import compile_typed_jsonata
 
 Test = Callable[[Any, Any], bool]  # (input, frame) -> bool
 
@@ -195,13 +195,4 @@ def compile_condition(text: Any, state: str, field: str = "Condition") -> Callab
         return lambda states, frame: text
     if not expressions.is_jsonata(text):
         raise DefinitionError("'Condition' must be a JSONata expression {% ... %} or a boolean", state, field)
-    evaluate = expressions.compile_jsonata(text, field)
-    source = text[2:-2].strip()
-
-    def test(states: Any, frame: Any) -> bool:
-        value = evaluate(states, frame)
-        if not isinstance(value, bool):
-            raise unexpected_result_type(source, field, "boolean", value)
-        return value
-
-    return test
+    return compile_typed_jsonata(text, field, bool, "boolean")

@@ -31,6 +31,20 @@ def unexpected_result_type(source: str, field: str, expected: str, value: Any) -
     )
 
 
+def compile_typed_jsonata(text: str, field: str, expected: type, expected_name: str) -> Callable[[Any, Any], Any]:
+    """A `{% %}` field whose result must be of one JSON type (`expected_name` as AWS prints it)."""
+    evaluate = expressions.compile_jsonata(text, field)
+    source = text[2:-2].strip()
+
+    def typed(binding: Any, frame: Any) -> Any:
+        value = evaluate(binding, frame)
+        if not isinstance(value, expected):
+            raise unexpected_result_type(source, field, expected_name, value)
+        return value
+
+    return typed
+
+
 def _const(value: Any) -> Evaluator:
     return lambda data, frame: value
 
@@ -183,6 +197,7 @@ __all__ = [
     "ResultPath",
     "compile_jsonata_template",
     "compile_jsonpath_template",
+    "compile_typed_jsonata",
     "dumps",
     "json_type",
     "parse_reference_path",

@@ -25,6 +25,7 @@ from .payload import (
     ResultPath,
     compile_jsonata_template,
     compile_jsonpath_template,
+    compile_typed_jsonata,
     dumps,
     unexpected_result_type,
 )
@@ -302,16 +303,7 @@ class FailState(State):
             if value is None:
                 return None
             if expressions.is_jsonata(value):
-                evaluate = expressions.compile_jsonata(value, key)
-                source = value[2:-2].strip()
-
-                def text_from_jsonata(binding: Any, scope: Any) -> str:
-                    result = evaluate(binding, scope)
-                    if not isinstance(result, str):
-                        raise unexpected_result_type(source, key, "string", result)
-                    return result
-
-                return text_from_jsonata
+                return compile_typed_jsonata(value, key, str, "string")
             return lambda binding, scope: value
         if path_key in self.spec:
             text = self.spec[path_key]
