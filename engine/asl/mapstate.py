@@ -23,8 +23,8 @@ from .history import History
 from .payload import (
     compile_jsonata_template,
     compile_jsonpath_template,
+    compile_typed_jsonata,
     dumps,
-    unexpected_result_type,
 )
 from .states import Frame, RecoverableState, Scope, child_variables, number_from_path
 from .tasks import TaskCall, TaskFailed
@@ -66,12 +66,10 @@ class MapState(RecoverableState):
         if not self.jsonata and "ItemsPath" in spec:
             self.items_path = expressions.compile_path(spec["ItemsPath"], "ItemsPath", name)
         self.items = None
-        self.items_source = None
         if self.jsonata and "Items" in spec:
             items = spec["Items"]
             if expressions.is_jsonata(items):
-                self.items = expressions.compile_jsonata(items, "Items")
-                self.items_source = items[2:-2].strip()
+                self.items = compile_typed_jsonata(items, "Items", list, "array")
             elif isinstance(items, list):
                 self.items, _ = compile_jsonata_template(items, "Items")
             else:
@@ -188,10 +186,7 @@ class MapState(RecoverableState):
                 if not isinstance(items, list):
                     raise FieldFailure(QUERY_EVALUATION, f"Map state input must be an array but was: {dumps(items)}")
                 return items
-            items = self.items(binding, scope)
-            if not isinstance(items, list):
-                raise unexpected_result_type(self.items_source, "Items", "array", items)
-            return items
+            return self.items(binding, scope)  # a list: a literal template is one, an expression is checked
         if self.items_path is None:
             items = effective
         else:
