@@ -126,6 +126,15 @@ def _step_edges(step: Step, by_name: dict[str, Step], ids: _Ids, top: bool) -> l
     return edges
 
 
+def _child_scopes(step: Step) -> list[tuple[str, list[Step]]]:
+    """The nested scopes drawn inside a Map or Parallel step, each with its title."""
+    if isinstance(step, MapStep):
+        return [("for each item", step.steps)]
+    if isinstance(step, ParallelStep):
+        return [(f"branch {index + 1}", branch) for index, branch in enumerate(step.branches)]
+    return []
+
+
 # --- Mermaid -------------------------------------------------------------------------------------------
 
 _MERMAID_SHAPES = {"handler": ("[", "]"), "service": ("[[", "]]"), "poll": ("{{", "}}"), "choice": ("{", "}"),
@@ -160,10 +169,7 @@ def to_mermaid(workflow: Workflow, overlay: Overlay | None = None) -> str:
             left, right = _MERMAID_SHAPES[step.kind]
             lines.append(f"{indent}{node}{left}{_mermaid_text(_label(step))}{right}")
             edges.extend(_mermaid_edge(edge) for edge in _step_edges(step, by_name, ids, top))
-            children = ([step.steps] if isinstance(step, MapStep) else
-                        step.branches if isinstance(step, ParallelStep) else [])
-            for index, branch in enumerate(children):
-                title = "for each item" if isinstance(step, MapStep) else f"branch {index + 1}"
+            for index, (title, branch) in enumerate(_child_scopes(step)):
                 lines.append(f"{indent}subgraph {node}_{index}[{_mermaid_text(title)}]")
                 scope(branch, indent + "  ", False)
                 lines.append(f"{indent}end")
@@ -230,10 +236,7 @@ def to_dot(workflow: Workflow, overlay: Overlay | None = None) -> str:
             lines.append(f"{indent}{node} [label={_dot_text(_label(step))}, shape={_DOT_SHAPES[step.kind]}"
                          f"{style(step)}];")
             lines.extend(_dot_edge(edge, indent) for edge in _step_edges(step, by_name, ids, top))
-            children = ([step.steps] if isinstance(step, MapStep) else
-                        step.branches if isinstance(step, ParallelStep) else [])
-            for index, branch in enumerate(children):
-                title = "for each item" if isinstance(step, MapStep) else f"branch {index + 1}"
+            for index, (title, branch) in enumerate(_child_scopes(step)):
                 lines.append(f"{indent}subgraph cluster_{node}_{index} {{")
                 lines.append(f"{indent}  label={_dot_text(title)}; style=dashed;")
                 scope(branch, indent + "  ", False)
