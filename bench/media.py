@@ -89,6 +89,11 @@ def face_positions(u: float, width: int, height: int) -> list[tuple[float, float
     return [a, b]
 
 
+def ffmpeg() -> str:
+    """The ffmpeg command line, from imageio-ffmpeg's wheel (it has libx264 and AAC): makes and checks media."""
+    return imageio_ffmpeg.get_ffmpeg_exe()
+
+
 def make_clip(path: str | Path, width: int = 640, height: int = 360, seconds: float = 4.0,
               fps: Fraction | str = Fraction(30000, 1001), audio: bool = True, crf: int = 18) -> Clip:
     """Write an H.264 (+ AAC sine tone) clip with two moving faces and its ground truth JSON beside it."""
@@ -96,8 +101,7 @@ def make_clip(path: str | Path, width: int = 640, height: int = 360, seconds: fl
     fps = Fraction(fps)
     frames = max(1, round(seconds * fps))
     duration = frames / fps
-    ffmpeg = imageio_ffmpeg.get_ffmpeg_exe()
-    cmd = [ffmpeg, "-hide_banner", "-loglevel", "error", "-y",
+    cmd = [ffmpeg(), "-hide_banner", "-loglevel", "error", "-y",
            "-f", "rawvideo", "-pix_fmt", "bgr24", "-s", f"{width}x{height}",
            "-framerate", f"{fps.numerator}/{fps.denominator}", "-i", "-"]
     if audio:

@@ -107,14 +107,13 @@ def anonymise(source: str | Path, target: str | Path, faces: list[dict],
         raise BlurFailed(f"cannot read the source video: {error}") from None
     tracks = build_tracks(faces)
     timeline = FaceTimeline(tracks, hold_ms=settings.hold_seconds * 1000)
-    ms_per_frame = 1000 / info.fps
     blurred = 0
 
-    def edit(index: int, frame: Frame) -> None:
+    def edit(ms: float, frame: Frame) -> None:
         nonlocal blurred
-        boxes: list[Box] = timeline.boxes_at(float(index * ms_per_frame))
+        boxes: list[Box] = timeline.boxes_at(ms)
         for box in boxes:
-            rect = box.to_pixels(info.width, info.height, settings.padding)
+            rect = box.as_stored(info.rotation).to_pixels(frame.width, frame.height, settings.padding)
             if rect is not None:
                 blur_region(frame, rect, settings.method, settings.strength)
                 blurred += 1

@@ -42,6 +42,17 @@ class Box:
         w, h = max(self.width, width), max(self.height, height)
         return Box(self.cx - w / 2, self.cy - h / 2, w, h)
 
+    def as_stored(self, rotation: int) -> Box:
+        """This box, given on the picture as shown, on the picture as stored in a video whose display
+        matrix turns it `rotation` degrees counter-clockwise (0, 90, 180 or -90)."""
+        if rotation == 90:
+            return Box(1 - self.top - self.height, self.left, self.height, self.width)
+        if rotation == -90:
+            return Box(self.top, 1 - self.left - self.width, self.height, self.width)
+        if rotation == 180:
+            return Box(1 - self.left - self.width, 1 - self.top - self.height, self.width, self.height)
+        return self
+
     def to_pixels(self, frame_width: int, frame_height: int, padding: float = 0.0) -> tuple[int, int, int, int] | None:
         """Pixel rectangle (x0, y0, x1, y1), grown by `padding` × its size on every side and clamped to the
         frame; None when nothing of it is inside the frame."""

@@ -1,105 +1,54 @@
-"""Streaming video I/O through ffmpeg pipes: probe, decode to raw frames, encode H.264 with the source's audio.
+"""Video I/O for the blur, in-process with PyAV (FFmpeg's own libraries): probe, decode, encode H.264.
 
-Frames flow decoder process → Python → encoder process one at a time, so memory stays at a few frames
-whatever the video's length. Frames travel as planar YUV 4:2:0, the pixel format both H.264 ends use:
-no colour conversion on either side and half the bytes of BGR through the pipes. The frame rate is kept
-as an exact rational (30000/1001 stays 30000/1001).
+Frames go decoder → edit → encoder one at a time inside this process, so memory stays at the few frames
+the codecs' threads hold, whatever the video's length, and no raw frame is ever copied through a pipe.
+Each frame keeps its source timestamp, so the frame rate (30000/1001 stays 30000/1001), the frame count
+and variable frame timing all survive. The audio is copied packet for packet.
+
+Pictures are edited as stored. A phone video is often stored sideways with a display matrix that turns
+it upright; face boxes are given upright (as shown), and `VideoInfo.rotation` says how to map them. The
+output keeps the stored orientation and the same display matrix.
 """
 
 from __future__ import annotations
 
 import os
 import queue
-import re
-import shutil
-import subprocess
+import struct
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
-import cv2
+import av
 import numpy as np
 
 # Audio codecs the MP4 muxer stores as they are; anything else (PCM, …) is re-encoded to AAC for .mp4.
 _MP4_AUDIO = {"aac", "mp3", "alac", "ac3", "eac3", "opus", "flac"}
+# Picture formats edited in place; others (4:2:2, 10-bit, …) are converted to yuv420p first.
+_EDITABLE = {"yuv420p", "yuvj420p"}
 
 
 class VideoError(Exception):
     """The video cannot be read or written; the message says why in words a user understands."""
 
 
-def ffmpeg_exe() -> str:
-    """The ffmpeg binary: $FFMPEG_BINARY, imageio-ffmpeg's bundled build (has libx264 + AAC), or PATH."""
-    if os.environ.get("FFMPEG_BINARY"):
-        return os.environ["FFMPEG_BINARY"]
-    try:
-        import imageio_ffmpeg
-
-        return imageio_ffmpeg.get_ffmpeg_exe()
-    except (ImportError, RuntimeError):
-        found = shutil.which("ffmpeg")
-        if not found:
-            raise VideoError("ffmpeg is not installed (install imageio-ffmpeg or put ffmpeg on PATH)") from None
-        return found
-
-
 @dataclass(frozen=True)
 class VideoInfo:
     """What the blur needs to know about a source video."""
 
-    width: int
+    width: int  # as displayed: stored width and height are swapped for a quarter turn
     height: int
     fps: Fraction
     frames: int  # as the container declares it (0 when unknown)
     video_codec: str
     audio_codecs: tuple[str, ...]
+    rotation: int = 0  # degrees the stored picture turns counter-clockwise when shown: 0, 90, 180 or -90
 
     @property
     def fps_text(self) -> str:
         return f"{self.fps.numerator}/{self.fps.denominator}"
-
-
-def exact_rate(fps: float) -> Fraction:
-    """The rational frame rate behind a float: 29.97002997… → 30000/1001, 25.0 → 25."""
-    return Fraction(fps).limit_denominator(1001)
-
-
-def probe(path: str | Path) -> VideoInfo:
-    """Read geometry, frame rate and stream codecs; raise VideoError for anything that is not a video."""
-    path = str(path)
-    # ffmpeg's own summary of the streams (stderr of `ffmpeg -i`), for the codec names.
-    summary = subprocess.run([ffmpeg_exe(), "-hide_banner", "-i", path],
-                             check=False, capture_output=True, text=True).stderr
-    video = re.findall(r"Stream #\S+.*?: Video: (\w+)", summary)
-    audio = tuple(re.findall(r"Stream #\S+.*?: Audio: (\w+)", summary))
-    if not video:
-        reason = summary.strip().splitlines()[-1] if summary.strip() else "unreadable"
-        raise VideoError(f"not a video ffmpeg can read: {reason}")
-    cap = cv2.VideoCapture(path)
-    try:
-        ok, first = cap.read() if cap.isOpened() else (False, None)
-        if not ok or first is None:
-            raise VideoError("the video has no decodable frame (corrupt or unsupported codec)")
-        fps = cap.get(cv2.CAP_PROP_FPS)
-        frames = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
-    finally:
-        cap.release()
-    if not fps or fps <= 0:
-        raise VideoError("the video does not declare a frame rate")
-    # The first decoded frame's shape, not the coded size: ffmpeg and OpenCV both apply rotation metadata.
-    height, width = first.shape[:2]
-    return VideoInfo(width, height, exact_rate(fps), max(frames, 0), video[0], audio)
-
-
-def frame_count(path: str | Path) -> int:
-    """The number of frames a container declares (0 if unknown), without decoding any."""
-    cap = cv2.VideoCapture(str(path))
-    try:
-        return int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0) if cap.isOpened() else 0
-    finally:
-        cap.release()
 
 
 @dataclass(frozen=True)
@@ -115,143 +64,228 @@ class Encoding:
 
 
 class Frame:
-    """One decoded picture: a writable buffer with numpy views of its Y, U and V planes (4:2:0)."""
+    """One decoded picture as stored, with writable numpy views of its Y, U and V planes (4:2:0).
 
-    __slots__ = ("data", "u", "v", "y")
-
-    def __init__(self, data: bytearray, width: int, height: int) -> None:
-        cw, ch = (width + 1) // 2, (height + 1) // 2
-        flat = np.frombuffer(data, np.uint8)
-        self.data = data
-        self.y = flat[: width * height].reshape(height, width)
-        self.u = flat[width * height: width * height + cw * ch].reshape(ch, cw)
-        self.v = flat[width * height + cw * ch:].reshape(ch, cw)
-
-    @staticmethod
-    def size(width: int, height: int) -> int:
-        return width * height + 2 * ((width + 1) // 2) * ((height + 1) // 2)
-
-
-def decode_command(source: str | Path) -> list[str]:
-    """ffmpeg decoding the first video stream to raw YUV 4:2:0 on stdout, one output frame per input frame."""
-    return [ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-nostdin", "-i", str(source),
-            "-map", "0:v:0", "-fps_mode", "passthrough", "-f", "rawvideo", "-pix_fmt", "yuv420p", "-"]
-
-
-def encode_command(source: str | Path, target: str | Path, info: VideoInfo, enc: Encoding) -> list[str]:
-    """ffmpeg encoding raw YUV 4:2:0 frames from stdin to H.264 + faststart, with the source's audio."""
-    container = "mov" if str(target).lower().endswith(".mov") else "mp4"
-    if not info.audio_codecs:
-        audio: list[str] = []
-    elif container == "mov" or all(c in _MP4_AUDIO for c in info.audio_codecs):
-        audio = ["-map", "1:a", "-c:a", "copy"]
-    else:
-        audio = ["-map", "1:a", "-c:a", "aac", "-b:a", "192k"]
-    return [ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-nostdin", "-y",
-            "-f", "rawvideo", "-pix_fmt", "yuv420p", "-s", f"{info.width}x{info.height}",
-            "-framerate", info.fps_text, "-i", "-",
-            "-i", str(source), "-map", "0:v:0", *audio, "-map_metadata", "1",
-            "-c:v", "libx264", "-preset", enc.preset, "-crf", str(enc.crf), "-pix_fmt", "yuv420p",
-            "-r", info.fps_text, "-movflags", "+faststart", "-f", container, str(target)]
-
-
-def _grow_pipe(stream: object) -> None:
-    # A 1 MiB pipe (Linux default is 64 KiB) lets a whole 720p frame through per write: fewer stalls.
-    try:
-        import fcntl
-
-        fcntl.fcntl(stream.fileno(), 1031, 1 << 20)  # F_SETPIPE_SZ
-    except (ImportError, OSError, AttributeError):
-        pass
-
-
-def frames(source: str | Path, info: VideoInfo, free: queue.Queue[bytearray] | None = None) -> Iterator[Frame]:
-    """Decode frames one by one into writable Frames; VideoError if decoding fails.
-
-    With `free`, frame buffers are taken from (and must be given back to) that queue instead of being
-    allocated per frame: fresh multi-megabyte buffers cost page faults on every frame.
+    The decoder may still predict later frames from this picture, so the planes are copied off it the
+    first time they are asked for: frames nobody draws on are never copied.
     """
-    size = Frame.size(info.width, info.height)
-    proc = subprocess.Popen(decode_command(source), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    _grow_pipe(proc.stdout)
-    errors: list[bytes] = []
-    drain = threading.Thread(target=lambda: errors.append(proc.stderr.read()), daemon=True)
-    drain.start()
+
+    __slots__ = ("_planes", "picture")
+
+    def __init__(self, picture: av.VideoFrame) -> None:
+        self.picture = picture
+        self._planes: tuple[np.ndarray, ...] | None = None
+
+    @property
+    def planes(self) -> tuple[np.ndarray, ...]:
+        if self._planes is None:
+            self.picture.make_writable()
+            self._planes = tuple(_plane(self.picture, i) for i in range(3))
+        return self._planes
+
+    @property
+    def y(self) -> np.ndarray:
+        return self.planes[0]
+
+    @property
+    def u(self) -> np.ndarray:
+        return self.planes[1]
+
+    @property
+    def v(self) -> np.ndarray:
+        return self.planes[2]
+
+    @property
+    def width(self) -> int:
+        return self.picture.width
+
+    @property
+    def height(self) -> int:
+        return self.picture.height
+
+
+def _plane(picture: av.VideoFrame, index: int) -> np.ndarray:
+    plane = picture.planes[index]
+    # Rows are `line_size` bytes apart (FFmpeg aligns them); the view hides the padding.
+    return np.frombuffer(plane, np.uint8).reshape(plane.height, plane.line_size)[:, : plane.width]
+
+
+def _rotation(picture: av.VideoFrame) -> int:
+    """The picture's display rotation (0, 90, 180, -90); VideoError for a mirroring display matrix."""
+    for side in picture.side_data:
+        if side.type == av.sidedata.sidedata.Type.DISPLAYMATRIX:
+            a, b, _, c, d, *_ = struct.unpack("<9i", bytes(side))
+            if a * d - b * c < 0:
+                raise VideoError("the video's display matrix mirrors the picture, which the blur does not "
+                                 "support: export it again without the mirror")
+    rotation = round(picture.rotation or 0)
+    if rotation % 90:
+        raise VideoError(f"the video is displayed turned by {rotation} degrees; only quarter turns are supported")
+    return -90 if rotation == 270 else rotation
+
+
+def _open(path: str | Path) -> av.container.InputContainer:
     try:
-        while True:
-            buf = free.get() if free is not None else bytearray(size)
-            view = memoryview(buf)
-            got = 0
-            while got < size:
-                n = proc.stdout.readinto(view[got:])
-                if not n:
-                    break
-                got += n
-            if got == 0:
-                if free is not None:
-                    free.put(buf)
-                break
-            if got < size:
-                raise VideoError("the video ends in the middle of a frame (truncated or corrupt)")
-            yield Frame(buf, info.width, info.height)
-    finally:
-        proc.stdout.close()
-        code = proc.wait()
-        drain.join()
-    if code != 0:
-        message = b"".join(errors).decode(errors="replace").strip().splitlines()
-        raise VideoError(f"decoding failed: {message[-1] if message else f'ffmpeg exited {code}'}")
+        return av.open(str(path))
+    except av.FFmpegError as error:
+        raise VideoError(f"not a video FFmpeg can read: {error.strerror}") from None
+
+
+def probe(path: str | Path) -> VideoInfo:
+    """Read geometry, frame rate, orientation and stream codecs; VideoError for anything that is not a video."""
+    with _open(path) as container:
+        if not container.streams.video:
+            raise VideoError("the file has no video stream")
+        stream = container.streams.video[0]
+        try:
+            first = next(container.decode(stream), None)
+        except av.FFmpegError as error:
+            raise VideoError(f"the video's first frame does not decode: {error.strerror}") from None
+        if first is None:
+            raise VideoError("the video has no decodable frame (corrupt or unsupported codec)")
+        fps = stream.average_rate or stream.guessed_rate
+        if not fps or fps <= 0:
+            raise VideoError("the video does not declare a frame rate")
+        rotation = _rotation(first)
+        width, height = (first.height, first.width) if rotation in (90, -90) else (first.width, first.height)
+        return VideoInfo(width, height, Fraction(fps), stream.frames or 0, stream.codec_context.name,
+                         tuple(a.codec_context.name for a in container.streams.audio), rotation)
+
+
+def frame_count(path: str | Path) -> int:
+    """The number of frames a container declares (0 if unknown), without decoding any."""
+    with _open(path) as container:
+        return container.streams.video[0].frames if container.streams.video else 0
+
+
+def _metadata(tags: dict) -> dict:
+    # The encoder tag names the tool that wrote the source; FFmpeg writes its own.
+    return {k: v for k, v in tags.items() if k != "encoder"}
 
 
 def transcode(source: str | Path, target: str | Path, info: VideoInfo, enc: Encoding,
-              edit: Callable[[int, Frame], None]) -> int:
-    """Decode `source`, call edit(index, frame) to change each frame in place, encode to `target`.
+              edit: Callable[[float, Frame], None]) -> int:
+    """Decode `source`, call edit(milliseconds, frame) to change each picture in place, encode to `target`.
 
-    Returns the number of frames written. Writing runs on its own thread so encoding overlaps decoding.
+    Returns the number of frames written. Encoding and muxing run on their own thread, so the encoder is
+    fed while the next picture decodes and is edited (PyAV lets go of the GIL inside the codecs).
     """
-    proc = subprocess.Popen(encode_command(source, target, info, enc), stdin=subprocess.PIPE,
-                            stderr=subprocess.PIPE)
-    _grow_pipe(proc.stdin)
-    errors: list[bytes] = []
-    drain = threading.Thread(target=lambda: errors.append(proc.stderr.read()), daemon=True)
-    drain.start()
-    pending: queue.Queue[Frame | None] = queue.Queue(maxsize=4)
-    # Enough buffers for every frame that can be in flight: queued, being written, being decoded/edited.
-    free: queue.Queue[bytearray] = queue.Queue()
-    for _ in range(pending.maxsize + 3):
-        free.put(bytearray(Frame.size(info.width, info.height)))
-    broken: list[BaseException] = []
-
-    def write() -> None:
-        while (frame := pending.get()) is not None:
-            if not broken:
-                try:
-                    proc.stdin.write(frame.data)
-                except (BrokenPipeError, OSError) as error:  # the encoder died; its stderr says why
-                    broken.append(error)
-            free.put(frame.data)
-
-    writer = threading.Thread(target=write, daemon=True)
-    writer.start()
-    count = 0
-    try:
-        for count, frame in enumerate(frames(source, info, free), start=1):
-            edit(count - 1, frame)
-            pending.put(frame)
-            if broken:
-                break
-    finally:
-        pending.put(None)
-        writer.join()
+    container = "mov" if str(target).lower().endswith(".mov") else "mp4"
+    with _open(source) as inp, av.open(str(target), "w", format=container,
+                                       options={"movflags": "+faststart"}) as out:
+        src = inp.streams.video[0]
+        src.thread_type = "AUTO"  # frame and slice threads, as the ffmpeg command line decodes
+        audio_in = list(inp.streams.audio)
+        out.metadata.update(_metadata(inp.metadata))
+        video = out.add_stream("libx264", rate=info.fps, options={"preset": enc.preset, "crf": str(enc.crf)})
+        video.codec_context.thread_count = 0  # as many encoder threads as cores, like the command line
+        video.width, video.height = src.codec_context.width, src.codec_context.height
+        video.pix_fmt, video.time_base = "yuv420p", src.time_base
+        for name in ("color_range", "colorspace", "color_primaries", "color_trc"):
+            setattr(video.codec_context, name, getattr(src.codec_context, name))
+        video.metadata.update(_metadata(src.metadata))
+        if info.rotation:
+            video.set_display_rotation(info.rotation)
+        audio_out = {a.index: _audio_stream(out, a, container) for a in audio_in}
+        writer = _Writer(out, video, audio_out)
+        start = src.start_time or 0
+        ms_per_tick = float(src.time_base * 1000)
+        count, last_pts = 0, None
         try:
-            proc.stdin.close()
-        except OSError:
-            pass
-        code = proc.wait()
-        drain.join()
-    if code != 0 or broken:
-        message = b"".join(errors).decode(errors="replace").strip().splitlines()
-        raise VideoError(f"encoding failed: {message[-1] if message else f'ffmpeg exited {code}'}")
+            for packet in inp.demux(src, *audio_in):
+                if writer.failure:
+                    break
+                if packet.stream.type == "audio":
+                    writer.put(packet)
+                    continue
+                for picture in packet.decode():
+                    count += 1
+                    if picture.pts is None or (last_pts is not None and picture.pts <= last_pts):
+                        # No usable timestamp (rare, broken muxers): the next one a frame later.
+                        picture.pts = (last_pts or 0) + max(1, round(1 / (info.fps * src.time_base)))
+                    last_pts = picture.pts
+                    if picture.format.name not in _EDITABLE:
+                        picture = picture.reformat(format="yuv420p")
+                    edit((picture.pts - start) * ms_per_tick, Frame(picture))
+                    picture.pict_type = av.video.frame.PictureType.NONE  # x264 picks frame types itself
+                    writer.put(picture)
+        except av.FFmpegError as error:
+            raise VideoError(f"the video does not decode: {error.strerror}") from None
+        finally:
+            writer.finish()
+        if writer.failure:
+            raise VideoError(f"the video could not be encoded: {writer.failure[0].strerror}")
     if count == 0:
         raise VideoError("the video has no frames")
     return count
+
+
+class _Writer:
+    """Encodes pictures and muxes every packet on one thread, in the order they are put."""
+
+    def __init__(self, out: av.container.OutputContainer, video: av.video.VideoStream,
+                 audio: dict[int, tuple[av.audio.AudioStream, bool]]) -> None:
+        self.out, self.video, self.audio = out, video, audio
+        self.failure: list[av.FFmpegError] = []
+        # A few pictures in flight are enough to keep the encoder busy; more would only hold memory.
+        self.pending: queue.Queue[av.VideoFrame | av.Packet | None] = queue.Queue(maxsize=8)
+        self.thread = threading.Thread(target=self._run, name="encoder", daemon=True)
+        self.thread.start()
+
+    def put(self, item: av.VideoFrame | av.Packet) -> None:
+        self.pending.put(item)
+
+    def finish(self) -> None:
+        self.pending.put(None)
+        self.thread.join()
+
+    def _run(self) -> None:
+        while (item := self.pending.get()) is not None:
+            if not self.failure:
+                self._guarded(self._write, item)
+        if not self.failure:
+            self._guarded(self._flush)
+
+    def _guarded(self, step: Callable, *args: object) -> None:
+        try:
+            step(*args)
+        except av.FFmpegError as error:
+            self.failure.append(error)
+
+    def _write(self, item: av.VideoFrame | av.Packet) -> None:
+        if isinstance(item, av.VideoFrame):
+            self.out.mux(self.video.encode(item))
+        else:
+            _write_audio(self.out, item, *self.audio[item.stream.index])
+
+    def _flush(self) -> None:
+        self.out.mux(self.video.encode(None))
+        for stream, reencoded in self.audio.values():
+            if reencoded:
+                self.out.mux(stream.encode(None))
+
+
+def _audio_stream(out: av.container.OutputContainer, stream: av.audio.AudioStream,
+                  container: str) -> tuple[av.audio.AudioStream, bool]:
+    """(output stream, re-encoded?): a copy of `stream`, or AAC where the container cannot hold its codec."""
+    reencode = container == "mp4" and stream.codec_context.name not in _MP4_AUDIO
+    if reencode:
+        copy = out.add_stream("aac", rate=stream.codec_context.sample_rate, layout=stream.codec_context.layout)
+        copy.bit_rate = 192_000
+    else:
+        copy = out.add_stream_from_template(stream)
+    copy.metadata.update(_metadata(stream.metadata))
+    return copy, reencode
+
+
+def _write_audio(out: av.container.OutputContainer, packet: av.Packet, stream: av.audio.AudioStream,
+                 reencode: bool) -> None:
+    if packet.dts is None:  # the demuxer's end-of-stream marker
+        return
+    if reencode:
+        for samples in packet.decode():
+            samples.pts = None  # the encoder numbers AAC frames itself
+            out.mux(stream.encode(samples))
+    else:
+        packet.stream = stream
+        out.mux(packet)

@@ -96,3 +96,16 @@ def test_pixels_are_always_inside_the_frame(left, top, width, height, padding, f
     if rect is not None:
         x0, y0, x1, y1 = rect
         assert 0 <= x0 < x1 <= fw and 0 <= y0 < y1 <= fh
+
+
+@pytest.mark.parametrize(("rotation", "stored"), [
+    (0, (100, 50, 160, 90)),
+    # Shown turned a quarter counter-clockwise: the picture's top edge is stored as its right edge.
+    (90, (150, 100, 190, 160)),
+    (-90, (50, 240, 90, 300)),
+    (180, (240, 150, 300, 190)),
+])
+def test_a_box_on_the_upright_picture_maps_onto_the_picture_as_stored(rotation, stored):
+    shown = Box(100 / 400, 50 / 240, 60 / 400, 40 / 240)  # on a 400x240 picture as shown
+    size = (400, 240) if rotation in (0, 180) else (240, 400)
+    assert shown.as_stored(rotation).to_pixels(*size) == stored

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from face_blur.video import probe
-from face_blur_checks import ROOT, assert_faces_blurred
+from face_blur_checks import ROOT, assert_faces_blurred, media
 
 from engine.commands import run
 
@@ -137,10 +137,8 @@ def test_throttling_is_retried_and_a_job_that_never_ends_times_out(project, clip
 
 
 def test_a_video_without_faces_is_written_unchanged_in_content(project, tmp_path, monkeypatch):
-    from face_blur.video import ffmpeg_exe
-
     empty = tmp_path / "street.mp4"
-    subprocess.run([ffmpeg_exe(), "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25:duration=1",
+    subprocess.run([media.ffmpeg(), "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25:duration=1",
                     "-c:v", "libx264", "-pix_fmt", "yuv420p", str(empty)], check=True)
     result = stepsmith_run(project, "--file", str(empty), "--out-dir", str(tmp_path / "out"), monkeypatch=monkeypatch)
     assert result.exit_code == 0, result.output
