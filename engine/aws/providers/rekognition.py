@@ -1,6 +1,6 @@
 """Local Rekognition Video face detection: StartFaceDetection / GetFaceDetection with a real detector.
 
-Faces are found offline by OpenCV's frontal-face Haar cascade (its weights ship inside the
+Frames are decoded with PyAV; faces are found offline by OpenCV's frontal-face Haar cascade (its weights ship inside the
 opencv-python-headless wheel; nothing is downloaded). The job behaves like the service's: the video is
 read from S3 when the job starts (InvalidS3ObjectException if it is missing), analysed in the
 background (JobStatus IN_PROGRESS → SUCCEEDED, or FAILED with a StatusMessage for a video that cannot
@@ -19,7 +19,6 @@ import hashlib
 import math
 import os
 import re
-import subprocess
 import tempfile
 import threading
 import uuid
@@ -72,15 +71,15 @@ class HaarFaceDetector:
                 raise RuntimeError(f"OpenCV's face cascade could not be loaded from {path}")
         return cascade
 
-    def detect(self, frame: Any, seeds: list[dict] | None = None) -> list[dict]:
-        """Faces in one BGR frame: [{"box": (x, y, w, h) in frame pixels, "confidence", "brightness", "sharpness"}].
+    def detect(self, gray: Any, seeds: list[dict] | None = None) -> list[dict]:
+        """Faces in one greyscale picture (a frame's luma plane):
+        [{"box": (x, y, w, h) in frame pixels, "confidence", "brightness", "sharpness"}].
 
         Without `seeds` the whole frame is searched. With seeds (faces found in a recent frame) only the
         neighbourhood of each is, for faces of a similar size: a fraction of the work.
         Boxes may reach past the frame's edges (Left/Top < 0), as Rekognition's do for cut-off faces.
         """
         cv2 = self.cv2
-        gray = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
         height, width = gray.shape
         scale = min(1.0, self.max_height / height)
         small = cv2.resize(gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA) if scale < 1 else gray
@@ -138,14 +137,15 @@ def _overlap(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> floa
     return iw * ih / max(1, min(a[2] * a[3], b[2] * b[3]))
 
 
-def _ffmpeg_summary(path: str) -> str:
-    try:
-        import imageio_ffmpeg
+def _upright_luma(picture: Any) -> Any:
+    """The picture's luma plane (what a greyscale detector needs) as displayed: stored sideways video
+    is turned by its display matrix, as Rekognition reports boxes on the picture people see."""
+    import numpy as np
 
-        exe = imageio_ffmpeg.get_ffmpeg_exe()
-    except (ImportError, RuntimeError):
-        return ""
-    return subprocess.run([exe, "-hide_banner", "-i", path], check=False, capture_output=True, text=True).stderr
+    plane = picture.planes[0]
+    luma = np.frombuffer(plane, np.uint8).reshape(plane.height, plane.line_size)[:, : plane.width]
+    turns = round(picture.rotation or 0) // 90  # counter-clockwise quarter turns, as np.rot90 counts them
+    return np.ascontiguousarray(np.rot90(luma, turns) if turns % 4 else luma)
 
 
 def analyse_video(path: str, detector: HaarFaceDetector | None = None,
@@ -154,24 +154,29 @@ def analyse_video(path: str, detector: HaarFaceDetector | None = None,
 
     Raises ValueError with the job's StatusMessage when the video cannot be analysed.
     """
-    import cv2
+    import av
 
     detector = detector or HaarFaceDetector()
-    cap = cv2.VideoCapture(path)
     try:
-        if not cap.isOpened():
-            raise ValueError("Unsupported codec/format: the video could not be decoded.")
-        fourcc = int(cap.get(cv2.CAP_PROP_FOURCC))
-        codec = "".join(chr((fourcc >> (8 * i)) & 0xFF) for i in range(4)).strip("\x00").lower()
-        if codec not in ("avc1", "h264", "x264", "avc3"):
-            raise ValueError(f"Unsupported codec: {codec or 'unknown'}. Amazon Rekognition Video needs H.264.")
-        fps = cap.get(cv2.CAP_PROP_FPS)
-        if not fps or fps <= 0:
+        container = av.open(path)
+    except av.FFmpegError:
+        raise ValueError("Unsupported codec/format: the video could not be decoded.") from None
+    with container:
+        if not container.streams.video:
+            raise ValueError("Unsupported codec/format: the file has no video stream.")
+        stream = container.streams.video[0]
+        codec = stream.codec_context.name
+        if codec != "h264":
+            raise ValueError(f"Unsupported codec: {codec}. Amazon Rekognition Video needs H.264.")
+        rate = stream.average_rate or stream.guessed_rate
+        if not rate or rate <= 0:
             raise ValueError("Unsupported format: the video declares no frame rate.")
-        # Sampled frames are analysed on worker threads (OpenCV releases the GIL) while decoding goes
-        # on; a bounded number in flight keeps memory at a few frames. Every FULL_SEARCH_EVERY-th sample
-        # searches the whole frame; the samples between search only around the faces it found (or the
-        # whole frame again when it found none). A face that appears in between is reported from the
+        stream.thread_type = "AUTO"
+        start, seconds_per_tick = stream.start_time or 0, stream.time_base
+        # Sampled frames are analysed on worker threads (OpenCV and PyAV release the GIL) while decoding
+        # goes on; a bounded number in flight keeps memory at a few frames. Every FULL_SEARCH_EVERY-th
+        # sample searches the whole frame; the samples between search only around the faces it found (or
+        # the whole frame again when it found none). A face that appears in between is reported from the
         # next full search on, 800 ms late at most: the blur holds every box for a second before its
         # first report, so the face is still covered from its first frame.
         workers = max(1, min(4, os.cpu_count() or 1))
@@ -189,40 +194,40 @@ def analyse_video(path: str, detector: HaarFaceDetector | None = None,
                 stamp, w, h, future = pending.popleft()
                 faces.extend(_face_detection(stamp, face, w, h) for face in future.result())
 
-        index, next_sample, width, height = 0, 0.0, 0, 0
+        index, t_ms, next_sample, width, height = 0, 0.0, 0.0, 0, 0
         with ThreadPoolExecutor(workers, thread_name_prefix="faces") as pool:
-            # ffmpeg's stream summary (for ColorRange) is read while the frames decode, not after.
-            summary_future = pool.submit(_ffmpeg_summary, path)
-            while cap.grab():
-                t_ms = index * 1000.0 / fps
-                if t_ms + 1e-6 >= next_sample:
-                    ok, frame = cap.retrieve()
-                    if not ok:
-                        raise ValueError("Unsupported codec/format: a frame could not be decoded.")
-                    height, width = frame.shape[:2]
+            try:
+                for picture in container.decode(stream):
+                    t_ms = float((picture.pts - start) * seconds_per_tick * 1000) if picture.pts is not None \
+                        else index * 1000.0 / float(rate)
+                    index += 1
+                    if t_ms + 1e-6 < next_sample:
+                        continue
+                    image = _upright_luma(picture)
+                    height, width = image.shape
                     if full_search is None or sample % FULL_SEARCH_EVERY == 0:
-                        full_search = future = pool.submit(detector.detect, frame)
+                        full_search = future = pool.submit(detector.detect, image)
                     else:
-                        future = pool.submit(seeded, frame, full_search)
+                        future = pool.submit(seeded, image, full_search)
                     pending.append((round(t_ms), width, height, future))
                     finish(block=False)
                     next_sample += interval_ms
                     sample += 1
-                index += 1
-            finish(block=True)
-            summary = summary_future.result()
+            except av.FFmpegError:
+                raise ValueError("Unsupported codec/format: a frame could not be decoded.") from None
+            finally:
+                finish(block=True)
         if index == 0:
             raise ValueError("Unsupported codec/format: the video has no decodable frame.")
-    finally:
-        cap.release()
+        full_range = stream.codec_context.color_range == 2 or stream.codec_context.pix_fmt.startswith("yuvj")
     metadata = {
         "Codec": "h264",
-        "DurationMillis": round(index * 1000.0 / fps),
+        "DurationMillis": round(t_ms + 1000.0 / float(rate)),
         "Format": "QuickTime / MOV",
-        "FrameRate": fps,
+        "FrameRate": float(rate),
         "FrameHeight": height,
         "FrameWidth": width,
-        "ColorRange": "FULL" if re.search(r"Video: h264.*\(pc[,)]", summary) else "LIMITED",
+        "ColorRange": "FULL" if full_range else "LIMITED",
     }
     return metadata, faces
 
