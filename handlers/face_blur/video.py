@@ -178,7 +178,9 @@ def transcode(source: str | Path, target: str | Path, info: VideoInfo, enc: Enco
         audio_in = list(inp.streams.audio)
         out.metadata.update(_metadata(inp.metadata))
         video = out.add_stream("libx264", rate=info.fps, options={"preset": enc.preset, "crf": str(enc.crf)})
-        video.codec_context.thread_count = 0  # as many encoder threads as cores, like the command line
+        # Frame threads, as many as x264 picks for the cores: the ffmpeg command line's defaults (PyAV's
+        # would make x264 cut every picture into slices, a different and slower encoding).
+        video.codec_context.thread_count, video.codec_context.thread_type = 0, "AUTO"
         video.width, video.height = src.codec_context.width, src.codec_context.height
         video.pix_fmt, video.time_base = "yuv420p", src.time_base
         for name in ("color_range", "colorspace", "color_primaries", "color_trc"):
