@@ -75,9 +75,12 @@ def assert_faces_blurred(source: Path, output: Path, truth: dict, max_ratio: flo
         for face in truth["faces"][index]:
             x0, y0, x1, y1 = face["box"]
             w, h = x1 - x0, y1 - y0
-            # Everything within 60 % of a face size around a face may legitimately be blurred.
-            background[max(0, int(y0 - 0.6 * h)):max(0, int(y1 + 0.6 * h)),
-                       max(0, int(x0 - 0.6 * w)):max(0, int(x1 + 0.6 * w))] = False
+            # What the blur may legitimately cover around a face: the 25 % padding on every side, of a box
+            # that errs large (held at the face's largest size within a second: this clip's growing face
+            # gains up to a third in that time) plus the detector's own error: 65 % of the face's size.
+            m = 0.65
+            background[max(0, int(y0 - m * h)):max(0, int(y1 + m * h)),
+                       max(0, int(x0 - m * w)):max(0, int(x1 + m * w))] = False
             cx0, cy0, cx1, cy1 = max(0, x0), max(0, y0), min(width, x1), min(height, y1)
             if cx1 - cx0 < 16 or cy1 - cy0 < 16:
                 continue
