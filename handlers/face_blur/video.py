@@ -182,7 +182,8 @@ def transcode(source: str | Path, target: str | Path, info: VideoInfo, enc: Enco
         # would make x264 cut every picture into slices, a different and slower encoding).
         video.codec_context.thread_count, video.codec_context.thread_type = 0, "AUTO"
         video.width, video.height = src.codec_context.width, src.codec_context.height
-        video.pix_fmt, video.time_base = "yuv420p", src.time_base
+        # The source's clock, not 1/fps: frames keep their own timestamps, gaps and all.
+        video.pix_fmt, video.time_base, video.codec_context.time_base = "yuv420p", src.time_base, src.time_base
         for name in ("color_range", "colorspace", "color_primaries", "color_trc"):
             setattr(video.codec_context, name, getattr(src.codec_context, name))
         video.metadata.update(_metadata(src.metadata))

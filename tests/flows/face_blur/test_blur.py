@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 from fractions import Fraction
 
+import av
 import pytest
 from face_blur.blur import BlurFailed, BlurSettings, anonymise
 from face_blur.video import Encoding, probe
@@ -92,6 +93,37 @@ def test_a_video_stored_sideways_is_blurred_where_its_faces_show(clip, ground_tr
     out = probe(target)
     assert (out.width, out.height, out.rotation) == (320, 240, 90)  # still stored sideways, shown upright
     assert assert_faces_blurred(source, target, ground_truth) > 150
+
+
+@pytest.mark.parametrize("rate", ["24000/1001", "60000/1001", "25/2"])
+def test_fractional_frame_rates_and_the_frame_count_are_kept_exactly(rate, tmp_path):
+    clip = media.make_clip(tmp_path / "clip.mp4", 160, 120, 1.0, fps=rate, audio=False)
+    result = anonymise(clip.path, tmp_path / "out.mp4", [], encoding=Encoding(preset="ultrafast"))
+    out = probe(tmp_path / "out.mp4")
+    assert out.fps == Fraction(rate) and out.frames == result["frames"] == clip.frames
+
+
+def test_variable_frame_timing_is_kept_frame_for_frame(clip, tmp_path):
+    # Every third frame dropped without retiming: gaps in the timestamps, as phones record in low light.
+    source = tmp_path / "vfr.mp4"
+    subprocess.run([media.ffmpeg(), "-v", "error", "-y", "-i", str(clip.path), "-vf", "select='not(eq(mod(n,3),2))'",
+                    "-fps_mode", "passthrough", "-an", "-c:v", "libx264", "-preset", "ultrafast", str(source)],
+                   check=True)
+    anonymise(source, tmp_path / "out.mp4", [], encoding=Encoding(preset="ultrafast"))
+
+    def stamps(path):
+        with av.open(str(path)) as container:
+            return sorted(float(frame.time) for frame in container.decode(video=0))
+
+    assert len(stamps(source)) == 60 and stamps(tmp_path / "out.mp4") == stamps(source)
+
+
+def test_a_mirroring_display_matrix_is_refused_rather_than_blurring_the_wrong_place(clip, tmp_path):
+    source = tmp_path / "mirrored.mp4"
+    subprocess.run([media.ffmpeg(), "-v", "error", "-y", "-display_hflip", "-i", str(clip.path), "-c", "copy",
+                    str(source)], check=True)
+    with pytest.raises(BlurFailed, match="mirrors the picture"):
+        anonymise(source, tmp_path / "out.mp4", [])
 
 
 def test_pixelate_hides_faces_too(clip, ground_truth, detections, tmp_path):
