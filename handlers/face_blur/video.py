@@ -273,12 +273,24 @@ def _audio_stream(out: av.container.OutputContainer, stream: av.audio.AudioStrea
     """(output stream, re-encoded?): a copy of `stream`, or AAC where the container cannot hold its codec."""
     reencode = container == "mp4" and stream.codec_context.name not in _MP4_AUDIO
     if reencode:
-        copy = out.add_stream("aac", rate=stream.codec_context.sample_rate, layout=stream.codec_context.layout)
+        copy = out.add_stream("aac", rate=stream.codec_context.sample_rate, layout=_named_layout(stream))
         copy.bit_rate = 192_000
     else:
         copy = out.add_stream_from_template(stream)
     copy.metadata.update(_metadata(stream.metadata))
     return copy, reencode
+
+
+# FFmpeg's default layout for a channel count.
+_LAYOUTS = {1: "mono", 2: "stereo", 3: "2.1", 4: "4.0", 5: "5.0", 6: "5.1", 7: "6.1", 8: "7.1"}
+
+
+def _named_layout(stream: av.audio.AudioStream) -> str:
+    """The stream's channel layout by name: PCM often declares only "2 channels", which AAC refuses."""
+    layout = stream.codec_context.layout
+    if layout.name.endswith("channels") and layout.nb_channels in _LAYOUTS:
+        return _LAYOUTS[layout.nb_channels]
+    return layout.name
 
 
 def _write_audio(out: av.container.OutputContainer, packet: av.Packet, stream: av.audio.AudioStream,

@@ -126,6 +126,21 @@ def test_a_mirroring_display_matrix_is_refused_rather_than_blurring_the_wrong_pl
         anonymise(source, tmp_path / "out.mp4", [])
 
 
+def test_pcm_audio_in_an_mp4_becomes_aac_of_the_same_length(clip, tmp_path):
+    source = tmp_path / "pcm.mp4"  # MP4 players do not play PCM: it is the one audio the blur re-encodes
+    subprocess.run([media.ffmpeg(), "-v", "error", "-y", "-i", str(clip.path), "-c:v", "copy", "-c:a", "pcm_s16le",
+                    str(source)], check=True)
+    anonymise(source, tmp_path / "out.mp4", [], encoding=Encoding(preset="ultrafast"))
+
+    def audio_seconds(path):
+        with av.open(str(path)) as container:
+            stream = container.streams.audio[0]
+            return stream.codec_context.name, float(stream.duration * stream.time_base)
+
+    (codec, seconds), (_, source_seconds) = audio_seconds(tmp_path / "out.mp4"), audio_seconds(source)
+    assert codec == "aac" and abs(seconds - source_seconds) < 0.05
+
+
 def test_pixelate_hides_faces_too(clip, ground_truth, detections, tmp_path):
     target = tmp_path / "pixelated.mp4"
     anonymise(clip.path, target, detections, BlurSettings(method="pixelate", strength=0.5))
