@@ -3,7 +3,8 @@
 Frames go decoder → edit → encoder one at a time inside this process, so memory stays at the few frames
 the codecs' threads hold, whatever the video's length, and no raw frame is ever copied through a pipe.
 Each frame keeps its source timestamp, so the frame rate (30000/1001 stays 30000/1001), the frame count
-and variable frame timing all survive. The audio is copied packet for packet.
+and variable frame timing all survive. The audio is copied packet for packet (re-encoded to AAC only
+where an .mp4 cannot hold it).
 
 Pictures are edited as stored. A phone video is often stored sideways with a display matrix that turns
 it upright; face boxes are given upright (as shown), and `VideoInfo.rotation` says how to map them. The
@@ -118,7 +119,7 @@ def _rotation(picture: av.VideoFrame) -> int:
             if a * d - b * c < 0:
                 raise VideoError("the video's display matrix mirrors the picture, which the blur does not "
                                  "support: export it again without the mirror")
-    rotation = round(picture.rotation or 0)
+    rotation = round(picture.rotation or 0) % 360  # FFmpeg says -180..180: 180 may come as -180
     if rotation % 90:
         raise VideoError(f"the video is displayed turned by {rotation} degrees; only quarter turns are supported")
     return -90 if rotation == 270 else rotation

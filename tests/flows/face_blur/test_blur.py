@@ -79,19 +79,21 @@ def test_pcm_audio_in_a_mov_is_kept(clip, tmp_path):
     assert probe(tmp_path / "out.mov").audio_codecs == ("pcm_s16le",)
 
 
-def test_a_video_stored_sideways_is_blurred_where_its_faces_show(clip, ground_truth, tmp_path):
-    # Phones store portrait video sideways, with a display matrix that turns it upright when played.
-    sideways, source = tmp_path / "sideways.mp4", tmp_path / "phone.mp4"
-    subprocess.run([media.ffmpeg(), "-v", "error", "-y", "-i", str(clip.path), "-vf", "transpose=clock",
-                    "-c:a", "copy", "-c:v", "libx264", "-crf", "16", str(sideways)], check=True)
-    subprocess.run([media.ffmpeg(), "-v", "error", "-y", "-display_rotation", "90", "-i", str(sideways),
+@pytest.mark.parametrize(("rotation", "turn_stored"), [(90, "transpose=clock"), (-90, "transpose=cclock"),
+                                                      (180, "hflip,vflip")])
+def test_a_video_stored_turned_is_blurred_where_its_faces_show(clip, ground_truth, tmp_path, rotation, turn_stored):
+    # Phones store video turned, with a display matrix that turns it upright when played.
+    stored, source = tmp_path / "stored.mp4", tmp_path / "phone.mp4"
+    subprocess.run([media.ffmpeg(), "-v", "error", "-y", "-i", str(clip.path), "-vf", turn_stored,
+                    "-c:a", "copy", "-c:v", "libx264", "-crf", "16", str(stored)], check=True)
+    subprocess.run([media.ffmpeg(), "-v", "error", "-y", "-display_rotation", str(rotation), "-i", str(stored),
                     "-c", "copy", str(source)], check=True)
     metadata, faces = analyse_video(str(source))
     assert (metadata["FrameWidth"], metadata["FrameHeight"]) == (320, 240)  # boxes are on the upright picture
     target = tmp_path / "out.mp4"
     anonymise(source, target, faces)
     out = probe(target)
-    assert (out.width, out.height, out.rotation) == (320, 240, 90)  # still stored sideways, shown upright
+    assert (out.width, out.height, out.rotation) == (320, 240, rotation)  # stored as it was, shown upright
     assert assert_faces_blurred(source, target, ground_truth) > 150
 
 
