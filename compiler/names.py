@@ -146,15 +146,35 @@ def _reference_arn(workflow: Workflow, kind: str, name: str) -> Any:
     return {"Ref": parameter_id(name)}
 
 
-def iam_value(workflow: Workflow, text: str) -> Any:
-    """A policy string: `${resource:x}` → its ARN, `${function:S}` → the function ARN, `${param:X}` →
-    the parameter, `${AWS::…}` kept; plain when nothing is left to substitute, else an Fn::Sub."""
+def _environment_value(workflow: Workflow, kind: str, name: str) -> Any:
+    """What a reference means in a function's environment: a resource what its own env var holds (bucket
+    or table name, topic ARN, queue URL), a parameter its value."""
+    if kind == "resource":
+        return resource_value(workflow.resources[name])
+    return _reference_arn(workflow, kind, name)
+
+
+def _substituted(workflow: Workflow, text: str, meaning: Any) -> Any:
+    """`text` with every reference replaced by meaning(workflow, kind, name); plain when nothing is left
+    to substitute, else an Fn::Sub. A whole-string reference stays an intrinsic: a List<…> parameter
+    would not fit in an Fn::Sub string."""
     whole = REFERENCE.fullmatch(text)
     if whole:
-        # A whole value stays an intrinsic: a List<…> parameter would not fit in an Fn::Sub string.
-        return _reference_arn(workflow, whole.group(1), whole.group(2))
-    rewritten = REFERENCE.sub(lambda m: sub_fragment(_reference_arn(workflow, m.group(1), m.group(2))), text)
+        return meaning(workflow, whole.group(1), whole.group(2))
+    rewritten = REFERENCE.sub(lambda m: sub_fragment(meaning(workflow, m.group(1), m.group(2))), text)
     return {"Fn::Sub": rewritten} if re.search(r"\$\{[A-Za-z0-9:.]+\}", rewritten) else text
+
+
+def iam_value(workflow: Workflow, text: str) -> Any:
+    """A policy string: `${resource:x}` → its ARN, `${function:S}` → the function ARN, `${param:X}` →
+    the parameter, `${AWS::…}` kept."""
+    return _substituted(workflow, text, _reference_arn)
+
+
+def environment_value(workflow: Workflow, text: str) -> Any:
+    """An environment variable's value: `${resource:x}` → its name (as its own env var holds it),
+    `${param:X}` → the parameter, `${AWS::…}` kept. Naming a resource grants no access to it."""
+    return _substituted(workflow, text, _environment_value)
 
 
 def iam_substitute(workflow: Workflow, value: Any) -> Any:

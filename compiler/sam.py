@@ -242,7 +242,7 @@ class SAMTemplateGenerator:
             resource = workflow.resources[name]
             variables[resource.env_var] = names.resource_value(resource)
         for key, value in step.config.environment.items():
-            variables[key] = names.sub(value) if isinstance(value, str) else value
+            variables[key] = names.environment_value(workflow, value) if isinstance(value, str) else value
         return dict(sorted(variables.items()))
 
     def _generate_function(self, workflow: Workflow, step: HandlerStep) -> None:

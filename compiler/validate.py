@@ -332,6 +332,9 @@ class _Checker:
                 elif kind == "param" and name not in self.workflow.parameters:
                     self.error(place, f"no parameter named '{name}'",
                                did_you_mean(name, self.workflow.parameters) or "declare it under `parameters:`")
+                elif kind == "function" and _in_environment(path):
+                    # A function naming itself would be a dependency cycle CloudFormation refuses.
+                    self.error(place, "an environment cannot name a function", "pass its ARN in parameters")
                 elif kind == "function" and name not in self.handler_names:
                     self.error(place, f"no handler step named '{name}'", did_you_mean(name, self.handler_names))
 
@@ -767,6 +770,11 @@ def _comparisons(condition: Condition) -> Iterator[Comparison]:
         yield from _comparisons(child)
     if hasattr(condition, "item"):
         yield from _comparisons(condition.item)  # type: ignore[union-attr]
+
+
+def _in_environment(path: KeyPath) -> bool:
+    """Whether a string's path is an environment variable's value (functions: or a step's)."""
+    return len(path) >= 2 and path[-2] == "environment" and not {"parameters", "arguments", "policies"} & set(path)
 
 
 def _strings(value: Any, path: KeyPath = ()) -> Iterator[tuple[KeyPath, str]]:

@@ -117,6 +117,7 @@ EXPECTED: dict[str, list[str]] = {
         "broken/references.yaml:9:17: no resource named 'alert' (did you mean 'alerts'?)",
         "broken/references.yaml:10:23: no parameter named 'Stag' (did you mean 'Stage'?)",
         "broken/references.yaml:10:42: no handler step named 'Nobody'",
+        "broken/references.yaml:14:15: an environment cannot name a function (pass its ARN in parameters)",
     ],
     "schedules.yaml": [
         'broken/schedules.yaml:2:13: rate(1 days) is not a valid rate (write rate(1 day))',

@@ -79,6 +79,26 @@ def test_zip_handler_becomes_a_function_with_its_settings_and_resource_env_vars(
     }}
 
 
+def test_an_environment_may_name_a_resource_without_being_granted_it(tmp_path):
+    template = template_of(tmp_path, """
+        resources:
+          videos-in: {type: bucket}
+          videos-out: {type: bucket}
+        steps:
+          - name: Check upload
+            handler: face_blur.prepare.handler
+            reads: [videos-in]
+            environment:
+              VIDEOS_OUT_BUCKET: ${resource:videos-out}
+              OUTPUT_URL: s3://${resource:videos-out}/done/
+        """)
+    variables = template["Resources"]["DemoCheckUploadFunction"]["Properties"]["Environment"]["Variables"]
+    assert variables["VIDEOS_OUT_BUCKET"] == {"Ref": "VideosOutBucket"}
+    assert variables["OUTPUT_URL"] == {"Fn::Sub": "s3://${VideosOutBucket}/done/"}
+    policy = json.dumps(template["Resources"]["DemoCheckUploadFunctionRole"]["Properties"]["Policies"])
+    assert "VideosOutBucket" not in policy and "VideosInBucket" in policy
+
+
 def test_image_handler_is_built_from_its_dockerfile(face_blur):
     function = face_blur["Resources"]["FaceBlurBlurFacesFunction"]
     properties = function["Properties"]
