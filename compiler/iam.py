@@ -193,8 +193,17 @@ def _parameter(parameters: Any, *keys: str) -> tuple[Any, bool]:
     return node, False
 
 
-def _resource_scope(workflow: Workflow, parameters: Any, kind: str, *keys: str) -> tuple[list[Resource], str | None]:
-    """Resources a task touches: the one its parameter names, else every declared resource of that kind.
+def _listed(workflow: Workflow, step: Step, kind: str) -> list[Resource]:
+    """The resources of `kind` a service step lists under reads/writes (handlers' lists mean more)."""
+    named = [*step.reads, *step.writes] if isinstance(step, ServiceStep) else []
+    return [workflow.resources[name] for name in named
+            if name in workflow.resources and workflow.resources[name].type == kind]
+
+
+def _resource_scope(workflow: Workflow, step: Step, parameters: Any, kind: str,
+                    *keys: str) -> tuple[list[Resource], str | None]:
+    """Resources a task touches: the one its parameter names, else those the step lists under
+    reads/writes, else every declared resource of that kind.
 
     Returns the resources and, when the choice was a fallback, why.
     """
@@ -203,6 +212,9 @@ def _resource_scope(workflow: Workflow, parameters: Any, kind: str, *keys: str) 
         found = _referenced(workflow, value, kind)
         if found:
             return found, None
+    listed = _listed(workflow, step, kind)
+    if listed:
+        return listed, None
     declared = [r for r in workflow.resources.values() if r.type == kind]
     return declared, f"{'.'.join(keys)} is chosen at run time"
 
@@ -285,7 +297,7 @@ def _sdk_task(collector: _Collector, workflow: Workflow, step: ServiceStep) -> N
     sid_base = pascal_case(prefix)
     parameters = step.parameters if step.query_language == "JSONPath" else step.arguments
     if prefix == "s3":
-        buckets, why = _resource_scope(workflow, parameters, "bucket", "Bucket")
+        buckets, why = _resource_scope(workflow, step, parameters, "bucket", "Bucket")
         _s3(collector, sid_base, actions, buckets, why)
         if step.action == "copyObject":
             # CopySource names the source object as "bucket/key": read access on the declared buckets.
@@ -293,19 +305,19 @@ def _sdk_task(collector: _Collector, workflow: Workflow, step: ServiceStep) -> N
                                                          if r.type == "bucket"], "CopySource")
         return
     if prefix == "dynamodb":
-        tables, why = _resource_scope(workflow, parameters, "table", "TableName")
+        tables, why = _resource_scope(workflow, step, parameters, "table", "TableName")
         _scoped(collector, f"{sid_base}Tables", actions, tables, why, "table")
         return
     if prefix == "sns":
-        topics, why = _resource_scope(workflow, parameters, "topic", "TopicArn")
+        topics, why = _resource_scope(workflow, step, parameters, "topic", "TopicArn")
         _scoped(collector, f"{sid_base}Topics", actions, topics, why, "topic")
         return
     if prefix == "sqs":
-        queues, why = _resource_scope(workflow, parameters, "queue", "QueueUrl")
+        queues, why = _resource_scope(workflow, step, parameters, "queue", "QueueUrl")
         _scoped(collector, f"{sid_base}Queues", actions, queues, why, "queue")
         return
     if prefix == "ssm":
-        params, why = _resource_scope(workflow, parameters, "parameter", "Name")
+        params, why = _resource_scope(workflow, step, parameters, "parameter", "Name")
         _scoped(collector, f"{sid_base}Parameters", actions, params, why, "parameter")
         return
     if prefix == "sagemaker":
@@ -325,10 +337,12 @@ def _sdk_task(collector: _Collector, workflow: Workflow, step: ServiceStep) -> N
         f"{prefix} is not in Stepsmith's table of resource-scoped services; narrow this by hand if "
         f"{prefix} supports resource-level permissions")
     collector.add(f"{sid_base}Unscoped", actions, [WILDCARD], reason=reason)
-    if prefix in ("rekognition", "textract", "comprehend", "transcribe"):
-        # These services read S3 inputs with the caller's credentials.
+    if prefix in ("rekognition", "textract", "comprehend", "transcribe") and \
+            not step.action.startswith(("get", "list", "describe")):
+        # These services read S3 inputs with the caller's credentials (fetching results reads none).
         buckets = [r for r in workflow.resources.values() if r.type == "bucket"]
-        readers = [r for r in buckets if _names_resource(parameters, r)] or buckets
+        readers = [r for r in buckets if _names_resource(parameters, r)] or _listed(workflow, step, "bucket") \
+            or buckets
         _s3(collector, f"{sid_base}Reads", ("s3:GetObject",), readers, None)
 
 
@@ -385,12 +399,12 @@ def _sagemaker(collector: _Collector, workflow: Workflow, step: ServiceStep, act
                       reason=f"sagemaker:{action_name} acts on no single resource type")
     if isinstance(parameters, dict) and any(k in parameters for k in ("RoleArn", "RoleArn.$", "ExecutionRoleArn",
                                                                         "ExecutionRoleArn.$")):
-        _pass_role(collector, workflow, parameters, "sagemaker")
+        _pass_role(collector, workflow, step, parameters, "sagemaker")
 
 
-def _pass_role(collector: _Collector, workflow: Workflow, parameters: Any, service: str) -> None:
+def _pass_role(collector: _Collector, workflow: Workflow, step: Step, parameters: Any, service: str) -> None:
     key = "ExecutionRoleArn" if any(k.startswith("ExecutionRoleArn") for k in parameters) else "RoleArn"
-    roles, why = _resource_scope(workflow, parameters, "role", key)
+    roles, why = _resource_scope(workflow, step, parameters, "role", key)
     condition = {"StringEquals": {"iam:PassedToService": f"{service}.amazonaws.com"}}
     sid = f"PassRoleTo{pascal_case(service)}"
     if roles:
@@ -438,7 +452,7 @@ def _optimized_task(collector: _Collector, workflow: Workflow, step: ServiceStep
             actions.append("sagemaker:AddTags")
         collector.add("SageMaker", actions, _sagemaker_arns(actions[0].split(":")[1]))
         if isinstance(parameters, dict) and any(k.startswith(("RoleArn", "ExecutionRoleArn")) for k in parameters):
-            _pass_role(collector, workflow, parameters, "sagemaker")
+            _pass_role(collector, workflow, step, parameters, "sagemaker")
     elif step.service == "lambda":
         value, dynamic = _parameter(parameters, "FunctionName")
         function = _function_reference(workflow, value) if not dynamic else None
@@ -448,13 +462,13 @@ def _optimized_task(collector: _Collector, workflow: Workflow, step: ServiceStep
         else:
             collector.add("InvokeFunctions", ["lambda:InvokeFunction"], [_regional("lambda", "function:*")])
     elif step.service == "sns":
-        topics, why = _resource_scope(workflow, parameters, "topic", "TopicArn")
+        topics, why = _resource_scope(workflow, step, parameters, "topic", "TopicArn")
         _scoped(collector, "SnsTopics", ["sns:Publish"], topics, why, "topic")
     elif step.service == "sqs":
-        queues, why = _resource_scope(workflow, parameters, "queue", "QueueUrl")
+        queues, why = _resource_scope(workflow, step, parameters, "queue", "QueueUrl")
         _scoped(collector, "SqsQueues", ["sqs:SendMessage"], queues, why, "queue")
     elif step.service == "dynamodb":
-        tables, why = _resource_scope(workflow, parameters, "table", "TableName")
+        tables, why = _resource_scope(workflow, step, parameters, "table", "TableName")
         _scoped(collector, "DynamodbTables", iam_actions("dynamodb", step.action), tables, why, "table")
     elif step.service == "states":
         collector.add("StartExecutions", ["states:StartExecution"], [_regional("states", "stateMachine:*")])

@@ -248,7 +248,7 @@ class _Builder:
         if kind == "handler":
             return self.handler_step(spec, body, common, path)
         if kind == "service":
-            return self.service_step(body, common, path + ("service",))
+            return self.service_step(body, spec, common, path + ("service",))
         if kind == "poll":
             return self.poll_step(spec, body, common, path)
         if kind == "choice":
@@ -313,12 +313,13 @@ class _Builder:
                            policies=[dict(statement) for statement in spec.get("policies", [])],
                            wait_for_token=bool(spec.get("wait_for_token", False)), **common)
 
-    def service_step(self, text: str, common: dict[str, Any], path: KeyPath) -> ServiceStep:
+    def service_step(self, text: str, spec: dict[str, Any], common: dict[str, Any], path: KeyPath) -> ServiceStep:
         match = _SERVICE.match(text)
         assert match is not None, "the schema pattern admits only well-formed service names"
         service, action, suffix = match.group("service"), match.group("action"), match.group("suffix")
         optimized = not match.group("sdk") and (service, action) in OPTIMIZED_INTEGRATIONS
-        return ServiceStep(service=service, action=action, integration=suffix, optimized=optimized, **common)
+        return ServiceStep(service=service, action=action, integration=suffix, optimized=optimized,
+                           reads=list(spec.get("reads", [])), writes=list(spec.get("writes", [])), **common)
 
     def poll_step(self, spec: dict[str, Any], body: dict[str, Any], common: dict[str, Any],
                   path: KeyPath) -> PollStep:
@@ -331,7 +332,7 @@ class _Builder:
         }
         task: ServiceStep | HandlerStep
         if "service" in body:
-            task = self.service_step(body["service"], task_common, (*poll_path, "service"))
+            task = self.service_step(body["service"], body, task_common, (*poll_path, "service"))
         else:
             # the poll's `timeout` is its give-up time, not the Lambda limit
             function_spec = {key: value for key, value in body.items() if key != "timeout"}

@@ -405,6 +405,9 @@ class ServiceStep(Step):
     action: str  # "startFaceDetection"
     integration: Literal["sync", "sync:2", "waitForTaskToken"] | None = None
     optimized: bool = False
+    # Where the parameters choose a resource at run time, the ones it may be: they scope the role.
+    reads: list[str] = field(default_factory=list)
+    writes: list[str] = field(default_factory=list)
     kind: str = "service"
 
     @property

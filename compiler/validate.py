@@ -651,6 +651,10 @@ class _Checker:
 
     def check_service(self, step: ServiceStep) -> None:
         place = step.where("service") if "service" in self.step_keys(step) else step.where("poll", "service")
+        for key in ("reads", "writes"):
+            for index, name in enumerate(getattr(step, key)):
+                self.resource(name, step.where(key, index) if key in self.step_keys(step)
+                              else step.where("poll", key, index))
         if step.integration is None:
             return
         if step.optimized:

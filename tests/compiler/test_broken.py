@@ -80,6 +80,7 @@ EXPECTED: dict[str, list[str]] = {
     ],
     "missing-resource.yaml": [
         "broken/missing-resource.yaml:6:13: no resource named 'upload' (did you mean 'uploads'?)",
+        "broken/missing-resource.yaml:10:22: no resource named 'archive' (declare it under `resources:`)",
     ],
     "mixed.yaml": [
         "broken/mixed.yaml:6:13: no resource named 'upload' (did you mean 'uploads'?)",

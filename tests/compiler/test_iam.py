@@ -107,6 +107,37 @@ def test_a_bucket_chosen_at_run_time_is_scoped_to_the_declared_buckets(tmp_path)
     assert policy["S3Objects"]["Resource"] == [sub("${ABucket.Arn}/*"), sub("${BBucket.Arn}/*")]
 
 
+def test_a_bucket_chosen_at_run_time_is_scoped_to_what_the_step_lists(tmp_path):
+    policy = machine_policy(tmp_path, """
+        resources:
+          a: {type: bucket}
+          b: {type: bucket}
+        steps:
+          - name: Read
+            service: s3:getObject
+            parameters: {Bucket.$: $.bucket, Key.$: $.key}
+            reads: [a]
+        """)
+    assert policy["S3Objects"]["Resource"] == sub("${ABucket.Arn}/*")
+
+
+def test_rekognition_reads_only_the_buckets_its_start_step_lists_and_fetching_results_reads_none(tmp_path):
+    policy = machine_policy(tmp_path, """
+        resources:
+          videos-in: {type: bucket}
+          videos-out: {type: bucket}
+        steps:
+          - name: Start
+            service: rekognition:startFaceDetection
+            parameters: {Video: {S3Object.$: $.video}}
+            reads: [videos-in]
+          - name: Get
+            service: rekognition:getFaceDetection
+            parameters: {JobId.$: $.JobId}
+        """)
+    assert policy["RekognitionReadsObjects"]["Resource"] == sub("${VideosInBucket.Arn}/*")
+
+
 def test_sagemaker_training_sync_needs_the_managed_rule_and_pass_role(tmp_path):
     policy = machine_policy(tmp_path, """
         resources:
