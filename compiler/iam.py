@@ -194,7 +194,8 @@ def _parameter(parameters: Any, *keys: str) -> tuple[Any, bool]:
 
 
 def _listed(workflow: Workflow, step: Step, kind: str) -> list[Resource]:
-    """The resources of `kind` a service step lists under reads/writes (handlers' lists mean more)."""
+    """The resources of `kind` a service step lists under reads/writes. (A handler's lists grant its own
+    role access, not the state machine's.)"""
     named = [*step.reads, *step.writes] if isinstance(step, ServiceStep) else []
     return [workflow.resources[name] for name in named
             if name in workflow.resources and workflow.resources[name].type == kind]

@@ -147,8 +147,8 @@ def _reference_arn(workflow: Workflow, kind: str, name: str) -> Any:
 
 
 def _environment_value(workflow: Workflow, kind: str, name: str) -> Any:
-    """What a reference means in a function's environment: a resource what its own env var holds (bucket
-    or table name, topic ARN, queue URL), a parameter its value."""
+    """What a reference means in a function's environment: for a resource, what its own env var holds
+    (bucket or table name, topic ARN, queue URL); for a parameter, its value."""
     if kind == "resource":
         return resource_value(workflow.resources[name])
     return _reference_arn(workflow, kind, name)

@@ -218,7 +218,10 @@ def transcode(source: str | Path, target: str | Path, info: VideoInfo, enc: Enco
         finally:
             writer.finish()
         if writer.failure:
-            raise VideoError(f"the video could not be encoded: {writer.failure[0].strerror}")
+            error = writer.failure[0]
+            if not isinstance(error, av.FFmpegError):
+                raise error  # a bug, not a bad video: as it is
+            raise VideoError(f"the video could not be encoded: {error.strerror}")
     if count == 0:
         raise VideoError("the video has no frames")
     return count
@@ -230,7 +233,7 @@ class _Writer:
     def __init__(self, out: av.container.OutputContainer, video: av.video.VideoStream,
                  audio: dict[int, tuple[av.audio.AudioStream, bool]]) -> None:
         self.out, self.video, self.audio = out, video, audio
-        self.failure: list[av.FFmpegError] = []
+        self.failure: list[Exception] = []
         # A few pictures in flight are enough to keep the encoder busy; more would only hold memory.
         self.pending: queue.Queue[av.VideoFrame | av.Packet | None] = queue.Queue(maxsize=8)
         self.thread = threading.Thread(target=self._run, name="encoder", daemon=True)
@@ -251,9 +254,11 @@ class _Writer:
             self._guarded(self._flush)
 
     def _guarded(self, step: Callable, *args: object) -> None:
+        # Any failure is kept for the caller, and the queue still drained: a writer that died would
+        # leave the decoding thread blocked on a full queue.
         try:
             step(*args)
-        except av.FFmpegError as error:
+        except Exception as error:  # noqa: BLE001 - transcode() re-raises it
             self.failure.append(error)
 
     def _write(self, item: av.VideoFrame | av.Packet) -> None:

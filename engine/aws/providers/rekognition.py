@@ -5,11 +5,12 @@ Frames are decoded with PyAV. Faces are found offline by OpenCV's frontal-face L
 opencv-python's wheel ships only the Haar cascades; on our test media the LBP one finds as many faces
 or more, at a third of the cost.
 
-The job behaves like the service's: the video is read from S3 when the job starts (InvalidS3ObjectException if it is missing), analysed in the
-background (JobStatus IN_PROGRESS → SUCCEEDED, or FAILED with a StatusMessage for a video that cannot
-be decoded or is not H.264), sampled every 200 ms of video time, and answered with VideoMetadata,
-Faces[].Timestamp (ms) and Face.BoundingBox ratios, MaxResults/NextToken paging, and the same JobId for
-a repeated ClientRequestToken.
+The job behaves like the service's: the video is read from S3 when the job starts
+(InvalidS3ObjectException if it is missing), analysed in the background (JobStatus IN_PROGRESS →
+SUCCEEDED, or FAILED with a StatusMessage for a video that cannot be decoded or is not H.264), sampled
+every 200 ms of video time, and answered with VideoMetadata, Faces[].Timestamp (ms) and
+Face.BoundingBox ratios, MaxResults/NextToken paging, and the same JobId for a repeated
+ClientRequestToken.
 
 GetFaceDetection waits up to `LocalRekognition.answer_wait_s` (real seconds) for a running job before
 answering IN_PROGRESS, so a workflow polling on a virtual clock does not spin through its timeout.
@@ -112,12 +113,12 @@ class CascadeFaceDetector:
                 x1, y1 = min(padded.shape[1], round(x + pad + 2 * w)), min(padded.shape[0], round(y + pad + 2 * h))
                 windows.append((x0, y0, x1, y1, max(min_side, round(min(w, h) * 0.75))))
         found: list[dict] = []
+        inset = (1 - self.box_scale) / 2
         for wx0, wy0, wx1, wy1, smallest in windows:
             rects, _, weights = self._cascade().detectMultiScale3(
                 padded[wy0:wy1, wx0:wx1], scaleFactor=1.2, minNeighbors=5, minSize=(smallest, smallest),
                 outputRejectLevels=True)
             for (x, y, w, h), weight in zip(list(rects), list(weights), strict=False):
-                inset = (1 - self.box_scale) / 2
                 box = (round((x + inset * w + wx0 - pad) / scale), round((y + inset * h + wy0 - pad) / scale),
                        round(w * self.box_scale / scale), round(h * self.box_scale / scale))
                 if not (0 <= box[0] + box[2] / 2 < width and 0 <= box[1] + box[3] / 2 < height):
