@@ -291,6 +291,23 @@ def _handler_task(collector: _Collector, workflow: Workflow, step: HandlerStep) 
                   [{"Fn::GetAtt": [function, "Arn"]}, {"Fn::Sub": "${" + function + ".Arn}:*"}])
 
 
+# Services whose calls name their one resource in a parameter: (resource kind, parameter, Sid noun).
+_NAMED_BY_PARAMETER = {
+    "dynamodb": ("table", "TableName", "Tables"),
+    "sns": ("topic", "TopicArn", "Topics"),
+    "sqs": ("queue", "QueueUrl", "Queues"),
+    "ssm": ("parameter", "Name", "Parameters"),
+}
+
+
+def _scoped_by_parameter(collector: _Collector, workflow: Workflow, step: ServiceStep, parameters: Any,
+                         prefix: str, actions: Iterable[str]) -> None:
+    """A call scoped to the resource its parameter names (or the step lists, or all of that kind)."""
+    kind, key, noun = _NAMED_BY_PARAMETER[prefix]
+    resources, why = _resource_scope(workflow, step, parameters, kind, key)
+    _scoped(collector, pascal_case(prefix) + noun, actions, resources, why, kind)
+
+
 def _sdk_task(collector: _Collector, workflow: Workflow, step: ServiceStep) -> None:
     service = step.service.lower()
     prefix = iam_prefix(service)
@@ -305,21 +322,8 @@ def _sdk_task(collector: _Collector, workflow: Workflow, step: ServiceStep) -> N
             _s3(collector, sid_base, ("s3:GetObject",), [r for r in workflow.resources.values()
                                                          if r.type == "bucket"], "CopySource")
         return
-    if prefix == "dynamodb":
-        tables, why = _resource_scope(workflow, step, parameters, "table", "TableName")
-        _scoped(collector, f"{sid_base}Tables", actions, tables, why, "table")
-        return
-    if prefix == "sns":
-        topics, why = _resource_scope(workflow, step, parameters, "topic", "TopicArn")
-        _scoped(collector, f"{sid_base}Topics", actions, topics, why, "topic")
-        return
-    if prefix == "sqs":
-        queues, why = _resource_scope(workflow, step, parameters, "queue", "QueueUrl")
-        _scoped(collector, f"{sid_base}Queues", actions, queues, why, "queue")
-        return
-    if prefix == "ssm":
-        params, why = _resource_scope(workflow, step, parameters, "parameter", "Name")
-        _scoped(collector, f"{sid_base}Parameters", actions, params, why, "parameter")
+    if prefix in _NAMED_BY_PARAMETER:
+        _scoped_by_parameter(collector, workflow, step, parameters, prefix, actions)
         return
     if prefix == "sagemaker":
         _sagemaker(collector, workflow, step, actions, parameters)
@@ -462,15 +466,9 @@ def _optimized_task(collector: _Collector, workflow: Workflow, step: ServiceStep
                           [{"Fn::GetAtt": [function, "Arn"]}, {"Fn::Sub": "${" + function + ".Arn}:*"}])
         else:
             collector.add("InvokeFunctions", ["lambda:InvokeFunction"], [_regional("lambda", "function:*")])
-    elif step.service == "sns":
-        topics, why = _resource_scope(workflow, step, parameters, "topic", "TopicArn")
-        _scoped(collector, "SnsTopics", ["sns:Publish"], topics, why, "topic")
-    elif step.service == "sqs":
-        queues, why = _resource_scope(workflow, step, parameters, "queue", "QueueUrl")
-        _scoped(collector, "SqsQueues", ["sqs:SendMessage"], queues, why, "queue")
-    elif step.service == "dynamodb":
-        tables, why = _resource_scope(workflow, step, parameters, "table", "TableName")
-        _scoped(collector, "DynamodbTables", iam_actions("dynamodb", step.action), tables, why, "table")
+    elif step.service in _NAMED_BY_PARAMETER:
+        _scoped_by_parameter(collector, workflow, step, parameters, step.service,
+                             iam_actions(step.service, step.action))
     elif step.service == "states":
         collector.add("StartExecutions", ["states:StartExecution"], [_regional("states", "stateMachine:*")])
         if sync:

@@ -94,31 +94,23 @@ def test_s3_sdk_calls_split_object_and_bucket_actions(tmp_path):
     assert policy["S3Objects"]["Resource"] == sub("${WorkBucket.Arn}/*")
 
 
-def test_a_bucket_chosen_at_run_time_is_scoped_to_the_declared_buckets(tmp_path):
-    policy = machine_policy(tmp_path, """
+@pytest.mark.parametrize(("listed", "expected"), [
+    ("", [sub("${ABucket.Arn}/*"), sub("${BBucket.Arn}/*")]),  # every declared bucket
+    ("reads: [a]", sub("${ABucket.Arn}/*")),                     # only what the step lists
+])
+def test_a_bucket_chosen_at_run_time_is_scoped_to_the_listed_or_else_the_declared_buckets(tmp_path, listed,
+                                                                                        expected):
+    policy = machine_policy(tmp_path, f"""
         resources:
-          a: {type: bucket}
-          b: {type: bucket}
+          a: {{type: bucket}}
+          b: {{type: bucket}}
         steps:
           - name: Read
             service: s3:getObject
-            parameters: {Bucket.$: $.bucket, Key.$: $.key}
+            parameters: {{Bucket.$: $.bucket, Key.$: $.key}}
+            {listed}
         """)
-    assert policy["S3Objects"]["Resource"] == [sub("${ABucket.Arn}/*"), sub("${BBucket.Arn}/*")]
-
-
-def test_a_bucket_chosen_at_run_time_is_scoped_to_what_the_step_lists(tmp_path):
-    policy = machine_policy(tmp_path, """
-        resources:
-          a: {type: bucket}
-          b: {type: bucket}
-        steps:
-          - name: Read
-            service: s3:getObject
-            parameters: {Bucket.$: $.bucket, Key.$: $.key}
-            reads: [a]
-        """)
-    assert policy["S3Objects"]["Resource"] == sub("${ABucket.Arn}/*")
+    assert policy["S3Objects"]["Resource"] == expected
 
 
 def test_rekognition_reads_only_the_buckets_its_start_step_lists_and_fetching_results_reads_none(tmp_path):
