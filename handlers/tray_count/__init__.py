@@ -1,0 +1,1 @@
+"""Tray counting on packing-line video (Tyson's article): detections per frame → trays per bin."""
