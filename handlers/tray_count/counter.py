@@ -13,10 +13,11 @@ A detector's raw counts are noisy, so each frame's count is cleaned before it is
   for a while; the local counter keeps its maximum, and a fall that small is not a new bin (see below).
 
 A continuous drop is a new bin only when it is large: the count never rose over the last `drop_frames`
-frames and fell to at most `drop_fraction` of the bin's maximum. A bin must have been filling for
-`min_bin_frames` frames before it can end, so noise longer than the median window cannot split it.
-After a new bin, the falling tail of the old bin's view is not counted: the new bin starts when the count
-rises again. A bin still filling when the frames end is reported as the last bin.
+frames, fell by at least `min_drop` trays and to at most `drop_fraction` of the bin's maximum. A bin must have been filling for
+`min_bin_frames` frames before it can end: a zero in a younger bin is a hand over its first trays, and is
+ignored, so noise longer than the median window cannot split a bin.
+After a new bin, the falling tail of the old bin's view is not counted: the new bin starts once the count
+has stayed above its lowest point for `drop_frames` frames. A bin still filling when the frames end is reported as the last bin.
 """
 
 from __future__ import annotations
@@ -41,22 +42,24 @@ def count_trays(
     frames: Sequence[Sequence[dict[str, Any]]],
     *,
     min_confidence: float = 0.5,
-    drop_frames: int = 5,
+    drop_frames: int = 4,
     min_bin_frames: int = 15,
-    smooth_frames: int = 5,
+    smooth_frames: int = 7,
     dedup_iou: float = 0.6,
     drop_fraction: float = 0.5,
+    min_drop: int = 2,
 ) -> dict[str, Any]:
     """Count trays per bin over one frame's detections each: `{"bins": [int, ...], "total": int}`.
 
     `frames[i]` lists frame i's detections as `{"box": [x0, y0, x1, y1], "score": float}` (pixels).
     Raises TypeError or ValueError naming the frame and detection when the input is not of that shape.
     """
-    _check_knobs(min_confidence, drop_frames, min_bin_frames, smooth_frames, dedup_iou, drop_fraction)
+    _check_knobs(min_confidence, drop_frames, min_bin_frames, smooth_frames, dedup_iou, drop_fraction, min_drop)
     counts = [len(distinct_trays(parse_frame(frame, index), min_confidence, dedup_iou))
               for index, frame in enumerate(_frame_list(frames))]
     bins = [event.trays for event in bin_events(smoothed(counts, smooth_frames), drop_frames=drop_frames,
-                                                    min_bin_frames=min_bin_frames, drop_fraction=drop_fraction)]
+                                                    min_bin_frames=min_bin_frames, drop_fraction=drop_fraction,
+                                                    min_drop=min_drop)]
     return {"bins": bins, "total": sum(bins)}
 
 
@@ -70,34 +73,43 @@ class BinEvent:
 
 
 def bin_events(counts: Iterable[int], *, drop_frames: int, min_bin_frames: int,
-               drop_fraction: float) -> Iterator[BinEvent]:
+               drop_fraction: float, min_drop: int = 2) -> Iterator[BinEvent]:
     """The article's local/global counters over cleaned per-frame counts, one event per closed bin."""
     total = local = filling_since = 0
     filling = False
+    low, rising = 0, []  # between bins: the lowest count since the last bin, and the counts above it since
     recent: list[int] = []  # the last drop_frames + 1 counts
     previous = 0
     frame = -1
     for frame, count in enumerate(counts):
         recent = (recent + [count])[-(drop_frames + 1):]
         if not filling:
-            # Between bins the old bin's view may still be falling; a new bin starts when the count rises.
-            if count > previous:
-                filling, filling_since, local = True, frame, count
+            # The old bin's view may still be falling after a drop: the next bin starts once the count has
+            # stayed above its lowest point for drop_frames frames.
+            if count <= low:
+                low, rising = count, []
+            else:
+                rising.append(count)
+                if len(rising) >= drop_frames:
+                    filling, filling_since, local = True, frame - len(rising) + 1, max(rising)
             previous = count
             continue
+        fell_to_zero = count == 0 < previous
         previous = count
         local = max(local, count)
         if frame - filling_since < min_bin_frames:
-            continue
+            continue  # a young bin's zero is a hand over its first trays, not the next bin
         fell_continuously = (len(recent) == drop_frames + 1
                              and all(b <= a for a, b in pairwise(recent))
-                             and count < recent[0]
+                             and count <= recent[0] - min_drop
                              and count <= drop_fraction * local)
-        if count == 0 or fell_continuously:
+        if fell_to_zero or fell_continuously:
             total += local
             yield BinEvent(frame, local, total)
-            filling, local = False, 0
-    if filling and local > 0:
+            filling, local, low, rising = False, 0, count, []
+    if not filling and rising:
+        local = max(rising)  # a bin that had only just started when the frames ended
+    if (filling or rising) and local > 0:
         total += local
         yield BinEvent(frame, local, total)
 
@@ -157,7 +169,7 @@ def _is_number(value: Any) -> bool:
 
 
 def _check_knobs(min_confidence: float, drop_frames: int, min_bin_frames: int, smooth_frames: int,
-                 dedup_iou: float, drop_fraction: float) -> None:
+                 dedup_iou: float, drop_fraction: float, min_drop: int) -> None:
     if not 0 <= min_confidence <= 1:
         raise ValueError("min_confidence must be from 0 to 1")
     if not 0 < dedup_iou <= 1:
@@ -165,6 +177,6 @@ def _check_knobs(min_confidence: float, drop_frames: int, min_bin_frames: int, s
     if not 0 < drop_fraction < 1:
         raise ValueError("drop_fraction must be between 0 and 1")
     for name, value in (("drop_frames", drop_frames), ("min_bin_frames", min_bin_frames),
-                        ("smooth_frames", smooth_frames)):
+                        ("smooth_frames", smooth_frames), ("min_drop", min_drop)):
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise ValueError(f"{name} must be a whole number of frames, at least 1")
+            raise ValueError(f"{name} must be a whole number, at least 1")
