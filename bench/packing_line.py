@@ -187,6 +187,49 @@ def make_line(path: str | Path, bins: int = 6, *, width: int = 320, height: int 
     return line
 
 
+def labelled_frames(root: str | Path, lines: dict[str, int], frames_per_line: int = 40, *,
+                    bucket: str = "datasets", prefix: str = "trays/", width: int = 320, height: int = 240,
+                    job: str = "trays") -> Path:
+    """Still frames of several packing lines with their tray boxes, as a Ground Truth labelling job writes them.
+
+    `lines` maps a line id to its seed (each line has its own bin position and lighting of the floor).
+    Writes `<root>/images/line=<id>/<n>.jpg` and `<root>/manifests/output.manifest`, whose source-refs
+    point at s3://<bucket>/<prefix>images/...: upload `root` under that prefix to use it.
+    """
+    root = Path(root)
+    records = []
+    for line_id, seed in lines.items():
+        rng = random.Random(seed)
+        station = _Station(width, height, rng)
+        folder = root / "images" / f"line={line_id}"
+        folder.mkdir(parents=True, exist_ok=True)
+        for number in range(frames_per_line):
+            slots = rng.sample(range(ROWS * COLUMNS), rng.randint(0, ROWS * COLUMNS))
+            trays = [_Tray(i, station.slots[s], station.slots[s]) for i, s in enumerate(slots)]
+            hand = None
+            if trays and rng.random() < 0.3:
+                at = rng.choice(trays).at
+                hand = (at[0] + rng.uniform(0, 1) * (at[2] - at[0]), (at[1] + at[3]) / 2)
+            cover = round(rng.uniform(0, 0.6) * (station.bin[3] - station.bin[1])) if rng.random() < 0.2 else 0
+            picture, visible = station.frame(trays, None, cover, hand)
+            name = f"{number:05d}.jpg"
+            cv2.imwrite(str(folder / name), picture, [cv2.IMWRITE_JPEG_QUALITY, 90])
+            records.append({
+                "source-ref": f"s3://{bucket}/{prefix}images/line={line_id}/{name}",
+                job: {"image_size": [{"width": width, "height": height, "depth": 3}],
+                      "annotations": [{"class_id": 0, "left": t["box"][0], "top": t["box"][1],
+                                       "width": t["box"][2] - t["box"][0], "height": t["box"][3] - t["box"][1]}
+                                      for t in visible]},
+                f"{job}-metadata": {"objects": [{"confidence": 0.95} for _ in visible], "class-map": {"0": "tray"},
+                                    "type": "groundtruth/object-detection", "human-annotated": "yes",
+                                    "creation-date": "2026-12-01T00:00:00.000000", "job-name": f"labeling-job/{job}"},
+            })
+    manifest = root / "manifests" / "output.manifest"
+    manifest.parent.mkdir(parents=True, exist_ok=True)
+    manifest.write_text("".join(json.dumps(record) + "\n" for record in records))
+    return manifest
+
+
 def noisy_detections(frames: list[list[dict]], *, seed: int = 0, miss: float = 0.06, duplicate: float = 0.04,
                      false_positive: float = 0.05, width: int = 320, height: int = 240) -> list[list[dict]]:
     """What a tray detector might report for each frame's visible trays: `{"box", "score"}` per detection.
