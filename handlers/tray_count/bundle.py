@@ -101,8 +101,8 @@ def parse_entry(record: object, attribute: str | None, root: tuple[str, str]) ->
 
 
 def bundle(lines: list[str], *, test_lines: set[str] | None, attribute: str | None, root: tuple[str, str],
-           max_rejected_share: float) -> tuple[list[Entry], list[Entry], list[dict]]:
-    """Manifest lines → (train, test, rejected): test holds every entry of the held-out packing lines."""
+           max_rejected_share: float) -> tuple[list[Entry], list[Entry], list[dict], int]:
+    """Manifest lines → (train, test, rejected, images without a tray); test holds the held-out lines."""
     entries, rejected, seen = [], [], set()
     for number, text in enumerate(lines, start=1):
         if not text.strip():
@@ -124,13 +124,18 @@ def bundle(lines: list[str], *, test_lines: set[str] | None, attribute: str | No
         raise BundleError(f"{len(rejected)} of {total} manifest entries are malformed "
                           f"(more than {max_rejected_share:.0%}); first: line {rejected[0]['line']}: "
                           f"{rejected[0]['reason']}")
+    # GluonCV's LstDetection needs at least one box per image: an image with no tray is counted, not bundled.
+    empty = sum(1 for e in entries if not e.boxes)
+    entries = [e for e in entries if e.boxes]
+    if not entries:
+        raise BundleError(f"no labelled tray in the manifest ({empty} images without one)")
     held_out = test_lines or {max(e.line for e in entries)}
     train = [e for e in entries if e.line not in held_out]
     test = [e for e in entries if e.line in held_out]
     if not train or not test:
         raise BundleError(f"train and test must both have images: lines {sorted({e.line for e in entries})}, "
                           f"held out for test {sorted(held_out)}")
-    return train, test, rejected
+    return train, test, rejected, empty
 
 
 def handler(event: dict, context: object) -> dict:
@@ -145,7 +150,7 @@ def handler(event: dict, context: object) -> dict:
     body = s3.get_object(Bucket=source["bucket"], Key=source["key"])["Body"].read().decode("utf-8")
     test_lines = {v.strip() for v in os.environ.get("TEST_LINES", "").split(",") if v.strip()} or None
     root = dataset_root(os.environ.get("DATASET_ROOT"), source["bucket"], manifest_dir)
-    train, test, rejected = bundle(
+    train, test, rejected, empty = bundle(
         body.splitlines(), test_lines=test_lines, attribute=os.environ.get("LABEL_ATTRIBUTE") or None,
         root=root, max_rejected_share=float(os.environ.get("MAX_REJECTED_SHARE", "0.2")))
     prefix = output["prefix"].rstrip("/") + "/"
@@ -158,7 +163,7 @@ def handler(event: dict, context: object) -> dict:
                       "lines": sorted({e.line for e in train})},
             "test": {"bucket": output["bucket"], "key": prefix + "test.lst", "images": len(test),
                      "lines": sorted({e.line for e in test})},
-            "images_root": f"s3://{root[0]}/{root[1]}", "rejected": len(rejected)}
+            "images_root": f"s3://{root[0]}/{root[1]}", "rejected": len(rejected), "without_trays": empty}
 
 
 def dataset_root(configured: str | None, manifest_bucket: str, manifest_dir: str) -> tuple[str, str]:

@@ -56,13 +56,14 @@ def read_lst(s3, key: str) -> list[list[str]]:
 def test_train_and_test_come_from_different_lines_and_name_real_images(s3):
     result = bundle.handler(EVENT, None)
     assert result["train"]["lines"] == ["1", "2"] and result["test"]["lines"] == ["3"]
-    assert result["train"]["images"] == 12 and result["test"]["images"] == 6 and result["rejected"] == 0
+    assert result["rejected"] == 0
+    assert result["train"]["images"] + result["test"]["images"] + result["without_trays"] == 18
     rows = read_lst(s3, result["train"]["key"])
-    assert len(rows) == 12
+    assert len(rows) == result["train"]["images"] > 0
     for index, row in enumerate(rows):
         assert row[:5] == [str(index), "4", "5", "320", "240"]
         labels = [float(v) for v in row[5:-1]]
-        assert len(labels) % 5 == 0
+        assert len(labels) % 5 == 0 and labels
         for c, x0, y0, x1, y1 in zip(*[iter(labels)] * 5, strict=True):
             assert c == 0 and 0 <= x0 < x1 <= 1 and 0 <= y0 < y1 <= 1
         s3.head_object(Bucket="datasets", Key="trays/" + row[-1])  # the path resolves under the dataset root
