@@ -1,0 +1,143 @@
+"""Train a GluonCV SSD tray detector from LST files (SageMaker script mode).
+
+Channels: `train` and `test`, each holding one LST file (GluonCV LstDetection: normalised boxes, as
+handlers/tray_count/bundle.py writes them), and `images`, the dataset root the LST paths are relative to. Hyperparameters (all optional): `network` (a GluonCV
+`ssd_*_custom` model, default ssd_300_mobilenet0.25_custom), `data-shape` (the square input size, default
+the network's), `epochs`, `batch-size`, `lr`, `classes` (comma-separated, default `tray`), `seed`,
+`pretrained-base` (default 0: nothing is downloaded; 1 fetches ImageNet weights on AWS).
+
+Every epoch prints `epoch=<n> loss=<l> val_mAP=<m>` for MetricDefinitions; the last line is the held-out
+VOC mAP at IoU 0.5: `test_mAP=<m>`. The model is exported to SM_MODEL_DIR as `model-symbol.json` +
+`model-0000.params` (what the inference script and AWS Panorama load) with `classes.json` beside them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import json
+import os
+import random
+import sys
+import time
+import warnings
+
+import mxnet as mx
+import numpy as np
+from gluoncv import model_zoo
+from gluoncv.data import LstDetection
+from gluoncv.data.batchify import Pad, Stack, Tuple
+from gluoncv.data.transforms.presets.ssd import SSDDefaultTrainTransform, SSDDefaultValTransform
+from gluoncv.loss import SSDMultiBoxLoss
+from gluoncv.utils.metrics.voc_detection import VOC07MApMetric
+from mxnet import autograd, gluon
+
+
+def arguments(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--network", default="ssd_300_mobilenet0.25_custom")
+    parser.add_argument("--data-shape", type=int, default=0, help="square input size (default: the network's)")
+    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--lr", type=float, default=0.001)
+    parser.add_argument("--classes", default="tray")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--pretrained-base", type=int, default=0)
+    parser.add_argument("--model-dir", default=os.environ.get("SM_MODEL_DIR", "model"))
+    parser.add_argument("--train", default=os.environ.get("SM_CHANNEL_TRAIN", "train"))
+    parser.add_argument("--test", default=os.environ.get("SM_CHANNEL_TEST", "test"))
+    parser.add_argument("--images", default=os.environ.get("SM_CHANNEL_IMAGES", "images"))
+    return parser.parse_args(argv)
+
+
+def lst_in(channel: str) -> str:
+    """The one .lst file of a channel."""
+    found = sorted(glob.glob(os.path.join(channel, "**", "*.lst"), recursive=True))
+    if len(found) != 1:
+        raise SystemExit(f"channel {channel} must hold exactly one .lst file, found {len(found) or 'none'}")
+    return found[0]
+
+
+def fail(reason: str) -> None:
+    """Tell SageMaker why (FailureReason), then stop."""
+    output = os.path.join(os.environ.get("SM_OUTPUT_DIR", "/opt/ml/output"))
+    if os.path.isdir(output):
+        with open(os.path.join(output, "failure"), "w") as f:
+            f.write(reason)
+    print(reason, file=sys.stderr)
+    sys.exit(1)
+
+
+def evaluate(net, loader, classes: list[str]) -> float:
+    """VOC07 mAP at IoU 0.5 over a loader of (image, padded label) batches."""
+    metric = VOC07MApMetric(iou_thresh=0.5, class_names=classes)
+    for images, labels in loader:
+        ids, scores, boxes = net(images.as_in_context(mx.cpu()))
+        metric.update(boxes, ids, scores, labels[:, :, :4], labels[:, :, 4:5],
+                      labels[:, :, 5:6] if labels.shape[-1] > 5 else None)
+    names, values = metric.get()
+    return float(values[names.index("mAP")])
+
+
+def main(argv: list[str]) -> int:
+    args = arguments(argv)
+    random.seed(args.seed)
+    np.random.seed(args.seed)
+    mx.random.seed(args.seed)
+    classes = [c.strip() for c in args.classes.split(",") if c.strip()]
+    train_lst, test_lst = lst_in(args.train), lst_in(args.test)
+    train_set = LstDetection(train_lst, root=args.images)
+    test_set = LstDetection(test_lst, root=args.images)
+    if len(train_set) == 0 or len(test_set) == 0:
+        fail(f"no images to train or test on: {len(train_set)} in train, {len(test_set)} in test")
+    for name, dataset in (("train", train_set), ("test", test_set)):  # fail now, not mid-epoch
+        missing = [path for path in dataset._items if not os.path.isfile(path)]
+        if missing:
+            fail(f"the {name} LST names {len(missing)} images the images channel does not hold, "
+                 f"e.g. {os.path.relpath(missing[0], args.images)}")
+
+    net = model_zoo.get_model(args.network, classes=classes, pretrained_base=bool(args.pretrained_base))
+    with warnings.catch_warnings():  # "already initialized" for a pretrained base: intended
+        warnings.simplefilter("ignore")
+        net.collect_params(".*conv.*weight").initialize(mx.init.Xavier(magnitude=2))
+        net.collect_params().initialize()
+    size = args.data_shape or int(args.network.split("_")[1])
+    with autograd.train_mode():
+        _, _, anchors = net(mx.nd.zeros((1, 3, size, size)))
+    train_loader = gluon.data.DataLoader(
+        train_set.transform(SSDDefaultTrainTransform(size, size, anchors)), args.batch_size, shuffle=True,
+        batchify_fn=Tuple(Stack(), Stack(), Stack()), last_batch="rollover", num_workers=0)
+    test_loader = gluon.data.DataLoader(
+        test_set.transform(SSDDefaultValTransform(size, size)), args.batch_size, shuffle=False,
+        batchify_fn=Tuple(Stack(), Pad(pad_val=-1)), last_batch="keep", num_workers=0)
+    loss_fn = SSDMultiBoxLoss()
+    trainer = gluon.Trainer(net.collect_params(), "adam", {"learning_rate": args.lr})
+    print(f"training {args.network} at {size}px on {len(train_set)} images, testing on {len(test_set)}",
+          flush=True)
+    for epoch in range(1, args.epochs + 1):
+        started, total, batches = time.time(), 0.0, 0
+        for batch in train_loader:  # the loader's shared-memory arrays, moved to where the net lives
+            images, cls_targets, box_targets = (part.as_in_context(mx.cpu()) for part in batch)
+            with autograd.record():
+                cls_preds, box_preds, _ = net(images)
+                sum_loss, _, _ = loss_fn([cls_preds], [box_preds], [cls_targets], [box_targets])
+            autograd.backward(sum_loss)
+            trainer.step(1)
+            total += float(sum(loss.mean().asscalar() for loss in sum_loss))
+            batches += 1
+        val_map = evaluate(net, test_loader, classes)
+        print(f"epoch={epoch} loss={total / max(1, batches):.4f} val_mAP={val_map:.4f} "
+              f"images_per_s={len(train_set) / (time.time() - started):.1f}", flush=True)
+    test_map = evaluate(net, test_loader, classes)
+    os.makedirs(args.model_dir, exist_ok=True)
+    net.hybridize()
+    net(mx.nd.zeros((1, 3, size, size)))
+    net.export(os.path.join(args.model_dir, "model"))
+    with open(os.path.join(args.model_dir, "classes.json"), "w") as f:
+        json.dump({"classes": classes, "data_shape": size, "network": args.network}, f)
+    print(f"test_mAP={test_map:.4f}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
