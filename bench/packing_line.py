@@ -19,6 +19,7 @@ import argparse
 import json
 import random
 import sys
+import tempfile
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -261,12 +262,22 @@ def noisy_detections(frames: list[list[dict]], *, seed: int = 0, miss: float = 0
 def main(argv: list[str] | None = None) -> int:
     """Command line: write one packing-line video and its ground truth."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("output", help="the .mp4 to write; ground truth goes to <stem>.trays.json")
+    parser.add_argument("output", nargs="?", help="the .mp4 to write; ground truth goes to <stem>.trays.json")
     parser.add_argument("--bins", type=int, default=6, help="bins filled in the video (default 6)")
     parser.add_argument("--size", default="320x240", help="WIDTHxHEIGHT (default 320x240)")
     parser.add_argument("--fps", default="15", help="frames per second, a rational (default 15)")
     parser.add_argument("--seed", type=int, default=0, help="the same seed makes the same video")
+    parser.add_argument("--quick", action="store_true", help="write and read back a tiny line in a temporary folder")
     args = parser.parse_args(argv)
+    if args.quick:
+        with tempfile.TemporaryDirectory() as folder:
+            line = make_line(Path(folder) / "line-1.mp4", 2, seed=args.seed)
+            with av.open(str(line.path)) as container:
+                decoded = sum(1 for _ in container.decode(video=0))
+            print(f"wrote and read back {decoded} of {len(line.frames)} frames, bins {line.bins}")
+            return 0 if decoded == len(line.frames) else 1
+    if not args.output:
+        parser.error("the output .mp4 is required (or --quick)")
     try:
         width, height = (int(v) for v in args.size.lower().split("x"))
     except ValueError:
