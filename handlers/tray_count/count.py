@@ -4,9 +4,9 @@ Event: {"line": "3", "video": {"bucket", "key"}, "detections": {"bucket", "key"}
 holds {"frames": [[{"box": [x0, y0, x1, y1], "score": s}, ...], ...], "fps": "15/1"}: one list per frame.
 
 Environment: the counter's knobs MIN_CONFIDENCE, DROP_FRAMES, MIN_BIN_FRAMES (see counter.py);
-EXPECTED_TRAYS_PER_BIN (0 or unset: no expectation); RESULTS_BUCKET and COUNTS_TABLE.
+EXPECTED_TRAYS_PER_BIN (0 or unset: no expectation); TRAY_COUNT_RESULTS_BUCKET and TRAY_COUNTS_TABLE.
 
-Writes counts/line=<line>/<video key>.json to RESULTS_BUCKET and one item per video to COUNTS_TABLE
+Writes counts/line=<line>/<video key>.json to TRAY_COUNT_RESULTS_BUCKET and one item per video to TRAY_COUNTS_TABLE
 (id "<line>#<video key>", so a re-run of the same video replaces its row rather than adding one).
 Returns the counts and the bins off the expected count, for the workflow to alarm on.
 """
@@ -68,11 +68,11 @@ def handler(event: dict, context: object) -> dict:
     result = {"line": line, "video": f"s3://{video_bucket}/{video_key}", "frames": len(detections["frames"]),
               "fps": detections.get("fps"), "bins": counts["bins"], "total": counts["total"],
               "expected_per_bin": expected or None, "off_bins": off, "counted_at": counted_at}
-    results_bucket = os.environ["RESULTS_BUCKET"]
+    results_bucket = os.environ["TRAY_COUNT_RESULTS_BUCKET"]
     result_key = f"counts/line={line}/{video_key}.json"
     s3.put_object(Bucket=results_bucket, Key=result_key, Body=json.dumps(result).encode(),
                   ContentType="application/json")
-    boto3.resource("dynamodb").Table(os.environ["COUNTS_TABLE"]).put_item(Item={
+    boto3.resource("dynamodb").Table(os.environ["TRAY_COUNTS_TABLE"]).put_item(Item={
         "id": f"{line}#{video_key}", "line": line, "video": result["video"], "counted_at": counted_at,
         "bins": [Decimal(n) for n in counts["bins"]], "total": Decimal(counts["total"]),
         "off_bins": Decimal(len(off)),

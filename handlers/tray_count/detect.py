@@ -3,11 +3,11 @@
 Event: an S3 Object Created event (EventBridge) or {"bucket", "key"}. The video's packing line is named in
 its key: a `line=<id>/` folder, or a folder or file name `line-<id>` (`line-3.mp4`, `line-3/clip.mp4`).
 
-Environment: DETECTOR_ENDPOINT (the endpoint serving images/tray-detector), WORK_BUCKET, SCORE_THRESHOLD
+Environment: DETECTOR_ENDPOINT (the endpoint serving images/tray-detector), TRAY_DETECTIONS_BUCKET, SCORE_THRESHOLD
 (default 0.2: what the endpoint returns; the counter applies its own, higher, MIN_CONFIDENCE),
 CONCURRENT_REQUESTS (default 4: frames in flight to the endpoint at once).
 
-Writes detections/<video key>.json to WORK_BUCKET: {"frames": [[{"box": [x0, y0, x1, y1], "score": s}]],
+Writes detections/<video key>.json to TRAY_DETECTIONS_BUCKET: {"frames": [[{"box": [x0, y0, x1, y1], "score": s}]],
 "fps", "width", "height"} with boxes in pixels; only that location travels on in the state.
 """
 
@@ -102,7 +102,7 @@ def handler(event: dict, context: object) -> dict:
                 if len(pending) >= 2 * in_flight:
                     frames.append(pending.popleft().result())
             frames.extend(future.result() for future in pending)
-    work = os.environ["WORK_BUCKET"]
+    work = os.environ["TRAY_DETECTIONS_BUCKET"]
     detections_key = f"detections/{key}.json"
     s3.put_object(Bucket=work, Key=detections_key, ContentType="application/json", Body=json.dumps(
         {"frames": frames, "fps": f"{fps.numerator}/{fps.denominator}", "width": width, "height": height}).encode())

@@ -21,8 +21,8 @@ LINE = [n for n in (1, 2, 3, 4) for _ in range(6)] + [0] * 8 + [n for n in (1, 2
 @pytest.fixture
 def aws(monkeypatch):
     for name, value in {"AWS_DEFAULT_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "testing",
-                        "AWS_SECRET_ACCESS_KEY": "testing", "RESULTS_BUCKET": "results",
-                        "COUNTS_TABLE": "counts", "MIN_BIN_FRAMES": "5"}.items():
+                        "AWS_SECRET_ACCESS_KEY": "testing", "TRAY_COUNT_RESULTS_BUCKET": "results",
+                        "TRAY_COUNTS_TABLE": "counts", "MIN_BIN_FRAMES": "5"}.items():
         monkeypatch.setenv(name, value)
     with mock_aws():
         s3 = boto3.client("s3")
