@@ -28,7 +28,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "handlers")]
 
 from engine import idp
 
-ACS_URL = "https://abc123.execute-api.us-east-1.amazonaws.com/prod/saml"
+ACS_URL = "https://abc123.execute-api.us-east-1.amazonaws.com/v1/saml"
 IDP_ENTITY_ID = "https://portal.sso.us-east-1.amazonaws.com/saml/assertion/bench"
 SP_ENTITY_ID = "https://studio.example.com/saml"
 DOMAIN, USER, TABLE = "d-bench000001", "alice", "bench-replay-ids"
@@ -86,7 +86,7 @@ def bare_python3_saml(key: idp.SigningKey, docs: list[bytes], seconds: float) ->
         "idp": {"entityId": IDP_ENTITY_ID, "x509cert": key.cert_body},
         "security": {"rejectDeprecatedAlgorithm": True}}, sp_validation_only=True)
     request = {"https": "on", "http_host": "abc123.execute-api.us-east-1.amazonaws.com",
-               "script_name": "/prod/saml"}
+               "script_name": "/v1/saml"}
 
     def call(document: bytes) -> Callable[[], object]:
         def run() -> None:

@@ -42,10 +42,18 @@ def new_id() -> str:
 
 @dataclass(frozen=True)
 class SigningKey:
-    """An RSA private key and its self-signed certificate, both PEM."""
+    """A private key (RSA or EC) and its self-signed certificate, both PEM."""
 
     key_pem: bytes
     cert_pem: bytes
+
+    @property
+    def kind(self) -> str:
+        """`rsa` or `ec`: which family of signature methods this key signs with."""
+        from cryptography.hazmat.primitives.asymmetric import ec
+        from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
+        return "ec" if isinstance(load_pem_private_key(self.key_pem, None), ec.EllipticCurvePrivateKey) else "rsa"
 
     @property
     def cert_body(self) -> str:
@@ -54,14 +62,19 @@ class SigningKey:
         return "".join(line for line in lines if not line.startswith("-----"))
 
 
-def generate_key(common_name: str = "Stepsmith test IdP", days: int = 3650) -> SigningKey:
-    """Generate a 2048-bit RSA key and a self-signed SHA-256 certificate."""
+def generate_key(common_name: str = "Stepsmith test IdP", days: int = 3650, kind: str = "rsa") -> SigningKey:
+    """Generate a key (`rsa`: 2048-bit RSA; `ec`: ECDSA on P-256) and a self-signed SHA-256 certificate."""
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
     from cryptography.x509.oid import NameOID
 
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    if kind == "rsa":
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    elif kind == "ec":
+        key = ec.generate_private_key(ec.SECP256R1())
+    else:
+        raise ValueError(f"key kind must be rsa or ec, not {kind!r}")
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
     now = dt.datetime.now(dt.UTC)
     cert = (
@@ -115,12 +128,15 @@ class ResponseOptions:
     destination: str | None = None
     recipient: str | None = None
     audience: str | None = None
+    # Further AudienceRestriction elements, each a list of Audience values (after the one for `audience`).
+    extra_audience_restrictions: list[list[str]] = field(default_factory=list)
     status: str = STATUS_SUCCESS
     now: dt.datetime | None = None
     not_before_offset: int = -5  # seconds relative to `now`
     lifetime: int = 300  # NotOnOrAfter = now + lifetime
     sign: str = "assertion"  # assertion | response | both | none
-    digest: str = "sha256"  # sha256 | sha1
+    digest: str = "sha256"  # the DigestMethod: md5 | sha1 | sha256 | sha384 | sha512
+    signature_hash: str | None = None  # the SignatureMethod's hash (rsa-/ecdsa- by the key); None: `digest`
     response_id: str = field(default_factory=new_id)
     assertion_id: str = field(default_factory=new_id)
 
@@ -171,6 +187,10 @@ def build_response(options: ResponseOptions) -> etree._Element:
     if audience != OMIT:
         restriction = etree.SubElement(conditions, _q(NS_SAML, "AudienceRestriction"))
         etree.SubElement(restriction, _q(NS_SAML, "Audience")).text = audience
+    for audiences in options.extra_audience_restrictions:
+        restriction = etree.SubElement(conditions, _q(NS_SAML, "AudienceRestriction"))
+        for value in audiences:
+            etree.SubElement(restriction, _q(NS_SAML, "Audience")).text = value
     authn = etree.SubElement(assertion, _q(NS_SAML, "AuthnStatement"))
     authn.set("AuthnInstant", issue)
     authn.set("SessionIndex", new_id())
@@ -190,14 +210,27 @@ def build_response(options: ResponseOptions) -> etree._Element:
     return response
 
 
-def sign_element(element: etree._Element, key: SigningKey, digest: str = "sha256") -> None:
-    """Add an enveloped XML signature to `element` (a Response or Assertion), right after its Issuer."""
+HASHES = ("md5", "sha1", "sha256", "sha384", "sha512")  # weak ones too: the SP must refuse them
+
+
+def sign_element(element: etree._Element, key: SigningKey, digest: str = "sha256",
+                 signature_hash: str | None = None) -> None:
+    """Add an enveloped XML signature to `element` (a Response or Assertion), right after its Issuer.
+
+    `digest` names the DigestMethod, `signature_hash` the SignatureMethod's hash (default: `digest`);
+    the SignatureMethod is RSA or ECDSA as the key is.
+    """
     import xmlsec
 
-    sign_method, digest_method = {
-        "sha256": (xmlsec.Transform.RSA_SHA256, xmlsec.Transform.SHA256),
-        "sha1": (xmlsec.Transform.RSA_SHA1, xmlsec.Transform.SHA1),
-    }[digest]
+    signature_hash = signature_hash or digest
+    for name in (digest, signature_hash):
+        if name not in HASHES:
+            raise ValueError(f"hash must be one of {', '.join(HASHES)}, not {name!r}")
+    family = "ECDSA" if key.kind == "ec" else "RSA"
+    if family == "ECDSA" and signature_hash == "md5":
+        raise ValueError("there is no ECDSA-MD5 signature method")
+    sign_method = getattr(xmlsec.Transform, f"{family}_{signature_hash.upper()}")
+    digest_method = getattr(xmlsec.Transform, digest.upper())
     signature = xmlsec.template.create(element, xmlsec.Transform.EXCL_C14N, sign_method, ns="ds")
     issuer = element.find(_q(NS_SAML, "Issuer"))
     issuer.addnext(signature)
@@ -218,9 +251,9 @@ def make_response(options: ResponseOptions, key: SigningKey) -> bytes:
     """A SAMLResponse document, signed as `options.sign` says, serialised as UTF-8 XML."""
     response = build_response(options)
     if options.sign in ("assertion", "both"):
-        sign_element(response.find(_q(NS_SAML, "Assertion")), key, options.digest)
+        sign_element(response.find(_q(NS_SAML, "Assertion")), key, options.digest, options.signature_hash)
     if options.sign in ("response", "both"):
-        sign_element(response, key, options.digest)
+        sign_element(response, key, options.digest, options.signature_hash)
     if options.sign not in ("assertion", "response", "both", "none"):
         raise ValueError(f"sign must be assertion, response, both or none, not {options.sign!r}")
     return etree.tostring(response, xml_declaration=True, encoding="UTF-8")

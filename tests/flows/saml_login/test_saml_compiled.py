@@ -3,15 +3,12 @@ its network settings, and the service control policy written beside the template
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
-from saml_login_cases import ROOT
 
 from engine.iam_eval import evaluate
 
-SPEC = ROOT / "workflows" / "saml-login.yaml"
 ACTION = "sagemaker:CreatePresignedDomainUrl"
 PARAMETERS = {"IdpCertificate": "MIIC", "IdpEntityId": "https://idp", "SpEntityId": "https://sp",
               "AcsUrl": "https://acs/saml", "VpcEndpointId": "vpce-1", "SubnetIds": "subnet-1,subnet-2",
@@ -19,15 +16,8 @@ PARAMETERS = {"IdpCertificate": "MIIC", "IdpEntityId": "https://idp", "SpEntityI
 
 
 @pytest.fixture(scope="module")
-def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from compiler import compile_project
-
-    root = tmp_path_factory.mktemp("saml-project")
-    (root / "workflows").mkdir()
-    shutil.copy(SPEC, root / "workflows" / "saml-login.yaml")
-    shutil.copytree(ROOT / "handlers", root / "handlers", ignore=shutil.ignore_patterns("__pycache__"))
-    compile_project(root, root / "build")
-    return root
+def project(saml_project: Path) -> Path:
+    return saml_project
 
 
 def role_policies(project: Path, **overrides: str):
