@@ -95,12 +95,12 @@ def generate_key(common_name: str = "Stepsmith test IdP", days: int = 3650, kind
     )
 
 
-def load_or_create_key(directory: Path = DEFAULT_KEY_DIR) -> SigningKey:
-    """The key pair stored in `directory` (key.pem, cert.pem), generated on first use."""
+def load_or_create_key(directory: Path = DEFAULT_KEY_DIR, kind: str = "rsa") -> SigningKey:
+    """The key pair stored in `directory` (key.pem, cert.pem), generated (`kind`: rsa | ec) on first use."""
     key_path, cert_path = directory / "key.pem", directory / "cert.pem"
     if key_path.exists() and cert_path.exists():
         return SigningKey(key_path.read_bytes(), cert_path.read_bytes())
-    signing_key = generate_key()
+    signing_key = generate_key(kind=kind)
     directory.mkdir(parents=True, exist_ok=True)
     key_path.write_bytes(signing_key.key_pem)
     key_path.chmod(0o600)
@@ -381,12 +381,14 @@ _key_dir_option = click.option(
 @idp.command()
 @_key_dir_option
 @click.option("--force", is_flag=True, help="Replace an existing key pair.")
-def keygen(key_dir: Path, force: bool) -> None:
+@click.option("--kind", type=click.Choice(["rsa", "ec"]), default="rsa", show_default=True,
+              help="rsa: RSA-2048, signs RSA-SHA256; ec: P-256, signs ECDSA-SHA256.")
+def keygen(key_dir: Path, force: bool, kind: str) -> None:
     """Create the IdP signing key and print its certificate as one base64 line (the IdpCertificate parameter)."""
     if force:
         for name in ("key.pem", "cert.pem"):
             (key_dir / name).unlink(missing_ok=True)
-    click.echo(load_or_create_key(key_dir).cert_body)
+    click.echo(load_or_create_key(key_dir, kind).cert_body)
 
 
 @idp.command()

@@ -110,3 +110,22 @@ def test_the_articles_two_tests_on_the_compiled_app(project, idp_key):
         outside = get(sign_in(api), "127.0.0.2")
     assert inside[0] == 200 and f"user profile {USER}" in inside[2]
     assert outside[0] == 403 and "explicit deny" in outside[2]
+
+
+def test_the_readme_deploys_with_the_acs_url_the_stack_prints(project):
+    """AcsUrl must equal the URL the IdP posts to exactly; the README's must be the compiled API's URL."""
+    import re
+
+    from saml_login_cases import ROOT
+
+    from engine.app import load_template
+
+    template = load_template(project / "build" / "template.yaml")
+    output = template["Outputs"]["SamlLoginApiUrl"]["Value"]["Fn::Sub"]
+    stack_prints = (output.replace("${SamlLoginApi}", "<api-id>").replace("${AWS::Region}", "<region>")
+                    .replace("${AWS::URLSuffix}", "amazonaws.com"))
+    readme = (ROOT / "README.md").read_text()
+    deploy = readme[readme.index("#### 2. Deploy"):readme.index("#### 3.")]
+    assert re.findall(r"AcsUrl=(\S+)", deploy) == [stack_prints]
+    acs_urls = set(re.findall(r"https://<api-id>\S*?/saml", readme))
+    assert acs_urls == {stack_prints}, "every ACS URL in the README is the compiled API's"

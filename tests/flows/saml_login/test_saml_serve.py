@@ -144,6 +144,22 @@ def test_idp_cli_signs_a_response_the_handler_accepts(tmp_path, idp_key):
     assert refused.value.reason == "assertion_count"
 
 
+def test_idp_cli_makes_an_ecdsa_key_whose_signatures_the_handler_accepts(tmp_path):
+    import saml_login_validation as v
+
+    from engine.idp import idp as idp_cli
+
+    runner = CliRunner()
+    keys = str(tmp_path / "keys")
+    cert_body = runner.invoke(idp_cli, ["keygen", "--kind", "ec", "--key-dir", keys]).output.strip()
+    signed = runner.invoke(idp_cli, ["sign", "--user", "bob", "--domain", DOMAIN, "--key-dir", keys,
+                                     "--output", "xml"])
+    assert signed.exit_code == 0 and "xmldsig-more#ecdsa-sha256" in signed.output
+    validator = v.Validator(v.Config(idp_entity_id=idp.DEFAULT_IDP_ENTITY_ID, idp_certificate=cert_body,
+                                     sp_entity_id=idp.DEFAULT_SP_ENTITY_ID, acs_url=idp.DEFAULT_ACS_URL))
+    assert validator.validate(idp.encode(signed.output.strip().encode())).user == "bob"
+
+
 def test_serve_without_a_template_says_what_to_do(tmp_path, monkeypatch):
     from engine.serve import serve
 
