@@ -8,6 +8,7 @@ import datetime as dt
 import secrets
 import urllib.parse
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import click
@@ -47,7 +48,7 @@ class SigningKey:
     key_pem: bytes
     cert_pem: bytes
 
-    @property
+    @cached_property
     def kind(self) -> str:
         """`rsa` or `ec`: which family of signature methods this key signs with."""
         from cryptography.hazmat.primitives.asymmetric import ec
