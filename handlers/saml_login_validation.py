@@ -4,9 +4,11 @@ python3-saml's strict mode checks the signature, issuer, status, assertion count
 accepts a Destination that merely starts with the ACS URL, a Recipient that merely contains it, an
 assertion with no Audience at all, and no NotOnOrAfter. So the document is first parsed here with entity
 expansion and DTDs refused, checked for the shapes signature wrapping needs (every signature references
-its own parent, one assertion, directly under the Response, unique IDs, no comments), checked exactly
-for destination, recipient, audience and time with the configured clock skew — then handed to
-python3-saml for the signature and its own checks. Every refusal carries a reason code for the logs.
+its own parent, one assertion, directly under the Response, unique IDs, no comments, only allow-listed
+algorithms), checked exactly for destination, recipient, audience and time with the configured clock
+skew — then handed to python3-saml for the signature and its own checks. The identity is finally read
+from the verified assertion here, exactly as signed (the library strips values and drops blank ones).
+Every refusal carries a reason code for the logs.
 """
 from __future__ import annotations
 
