@@ -382,14 +382,17 @@ _key_dir_option = click.option(
 @idp.command()
 @_key_dir_option
 @click.option("--force", is_flag=True, help="Replace an existing key pair.")
-@click.option("--kind", type=click.Choice(["rsa", "ec"]), default="rsa", show_default=True,
-              help="rsa: RSA-2048, signs RSA-SHA256; ec: P-256, signs ECDSA-SHA256.")
-def keygen(key_dir: Path, force: bool, kind: str) -> None:
+@click.option("--kind", type=click.Choice(["rsa", "ec"]), default=None,
+              help="rsa (the default): RSA-2048, signs RSA-SHA256; ec: P-256, signs ECDSA-SHA256.")
+def keygen(key_dir: Path, force: bool, kind: str | None) -> None:
     """Create the IdP signing key and print its certificate as one base64 line (the IdpCertificate parameter)."""
     if force:
         for name in ("key.pem", "cert.pem"):
             (key_dir / name).unlink(missing_ok=True)
-    click.echo(load_or_create_key(key_dir, kind).cert_body)
+    signing_key = load_or_create_key(key_dir, kind or "rsa")
+    if kind and signing_key.kind != kind:
+        raise click.UsageError(f"{key_dir} already holds an {signing_key.kind} key; add --force to replace it")
+    click.echo(signing_key.cert_body)
 
 
 @idp.command()

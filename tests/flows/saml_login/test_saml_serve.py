@@ -158,6 +158,9 @@ def test_idp_cli_makes_an_ecdsa_key_whose_signatures_the_handler_accepts(tmp_pat
     validator = v.Validator(v.Config(idp_entity_id=idp.DEFAULT_IDP_ENTITY_ID, idp_certificate=cert_body,
                                      sp_entity_id=idp.DEFAULT_SP_ENTITY_ID, acs_url=idp.DEFAULT_ACS_URL))
     assert validator.validate(idp.encode(signed.output.strip().encode())).user == "bob"
+    other_kind = runner.invoke(idp_cli, ["keygen", "--kind", "rsa", "--key-dir", keys])
+    assert other_kind.exit_code == 2 and "--force" in other_kind.output
+    assert runner.invoke(idp_cli, ["keygen", "--key-dir", keys]).output.strip() == cert_body  # kept
 
 
 def test_serve_without_a_template_says_what_to_do(tmp_path, monkeypatch):
