@@ -4,6 +4,7 @@ Measures mean time per execution over the conformance corpus (../shared/conforma
 on a 20-state workflow, and on a 10,000-item Map; prints each engine's time and the ratio moto/ours.
 
     .venv/bin/python bench/engine.py [--sample N] [--map-items N] [--moto-map-items N]
+    .venv/bin/python bench/engine.py --quick     # tiny inputs, one repetition: proves it runs (CI)
 
 moto's interpreter runs every execution in a thread and really sleeps in Wait states, so it is timed
 over a sample of corpus cases without Wait states (the same sample is timed for this engine), and its
@@ -122,8 +123,15 @@ def main() -> int:
     ap.add_argument("--map-items", type=int, default=10_000)
     ap.add_argument("--moto-map-items", type=int, default=500, help="items in moto's Map run (scaled up)")
     ap.add_argument("--no-moto", action="store_true", help="time only this engine")
+    ap.add_argument("--quick", action="store_true", help="tiny inputs, one repetition (CI: it runs; no figures)")
     args = ap.parse_args()
+    repeat, flow_runs, moto_flow_runs = 3, 200, 20
+    if args.quick:
+        args.sample, args.map_items, args.moto_map_items = 3, 100, 10
+        repeat, flow_runs, moto_flow_runs = 1, 2, 1
 
+    if args.quick:
+        print("--quick: tiny inputs, one repetition; the figures show that it runs, not how fast.")
     rows: list[tuple[str, float, float | None, str]] = []
     corpus: list[tuple[dict, str | None]] = []
     if os.path.exists(CORPUS):
@@ -134,14 +142,14 @@ def main() -> int:
     items = json.dumps({"items": list(range(args.map_items))})
     map_def = big_map()
 
-    ours_corpus = time_ours(corpus, repeat=3) if corpus else None
+    ours_corpus = time_ours(corpus, repeat=repeat) if corpus and not args.quick else None
     candidates = [c for c in corpus if not _has_wait(c[0])]
     step = max(1, len(candidates) // max(1, args.sample))
     sample = candidates[::step][: args.sample]
-    ours_sample = time_ours(sample, repeat=3) if sample else None
-    ours_flow = time_ours([(flow, flow_input)] * 200, repeat=3)
+    ours_sample = time_ours(sample, repeat=repeat) if sample else None
+    ours_flow = time_ours([(flow, flow_input)] * flow_runs, repeat=repeat)
     ours_map = ours_map_cpu = float("inf")
-    for _ in range(3):
+    for _ in range(repeat):
         started, cpu = time.perf_counter(), time.process_time()
         result = execute(map_def, items)
         ours_map = min(ours_map, time.perf_counter() - started)
@@ -153,10 +161,11 @@ def main() -> int:
         moto = Moto()
         try:
             moto_sample = moto.time(sample) if sample else None
-            moto_flow = moto.time([(flow, flow_input)] * 20)
+            moto_flow = moto.time([(flow, flow_input)] * moto_flow_runs)
             small = json.dumps({"items": list(range(args.moto_map_items))})
             started = time.perf_counter()
-            moto.run(map_def, small)
+            if moto.run(map_def, small) != "SUCCEEDED":
+                raise RuntimeError("moto's interpreter did not run the Map benchmark")
             moto_map = (time.perf_counter() - started) * args.map_items / args.moto_map_items
         finally:
             moto.stop()

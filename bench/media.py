@@ -6,6 +6,7 @@ sinks across the bottom edge. Beside `clip.mp4` goes `clip.faces.json`: the exac
 
     python bench/media.py sample.mp4                       # 4 s, 640x360, 30000/1001 fps, AAC audio
     python bench/media.py clip720.mp4 --size 1280x720 --seconds 10
+    python bench/media.py --quick                          # a 1 s 160x90 clip in a temporary folder (CI)
 """
 
 from __future__ import annotations
@@ -131,12 +132,19 @@ def make_clip(path: str | Path, width: int = 640, height: int = 360, seconds: fl
 def main(argv: list[str] | None = None) -> int:
     """Command line: write one sample clip."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("output", help="the .mp4 (or .mov) to write; ground truth goes to <stem>.faces.json")
+    parser.add_argument("output", nargs="?",
+                        help="the .mp4 (or .mov) to write; ground truth goes to <stem>.faces.json")
     parser.add_argument("--size", default="640x360", help="WIDTHxHEIGHT (default 640x360)")
     parser.add_argument("--seconds", type=float, default=4.0)
     parser.add_argument("--fps", default="30000/1001", help="a rational, e.g. 30000/1001 or 25")
     parser.add_argument("--no-audio", action="store_true")
+    parser.add_argument("--quick", action="store_true",
+                        help="a tiny clip (1 s, 160x90) in a temporary folder, checked and removed (CI)")
     args = parser.parse_args(argv)
+    if args.quick:
+        return _quick()
+    if args.output is None:
+        parser.error("the output file is required (or --quick)")
     try:
         width, height = (int(v) for v in args.size.lower().split("x"))
     except ValueError:
@@ -145,6 +153,23 @@ def main(argv: list[str] | None = None) -> int:
     clip = make_clip(args.output, width, height, args.seconds, Fraction(args.fps), audio=not args.no_audio)
     print(f"wrote {clip.path} ({clip.width}x{clip.height}, {clip.frames} frames at {clip.fps}, "
           f"{'with' if clip.audio else 'no'} audio) and {clip.path.with_suffix('.faces.json')}")
+    return 0
+
+
+def _quick() -> int:
+    """Write a tiny clip and check what was written against what was asked for."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as folder:
+        clip = make_clip(Path(folder) / "quick.mp4", 160, 90, 1.0)
+        probe = cv2.VideoCapture(str(clip.path))
+        frames = int(probe.get(cv2.CAP_PROP_FRAME_COUNT))
+        size = int(probe.get(cv2.CAP_PROP_FRAME_WIDTH)), int(probe.get(cv2.CAP_PROP_FRAME_HEIGHT))
+        probe.release()
+        if (frames, size) != (clip.frames, (160, 90)):
+            print(f"media.py: wrote {frames} frames of {size}, expected {clip.frames} of (160, 90)", file=sys.stderr)
+            return 1
+        print(f"wrote and read back a {clip.width}x{clip.height} clip of {clip.frames} frames")
     return 0
 
 

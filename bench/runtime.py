@@ -1,6 +1,7 @@
 """Task dispatch overhead: a handler called directly vs. through LambdaRunner and a whole local execution.
 
     .venv/bin/python bench/runtime.py [--n 500]
+    .venv/bin/python bench/runtime.py --quick     # tiny inputs, one repetition: proves it runs (CI)
 
 Prints mean times and ratios against the direct call measured in the same run, plus LocalAWS start/stop.
 """
@@ -31,8 +32,12 @@ def mean_seconds(fn, n: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=500)
-    n = parser.parse_args().n
+    parser.add_argument("--quick", action="store_true", help="tiny inputs, one repetition (CI: it runs; no figures)")
+    args = parser.parse_args()
+    n = 2 if args.quick else args.n
 
+    if args.quick:
+        print("--quick: tiny inputs, one repetition; the figures show that it runs, not how fast.")
     from engine import execute
     from engine.app import App
     from engine.aws import LocalAWS

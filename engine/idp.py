@@ -8,6 +8,7 @@ import datetime as dt
 import secrets
 import urllib.parse
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import click
@@ -42,10 +43,18 @@ def new_id() -> str:
 
 @dataclass(frozen=True)
 class SigningKey:
-    """An RSA private key and its self-signed certificate, both PEM."""
+    """A private key (RSA or EC) and its self-signed certificate, both PEM."""
 
     key_pem: bytes
     cert_pem: bytes
+
+    @cached_property
+    def kind(self) -> str:
+        """`rsa` or `ec`: which family of signature methods this key signs with."""
+        from cryptography.hazmat.primitives.asymmetric import ec
+        from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
+        return "ec" if isinstance(load_pem_private_key(self.key_pem, None), ec.EllipticCurvePrivateKey) else "rsa"
 
     @property
     def cert_body(self) -> str:
@@ -54,14 +63,19 @@ class SigningKey:
         return "".join(line for line in lines if not line.startswith("-----"))
 
 
-def generate_key(common_name: str = "Stepsmith test IdP", days: int = 3650) -> SigningKey:
-    """Generate a 2048-bit RSA key and a self-signed SHA-256 certificate."""
+def generate_key(common_name: str = "Stepsmith test IdP", days: int = 3650, kind: str = "rsa") -> SigningKey:
+    """Generate a key (`rsa`: 2048-bit RSA; `ec`: ECDSA on P-256) and a self-signed SHA-256 certificate."""
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
     from cryptography.x509.oid import NameOID
 
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    if kind == "rsa":
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    elif kind == "ec":
+        key = ec.generate_private_key(ec.SECP256R1())
+    else:
+        raise ValueError(f"key kind must be rsa or ec, not {kind!r}")
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
     now = dt.datetime.now(dt.UTC)
     cert = (
@@ -82,12 +96,12 @@ def generate_key(common_name: str = "Stepsmith test IdP", days: int = 3650) -> S
     )
 
 
-def load_or_create_key(directory: Path = DEFAULT_KEY_DIR) -> SigningKey:
-    """The key pair stored in `directory` (key.pem, cert.pem), generated on first use."""
+def load_or_create_key(directory: Path = DEFAULT_KEY_DIR, kind: str = "rsa") -> SigningKey:
+    """The key pair stored in `directory` (key.pem, cert.pem), generated (`kind`: rsa | ec) on first use."""
     key_path, cert_path = directory / "key.pem", directory / "cert.pem"
     if key_path.exists() and cert_path.exists():
         return SigningKey(key_path.read_bytes(), cert_path.read_bytes())
-    signing_key = generate_key()
+    signing_key = generate_key(kind=kind)
     directory.mkdir(parents=True, exist_ok=True)
     key_path.write_bytes(signing_key.key_pem)
     key_path.chmod(0o600)
@@ -115,12 +129,15 @@ class ResponseOptions:
     destination: str | None = None
     recipient: str | None = None
     audience: str | None = None
+    # Further AudienceRestriction elements, each a list of Audience values (after the one for `audience`).
+    extra_audience_restrictions: list[list[str]] = field(default_factory=list)
     status: str = STATUS_SUCCESS
     now: dt.datetime | None = None
     not_before_offset: int = -5  # seconds relative to `now`
     lifetime: int = 300  # NotOnOrAfter = now + lifetime
     sign: str = "assertion"  # assertion | response | both | none
-    digest: str = "sha256"  # sha256 | sha1
+    digest: str = "sha256"  # the DigestMethod: md5 | sha1 | sha256 | sha384 | sha512
+    signature_hash: str | None = None  # the SignatureMethod's hash (rsa-/ecdsa- by the key); None: `digest`
     response_id: str = field(default_factory=new_id)
     assertion_id: str = field(default_factory=new_id)
 
@@ -171,6 +188,10 @@ def build_response(options: ResponseOptions) -> etree._Element:
     if audience != OMIT:
         restriction = etree.SubElement(conditions, _q(NS_SAML, "AudienceRestriction"))
         etree.SubElement(restriction, _q(NS_SAML, "Audience")).text = audience
+    for audiences in options.extra_audience_restrictions:
+        restriction = etree.SubElement(conditions, _q(NS_SAML, "AudienceRestriction"))
+        for value in audiences:
+            etree.SubElement(restriction, _q(NS_SAML, "Audience")).text = value
     authn = etree.SubElement(assertion, _q(NS_SAML, "AuthnStatement"))
     authn.set("AuthnInstant", issue)
     authn.set("SessionIndex", new_id())
@@ -190,14 +211,27 @@ def build_response(options: ResponseOptions) -> etree._Element:
     return response
 
 
-def sign_element(element: etree._Element, key: SigningKey, digest: str = "sha256") -> None:
-    """Add an enveloped XML signature to `element` (a Response or Assertion), right after its Issuer."""
+HASHES = ("md5", "sha1", "sha256", "sha384", "sha512")  # weak ones too: the SP must refuse them
+
+
+def sign_element(element: etree._Element, key: SigningKey, digest: str = "sha256",
+                 signature_hash: str | None = None) -> None:
+    """Add an enveloped XML signature to `element` (a Response or Assertion), right after its Issuer.
+
+    `digest` names the DigestMethod, `signature_hash` the SignatureMethod's hash (default: `digest`);
+    the SignatureMethod is RSA or ECDSA as the key is.
+    """
     import xmlsec
 
-    sign_method, digest_method = {
-        "sha256": (xmlsec.Transform.RSA_SHA256, xmlsec.Transform.SHA256),
-        "sha1": (xmlsec.Transform.RSA_SHA1, xmlsec.Transform.SHA1),
-    }[digest]
+    signature_hash = signature_hash or digest
+    for name in (digest, signature_hash):
+        if name not in HASHES:
+            raise ValueError(f"hash must be one of {', '.join(HASHES)}, not {name!r}")
+    family = "ECDSA" if key.kind == "ec" else "RSA"
+    if family == "ECDSA" and signature_hash == "md5":
+        raise ValueError("there is no ECDSA-MD5 signature method")
+    sign_method = getattr(xmlsec.Transform, f"{family}_{signature_hash.upper()}")
+    digest_method = getattr(xmlsec.Transform, digest.upper())
     signature = xmlsec.template.create(element, xmlsec.Transform.EXCL_C14N, sign_method, ns="ds")
     issuer = element.find(_q(NS_SAML, "Issuer"))
     issuer.addnext(signature)
@@ -218,9 +252,9 @@ def make_response(options: ResponseOptions, key: SigningKey) -> bytes:
     """A SAMLResponse document, signed as `options.sign` says, serialised as UTF-8 XML."""
     response = build_response(options)
     if options.sign in ("assertion", "both"):
-        sign_element(response.find(_q(NS_SAML, "Assertion")), key, options.digest)
+        sign_element(response.find(_q(NS_SAML, "Assertion")), key, options.digest, options.signature_hash)
     if options.sign in ("response", "both"):
-        sign_element(response, key, options.digest)
+        sign_element(response, key, options.digest, options.signature_hash)
     if options.sign not in ("assertion", "response", "both", "none"):
         raise ValueError(f"sign must be assertion, response, both or none, not {options.sign!r}")
     return etree.tostring(response, xml_declaration=True, encoding="UTF-8")
@@ -348,12 +382,17 @@ _key_dir_option = click.option(
 @idp.command()
 @_key_dir_option
 @click.option("--force", is_flag=True, help="Replace an existing key pair.")
-def keygen(key_dir: Path, force: bool) -> None:
+@click.option("--kind", type=click.Choice(["rsa", "ec"]), default=None,
+              help="rsa (the default): RSA-2048, signs RSA-SHA256; ec: P-256, signs ECDSA-SHA256.")
+def keygen(key_dir: Path, force: bool, kind: str | None) -> None:
     """Create the IdP signing key and print its certificate as one base64 line (the IdpCertificate parameter)."""
     if force:
         for name in ("key.pem", "cert.pem"):
             (key_dir / name).unlink(missing_ok=True)
-    click.echo(load_or_create_key(key_dir).cert_body)
+    signing_key = load_or_create_key(key_dir, kind or "rsa")
+    if kind and signing_key.kind != kind:
+        raise click.UsageError(f"{key_dir} already holds an {signing_key.kind} key; add --force to replace it")
+    click.echo(signing_key.cert_body)
 
 
 @idp.command()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import re
 import sys
 import threading
@@ -209,6 +210,9 @@ class LocalApi:
         sagemaker_studio.set_base_url(aws, self.url)
         sagemaker_studio.set_callers(aws, _callers(app, routes, function_ip, overrides or {}))
         self._thread: threading.Thread | None = None
+        self._function_logs = _FunctionLogs(log) if log else None
+        if self._function_logs:
+            logging.getLogger().addHandler(self._function_logs)
 
     def handle(self, method: str, raw_path: str, headers: list[tuple[str, str]], body: bytes,
                source_ip: str) -> Answer:
@@ -284,12 +288,37 @@ class LocalApi:
             self.server.shutdown()
             self._thread.join()
         self.server.server_close()
+        if self._function_logs:
+            logging.getLogger().removeHandler(self._function_logs)
 
     def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+class _FunctionLogs(logging.Handler):
+    """What the functions log, into serve's output: on AWS the Lambda runtime sends it to CloudWatch Logs.
+
+    Lambda's runtime puts a handler on the root logger, so a handler's `logging` records (at the level its
+    own logger allows) reach the function's log stream; this does the same for the functions run here
+    (LambdaRunner runs each in a thread named `lambda:<function>`), one line per record.
+    """
+
+    def __init__(self, log: Any) -> None:
+        super().__init__()
+        self.log = log
+        self.setFormatter(logging.Formatter("[%(levelname)s] %(function)s %(message)s"))
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if not record.threadName or not record.threadName.startswith("lambda:"):
+            return
+        record.function = record.threadName.removeprefix("lambda:")
+        try:
+            self.log(self.format(record))
+        except Exception:  # noqa: BLE001 - logging must never break a request
+            self.handleError(record)
 
 
 def _callers(app: App, routes: list[Route], function_ip: str,
@@ -394,4 +423,4 @@ def serve(workflow: str | None, port: int, parameter_overrides: dict[str, str], 
         except KeyboardInterrupt:
             pass
         finally:
-            api.server.server_close()
+            api.stop()

@@ -3,8 +3,8 @@
 API Gateway (Lambda proxy) posts the IdP's form here. The response is validated strictly
 (saml_login_validation), its assertion ID is recorded once in the replay table, and the user gets a
 presigned Studio URL for the domain and user profile the assertion names. Bad input is a 400 or a 403
-with a generic body — never a 5xx. Logs say why a login was refused; they never carry the SAMLResponse,
-the assertion or the presigned URL.
+with a generic body — never a 5xx. Every sign-in, accepted or refused, is one JSON log line (who, from
+where, and why not); logs never carry the SAMLResponse, the assertion or the presigned URL.
 """
 from __future__ import annotations
 
@@ -68,9 +68,11 @@ def handler(event: dict, context: Any) -> dict:
         _log("failed", f"aws_error:{type(error).__name__}", login.assertion_id, login.issuer,
              source_ip, 502)
         return _answer(502)
+    # The audit trail: one JSON line per accepted sign-in (CloudWatch Logs on AWS), never the URL.
     logger.info(json.dumps({"event": "saml_login", "outcome": "signed_in", "status": 302,
                             "assertion_id": login.assertion_id, "issuer": login.issuer,
-                            "user": login.user, "domain": login.domain, "source_ip": source_ip}))
+                            "user": login.user, "domain": login.domain, "source_ip": source_ip,
+                            "session_seconds": config.session_seconds}))
     return _answer(302, {"Location": url})
 
 

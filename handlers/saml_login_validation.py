@@ -4,9 +4,11 @@ python3-saml's strict mode checks the signature, issuer, status, assertion count
 accepts a Destination that merely starts with the ACS URL, a Recipient that merely contains it, an
 assertion with no Audience at all, and no NotOnOrAfter. So the document is first parsed here with entity
 expansion and DTDs refused, checked for the shapes signature wrapping needs (every signature references
-its own parent, one assertion, directly under the Response, unique IDs, no comments), checked exactly
-for destination, recipient, audience and time with the configured clock skew — then handed to
-python3-saml for the signature and its own checks. Every refusal carries a reason code for the logs.
+its own parent, one assertion, directly under the Response, unique IDs, no comments, only allow-listed
+algorithms), checked exactly for destination, recipient, audience and time with the configured clock
+skew — then handed to python3-saml for the signature and its own checks. The identity is finally read
+from the verified assertion here, exactly as signed (the library strips values and drops blank ones).
+Every refusal carries a reason code for the logs.
 """
 from __future__ import annotations
 
@@ -18,11 +20,15 @@ import os
 import re
 import threading
 import time
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from lxml import etree
 
+XSI = "http://www.w3.org/2001/XMLSchema-instance"
+# Characters that look like nothing yet str.strip() keeps: a value may not start or end with them either.
+_INVISIBLE_EDGES = "\u180e\u200b\u200c\u200d\u2060\ufeff"
 NS = {
     "samlp": "urn:oasis:names:tc:SAML:2.0:protocol",
     "saml": "urn:oasis:names:tc:SAML:2.0:assertion",
@@ -38,6 +44,22 @@ CM_BEARER = "urn:oasis:names:tc:SAML:2.0:cm:bearer"
 ALLOWED_TRANSFORMS = {
     "http://www.w3.org/2000/09/xmldsig#enveloped-signature",
     "http://www.w3.org/2001/10/xml-exc-c14n#",
+}
+# Every Signature in the document uses only these (an allow-list: anything unlisted, such as MD5, SHA-1,
+# DSA or inclusive c14n, is refused before the signature is even checked).
+EXCLUSIVE_C14N = "http://www.w3.org/2001/10/xml-exc-c14n#"
+ALLOWED_SIGNATURE_METHODS = {
+    "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256",
+    "http://www.w3.org/2001/04/xmldsig-more#rsa-sha384",
+    "http://www.w3.org/2001/04/xmldsig-more#rsa-sha512",
+    "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha256",
+    "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha384",
+    "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha512",
+}
+ALLOWED_DIGEST_METHODS = {
+    "http://www.w3.org/2001/04/xmlenc#sha256",
+    "http://www.w3.org/2001/04/xmldsig-more#sha384",
+    "http://www.w3.org/2001/04/xmlenc#sha512",
 }
 # CreatePresignedDomainUrl's own patterns: anything else cannot name a domain or profile, and must not
 # reach an ARN or a log line.
@@ -231,9 +253,21 @@ def _check_structure(root: etree._Element) -> etree._Element:
         for transform in references[0].findall("ds:Transforms/ds:Transform", NS):
             if transform.get("Algorithm") not in ALLOWED_TRANSFORMS:
                 raise _invalid("signature_wrapping", "an unexpected signature transform")
+        _check_algorithms(signature)
     if len({id(s.getparent()) for s in signatures}) != len(signatures):
         raise _invalid("signature_wrapping", "two signatures on one element")
     return assertion
+
+
+def _check_algorithms(signature: etree._Element) -> None:
+    """Exclusive c14n, an allowed signature method and an allowed digest, each stated exactly once."""
+    for path, allowed in (("ds:SignedInfo/ds:CanonicalizationMethod", {EXCLUSIVE_C14N}),
+                          ("ds:SignedInfo/ds:SignatureMethod", ALLOWED_SIGNATURE_METHODS),
+                          ("ds:SignedInfo/ds:Reference/ds:DigestMethod", ALLOWED_DIGEST_METHODS)):
+        found = signature.findall(path, NS)
+        if len(found) != 1 or found[0].get("Algorithm") not in allowed:
+            algorithm = found[0].get("Algorithm") if len(found) == 1 else f"{len(found)} elements"
+            raise _invalid("weak_algorithm", f"{path.rsplit(':', 1)[1]} {_printable(algorithm)}")
 
 
 def _check_claims(root: etree._Element, assertion: etree._Element, config: Config, now: int) -> int:
@@ -366,26 +400,57 @@ class Validator:
         try:
             response = OneLogin_Saml2_Response(self._settings, base64.b64encode(document))
             response.is_valid(self._request_data, raise_exceptions=True)
-            attributes = response.get_attributes()
         except OneLogin_Saml2_ValidationError as error:
             raise _invalid(_LIBRARY_REASONS.get(error.code, "invalid_response"), str(error)) from None
         except Exception as error:  # noqa: BLE001 - the library's own parse errors: still bad input
             raise _invalid("invalid_response", type(error).__name__) from None
-        user = _single(attributes, config.username_attribute, USER_PROFILE)
-        domain = _single(attributes, config.domain_attribute, DOMAIN_ID)
+        # The identity is read here, from the verified assertion, exactly as signed: python3-saml's
+        # get_attributes() strips every value and drops blank ones, so "admin\u00a0" would become admin.
+        user = _attribute_value(assertion, config.username_attribute, USER_PROFILE)
+        domain = _attribute_value(assertion, config.domain_attribute, DOMAIN_ID)
         if config.allowed_domains and domain not in config.allowed_domains:
             raise _invalid("domain_not_allowed", domain)
         return Login(user=user, domain=domain, assertion_id=assertion.get("ID"),
                      issuer=config.idp_entity_id, not_on_or_after=not_on_or_after)
 
 
-def _single(attributes: dict, name: str, pattern: re.Pattern) -> str:
-    values = attributes.get(name)
+def _attribute_value(assertion: etree._Element, name: str, pattern: re.Pattern) -> str:
+    """The one value of attribute `name`, exactly as signed; Refused unless it is exactly a valid name."""
+    attributes = [a for a in assertion.iterfind("saml:AttributeStatement/saml:Attribute", NS)
+                  if a.get("Name") == name]
+    if not attributes:
+        raise _invalid("missing_attribute", name)
+    values = [v for a in attributes for v in a.findall("saml:AttributeValue", NS)]
     if not values:
         raise _invalid("missing_attribute", name)
-    if len(values) != 1 or not isinstance(values[0], str) or not pattern.fullmatch(values[0]):
-        raise _invalid("invalid_attribute", name)
-    return values[0]
+    # Blank values count: ["", "admin"] is two values, not one.
+    if len(attributes) != 1 or len(values) != 1:
+        raise _invalid("invalid_attribute", f"{name}: {len(values)} values")
+    element = values[0]
+    if len(element) or element.get(f"{{{XSI}}}nil") is not None:
+        raise _invalid("invalid_attribute", f"{name}: not a plain string")
+    value = element.text or ""
+    problem = identity_problem(value, pattern)
+    if problem:
+        raise _invalid("invalid_attribute", f"{name}: {problem}")
+    return value
+
+
+def identity_problem(value: str, pattern: re.Pattern) -> str:
+    """Why `value` is not exactly a name `pattern` admits ('' when it is), checked the strict way round."""
+    if not value:
+        return "blank"
+    if value != value.strip() or value != value.strip(_INVISIBLE_EDGES):
+        return "surrounding whitespace"
+    if any(unicodedata.category(c) in ("Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp") for c in value):
+        return "a control or format character"
+    # Names are compared as NFC (what a user typed, however the IdP composed it, is one name): a value
+    # that is not already NFC would compare equal to a different sequence of code points — refused.
+    if unicodedata.normalize("NFC", value) != value:
+        return "not NFC-normalised"
+    if not pattern.fullmatch(value):
+        return "not a valid name"
+    return ""
 
 
 def _identify(root: etree._Element) -> tuple[str, str]:

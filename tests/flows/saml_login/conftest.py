@@ -3,12 +3,27 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 from pathlib import Path
 
 import pytest
-from saml_login_cases import ACS_URL, IDP_ENTITY_ID, SP_ENTITY_ID, TABLE, event, options
+from saml_login_cases import ACS_URL, IDP_ENTITY_ID, ROOT, SP_ENTITY_ID, TABLE, event, options
 
 from engine import idp
+
+
+@pytest.fixture(scope="session")
+def saml_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A project with workflows/saml-login.yaml and the handlers, compiled by the compiler into build/:
+    what the HTTP, IAM and template tests run against (never a hand-written copy of the template)."""
+    from compiler import compile_project
+
+    root = tmp_path_factory.mktemp("saml-project")
+    (root / "workflows").mkdir()
+    shutil.copy(ROOT / "workflows" / "saml-login.yaml", root / "workflows" / "saml-login.yaml")
+    shutil.copytree(ROOT / "handlers", root / "handlers", ignore=shutil.ignore_patterns("__pycache__"))
+    compile_project(root, root / "build")
+    return root
 
 
 @pytest.fixture(scope="session")

@@ -10,7 +10,7 @@ ROOT = Path(__file__).resolve().parents[3]
 if str(ROOT / "handlers") not in sys.path:
     sys.path.insert(0, str(ROOT / "handlers"))  # as Lambda does with the function's code directory
 
-ACS_URL = "https://abc123.execute-api.us-east-1.amazonaws.com/prod/saml"
+ACS_URL = "https://abc123.execute-api.us-east-1.amazonaws.com/v1/saml"
 IDP_ENTITY_ID = "https://portal.sso.us-east-1.amazonaws.com/saml/assertion/MTIzNDU2Nzg5MDEy"
 SP_ENTITY_ID = "https://studio.example.com/saml"
 DOMAIN = "d-abc123def456"

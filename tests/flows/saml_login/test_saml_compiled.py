@@ -3,15 +3,12 @@ its network settings, and the service control policy written beside the template
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
-from saml_login_cases import ROOT
 
 from engine.iam_eval import evaluate
 
-SPEC = ROOT / "workflows" / "saml-login.yaml"
 ACTION = "sagemaker:CreatePresignedDomainUrl"
 PARAMETERS = {"IdpCertificate": "MIIC", "IdpEntityId": "https://idp", "SpEntityId": "https://sp",
               "AcsUrl": "https://acs/saml", "VpcEndpointId": "vpce-1", "SubnetIds": "subnet-1,subnet-2",
@@ -19,15 +16,8 @@ PARAMETERS = {"IdpCertificate": "MIIC", "IdpEntityId": "https://idp", "SpEntityI
 
 
 @pytest.fixture(scope="module")
-def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from compiler import compile_project
-
-    root = tmp_path_factory.mktemp("saml-project")
-    (root / "workflows").mkdir()
-    shutil.copy(SPEC, root / "workflows" / "saml-login.yaml")
-    shutil.copytree(ROOT / "handlers", root / "handlers", ignore=shutil.ignore_patterns("__pycache__"))
-    compile_project(root, root / "build")
-    return root
+def project(saml_project: Path) -> Path:
+    return saml_project
 
 
 def role_policies(project: Path, **overrides: str):
@@ -120,3 +110,22 @@ def test_the_articles_two_tests_on_the_compiled_app(project, idp_key):
         outside = get(sign_in(api), "127.0.0.2")
     assert inside[0] == 200 and f"user profile {USER}" in inside[2]
     assert outside[0] == 403 and "explicit deny" in outside[2]
+
+
+def test_the_readme_deploys_with_the_acs_url_the_stack_prints(project):
+    """AcsUrl must equal the URL the IdP posts to exactly; the README's must be the compiled API's URL."""
+    import re
+
+    from saml_login_cases import ROOT
+
+    from engine.app import load_template
+
+    template = load_template(project / "build" / "template.yaml")
+    output = template["Outputs"]["SamlLoginApiUrl"]["Value"]["Fn::Sub"]
+    stack_prints = (output.replace("${SamlLoginApi}", "<api-id>").replace("${AWS::Region}", "<region>")
+                    .replace("${AWS::URLSuffix}", "amazonaws.com"))
+    readme = (ROOT / "README.md").read_text()
+    deploy = readme[readme.index("#### 2. Deploy"):readme.index("#### 3.")]
+    assert re.findall(r"AcsUrl=(\S+)", deploy) == [stack_prints]
+    acs_urls = set(re.findall(r"https://<api-id>\S*?/saml", readme))
+    assert acs_urls == {stack_prints}, "every ACS URL in the README is the compiled API's"

@@ -3,6 +3,9 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import json
+import time
+import unicodedata
 import urllib.parse
 
 import pytest
@@ -98,6 +101,42 @@ def _decoy_with_the_assertion_id(root):
     root.find("saml:Issuer", NS).addnext(extensions)
 
 
+def _set_algorithm(element: str, algorithm: str):
+    def change(root):
+        for found in root.iter(f"{{{idp.NS_DS}}}{element}"):
+            found.set("Algorithm", algorithm)
+    return change
+
+
+def _nest_element_in(name: str):
+    """admin, split by an empty element: signed as is, its text content reads 'admin'."""
+    def change(root):
+        for attribute in root.iter(f"{{{idp.NS_SAML}}}Attribute"):
+            if attribute.get("Name") == name:
+                value = attribute[0]
+                del value.attrib[f"{{{idp.NS_XSI}}}type"]  # xs:anyType: the schema admits elements
+                value.text = "ad"
+                etree.SubElement(value, f"{{{idp.NS_SAML}}}Extra").tail = "min"
+    return change
+
+
+def _repeat_attribute(name: str, value: str):
+    def change(root):
+        for attribute in list(root.iter(f"{{{idp.NS_SAML}}}Attribute")):
+            if attribute.get("Name") == name:
+                again = etree.fromstring(etree.tostring(attribute))
+                again[0].text = value
+                attribute.addnext(again)
+    return change
+
+
+def _edit_unsigned_then_sign(signed, key, change) -> bytes:
+    root = etree.fromstring(signed(sign="none"))
+    change(root)
+    idp.sign_element(root.find("saml:Assertion", NS), key)
+    return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
+
+
 BILLION_LAUGHS = b"""<?xml version="1.0"?>
 <!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">
 <!ENTITY lol3 "&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;">]>
@@ -164,11 +203,41 @@ ATTACKS = [
     ("element the SAML schema does not allow",
      lambda s, k, o: s().replace(b"</samlp:Response>", b"<saml:Bogus/></samlp:Response>"), 403, "schema_invalid"),
     ("SHA-1 signature", lambda s, k, o: s(digest="sha1"), 403, "weak_algorithm"),
+    ("SHA-1 digest under an RSA-SHA256 signature", lambda s, k, o: s(digest="sha1", signature_hash="sha256"),
+     403, "weak_algorithm"),
+    ("RSA-SHA1 signature over a SHA-256 digest", lambda s, k, o: s(digest="sha256", signature_hash="sha1"),
+     403, "weak_algorithm"),
+    ("MD5 digest", lambda s, k, o: s(digest="md5", signature_hash="sha256"), 403, "weak_algorithm"),
+    ("RSA-MD5 signature method", lambda s, k, o: s(digest="sha256", signature_hash="md5"), 403,
+     "weak_algorithm"),
+    ("MD5 response signature", lambda s, k, o: s(sign="response", digest="md5"), 403, "weak_algorithm"),
+    ("inclusive c14n", lambda s, k, o: _edit(s(), _set_algorithm(
+        "CanonicalizationMethod", "http://www.w3.org/TR/2001/REC-xml-c14n-20010315")), 403, "weak_algorithm"),
+    ("exclusive c14n with comments", lambda s, k, o: _edit(s(), _set_algorithm(
+        "CanonicalizationMethod", "http://www.w3.org/2001/10/xml-exc-c14n#WithComments")), 403,
+     "weak_algorithm"),
+    ("DSA-SHA1 signature method", lambda s, k, o: _edit(s(), _set_algorithm(
+        "SignatureMethod", "http://www.w3.org/2000/09/xmldsig#dsa-sha1")), 403, "weak_algorithm"),
+    ("an AudienceRestriction that leaves this SP out, beside one that names it",
+     lambda s, k, o: s(extra_audience_restrictions=[["https://other.example.com/saml"]]), 403,
+     "wrong_audience"),
     ("missing username attribute", lambda s, k, o: s(attributes={"domain-id": [DOMAIN]}), 403,
      "missing_attribute"),
     ("missing domain attribute", lambda s, k, o: s(attributes={"username": [USER]}), 403, "missing_attribute"),
     ("two usernames", lambda s, k, o: s(attributes={"username": [USER, "admin"], "domain-id": [DOMAIN]}), 403,
      "invalid_attribute"),
+    # python3-saml drops blank values; a blank is a value all the same, so these carry two.
+    *[(f"username with a blank extra value {values!r}",
+       lambda s, k, o, values=values: s(attributes={"username": values, "domain-id": [DOMAIN]}), 403,
+       "invalid_attribute") for values in (["", USER], [USER, ""], [" ", USER], [USER, "\u00a0"])],
+    ("domain with a blank extra value",
+     lambda s, k, o: s(attributes={"username": [USER], "domain-id": [DOMAIN, ""]}), 403, "invalid_attribute"),
+    ("a blank username", lambda s, k, o: s(user=""), 403, "invalid_attribute"),
+    ("the username attribute twice, one value each",
+     lambda s, k, o: _edit_unsigned_then_sign(s, k, _repeat_attribute("username", "admin")), 403,
+     "invalid_attribute"),
+    ("a username with an element inside",
+     lambda s, k, o: _edit_unsigned_then_sign(s, k, _nest_element_in("username")), 403, "invalid_attribute"),
     ("username that is not a profile name", lambda s, k, o: s(user="../admin"), 403, "invalid_attribute"),
     ("billion laughs", lambda s, k, o: BILLION_LAUGHS, 400, "xml_doctype"),
     ("external entity", lambda s, k, o: XXE, 400, "xml_doctype"),
@@ -266,12 +335,18 @@ def test_python3_saml_alone_accepts_what_this_handler_refuses(signed, idp_key):
         assert response.is_valid(request), (lenient, response.get_error())
 
 
-def test_configured_session_and_url_lifetimes_reach_the_presign_call(post, signed, local_aws, monkeypatch):
-    monkeypatch.setenv("SESSION_DURATION_SECONDS", "3600")
-    monkeypatch.setenv("URL_EXPIRES_SECONDS", "30")
+@pytest.mark.parametrize("session, expires", [(3600, 30), (1800, 300)])
+def test_configured_session_and_url_lifetimes_reach_the_presign_call(post, signed, local_aws, monkeypatch,
+                                                                      session, expires):
+    monkeypatch.setenv("SESSION_DURATION_SECONDS", str(session))
+    monkeypatch.setenv("URL_EXPIRES_SECONDS", str(expires))
+    before = time.time()
     posted = post(signed())
+    after = time.time()
     grant = local_aws.store["sagemaker_studio"].grants[_studio_target(posted.answer["headers"]["Location"])[1]]
-    assert grant.session_seconds == 3600
+    assert grant.session_seconds == session
+    assert before + expires <= grant.expires_at <= after + expires  # the URL's ExpiresInSeconds
+    assert posted.log["session_seconds"] == session
 
 
 def test_custom_attribute_names(post, signed, monkeypatch):
@@ -290,3 +365,125 @@ def test_a_misconfigured_deployment_says_so_in_the_logs(post, signed, monkeypatc
     posted = post(signed())
     assert posted.status == 502
     assert posted.log["outcome"] == "misconfigured" and name in posted.log["error"]
+
+
+# --- identity exactly as signed -------------------------------------------------------------------------
+
+
+def _xml_char(c: str) -> bool:
+    """Whether XML 1.0 can carry `c` at all (the others can never reach a signed document)."""
+    o = ord(c)
+    return o in (0x9, 0xA, 0xD) or 0x20 <= o <= 0xD7FF or 0xE000 <= o <= 0xFFFD or o >= 0x10000
+
+
+# Every character Unicode (and str.strip) treats as white space, in each of its classes (Cc, Zs, Zl, Zp),
+# and the invisible format characters strip() keeps — as far as XML can carry them.
+PADDING = sorted({c for c in map(chr, range(0x3000 + 1)) if c.isspace() and _xml_char(c)}
+                 | {"\u180e", "\u200b", "\u200c", "\u200d", "\u2060", "\ufeff"})
+
+
+def test_the_padding_covers_every_whitespace_class():
+    classes = {unicodedata.category(c) for c in PADDING}
+    assert {"Cc", "Zs", "Zl", "Zp", "Cf"} <= classes
+    assert all(c in PADDING for c in " \t\n\r\u0085\u00a0\u1680\u2000\u200a\u2028\u2029\u202f\u205f\u3000")
+
+
+@pytest.fixture(scope="module")
+def validator(idp_key):
+    import saml_login_validation as v
+
+    return v.Validator(v.Config(idp_entity_id=IDP_ENTITY_ID, idp_certificate=idp_key.cert_body,
+                                sp_entity_id=SP_ENTITY_ID, acs_url=ACS_URL))
+
+
+@pytest.mark.parametrize("where", ["before", "after"])
+@pytest.mark.parametrize("pad", PADDING, ids=[f"U+{ord(c):04X}" for c in PADDING])
+def test_a_padded_username_is_refused_not_stripped(validator, make_options, idp_key, pad, where):
+    """python3-saml strips values: 'admin\u00a0' must not sign anybody in as admin."""
+    import saml_login_validation as v
+
+    user = pad + "admin" if where == "before" else "admin" + pad
+    document = idp.make_response(make_options(user=user), idp_key)
+    signed_values = [v.text for v in etree.fromstring(document).iter(f"{{{idp.NS_SAML}}}AttributeValue")]
+    assert user in signed_values  # the IdP signed the padded value itself
+    with pytest.raises(v.Refused) as refused:
+        validator.validate(idp.encode(document))
+    assert refused.value.reason == "invalid_attribute"
+
+
+@pytest.mark.parametrize("domain", [" " + DOMAIN, DOMAIN + "\n", DOMAIN + "\u2028", "\u200b" + DOMAIN])
+def test_a_padded_domain_is_refused(post, signed, domain):
+    assert post(signed(domain=domain)).reason == "invalid_attribute"
+
+
+@pytest.mark.parametrize("value, problem", [
+    ("admin ", "surrounding whitespace"), ("\u200badmin", "surrounding whitespace"),
+    ("ad\u200bmin", "a control or format character"), ("ad\x7fmin", "a control or format character"),
+    ("Jose\u0301", "not NFC-normalised"), ("Jos\u00e9", "not a valid name"), ("ad min", "not a valid name"),
+    ("", "blank"), ("admin", ""), ("data-scientist-1", ""),
+])
+def test_why_a_value_is_not_exactly_a_name(value, problem):
+    import saml_login_validation as v
+
+    assert v.identity_problem(value, v.USER_PROFILE) == problem
+
+
+def test_the_accepted_identity_is_the_signed_text_itself(post, signed, local_aws):
+    posted = post(signed(user="Data-Scientist-7"))
+    assert posted.status == 302 and posted.log["user"] == "Data-Scientist-7"
+
+
+# --- strong algorithms only -----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def ec_key() -> idp.SigningKey:
+    return idp.generate_key("ECDSA test IdP", kind="ec")
+
+
+@pytest.mark.parametrize("sign, digest", [("assertion", "sha256"), ("response", "sha256"), ("both", "sha384"),
+                                          ("assertion", "sha512")])
+def test_an_ecdsa_signature_is_accepted(post, signed, ec_key, monkeypatch, sign, digest):
+    monkeypatch.setenv("IDP_CERTIFICATE", ec_key.cert_body)
+    document = signed(key=ec_key, sign=sign, digest=digest)
+    assert f"ecdsa-{digest}".encode() in document
+    posted = post(document)
+    assert posted.status == 302, posted.log
+
+
+def test_ecdsa_sha1_is_refused(post, signed, ec_key, monkeypatch):
+    monkeypatch.setenv("IDP_CERTIFICATE", ec_key.cert_body)
+    posted = post(signed(key=ec_key, digest="sha256", signature_hash="sha1"))
+    assert (posted.status, posted.reason) == (403, "weak_algorithm")
+
+
+def test_every_signature_in_the_document_is_held_to_the_allow_list(post, signed, idp_key):
+    """A strong assertion signature does not excuse a weak response signature around it."""
+    root = etree.fromstring(signed(sign="assertion"))
+    idp.sign_element(root, idp_key, digest="md5")
+    posted = post(etree.tostring(root, xml_declaration=True, encoding="UTF-8"))
+    assert (posted.status, posted.reason) == (403, "weak_algorithm")
+
+
+def test_several_audience_restrictions_each_naming_this_sp_are_accepted(post, signed):
+    """SAML core 2.5.1.4: the SP must be named in every AudienceRestriction, and may share each."""
+    document = signed(extra_audience_restrictions=[[SP_ENTITY_ID, "https://other.example.com/saml"],
+                                                   ["https://third.example.com/saml", SP_ENTITY_ID]])
+    assert post(document).status == 302
+
+
+# --- the audit trail ------------------------------------------------------------------------------------
+
+
+def test_every_accepted_sign_in_is_one_json_audit_line(post, signed, caplog):
+    document = signed(assertion_id="_audit-me")
+    posted = post(document, source_ip="10.0.7.9")
+    assert posted.status == 302
+    lines = [r for r in caplog.records if r.name == "saml_login"]
+    assert len(lines) == 1 and lines[0].levelname == "INFO"
+    assert json.loads(lines[0].getMessage()) == {
+        "event": "saml_login", "outcome": "signed_in", "status": 302, "assertion_id": "_audit-me",
+        "issuer": IDP_ENTITY_ID, "user": USER, "domain": DOMAIN, "source_ip": "10.0.7.9",
+        "session_seconds": 43200}
+    text = lines[0].getMessage()
+    assert idp.encode(document)[:40] not in text and "http" not in text.replace(IDP_ENTITY_ID, "")

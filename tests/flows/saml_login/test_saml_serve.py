@@ -13,31 +13,25 @@ from saml_login_cases import ACS_URL, DOMAIN, IDP_ENTITY_ID, ROOT, SP_ENTITY_ID,
 
 from engine import idp
 
-
-def compiled_template(handlers: Path) -> dict:
-    """The SAM template the compiler emits for workflows/saml-login.yaml (its IAM, parameters, route)."""
-    template = yaml.safe_load((Path(__file__).parent / "fixtures" / "template.yaml").read_text())
-    template["Resources"]["SamlLoginSignInFunction"]["Properties"]["CodeUri"] = str(handlers)
-    return template
+PARAMETERS = {"VpcEndpointId": "vpce-local", "SubnetIds": "subnet-local", "SecurityGroupIds": "sg-local"}
 
 
 @pytest.fixture
-def serve_app(tmp_path: Path, idp_key: idp.SigningKey):
-    """start(**parameter overrides) → a running LocalApi for the compiled saml-login app."""
+def serve_app(tmp_path: Path, saml_project: Path, idp_key: idp.SigningKey):
+    """start(log=None, **parameter overrides) → a running LocalApi for the compiled saml-login app."""
     from engine.app import App
     from engine.aws import LocalAWS
     from engine.serve import LocalApi, routes_of
 
-    (tmp_path / "build").mkdir()
-    (tmp_path / "build" / "template.yaml").write_text(yaml.safe_dump(compiled_template(ROOT / "handlers")))
     started = []
 
-    def start(**overrides: str):
+    def start(log=None, **overrides: str):
         parameters = {"IdpCertificate": idp_key.cert_body, "IdpEntityId": IDP_ENTITY_ID,
-                      "SpEntityId": SP_ENTITY_ID, "AcsUrl": ACS_URL, **overrides}
-        app = App.load(tmp_path, parameter_overrides=parameters)
+                      "SpEntityId": SP_ENTITY_ID, "AcsUrl": ACS_URL, **PARAMETERS, **overrides}
+        app = App.load(saml_project, parameter_overrides=parameters)
         aws = LocalAWS(tmp_path / ".stepsmith", app=app, persist=False).__enter__()
-        api = LocalApi(app, aws, routes=routes_of(app, "saml-login"), port=0, overrides=parameters).start()
+        api = LocalApi(app, aws, routes=routes_of(app, "saml-login"), port=0, overrides=parameters,
+                       log=log).start()
         started.append((api, aws))
         return api
 
@@ -99,6 +93,25 @@ def test_presigning_is_limited_to_the_configured_domain(serve_app, idp_key):
     assert sign_in(api, idp_key, domain="d-only00000")[0] == 302
 
 
+def test_serve_prints_every_sign_in_as_one_json_line(serve_app, idp_key):
+    """Locally the function's log is serve's output, as CloudWatch Logs is on AWS: accepted and refused."""
+    import json
+
+    lines: list[str] = []
+    api = serve_app(log=lines.append, AllowedCidr="127.0.0.0/8")
+    assert sign_in(api, idp_key, assertion_id="_served")[0] == 302
+    assert sign_in(api, idp_key, sign="none")[0] == 403
+    logged = [line.split(" ", 2) for line in lines if line.startswith("[")]
+    assert [level for level, _, _ in logged] == ["[INFO]", "[WARNING]"]
+    assert all(function.endswith("-SamlLoginSignInFunction") for _, function, _ in logged)  # its Lambda name
+    accepted, refused = (json.loads(text) for _, _, text in logged)
+    assert accepted == {"event": "saml_login", "outcome": "signed_in", "status": 302, "assertion_id": "_served",
+                        "issuer": IDP_ENTITY_ID, "user": USER, "domain": DOMAIN, "source_ip": "127.0.0.1",
+                        "session_seconds": 43200}
+    assert refused["outcome"] == "refused" and refused["reason"] == "unsigned"
+    assert not any("/_studio/" in line or "SAMLResponse" in line for line in lines)
+
+
 def test_attacks_answer_through_http_too(serve_app, idp_key):
     api = serve_app(AllowedCidr="127.0.0.0/8")
     unsigned = idp.make_response(idp.ResponseOptions(user=USER, domain=DOMAIN, sign="none"), idp_key)
@@ -129,6 +142,25 @@ def test_idp_cli_signs_a_response_the_handler_accepts(tmp_path, idp_key):
     with pytest.raises(v.Refused) as refused:
         validator.validate(wrapped.output.strip())
     assert refused.value.reason == "assertion_count"
+
+
+def test_idp_cli_makes_an_ecdsa_key_whose_signatures_the_handler_accepts(tmp_path):
+    import saml_login_validation as v
+
+    from engine.idp import idp as idp_cli
+
+    runner = CliRunner()
+    keys = str(tmp_path / "keys")
+    cert_body = runner.invoke(idp_cli, ["keygen", "--kind", "ec", "--key-dir", keys]).output.strip()
+    signed = runner.invoke(idp_cli, ["sign", "--user", "bob", "--domain", DOMAIN, "--key-dir", keys,
+                                     "--output", "xml"])
+    assert signed.exit_code == 0 and "xmldsig-more#ecdsa-sha256" in signed.output
+    validator = v.Validator(v.Config(idp_entity_id=idp.DEFAULT_IDP_ENTITY_ID, idp_certificate=cert_body,
+                                     sp_entity_id=idp.DEFAULT_SP_ENTITY_ID, acs_url=idp.DEFAULT_ACS_URL))
+    assert validator.validate(idp.encode(signed.output.strip().encode())).user == "bob"
+    other_kind = runner.invoke(idp_cli, ["keygen", "--kind", "rsa", "--key-dir", keys])
+    assert other_kind.exit_code == 2 and "--force" in other_kind.output
+    assert runner.invoke(idp_cli, ["keygen", "--key-dir", keys]).output.strip() == cert_body  # kept
 
 
 def test_serve_without_a_template_says_what_to_do(tmp_path, monkeypatch):
@@ -171,25 +203,26 @@ def test_an_api_trigger_without_respond_starts_the_state_machine(tmp_path):
     assert history["status"] == "SUCCEEDED" and json.loads(history["output"]) == {"order": 42}
 
 
-def test_the_workflow_sets_everything_the_handler_and_its_template_need():
-    """The spec, the compiled template the serve tests use, and the handler's settings agree."""
+def test_the_workflow_sets_everything_the_handler_and_its_template_need(saml_project):
+    """The spec, the template the compiler makes of it, and the handler's settings agree."""
     import re
 
-    here = Path(__file__).parent / "fixtures"
+    from engine.app import load_template
+
     spec = yaml.safe_load((ROOT / "workflows" / "saml-login.yaml").read_text())
-    template = yaml.safe_load((here / "template.yaml").read_text())
+    template = load_template(saml_project / "build" / "template.yaml")
     handler_source = (ROOT / "handlers" / "saml_login_validation.py").read_text()
     required = set(re.findall(r'required\("([A-Z_]+)"', handler_source))
     known = required | set(re.findall(r'(?:number\(|env\.get\()"([A-Z_]+)"', handler_source))
     environment = set(spec["functions"]["environment"]) - {"LOG_LEVEL"}
     assert required <= environment, required - environment  # REPLAY_IDS_TABLE comes from writes: [replay-ids]
     assert environment <= known, environment - known  # no setting the handler would ignore
-    assert set(template["Parameters"]) <= set(spec["parameters"])
-    assert spec["resources"]["replay-ids"] == {"type": "table", "key": "id", "ttl": "expires_at"}
+    assert set(template["Parameters"]) == set(spec["parameters"])
+    (function,) = [r for r in template["Resources"].values()
+                   if r["Type"] == "AWS::Serverless::Function" and "Events" in r["Properties"]]
+    assert set(function["Properties"]["Environment"]["Variables"]) >= required | {"REPLAY_IDS_TABLE"}
+    (table,) = [r["Properties"] for r in template["Resources"].values() if r["Type"] == "AWS::DynamoDB::Table"]
+    assert table["KeySchema"] == [{"AttributeName": "id", "KeyType": "HASH"}]  # what _record_once writes
+    assert table["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
     step = spec["steps"][0]
     assert spec["trigger"]["api"]["respond"] == step["name"] and step["handler"] == "saml_login.handler"
-    role = template["Resources"]["SamlLoginSignInFunctionRole"]["Properties"]["Policies"][0]
-    compiled = {s["Sid"]: s for s in role["PolicyDocument"]["Statement"]}
-    for statement in step["policies"]:
-        assert compiled[statement["Sid"]]["Effect"] == statement["Effect"]
-        assert compiled[statement["Sid"]]["Action"] == statement["Action"]
