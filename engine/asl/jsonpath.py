@@ -412,6 +412,8 @@ class _Parser:
                     tokens.append(_DeepScan(following))
                     continue
                 self.pos += 1
+                if self.pos < len(text) and text[self.pos] == "[":
+                    continue  # Jayway reads `$.[0]` and `$.a.['b']` as `$[0]` and `$.a['b']`
                 token = self.dot_name(allow_function=True)
                 if isinstance(token, str):
                     function = token
@@ -570,6 +572,7 @@ _FILTER_TOKEN = re.compile(
     | (?P<word>in|nin|subsetof|anyof|noneof|size|empty|contains|true|false|null)\b
     | (?P<path>[@$](?:\.\.?[^\s.\[()=!<>&|]+|\[[^\]]*\])*(?:\.[A-Za-z]+\(\))?)
     | (?P<list>\[[^\]]*\])
+    | (?P<bare>[A-Za-z_][A-Za-z0-9_\-]*)
     )""",
     re.VERBOSE,
 )
@@ -759,6 +762,9 @@ class _FilterParser:
         if kind == "num":
             num: Any = float(value) if any(ch in value for ch in ".eE") else int(value)
             return lambda cur, root: num
+        if kind == "bare":
+            # An unquoted word (`[?(@.Name==Receipt)]`): published AWS samples use it for a string.
+            return lambda cur, root: value
         if kind == "word" and value in ("true", "false", "null"):
             const = {"true": True, "false": False, "null": None}[value]
             return lambda cur, root: const

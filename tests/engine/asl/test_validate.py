@@ -4,7 +4,7 @@ import copy
 
 import pytest
 
-from compiler.aslcheck import ASLError, check_definition
+from engine.asl.validate import ASLError, check_definition
 
 
 def machine(**states):
@@ -51,7 +51,7 @@ def test_errors_name_the_state_path_and_field():
     definition = machine(A=task(Next="Missing"))
     assert check_definition(definition) == [
         ASLError("$.States.A", "Next", "names 'Missing', which is not a state in this scope"),
-        ASLError("$", "States", "no terminal state (End: true, Succeed or Fail) in this scope"),
+        ASLError("$", "States", "No terminal state: no state ends this scope (End: true, Succeed or Fail)"),
     ]
     assert str(check_definition(definition)[0]) == (
         "$.States.A.Next: names 'Missing', which is not a state in this scope")
@@ -93,7 +93,7 @@ def test_next_inside_a_map_processor_resolves_in_that_scope():
 
 def test_unreachable_state():
     definition = machine(A={"Type": "Succeed"}, Orphan={"Type": "Succeed"})
-    assert messages(definition) == ["$.States.Orphan: state is unreachable from StartAt"]
+    assert messages(definition) == ["$.States.Orphan: State 'Orphan' is not reachable"]
 
 
 def test_state_names_are_unique_across_nested_scopes():
@@ -105,10 +105,12 @@ def test_state_names_are_unique_across_nested_scopes():
         "state names must be unique in the whole state machine")]
 
 
-def test_loop_without_exit():
-    definition = machine(A={"Type": "Pass", "Next": "B"}, B={"Type": "Pass", "Next": "A"},
-                         C={"Type": "Succeed"})
-    errors = messages(definition)
+def test_loop_without_exit_is_refused_only_in_compiled_output():
+    definition = machine(S={"Type": "Choice", "Choices": [{"Variable": "$.go", "BooleanEquals": True, "Next": "A"}],
+                            "Default": "C"},
+                         A={"Type": "Pass", "Next": "B"}, B={"Type": "Pass", "Next": "A"}, C={"Type": "Succeed"})
+    assert messages(definition) == []  # AWS accepts it: the execution loops until it times out
+    errors = [str(e) for e in check_definition(definition, endless_loops=False)]
     assert "$.States.A: no path from this state reaches a terminal state" in errors
     assert "$.States.B: no path from this state reaches a terminal state" in errors
 
@@ -136,9 +138,9 @@ def test_terminal_states(state, expected):
     ({"Type": "Fail", "Assign": {"x": 1}}, "$.States.A.Assign: not allowed in a Fail state"),
     ({"Type": "Fail", "InputPath": "$"}, "$.States.A.InputPath: not allowed in a Fail state"),
     ({"Type": "Pass", "End": True, "ResultSelector": {}}, "$.States.A.ResultSelector: not allowed in a Pass state"),
-    (task(End=True, InputPath="items"), "$.States.A.InputPath: must be a JSONPath starting with $ (or null)"),
+    (task(End=True, InputPath="items"), "$.States.A.InputPath: Invalid path 'items': a path must start with '$'"),
     (task(End=True, Parameters={"Bucket.$": 3}),
-     "$.States.A.Parameters.Bucket.$: a key ending in .$ needs a path or intrinsic"),
+     "$.States.A.Parameters.Bucket.$: a key ending in .$ needs a JSONPath or an intrinsic function"),
     (task(End=True, TimeoutSeconds=0), "$.States.A.TimeoutSeconds: must be a positive integer"),
     (task(End=True, TimeoutSeconds=10, HeartbeatSeconds=10),
      "$.States.A.HeartbeatSeconds: must be smaller than TimeoutSeconds"),
@@ -187,7 +189,7 @@ def test_jsonata_machine_cannot_switch_a_state_back_to_jsonpath():
      "$.States.A.Choices[0].And[0].Next: nested choice rules cannot have Next"),
     ({"Or": [], "Next": "E"}, "$.States.A.Choices[0].Or: must be a non-empty list of rules"),
     ({"Variable": "$.a", "NumericEqualsPath": "x", "Next": "E"},
-     "$.States.A.Choices[0].NumericEqualsPath: must be a path starting with $"),
+     "$.States.A.Choices[0].NumericEqualsPath: must be a valid JSONPath"),
 ])
 def test_choice_rules(rule, expected):
     definition = {"StartAt": "A", "States": {"A": {"Type": "Choice", "Choices": [rule], "Default": "E"},
@@ -245,6 +247,8 @@ def test_assign_takes_variable_names():
     definition = machine(A={"Type": "Pass", "End": True, "Assign": {"ok": 1, "count.$": "$.n", "2bad": 1,
                                                                      "states": 2}})
     assert messages(definition) == [
-        "$.States.A.Assign: '2bad' is not a variable name (letters, digits, _; not 'states')",
-        "$.States.A.Assign: 'states' is not a variable name (letters, digits, _; not 'states')",
+        ("$.States.A.Assign: '2bad' is not a variable name (a Unicode identifier of at most 80 characters, not "
+        "'states')"),
+        ("$.States.A.Assign: 'states' is not a variable name (a Unicode identifier of at most 80 characters, not "
+        "'states')"),
     ]
