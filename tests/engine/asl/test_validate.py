@@ -252,3 +252,115 @@ def test_assign_takes_variable_names():
         ("$.States.A.Assign: 'states' is not a variable name (a Unicode identifier of at most 80 characters, not "
         "'states')"),
     ]
+
+
+# -- what AWS refuses that the validator once missed (each found in the public suites) ---------------
+
+def pass_state(**fields):
+    return {"Type": "Pass", "End": True, **fields}
+
+
+@pytest.mark.parametrize("resource, problem", [
+    ("arn:aws:states:::lambda:invoke", None),
+    ("arn:aws:lambda:us-east-1:111111111111:function:f", None),
+    ("arn:aws:lambda:us-east-1:111111111111:function:f:live", None),
+    ("arn:aws:lambda:us-east-1:111111111111:function:f:$LATEST", None),
+    ("${GreetFunctionArn}", None),
+    ("arn:${AWS::Partition}:states:::lambda:invoke", None),
+    ("${lambdaArn", "unclosed ${...} placeholder"),
+    ("foo:bar", "Value is not a valid resource ARN"),
+    ("arn:aws:lambda:us-east-1:111111111111:function:f:", "not a valid Lambda function ARN"),
+    ("arn:aws:lambda:us-east-1:111111111111:function:f:$*#", "not a valid Lambda function ARN"),
+])
+def test_resource_is_an_arn_or_a_deploy_time_placeholder(resource, problem):
+    errors = messages(machine(A=task(End=True, Resource=resource)))
+    if problem is None:
+        assert errors == []
+    else:
+        assert len(errors) == 1 and problem in errors[0] and errors[0].startswith("$.States.A.Resource: ")
+
+
+@pytest.mark.parametrize("credentials, ok", [
+    ({"RoleArn": "arn:aws:iam::111111111111:role/r"}, True), ({"RoleArn.$": "$.role"}, True),
+    ({"RoleArn.$": "States.Format('arn:aws:iam::{}:role/r', $.account)"}, True),
+    (None, False), ("arn:aws:iam::111111111111:role/r", False), ({"roleArn": "x"}, False),
+    ({"RoleArn": "a", "RoleArn.$": "$.b"}, False), ({"RoleArn.$": "not a path"}, False),
+])
+def test_credentials_name_one_role(credentials, ok):
+    assert (messages(machine(A=task(End=True, Credentials=credentials))) == []) == ok
+
+
+@pytest.mark.parametrize("template", [
+    {"a": 1, "a.$": "$.x"}, {"nested": [{"b.$": "$.y", "b": 2}]},
+])
+def test_a_field_given_with_and_without_dotdollar_is_refused(template):
+    errors = messages(machine(A=pass_state(Parameters=template)))
+    assert len(errors) == 1 and "is given twice" in errors[0]
+
+
+@pytest.mark.parametrize("fields, problem", [
+    ({"ResultPath": "$foo"}, "must be a valid reference path"),
+    ({"ResultPath": "$$.Execution"}, "must be a valid reference path"),
+    ({"ResultPath": "$.a[*]"}, "must be a valid reference path"),
+    ({"OutputPath": "$$23"}, "Invalid path '$$23'"),
+    ({"InputPath": "$.a["}, "Invalid path '$.a['"),
+    ({"Parameters": {"x.$": "States.Nope($.a)"}}, "unknown intrinsic function States.Nope"),
+    ({"Parameters": {"x.$": "States.MathAdd(1, '-1')"}}, "must be a number, not a string"),
+])
+def test_paths_and_intrinsics_are_parsed_not_just_prefix_checked(fields, problem):
+    errors = messages(machine(A=pass_state(**fields)))
+    assert len(errors) == 1 and problem in errors[0], errors
+
+
+@pytest.mark.parametrize("fields, ok", [
+    ({"Output": "{% 1 + %}"}, False), ({"Output": "{% 10 %"}, False), ({"Output": {"a": ["x", "10 %}"]}}, False),
+    ({"Assign": {"v": "{% $states.input.a %}"}, "Output": {"n": "{%1%}"}}, True),
+    ({"Output": "{% \n 10 \n %}"}, True), ({"Output": "10 % of {it}"}, True),
+])
+def test_jsonata_expressions_must_parse(fields, ok):
+    definition = {"QueryLanguage": "JSONata", **machine(A=pass_state(**fields))}
+    assert (messages(definition) == []) == ok
+
+
+def distributed(**fields):
+    return {"Type": "Map", "End": True, **fields, "ItemProcessor": {
+        "ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"},
+        "StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}}}
+
+
+def test_a_value_and_its_path_cannot_both_be_given_in_batcher_or_reader():
+    batcher = distributed(ItemBatcher={"MaxItemsPerBatch": 2, "MaxItemsPerBatchPath": "$.n"})
+    reader = distributed(ItemReader={"Resource": "arn:aws:states:::s3:getObject",
+                                     "ReaderConfig": {"InputType": "CSV", "MaxItems": 1, "MaxItemsPath": "$.m"}})
+    assert messages(machine(M=batcher)) == [
+        "$.States.M.ItemBatcher.MaxItemsPerBatch: use either MaxItemsPerBatch or MaxItemsPerBatchPath, not both"]
+    assert messages(machine(M=reader)) == [
+        "$.States.M.ItemReader.ReaderConfig.MaxItems: use either MaxItems or MaxItemsPath, not both"]
+
+
+def test_inline_map_shapes_aws_ran_are_accepted():
+    inline = {"Type": "Map", "End": True, "ToleratedFailurePercentage": 10, "ToleratedFailureCount": 1,
+              "ItemProcessor": {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}}}
+    legacy = {"Type": "Map", "End": True, "Iterator": {"ProcessorConfig": {"Mode": "INLINE"}, "StartAt": "P",
+                                                       "States": {"P": {"Type": "Pass", "End": True}}}}
+    assert messages(machine(M=inline)) == []
+    assert messages(machine(M=legacy)) == []
+    too_many = dict(inline, ToleratedFailurePercentage=101)
+    assert messages(machine(M=too_many)) == [
+        "$.States.M.ToleratedFailurePercentage: must be a number between 0 and 100"]
+
+
+@pytest.mark.parametrize("name, ok", [
+    ("größe", True), ("変数", True), ("_x1", True), ("a" * 80, True), ("a" * 81, False), ("top-level", False),
+    ("1x", False),
+])
+def test_variable_names_are_unicode_identifiers_of_at_most_80_characters(name, ok):
+    assert (messages(machine(A=pass_state(Assign={name: 1}))) == []) == ok
+
+
+def test_errors_carry_the_state_name_even_inside_nested_scopes():
+    definition = machine(M={"Type": "Map", "End": True, "ItemProcessor": {
+        "StartAt": "Inner", "States": {"Inner": {"Type": "Pass", "End": True, "ResultPath": "$foo"}}},
+        "Retry": [{"ErrorEquals": ["E"], "MaxDelaySeconds": -1}]})
+    assert [(e.state, e.field) for e in check_definition(definition)] == [
+        ("Inner", "ResultPath"), ("M", "Retry[0].MaxDelaySeconds")]
