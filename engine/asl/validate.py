@@ -357,7 +357,7 @@ class _Checker:
         if not isinstance(target, str):
             self.error(path, field, "must be a state name")
         elif target not in scope:
-            self.error(path, field, f"names {target!r}, which is not a state in this scope")
+            self.error(path, field, f"Missing 'Next' target: {target} (no state of that name in this scope)")
 
     def check_payload_template(self, template: Any, path: str, field: str) -> None:
         if isinstance(template, dict):

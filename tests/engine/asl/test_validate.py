@@ -50,11 +50,11 @@ def test_a_valid_machine_using_every_state_type_has_no_errors():
 def test_errors_name_the_state_path_and_field():
     definition = machine(A=task(Next="Missing"))
     assert check_definition(definition) == [
-        ASLError("$.States.A", "Next", "names 'Missing', which is not a state in this scope"),
+        ASLError("$.States.A", "Next", "Missing 'Next' target: Missing (no state of that name in this scope)"),
         ASLError("$", "States", "No terminal state: no state ends this scope (End: true, Succeed or Fail)"),
     ]
     assert str(check_definition(definition)[0]) == (
-        "$.States.A.Next: names 'Missing', which is not a state in this scope")
+        "$.States.A.Next: Missing 'Next' target: Missing (no state of that name in this scope)")
 
 
 def test_start_at_must_name_a_state():
@@ -69,8 +69,8 @@ def test_default_and_catch_next_must_resolve():
            "Default": "Elsewhere"},
         D={"Type": "Succeed"})
     assert messages(definition) == [
-        "$.States.A.Catch[0].Next: names 'Gone', which is not a state in this scope",
-        "$.States.C.Default: names 'Elsewhere', which is not a state in this scope",
+        "$.States.A.Catch[0].Next: Missing 'Next' target: Gone (no state of that name in this scope)",
+        "$.States.C.Default: Missing 'Next' target: Elsewhere (no state of that name in this scope)",
     ]
 
 
@@ -79,7 +79,7 @@ def test_next_cannot_leave_a_parallel_branch():
         P={"Type": "Parallel", "Next": "After", "Branches": [
             {"StartAt": "Inner", "States": {"Inner": {"Type": "Pass", "Next": "After"}}}]},
         After={"Type": "Succeed"})
-    assert "$.States.P.Branches[0].States.Inner.Next: names 'After', which is not a state in this scope" \
+    assert "$.States.P.Branches[0].States.Inner.Next: Missing 'Next' target: After (no state of that name in this scope)" \
         in messages(definition)
 
 
@@ -88,7 +88,7 @@ def test_next_inside_a_map_processor_resolves_in_that_scope():
         M={"Type": "Map", "End": True, "ItemProcessor": {"StartAt": "X", "States": {
             "X": {"Type": "Pass", "Next": "Y"}}}})
     assert messages(definition)[0] == (
-        "$.States.M.ItemProcessor.States.X.Next: names 'Y', which is not a state in this scope")
+        "$.States.M.ItemProcessor.States.X.Next: Missing 'Next' target: Y (no state of that name in this scope)")
 
 
 def test_unreachable_state():
