@@ -53,7 +53,8 @@ class PathNotFound(PathError):
 
 
 _MISSING = object()
-_VARIABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+# Workflow variable names are Unicode identifiers (a letter or _, then letters, digits, _).
+_VARIABLE_NAME = re.compile(r"[^\W\d]\w*")
 _INT = re.compile(r"-?\d+")
 
 
