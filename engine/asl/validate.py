@@ -332,6 +332,10 @@ class _Checker:
                         self.check_payload_template(item["Assign"], path, f"{list_field}[{i}].Assign")
         else:
             for key, value in state.items():
+                if key in ("Choices", "Catch", "Retry") and isinstance(value, list):
+                    # a rule's, catcher's or retrier's Comment is prose, never an expression
+                    value = [{k: v for k, v in item.items() if k != "Comment"} if isinstance(item, dict)
+                             else item for item in value]
                 if key not in ("Branches", "ItemProcessor", "Iterator", "Comment", "Type"):
                     for where, problem in _jsonata_problems(value, key):
                         self.error(path, where, problem)

@@ -322,6 +322,12 @@ def test_jsonata_expressions_must_parse(fields, ok):
     assert (messages(definition) == []) == ok
 
 
+def test_a_catchers_comment_is_prose_not_jsonata():
+    catch = [{"ErrorEquals": ["States.ALL"], "Next": "B", "Comment": "was {% 1 + %}", "Output": "{% 1 + %}"}]
+    definition = {"QueryLanguage": "JSONata", **machine(A=task(End=True, Catch=catch), B={"Type": "Succeed"})}
+    assert [e.field for e in check_definition(definition)] == ["Catch[0].Output"]
+
+
 def distributed(**fields):
     return {"Type": "Map", "End": True, **fields, "ItemProcessor": {
         "ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"},
