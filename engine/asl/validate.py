@@ -172,7 +172,7 @@ def _resource_problem(value: Any) -> str | None:
     text = _PLACEHOLDER.sub("x", value)
     if "${" in text:
         return f"{value!r} has an unclosed ${{...}} placeholder"
-    if text.strip("x") == "" and value != text:
+    if _PLACEHOLDER.sub("", value) == "":
         return None  # the whole Resource is substituted at deploy time
     if not _ARN.fullmatch(text):
         return f"Value is not a valid resource ARN: {value!r}"
