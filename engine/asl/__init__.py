@@ -1,6 +1,7 @@
 """The Amazon States Language interpreter: ``execute`` runs a definition and returns its result.
 
 definition.py  compile a definition once (cached by text) into Program/State objects; DefinitionError
+validate.py    the ASL validator the loader and the compiler share: what CreateStateMachine refuses
 states.py      Pass, Succeed, Fail, Choice, Wait and the Retry/Catch base shared by the next three
 taskstate.py   Task (dispatch, .waitForTaskToken, timeouts)   parallel.py  Parallel   mapstate.py  Map
 interpreter.py the run loop: events, context object ($$), data limit, execution timeout; ``execute``

@@ -6,6 +6,7 @@ from typing import Any
 
 from .errors import DefinitionError
 from .states import JSONATA, JSONPATH, State
+from .validate import check_definition
 
 _MAX_NAME = 80
 
@@ -168,6 +169,14 @@ def _compile(text: str) -> StateMachine:
         raise DefinitionError("'TimeoutSeconds' must be a positive integer", None, "TimeoutSeconds")
     program = compile_program(definition, ql)
     _check_unique_names(program, set())
+    # The states above refuse what they cannot run; the validator refuses the rest of what
+    # CreateStateMachine refuses (reachability, field combinations, ARNs...), so that loading and
+    # `validate` give one verdict. Run once per definition text: the compiled machine is cached.
+    problems = check_definition(definition)
+    if problems:
+        first = problems[0]
+        more = f" (and {len(problems) - 1} more problems)" if len(problems) > 1 else ""
+        raise DefinitionError(f"{first.message}{more}", first.state, first.field or None)
     return StateMachine(program, timeout, definition.get("Comment"))
 
 

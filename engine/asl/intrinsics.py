@@ -323,6 +323,13 @@ FUNCTIONS: dict[str, tuple[Callable[[list[Any]], Any], int, int]] = {
 }
 
 
+# Arguments that must be numbers: a string literal there can never work, so the definition is refused.
+_NUMERIC_ARGUMENTS: dict[str, tuple[int, ...]] = {
+    "States.MathAdd": (0, 1), "States.MathRandom": (0, 1, 2), "States.ArrayRange": (0, 1, 2),
+    "States.ArrayPartition": (1,), "States.ArrayGetItem": (1,),
+}
+
+
 # --------------------------------------------------------------------------- the compiled tree
 
 
@@ -447,6 +454,8 @@ class _Parser:
         c = text[self.pos]
         if c == "'":
             raw = self.string_literal()
+            if index in _NUMERIC_ARGUMENTS.get(function, ()):
+                raise self.fail(f"argument {index + 1} of {function} must be a number, not a string")
             if function == "States.Format" and index == 0:
                 return _constant(_format_template(raw))
             return _constant(_unescape(raw))

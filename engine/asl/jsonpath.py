@@ -53,7 +53,8 @@ class PathNotFound(PathError):
 
 
 _MISSING = object()
-_VARIABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+# Workflow variable names are Unicode identifiers (a letter or _, then letters, digits, _).
+_VARIABLE_NAME = re.compile(r"[^\W\d]\w*")
 _INT = re.compile(r"-?\d+")
 
 
@@ -412,6 +413,8 @@ class _Parser:
                     tokens.append(_DeepScan(following))
                     continue
                 self.pos += 1
+                if self.pos < len(text) and text[self.pos] == "[":
+                    continue  # Jayway reads `$.[0]` and `$.a.['b']` as `$[0]` and `$.a['b']`
                 token = self.dot_name(allow_function=True)
                 if isinstance(token, str):
                     function = token
@@ -570,6 +573,7 @@ _FILTER_TOKEN = re.compile(
     | (?P<word>in|nin|subsetof|anyof|noneof|size|empty|contains|true|false|null)\b
     | (?P<path>[@$](?:\.\.?[^\s.\[()=!<>&|]+|\[[^\]]*\])*(?:\.[A-Za-z]+\(\))?)
     | (?P<list>\[[^\]]*\])
+    | (?P<bare>[A-Za-z_][A-Za-z0-9_\-]*)
     )""",
     re.VERBOSE,
 )
@@ -759,6 +763,9 @@ class _FilterParser:
         if kind == "num":
             num: Any = float(value) if any(ch in value for ch in ".eE") else int(value)
             return lambda cur, root: num
+        if kind == "bare":
+            # An unquoted word (`[?(@.Name==Receipt)]`): published AWS samples use it for a string.
+            return lambda cur, root: value
         if kind == "word" and value in ("true", "false", "null"):
             const = {"true": True, "false": False, "null": None}[value]
             return lambda cur, root: const

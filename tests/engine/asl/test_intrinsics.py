@@ -52,10 +52,17 @@ def test_array_range(args, expected):
     assert run("States.ArrayRange($[0], $[1], $[2])", list(args)) == expected
 
 
-@pytest.mark.parametrize("args", ["1, 10, 0", "1, 1001, 1", "'a', 5, 1"])
+@pytest.mark.parametrize("args", ["1, 10, 0", "1, 1001, 1", "$.a, 5, 1"])
 def test_array_range_limits(args):
     with pytest.raises(IntrinsicError, match="Invalid arguments in States.ArrayRange"):
-        run(f"States.ArrayRange({args})")
+        run(f"States.ArrayRange({args})", {"a": "a"})
+
+
+@pytest.mark.parametrize("call", ["States.ArrayRange('a', 5, 1)", "States.MathAdd(1, '-1')",
+                                  "States.ArrayGetItem($.xs, '0')", "States.MathRandom(1, '9')"])
+def test_a_string_literal_where_a_number_is_needed_is_refused_at_load(call):
+    with pytest.raises(IntrinsicSyntaxError, match="must be a number, not a string"):
+        compile_intrinsic(call)
 
 
 def test_array_get_item_length_unique():

@@ -177,3 +177,19 @@ def test_any_text_either_compiles_or_is_rejected_and_never_crashes(text, data):
         path.get(data, {"c": 1}, {"ab": [1]})
     except PathError:
         pass
+
+
+# Jayway forms that published AWS samples use (step-functions-workflows-collection).
+@pytest.mark.parametrize(("path", "data", "expected"), [
+    ("$.[0]", [{"body": 1}, 2], {"body": 1}),
+    ("$.[0].body", [{"body": 1}], 1),
+    ("$.Snapshots.[0].State", {"Snapshots": [{"State": "completed"}]}, "completed"),
+    ("$.[?(@.OU > 0)]", [{"OU": 1}, {"OU": 0}], [{"OU": 1}]),
+    ("$.[*].['bucket', 'key']", [{"bucket": "b", "key": "k", "x": 1}], [{"bucket": "b", "key": "k"}]),
+    ("$.Labels[?(@.Name==Receipt)]", {"Labels": [{"Name": "Receipt"}, {"Name": "Menu"}]}, [{"Name": "Receipt"}]),
+    ("$.F[?(@.Type.Text==AMOUNT_PAID)].V", {"F": [{"Type": {"Text": "AMOUNT_PAID"}, "V": 3},
+                                                 {"Type": {"Text": "TAX"}, "V": 1}]}, [3]),
+    ("$.xs[?(@.on == true)]", {"xs": [{"on": True}, {"on": "true"}]}, [{"on": True}]),
+])
+def test_jayway_dot_bracket_and_unquoted_filter_words(path, data, expected):
+    assert compile_path(path).get(data) == expected

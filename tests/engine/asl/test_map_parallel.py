@@ -4,6 +4,10 @@ from aslrun import ScriptedDispatcher, event_types, one_state, output, run
 
 from engine.asl import TaskFailed
 
+# ItemReader, ItemBatcher and ResultWriter belong to distributed Maps (AWS refuses them inline).
+DISTRIBUTED_PASS = {"ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "EXPRESS"},
+                    "StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}}
+
 
 def map_state(**fields):
     fields.setdefault("ItemProcessor", {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}})
@@ -52,7 +56,7 @@ def test_map_input_must_be_an_array():
 
 
 def test_item_batcher_groups_items_with_batch_input():
-    definition = map_state(ItemBatcher={"MaxItemsPerBatch": 2, "BatchInput": {"b": 1}})
+    definition = map_state(ItemBatcher={"MaxItemsPerBatch": 2, "BatchInput": {"b": 1}}, ItemProcessor=DISTRIBUTED_PASS)
     assert output(definition, [1, 2, 3]) == [{"BatchInput": {"b": 1}, "Items": [1, 2]},
                                             {"BatchInput": {"b": 1}, "Items": [3]}]
 
@@ -96,7 +100,7 @@ def test_item_reader_and_result_writer_go_through_the_dispatcher():
 def test_item_reader_failure_is_item_reader_failed():
     d = ScriptedDispatcher(TaskFailed("S3.NoSuchKey", "missing"))
     definition = map_state(ItemReader={"Resource": "arn:aws:states:::s3:getObject",
-                                       "Parameters": {"Bucket": "b", "Key": "k"}})
+                                       "Parameters": {"Bucket": "b", "Key": "k"}}, ItemProcessor=DISTRIBUTED_PASS)
     result = run(definition, {}, dispatcher=d)
     assert (result.status, result.error) == ("FAILED", "States.ItemReaderFailed")
 
@@ -164,9 +168,9 @@ def test_writer_config_compact_jsonl_export():
 
 
 def test_item_batcher_sizes_from_paths_and_bytes():
-    definition = map_state(ItemsPath="$.xs", ItemBatcher={"MaxItemsPerBatchPath": "$.n"})
+    definition = map_state(ItemsPath="$.xs", ItemBatcher={"MaxItemsPerBatchPath": "$.n"}, ItemProcessor=DISTRIBUTED_PASS)
     assert output(definition, {"xs": [1, 2, 3], "n": 2}) == [{"Items": [1, 2]}, {"Items": [3]}]
-    by_bytes = map_state(ItemBatcher={"MaxInputBytesPerBatch": 8})
+    by_bytes = map_state(ItemBatcher={"MaxInputBytesPerBatch": 8}, ItemProcessor=DISTRIBUTED_PASS)
     assert output(by_bytes, ["aaa", "bbb", "ccc"]) == [{"Items": ["aaa"]}, {"Items": ["bbb"]}, {"Items": ["ccc"]}]
 
 

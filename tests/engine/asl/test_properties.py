@@ -92,7 +92,22 @@ def programs(draw, depth=0, prefix=""):
             else:
                 state["End"] = True
         states[name] = state
-    return {"StartAt": state_names[0], "States": states}
+    return {"StartAt": state_names[0], "States": _reachable(states, state_names[0])}
+
+
+def _reachable(states: dict, start: str) -> dict:
+    """The states reachable from `start` (AWS refuses a definition with an unreachable state)."""
+    seen, todo = {start}, [start]
+    while todo:
+        state = states[todo.pop()]
+        targets = [state.get("Next"), state.get("Default")]
+        targets += [rule["Next"] for rule in state.get("Choices", [])]
+        targets += [catcher["Next"] for catcher in state.get("Catch", [])]
+        for target in targets:
+            if target is not None and target not in seen:
+                seen.add(target)
+                todo.append(target)
+    return {name: state for name, state in states.items() if name in seen}
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -183,7 +198,7 @@ def task_machines(draw):
     catch = [c for i, c in enumerate(catch) if i == len(catch) - 1 or "States.ALL" not in c["ErrorEquals"]]
     task = {"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke", "Retry": retry, "Catch": catch,
             "Parameters": draw(templates), "ResultSelector": {"r.$": "$"}, "ResultPath": "$.out", "End": True}
-    machine = {"StartAt": "T", "States": {"T": task, "Handled": {"Type": "Pass", "End": True}}}
+    machine = {"StartAt": "T", "States": _reachable({"T": task, "Handled": {"Type": "Pass", "End": True}}, "T")}
     if draw(st.booleans()):  # the same task inside a Map
         machine = {"StartAt": "M", "States": {"M": {"Type": "Map", "ItemsPath": "$.items", "End": True,
                                                     "ItemProcessor": machine}}}
@@ -235,11 +250,15 @@ def mutated_definitions(draw):
 @given(mutated_definitions(), json_values)
 def test_any_definition_is_either_rejected_with_a_definition_error_or_run(definition, value):
     from engine.asl import DefinitionError
+    from engine.asl.validate import check_definition
 
+    problems = check_definition(definition)
     try:
         result = execute(definition, json.dumps(value), dispatcher=CoinDispatcher([{"ok": 1}, "Boom"]))
     except DefinitionError as error:
         assert str(error)
+        assert problems, f"the loader refused a definition the validator accepts: {error}"
         return
+    assert not problems, "the loader ran a definition the validator refuses"
     assert result.status in ("SUCCEEDED", "FAILED", "TIMED_OUT")
     assert "Stepsmith engine error" not in (result.cause or ""), result.cause

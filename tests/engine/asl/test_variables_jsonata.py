@@ -1,4 +1,8 @@
+import json
+
 from aslrun import one_state, output, run
+
+from engine import execute
 
 
 def test_assign_then_reference_in_paths_and_parameters():
@@ -106,3 +110,15 @@ def test_state_level_query_language_mixes_with_jsonpath():
         },
     }
     assert output(definition, {"a": 1}) == {"w": 2}
+
+
+def test_unicode_variable_names_are_assigned_and_read_in_both_languages():
+    jsonpath = {"StartAt": "A", "States": {
+        "A": {"Type": "Pass", "Assign": {"größe": 3, "変数": {"a": 1}}, "Next": "B"},
+        "B": {"Type": "Pass", "End": True, "Parameters": {
+            "v.$": "$größe", "w.$": "$変数.a", "f.$": "States.Format('{}', $größe)"}}}}
+    assert json.loads(execute(jsonpath, "{}").output) == {"v": 3, "w": 1, "f": "3"}
+    jsonata = {"QueryLanguage": "JSONata", "StartAt": "A", "States": {
+        "A": {"Type": "Pass", "Assign": {"größe": 3}, "Next": "B"},
+        "B": {"Type": "Pass", "Output": "{% $größe + 1 %}", "End": True}}}
+    assert execute(jsonata, "{}").output == "4"

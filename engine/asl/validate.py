@@ -1,18 +1,22 @@
-"""Structural validator for Amazon States Language documents.
+"""The one ASL validator: what Step Functions' CreateStateMachine refuses, this refuses.
 
-cfn-lint and `sam validate` treat the definition as opaque JSON, so a `Next` that names a missing
-state, an unreachable state or a `Result` on a Task deploys fine and fails at CreateStateMachine
-time. This module checks what the ASL specification (states-language.net) and Step Functions
-require: transitions resolve inside their own scope, every state is reachable, terminal states are
-well formed, field combinations are legal for the state type and query language, and Retry/Catch,
-Choice rules, Wait, Fail and Map fields have legal values.
+The compiler runs it on its own output (cfn-lint and `sam validate` treat the definition as opaque
+JSON) and the engine's loader runs it on every definition it is given, so "validates" and "runs" can
+never disagree. It checks what the ASL specification (states-language.net) and Step Functions require:
+transitions resolve inside their own scope, every state is reachable and some state ends the scope,
+field combinations are legal for the state type and query language, Retry/Catch, Choice rules, Wait,
+Fail, Map and Credentials fields have legal values, Resource is an ARN, and every JSONPath, intrinsic
+function and JSONata expression parses — with the same parsers the interpreter runs them with.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass
 from typing import Any
+
+from . import intrinsics, jsonata, jsonpath, timestamps
 
 STATE_TYPES = ("Pass", "Task", "Choice", "Wait", "Succeed", "Fail", "Parallel", "Map")
 QUERY_LANGUAGES = ("JSONPath", "JSONata")
@@ -75,20 +79,25 @@ for _names in _COMPARATORS.values():
 
 @dataclass(frozen=True)
 class ASLError:
-    """One structural problem: where (`path` of the state, `field`) and what is wrong."""
+    """One problem: where (`path` of the state, `field`) and what is wrong; `state` names the state."""
 
     path: str
     field: str
     message: str
+    state: str | None = dataclasses.field(default=None, compare=False)
 
     def __str__(self) -> str:
         where = f"{self.path}.{self.field}" if self.field else self.path
         return f"{where}: {self.message}"
 
 
-def check_definition(definition: Any) -> list[ASLError]:
-    """Return every structural error of an ASL document (an empty list when it is valid)."""
-    checker = _Checker()
+def check_definition(definition: Any, *, endless_loops: bool = True) -> list[ASLError]:
+    """Every reason CreateStateMachine would refuse `definition` (an empty list when it is valid).
+
+    `endless_loops=False` also refuses states from which no path reaches a terminal state: AWS accepts
+    those (they loop until the execution times out), but the compiler must never produce one.
+    """
+    checker = _Checker(endless_loops)
     checker.check_machine(definition)
     return checker.errors
 
@@ -109,13 +118,78 @@ def _is_path(value: Any) -> bool:
     return isinstance(value, str) and value.startswith("$")
 
 
+def _path_problem(value: Any, reference: bool = False) -> str | None:
+    """Why `value` is not a JSONPath AWS accepts (a reference path: `$`-rooted names and indexes)."""
+    if not isinstance(value, str):
+        return "must be a JSONPath string"
+    try:
+        path = jsonpath.compile_path(value)
+    except jsonpath.PathError as exc:
+        return exc.cause
+    if reference and not (path.reference and path.root == "$"):
+        return f"must be a valid reference path ($ followed by names and indexes), not {value!r}"
+    return None
+
+
+def _dynamic_problem(value: Any) -> str | None:
+    """Why the value of a `key.$` field is neither a JSONPath nor an intrinsic function call."""
+    if isinstance(value, str) and value.startswith("States."):
+        try:
+            intrinsics.compile_intrinsic(value)
+        except (intrinsics.IntrinsicSyntaxError, jsonpath.PathError) as exc:
+            return str(exc)
+        return None
+    if not _is_path(value):
+        return "a key ending in .$ needs a JSONPath or an intrinsic function"
+    return _path_problem(value)
+
+
+def _jsonata_problems(value: Any, where: str) -> list[tuple[str, str]]:
+    """(field, problem) for every `{% %}` string inside a JSONata-mode value that does not parse."""
+    if isinstance(value, dict):
+        return [p for key, item in value.items() for p in _jsonata_problems(item, f"{where}.{key}")]
+    if isinstance(value, list):
+        return [p for i, item in enumerate(value) for p in _jsonata_problems(item, f"{where}[{i}]")]
+    if not isinstance(value, str) or not (value.startswith("{%") or value.endswith("%}")):
+        return []
+    try:
+        jsonata.compile_template(value)
+    except jsonata.JsonataError as exc:
+        return [(where, exc.cause)]
+    return []
+
+
+# An ARN as Step Functions takes it for Resource; `${Name}` placeholders (SAM/CloudFormation
+# DefinitionSubstitutions, Terraform templatefile) stand for any part and are filled in at deploy time.
+_PLACEHOLDER = re.compile(r"\$\{[^${}]+\}")
+_ARN = re.compile(r"arn:[a-z0-9-]+:[a-z0-9-]+:[a-z0-9-]*:[^:]*:.+")
+_LAMBDA_ARN = re.compile(r"arn:[a-z0-9-]+:lambda:[a-z0-9-]*:[^:]*:function:[A-Za-z0-9_-]+(:(\$LATEST|[A-Za-z0-9_-]+))?")
+
+
+def _resource_problem(value: Any) -> str | None:
+    if not isinstance(value, str) or not value:
+        return "a Task needs a Resource ARN"
+    text = _PLACEHOLDER.sub("x", value)
+    if "${" in text:
+        return f"{value!r} has an unclosed ${{...}} placeholder"
+    if _PLACEHOLDER.sub("", value) == "":
+        return None  # the whole Resource is substituted at deploy time
+    if not _ARN.fullmatch(text):
+        return f"Value is not a valid resource ARN: {value!r}"
+    if text.split(":")[2] == "lambda" and not _LAMBDA_ARN.fullmatch(text):
+        return f"Value is not a valid Lambda function ARN (function:name or function:name:alias): {value!r}"
+    return None
+
+
 class _Checker:
-    def __init__(self) -> None:
+    def __init__(self, endless_loops: bool = True) -> None:
+        self.endless_loops = endless_loops
         self.errors: list[ASLError] = []
         self.names: dict[str, str] = {}  # state name -> path of the scope that defines it
+        self.state: str | None = None  # the state being checked, for the errors' `state`
 
-    def error(self, path: str, field: str, message: str) -> None:
-        self.errors.append(ASLError(path, field, message))
+    def error(self, path: str, field: str, message: str, state: str | None = None) -> None:
+        self.errors.append(ASLError(path, field, message, state or self.state))
 
     # -- scopes ---------------------------------------------------------------------------------
 
@@ -141,6 +215,7 @@ class _Checker:
         if not isinstance(scope, dict):
             self.error(path, "", "must be an object with StartAt and States")
             return
+        outer = self.state
         if path != "$":
             for key in sorted(set(scope) - {"StartAt", "States", "Comment"} - extra_fields):
                 self.error(path, key, "unknown field in a branch")
@@ -156,6 +231,7 @@ class _Checker:
 
         for name, state in states.items():
             state_path = f"{path}.States.{name}"
+            self.state = name
             if len(name) > MAX_NAME_LENGTH:
                 self.error(state_path, "", f"state names are at most {MAX_NAME_LENGTH} characters")
             if name in self.names:
@@ -164,7 +240,7 @@ class _Checker:
             else:
                 self.names[name] = f"{path}.States"
             self.check_state(state, state_path, language, top_language, states)
-
+        self.state = outer
         self.check_graph(states, start if isinstance(start, str) else None, path)
 
     def check_graph(self, states: dict[str, Any], start: str | None, path: str) -> None:
@@ -179,10 +255,12 @@ class _Checker:
                         todo.append(target)
             for name in states:
                 if name not in seen:
-                    self.error(f"{path}.States.{name}", "", "state is unreachable from StartAt")
+                    self.error(f"{path}.States.{name}", "", f"State '{name}' is not reachable", name)
         terminal = {name for name, state in states.items() if _is_terminal(state)}
         if not terminal:
-            self.error(path, "States", "no terminal state (End: true, Succeed or Fail) in this scope")
+            self.error(path, "States", "No terminal state: no state ends this scope (End: true, Succeed or Fail)")
+            return
+        if self.endless_loops:
             return
         # A state that can never reach a terminal state loops forever: Step Functions accepts it,
         # but no compiled workflow should contain one.
@@ -196,7 +274,7 @@ class _Checker:
                     changed = True
         for name in states:
             if name not in can_finish:
-                self.error(f"{path}.States.{name}", "", "no path from this state reaches a terminal state")
+                self.error(f"{path}.States.{name}", "", "no path from this state reaches a terminal state", name)
 
     # -- states ---------------------------------------------------------------------------------
 
@@ -231,13 +309,36 @@ class _Checker:
         self.check_transition(state, path, kind, scope)
         if language == "JSONPath":
             for key in ("InputPath", "OutputPath"):
-                if key in state and state[key] is not None and not _is_path(state[key]):
-                    self.error(path, key, "must be a JSONPath starting with $ (or null)")
-            if "ResultPath" in state and state["ResultPath"] is not None and not _is_path(state["ResultPath"]):
-                self.error(path, "ResultPath", "must be a reference path starting with $ (or null)")
-            for key in ("Parameters", "ResultSelector", "ItemSelector"):
+                value = state.get(key)
+                if value is not None:
+                    problem = _path_problem(value)
+                    if problem:
+                        self.error(path, key, problem)
+            if state.get("ResultPath") is not None:
+                problem = _path_problem(state["ResultPath"], reference=True)
+                if problem:
+                    self.error(path, "ResultPath", problem)
+            for key in ("Parameters", "ResultSelector", "ItemSelector", "Assign"):
                 if key in state:
                     self.check_payload_template(state[key], path, key)
+            for holder, key in (("ItemReader", "Parameters"), ("ResultWriter", "Parameters"),
+                                ("ItemBatcher", "BatchInput")):
+                if isinstance(state.get(holder), dict) and key in state[holder]:
+                    self.check_payload_template(state[holder][key], path, f"{holder}.{key}")
+            for list_field in ("Choices", "Catch"):
+                items = state.get(list_field)
+                for i, item in enumerate(items if isinstance(items, list) else []):
+                    if isinstance(item, dict) and "Assign" in item:
+                        self.check_payload_template(item["Assign"], path, f"{list_field}[{i}].Assign")
+        else:
+            for key, value in state.items():
+                if key in ("Choices", "Catch", "Retry") and isinstance(value, list):
+                    # a rule's, catcher's or retrier's Comment is prose, never an expression
+                    value = [{k: v for k, v in item.items() if k != "Comment"} if isinstance(item, dict)
+                             else item for item in value]
+                if key not in ("Branches", "ItemProcessor", "Iterator", "Comment", "Type"):
+                    for where, problem in _jsonata_problems(value, key):
+                        self.error(path, where, problem)
         getattr(self, f"check_{kind.lower()}")(state, path, language, top_language, scope)
         if kind in ("Task", "Parallel", "Map"):
             self.check_retry(state.get("Retry"), path)
@@ -260,14 +361,21 @@ class _Checker:
         if not isinstance(target, str):
             self.error(path, field, "must be a state name")
         elif target not in scope:
-            self.error(path, field, f"names {target!r}, which is not a state in this scope")
+            self.error(path, field, f"Missing 'Next' target: {target} (no state of that name in this scope)")
 
     def check_payload_template(self, template: Any, path: str, field: str) -> None:
         if isinstance(template, dict):
+            plain = set()
             for key, value in template.items():
+                name = key.removesuffix(".$")
+                if name in plain:
+                    self.error(path, f"{field}.{key}", f"the field '{name}' is given twice "
+                               "(once with .$ and once without)")
+                plain.add(name)
                 if key.endswith(".$"):
-                    if not isinstance(value, str) or not (value.startswith(("$", "States."))):
-                        self.error(path, f"{field}.{key}", "a key ending in .$ needs a path or intrinsic")
+                    problem = _dynamic_problem(value)
+                    if problem:
+                        self.error(path, f"{field}.{key}", problem)
                 else:
                     self.check_payload_template(value, path, f"{field}.{key}")
         elif isinstance(template, list):
@@ -281,8 +389,11 @@ class _Checker:
         pass  # Succeed has no constraints beyond the field table
 
     def check_task(self, state: dict, path: str, language: str, top: str, scope: dict) -> None:
-        if not isinstance(state.get("Resource"), str) or not state.get("Resource"):
-            self.error(path, "Resource", "a Task needs a Resource ARN")
+        problem = _resource_problem(state.get("Resource"))
+        if problem:
+            self.error(path, "Resource", problem)
+        if "Credentials" in state:
+            self.check_credentials(state["Credentials"], path, language)
         for field in ("TimeoutSeconds", "HeartbeatSeconds"):
             if field + "Path" in state and field in state:
                 self.error(path, field, f"use either {field} or {field}Path, not both")
@@ -290,11 +401,28 @@ class _Checker:
                 value = state[field]
                 if not ((_is_int(value) and 0 < value < 99999999) or (language == "JSONata" and _is_jsonata(value))):
                     self.error(path, field, "must be a positive integer")
-            if field + "Path" in state and not _is_path(state[field + "Path"]):
-                self.error(path, field + "Path", "must be a reference path starting with $")
+            if field + "Path" in state:
+                problem = _path_problem(state[field + "Path"])
+                if problem:
+                    self.error(path, field + "Path", problem)
         timeout, heartbeat = state.get("TimeoutSeconds"), state.get("HeartbeatSeconds")
         if _is_int(timeout) and _is_int(heartbeat) and heartbeat >= timeout:
             self.error(path, "HeartbeatSeconds", "must be smaller than TimeoutSeconds")
+
+    def check_credentials(self, credentials: Any, path: str, language: str) -> None:
+        # AWS: Credentials names the role to assume, as RoleArn (JSONata: a string or expression;
+        # JSONPath: a string, or RoleArn.$ with a path or intrinsic function) and nothing else.
+        keys = ("RoleArn",) if language == "JSONata" else ("RoleArn", "RoleArn.$")
+        if not isinstance(credentials, dict) or len(credentials) != 1 or next(iter(credentials)) not in keys:
+            self.error(path, "Credentials", f"must be an object with exactly one of {', '.join(keys)}")
+            return
+        key, value = next(iter(credentials.items()))
+        if key == "RoleArn.$":
+            problem = _dynamic_problem(value)
+            if problem:
+                self.error(path, "Credentials.RoleArn.$", problem)
+        elif not isinstance(value, str) or not value:
+            self.error(path, "Credentials.RoleArn", "must be a role ARN")
 
     def check_wait(self, state: dict, path: str, language: str, top: str, scope: dict) -> None:
         given = [f for f in ("Seconds", "SecondsPath", "Timestamp", "TimestampPath") if f in state]
@@ -306,10 +434,13 @@ class _Checker:
                                        or (language == "JSONata" and _is_jsonata(seconds))):
             self.error(path, "Seconds", "must be a non-negative integer")
         for field in ("SecondsPath", "TimestampPath"):
-            if field in state and not _is_path(state[field]):
-                self.error(path, field, "must be a reference path starting with $")
-        if "Timestamp" in state and not isinstance(state["Timestamp"], str):
-            self.error(path, "Timestamp", "must be an ISO-8601 timestamp string")
+            if field in state:
+                problem = _path_problem(state[field])
+                if problem:
+                    self.error(path, field, problem)
+        if "Timestamp" in state and timestamps.parse(state["Timestamp"]) is None and not (
+                language == "JSONata" and _is_jsonata(state["Timestamp"])):
+            self.error(path, "Timestamp", "must be an ISO-8601 timestamp such as 2026-01-31T12:00:00Z")
 
     def check_fail(self, state: dict, path: str, language: str, top: str, scope: dict) -> None:
         for field in ("Error", "Cause"):
@@ -367,6 +498,10 @@ class _Checker:
             return
         if not _is_path(rule.get("Variable")):
             self.error(path, f"{rule_path}.Variable", "a comparison needs a Variable path starting with $")
+        else:
+            problem = _path_problem(rule["Variable"])
+            if problem:
+                self.error(path, f"{rule_path}.Variable", problem)
         if len(comparators) != 1:
             self.error(path, rule_path, f"a comparison needs exactly one operator (has {len(comparators)})")
         for key in sorted(set(rule) - {"Variable", "Comment"} - set(comparators) - extra):
@@ -374,8 +509,8 @@ class _Checker:
         for op in comparators:
             value = rule[op]
             if op.endswith("Path"):
-                ok = _is_path(value)
-                wanted = "a path starting with $"
+                ok = _is_path(value) and _path_problem(value) is None
+                wanted = "a valid JSONPath"
             elif op in _TYPE_TESTS:
                 ok, wanted = isinstance(value, bool), "true or false"
             elif op.startswith(("String", "Timestamp")):
@@ -408,22 +543,43 @@ class _Checker:
                                               or (language == "JSONata" and _is_jsonata(concurrency))):
             self.error(path, "MaxConcurrency", "must be a non-negative integer (0 = no limit)")
         percentage = state.get("ToleratedFailurePercentage")
-        if _is_number(percentage) and not 0 <= percentage <= 100:
-            self.error(path, "ToleratedFailurePercentage", "must be between 0 and 100")
-        if "ItemsPath" in state and not _is_path(state["ItemsPath"]):
-            self.error(path, "ItemsPath", "must be a reference path starting with $")
+        for field in ("ItemsPath", "MaxConcurrencyPath", "ToleratedFailurePercentagePath",
+                      "ToleratedFailureCountPath"):
+            if field in state:
+                problem = _path_problem(state[field])
+                if problem:
+                    self.error(path, field, problem)
+        count = state.get("ToleratedFailureCount")
+        if "ToleratedFailureCount" in state and not ((_is_int(count) and count >= 0)
+                                                     or (language == "JSONata" and _is_jsonata(count))):
+            self.error(path, "ToleratedFailureCount", "must be a non-negative integer")
+        if "ToleratedFailurePercentage" in state and not (
+                (_is_number(percentage) and 0 <= percentage <= 100)
+                or (language == "JSONata" and _is_jsonata(percentage))):
+            self.error(path, "ToleratedFailurePercentage", "must be a number between 0 and 100")
+        for holder in ("ItemBatcher", "ItemReader.ReaderConfig"):
+            settings: Any = state
+            for part in holder.split("."):
+                settings = settings.get(part) if isinstance(settings, dict) else None
+            if isinstance(settings, dict):
+                for key in sorted(settings):
+                    if key + "Path" in settings:
+                        self.error(path, f"{holder}.{key}", f"use either {key} or {key}Path, not both")
 
+        if "Items" in state and not (isinstance(state["Items"], list) or _is_jsonata(state["Items"])):
+            self.error(path, "Items", "must be an array or a JSONata expression")
         processor = state.get("ItemProcessor", state.get("Iterator"))
         field = "ItemProcessor" if "ItemProcessor" in state else "Iterator"
         mode = "INLINE"
-        if field == "ItemProcessor" and isinstance(processor, dict):
+        # AWS runs a legacy Iterator that carries ProcessorConfig too.
+        if isinstance(processor, dict) and "ProcessorConfig" in processor:
             config = processor.get("ProcessorConfig", {})
             if not isinstance(config, dict):
-                self.error(path, "ItemProcessor.ProcessorConfig", "must be an object")
+                self.error(path, f"{field}.ProcessorConfig", "must be an object")
                 config = {}
             mode = config.get("Mode", "INLINE")
             if mode not in ("INLINE", "DISTRIBUTED"):
-                self.error(path, "ItemProcessor.ProcessorConfig.Mode", "must be INLINE or DISTRIBUTED")
+                self.error(path, f"{field}.ProcessorConfig.Mode", "must be INLINE or DISTRIBUTED")
             execution = config.get("ExecutionType")
             if mode == "DISTRIBUTED" and execution not in ("STANDARD", "EXPRESS"):
                 self.error(path, "ItemProcessor.ProcessorConfig.ExecutionType",
@@ -432,9 +588,8 @@ class _Checker:
                 self.error(path, "ItemProcessor.ProcessorConfig.ExecutionType",
                            "ExecutionType applies to distributed Maps only")
         if mode != "DISTRIBUTED":
-            for only in ("ItemReader", "ItemBatcher", "ResultWriter", "ToleratedFailurePercentage",
-                         "ToleratedFailurePercentagePath", "ToleratedFailureCount",
-                         "ToleratedFailureCountPath", "Label"):
+            # The tolerated-failure fields are not here: AWS runs inline Maps that carry them.
+            for only in ("ItemReader", "ItemBatcher", "ResultWriter", "Label"):
                 if only in state:
                     self.error(path, only, "only a distributed Map (ProcessorConfig Mode DISTRIBUTED) has this")
         reader = state.get("ItemReader")
@@ -443,9 +598,9 @@ class _Checker:
         writer = state.get("ResultWriter")
         if writer is not None and not isinstance(writer, dict):
             self.error(path, "ResultWriter", "must be an object")
-        if processor is not None:
+        if field in state:
             self.check_scope(processor, f"{path}.{field}", language, top,
-                             extra_fields=frozenset({"ProcessorConfig"}) if field == "ItemProcessor" else frozenset())
+                             extra_fields=frozenset({"ProcessorConfig"}))
 
     # -- error handling -------------------------------------------------------------------------
 
@@ -506,12 +661,10 @@ class _Checker:
                 self.error(path, f"{field}.Next", "a catcher needs Next")
             else:
                 self.check_target(catcher["Next"], path, f"{field}.Next", scope)
-            result_path = catcher.get("ResultPath")
-            if result_path is not None and not _is_path(result_path):
-                self.error(path, f"{field}.ResultPath", "must be a reference path starting with $ (or null)")
-
-
-_VARIABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+            if catcher.get("ResultPath") is not None:
+                problem = _path_problem(catcher["ResultPath"], reference=True)
+                if problem:
+                    self.error(path, f"{field}.ResultPath", problem)
 
 
 def _assign_errors(assign: Any, language: str) -> list[str]:
@@ -521,8 +674,10 @@ def _assign_errors(assign: Any, language: str) -> list[str]:
     problems = []
     for key in assign:
         name = key[:-2] if language == "JSONPath" and key.endswith(".$") else key
-        if not _VARIABLE_NAME.match(name) or name == "states":
-            problems.append(f"{key!r} is not a variable name (letters, digits, _; not 'states')")
+        # AWS: Unicode identifiers (UAX #31 start and continue characters), at most 80 characters.
+        if not name.isidentifier() or name == "states" or len(name) > MAX_NAME_LENGTH:
+            problems.append(f"{key!r} is not a variable name (a Unicode identifier of at most "
+                            f"{MAX_NAME_LENGTH} characters, not 'states')")
     return problems
 
 
@@ -531,10 +686,11 @@ def _successors(state: Any) -> list[str]:
     if not isinstance(state, dict):
         return []
     targets: list[Any] = [state.get("Next"), state.get("Default")]
-    for rule in state.get("Choices") or []:
+    choices, catchers = state.get("Choices"), state.get("Catch")
+    for rule in choices if isinstance(choices, list) else []:
         if isinstance(rule, dict):
             targets.append(rule.get("Next"))
-    for catcher in state.get("Catch") or []:
+    for catcher in catchers if isinstance(catchers, list) else []:
         if isinstance(catcher, dict):
             targets.append(catcher.get("Next"))
     return [t for t in targets if isinstance(t, str)]

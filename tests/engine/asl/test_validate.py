@@ -4,7 +4,7 @@ import copy
 
 import pytest
 
-from compiler.aslcheck import ASLError, check_definition
+from engine.asl.validate import ASLError, check_definition
 
 
 def machine(**states):
@@ -50,11 +50,11 @@ def test_a_valid_machine_using_every_state_type_has_no_errors():
 def test_errors_name_the_state_path_and_field():
     definition = machine(A=task(Next="Missing"))
     assert check_definition(definition) == [
-        ASLError("$.States.A", "Next", "names 'Missing', which is not a state in this scope"),
-        ASLError("$", "States", "no terminal state (End: true, Succeed or Fail) in this scope"),
+        ASLError("$.States.A", "Next", "Missing 'Next' target: Missing (no state of that name in this scope)"),
+        ASLError("$", "States", "No terminal state: no state ends this scope (End: true, Succeed or Fail)"),
     ]
     assert str(check_definition(definition)[0]) == (
-        "$.States.A.Next: names 'Missing', which is not a state in this scope")
+        "$.States.A.Next: Missing 'Next' target: Missing (no state of that name in this scope)")
 
 
 def test_start_at_must_name_a_state():
@@ -69,8 +69,8 @@ def test_default_and_catch_next_must_resolve():
            "Default": "Elsewhere"},
         D={"Type": "Succeed"})
     assert messages(definition) == [
-        "$.States.A.Catch[0].Next: names 'Gone', which is not a state in this scope",
-        "$.States.C.Default: names 'Elsewhere', which is not a state in this scope",
+        "$.States.A.Catch[0].Next: Missing 'Next' target: Gone (no state of that name in this scope)",
+        "$.States.C.Default: Missing 'Next' target: Elsewhere (no state of that name in this scope)",
     ]
 
 
@@ -79,7 +79,7 @@ def test_next_cannot_leave_a_parallel_branch():
         P={"Type": "Parallel", "Next": "After", "Branches": [
             {"StartAt": "Inner", "States": {"Inner": {"Type": "Pass", "Next": "After"}}}]},
         After={"Type": "Succeed"})
-    assert "$.States.P.Branches[0].States.Inner.Next: names 'After', which is not a state in this scope" \
+    assert "$.States.P.Branches[0].States.Inner.Next: Missing 'Next' target: After (no state of that name in this scope)" \
         in messages(definition)
 
 
@@ -88,12 +88,12 @@ def test_next_inside_a_map_processor_resolves_in_that_scope():
         M={"Type": "Map", "End": True, "ItemProcessor": {"StartAt": "X", "States": {
             "X": {"Type": "Pass", "Next": "Y"}}}})
     assert messages(definition)[0] == (
-        "$.States.M.ItemProcessor.States.X.Next: names 'Y', which is not a state in this scope")
+        "$.States.M.ItemProcessor.States.X.Next: Missing 'Next' target: Y (no state of that name in this scope)")
 
 
 def test_unreachable_state():
     definition = machine(A={"Type": "Succeed"}, Orphan={"Type": "Succeed"})
-    assert messages(definition) == ["$.States.Orphan: state is unreachable from StartAt"]
+    assert messages(definition) == ["$.States.Orphan: State 'Orphan' is not reachable"]
 
 
 def test_state_names_are_unique_across_nested_scopes():
@@ -105,10 +105,12 @@ def test_state_names_are_unique_across_nested_scopes():
         "state names must be unique in the whole state machine")]
 
 
-def test_loop_without_exit():
-    definition = machine(A={"Type": "Pass", "Next": "B"}, B={"Type": "Pass", "Next": "A"},
-                         C={"Type": "Succeed"})
-    errors = messages(definition)
+def test_loop_without_exit_is_refused_only_in_compiled_output():
+    definition = machine(S={"Type": "Choice", "Choices": [{"Variable": "$.go", "BooleanEquals": True, "Next": "A"}],
+                            "Default": "C"},
+                         A={"Type": "Pass", "Next": "B"}, B={"Type": "Pass", "Next": "A"}, C={"Type": "Succeed"})
+    assert messages(definition) == []  # AWS accepts it: the execution loops until it times out
+    errors = [str(e) for e in check_definition(definition, endless_loops=False)]
     assert "$.States.A: no path from this state reaches a terminal state" in errors
     assert "$.States.B: no path from this state reaches a terminal state" in errors
 
@@ -136,9 +138,9 @@ def test_terminal_states(state, expected):
     ({"Type": "Fail", "Assign": {"x": 1}}, "$.States.A.Assign: not allowed in a Fail state"),
     ({"Type": "Fail", "InputPath": "$"}, "$.States.A.InputPath: not allowed in a Fail state"),
     ({"Type": "Pass", "End": True, "ResultSelector": {}}, "$.States.A.ResultSelector: not allowed in a Pass state"),
-    (task(End=True, InputPath="items"), "$.States.A.InputPath: must be a JSONPath starting with $ (or null)"),
+    (task(End=True, InputPath="items"), "$.States.A.InputPath: Invalid path 'items': a path must start with '$'"),
     (task(End=True, Parameters={"Bucket.$": 3}),
-     "$.States.A.Parameters.Bucket.$: a key ending in .$ needs a path or intrinsic"),
+     "$.States.A.Parameters.Bucket.$: a key ending in .$ needs a JSONPath or an intrinsic function"),
     (task(End=True, TimeoutSeconds=0), "$.States.A.TimeoutSeconds: must be a positive integer"),
     (task(End=True, TimeoutSeconds=10, HeartbeatSeconds=10),
      "$.States.A.HeartbeatSeconds: must be smaller than TimeoutSeconds"),
@@ -187,7 +189,7 @@ def test_jsonata_machine_cannot_switch_a_state_back_to_jsonpath():
      "$.States.A.Choices[0].And[0].Next: nested choice rules cannot have Next"),
     ({"Or": [], "Next": "E"}, "$.States.A.Choices[0].Or: must be a non-empty list of rules"),
     ({"Variable": "$.a", "NumericEqualsPath": "x", "Next": "E"},
-     "$.States.A.Choices[0].NumericEqualsPath: must be a path starting with $"),
+     "$.States.A.Choices[0].NumericEqualsPath: must be a valid JSONPath"),
 ])
 def test_choice_rules(rule, expected):
     definition = {"StartAt": "A", "States": {"A": {"Type": "Choice", "Choices": [rule], "Default": "E"},
@@ -245,6 +247,126 @@ def test_assign_takes_variable_names():
     definition = machine(A={"Type": "Pass", "End": True, "Assign": {"ok": 1, "count.$": "$.n", "2bad": 1,
                                                                      "states": 2}})
     assert messages(definition) == [
-        "$.States.A.Assign: '2bad' is not a variable name (letters, digits, _; not 'states')",
-        "$.States.A.Assign: 'states' is not a variable name (letters, digits, _; not 'states')",
+        ("$.States.A.Assign: '2bad' is not a variable name (a Unicode identifier of at most 80 characters, not "
+        "'states')"),
+        ("$.States.A.Assign: 'states' is not a variable name (a Unicode identifier of at most 80 characters, not "
+        "'states')"),
     ]
+
+
+# -- what AWS refuses that the validator once missed (each found in the public suites) ---------------
+
+def pass_state(**fields):
+    return {"Type": "Pass", "End": True, **fields}
+
+
+@pytest.mark.parametrize("resource, problem", [
+    ("arn:aws:states:::lambda:invoke", None),
+    ("arn:aws:lambda:us-east-1:111111111111:function:f", None),
+    ("arn:aws:lambda:us-east-1:111111111111:function:f:live", None),
+    ("arn:aws:lambda:us-east-1:111111111111:function:f:$LATEST", None),
+    ("${GreetFunctionArn}", None),
+    ("arn:${AWS::Partition}:states:::lambda:invoke", None),
+    ("${lambdaArn", "unclosed ${...} placeholder"),
+    ("foo:bar", "Value is not a valid resource ARN"),
+    ("arn:aws:lambda:us-east-1:111111111111:function:f:", "not a valid Lambda function ARN"),
+    ("arn:aws:lambda:us-east-1:111111111111:function:f:$*#", "not a valid Lambda function ARN"),
+])
+def test_resource_is_an_arn_or_a_deploy_time_placeholder(resource, problem):
+    errors = messages(machine(A=task(End=True, Resource=resource)))
+    if problem is None:
+        assert errors == []
+    else:
+        assert len(errors) == 1 and problem in errors[0] and errors[0].startswith("$.States.A.Resource: ")
+
+
+@pytest.mark.parametrize("credentials, ok", [
+    ({"RoleArn": "arn:aws:iam::111111111111:role/r"}, True), ({"RoleArn.$": "$.role"}, True),
+    ({"RoleArn.$": "States.Format('arn:aws:iam::{}:role/r', $.account)"}, True),
+    (None, False), ("arn:aws:iam::111111111111:role/r", False), ({"roleArn": "x"}, False),
+    ({"RoleArn": "a", "RoleArn.$": "$.b"}, False), ({"RoleArn.$": "not a path"}, False),
+])
+def test_credentials_name_one_role(credentials, ok):
+    assert (messages(machine(A=task(End=True, Credentials=credentials))) == []) == ok
+
+
+@pytest.mark.parametrize("template", [
+    {"a": 1, "a.$": "$.x"}, {"nested": [{"b.$": "$.y", "b": 2}]},
+])
+def test_a_field_given_with_and_without_dotdollar_is_refused(template):
+    errors = messages(machine(A=pass_state(Parameters=template)))
+    assert len(errors) == 1 and "is given twice" in errors[0]
+
+
+@pytest.mark.parametrize("fields, problem", [
+    ({"ResultPath": "$foo"}, "must be a valid reference path"),
+    ({"ResultPath": "$$.Execution"}, "must be a valid reference path"),
+    ({"ResultPath": "$.a[*]"}, "must be a valid reference path"),
+    ({"OutputPath": "$$23"}, "Invalid path '$$23'"),
+    ({"InputPath": "$.a["}, "Invalid path '$.a['"),
+    ({"Parameters": {"x.$": "States.Nope($.a)"}}, "unknown intrinsic function States.Nope"),
+    ({"Parameters": {"x.$": "States.MathAdd(1, '-1')"}}, "must be a number, not a string"),
+])
+def test_paths_and_intrinsics_are_parsed_not_just_prefix_checked(fields, problem):
+    errors = messages(machine(A=pass_state(**fields)))
+    assert len(errors) == 1 and problem in errors[0], errors
+
+
+@pytest.mark.parametrize("fields, ok", [
+    ({"Output": "{% 1 + %}"}, False), ({"Output": "{% 10 %"}, False), ({"Output": {"a": ["x", "10 %}"]}}, False),
+    ({"Assign": {"v": "{% $states.input.a %}"}, "Output": {"n": "{%1%}"}}, True),
+    ({"Output": "{% \n 10 \n %}"}, True), ({"Output": "10 % of {it}"}, True),
+])
+def test_jsonata_expressions_must_parse(fields, ok):
+    definition = {"QueryLanguage": "JSONata", **machine(A=pass_state(**fields))}
+    assert (messages(definition) == []) == ok
+
+
+def test_a_catchers_comment_is_prose_not_jsonata():
+    catch = [{"ErrorEquals": ["States.ALL"], "Next": "B", "Comment": "was {% 1 + %}", "Output": "{% 1 + %}"}]
+    definition = {"QueryLanguage": "JSONata", **machine(A=task(End=True, Catch=catch), B={"Type": "Succeed"})}
+    assert [e.field for e in check_definition(definition)] == ["Catch[0].Output"]
+
+
+def distributed(**fields):
+    return {"Type": "Map", "End": True, **fields, "ItemProcessor": {
+        "ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"},
+        "StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}}}
+
+
+def test_a_value_and_its_path_cannot_both_be_given_in_batcher_or_reader():
+    batcher = distributed(ItemBatcher={"MaxItemsPerBatch": 2, "MaxItemsPerBatchPath": "$.n"})
+    reader = distributed(ItemReader={"Resource": "arn:aws:states:::s3:getObject",
+                                     "ReaderConfig": {"InputType": "CSV", "MaxItems": 1, "MaxItemsPath": "$.m"}})
+    assert messages(machine(M=batcher)) == [
+        "$.States.M.ItemBatcher.MaxItemsPerBatch: use either MaxItemsPerBatch or MaxItemsPerBatchPath, not both"]
+    assert messages(machine(M=reader)) == [
+        "$.States.M.ItemReader.ReaderConfig.MaxItems: use either MaxItems or MaxItemsPath, not both"]
+
+
+def test_inline_map_shapes_aws_ran_are_accepted():
+    inline = {"Type": "Map", "End": True, "ToleratedFailurePercentage": 10, "ToleratedFailureCount": 1,
+              "ItemProcessor": {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}}}
+    legacy = {"Type": "Map", "End": True, "Iterator": {"ProcessorConfig": {"Mode": "INLINE"}, "StartAt": "P",
+                                                       "States": {"P": {"Type": "Pass", "End": True}}}}
+    assert messages(machine(M=inline)) == []
+    assert messages(machine(M=legacy)) == []
+    too_many = dict(inline, ToleratedFailurePercentage=101)
+    assert messages(machine(M=too_many)) == [
+        "$.States.M.ToleratedFailurePercentage: must be a number between 0 and 100"]
+
+
+@pytest.mark.parametrize("name, ok", [
+    ("größe", True), ("変数", True), ("_x1", True), ("a" * 80, True), ("a" * 81, False), ("top-level", False),
+    ("1x", False),
+])
+def test_variable_names_are_unicode_identifiers_of_at_most_80_characters(name, ok):
+    assert (messages(machine(A=pass_state(Assign={name: 1}))) == []) == ok
+
+
+def test_errors_carry_the_state_name_even_inside_nested_scopes():
+    definition = machine(M={"Type": "Map", "End": True, "ItemProcessor": {
+        "StartAt": "Inner", "States": {"Inner": {"Type": "Pass", "End": True, "ResultPath": "$foo"}}},
+        "Retry": [{"ErrorEquals": ["E"], "MaxDelaySeconds": -1}]})
+    assert [(e.state, e.field) for e in check_definition(definition)] == [
+        ("Inner", "ResultPath"), ("M", "Retry[0].MaxDelaySeconds")]
