@@ -14,6 +14,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from compiler import parameters
 from compiler.conditions import Comparison, Condition, JsonataCondition, condition_paths
 from compiler.errors import SpecError
 from compiler.load import STEP_KINDS, Document
@@ -27,6 +28,7 @@ from compiler.model import (
     KeyPath,
     MapStep,
     ParallelStep,
+    Parameter,
     PollStep,
     S3Trigger,
     ServiceStep,
@@ -327,6 +329,8 @@ class _Checker:
                     offset = match.start() + (1 if path in self.doc.quoted else 0)
                     place = SourcePlace(place.file, place.line, place.col + offset)
                 kind, name = match.group(1), match.group(2)
+                if kind == "param" and name in self.workflow.parameters and _JSONATA.match(text):
+                    self.check_jsonata_parameter(self.workflow.parameters[name], text, match.start(), place)
                 if kind == "resource":
                     self.resource(name, place)
                 elif kind == "param" and name not in self.workflow.parameters:
@@ -337,6 +341,17 @@ class _Checker:
                     self.error(place, "an environment cannot name a function", "pass its ARN in parameters")
                 elif kind == "function" and name not in self.handler_names:
                     self.error(place, f"no handler step named '{name}'", did_you_mean(name, self.handler_names))
+
+    def check_jsonata_parameter(self, parameter: Parameter, text: str, offset: int, place: SourcePlace) -> None:
+        """A bare ${param:X} in JSONata becomes a number (Number) or a string: never ambiguous text."""
+        if parameter.type == "Number" or offset not in dict(parameters.in_jsonata(text)):
+            return
+        try:
+            parameters.comparison_type(parameter.name, parameter.type,
+                                       [parameter.default, *(parameter.allowed_values or [])])
+        except parameters.ParameterTypeError as exc:
+            self.error(place, exc.message.replace("compare text, not numbers", "be text in JSONata"),
+                       f"declare {parameter.name} with type: Number, or quote the reference to use it as text")
 
     # steps
 
@@ -388,11 +403,9 @@ class _Checker:
         """ASL state names are unique in the whole state machine, nested branches included, and ≤ 80."""
         seen: dict[str, Step] = {}
         for step in self.workflow.all_steps():
-            states = [step.name]
-            if isinstance(step, PollStep):
-                from compiler.asl import poll_state_names
+            from compiler.asl import step_state_names
 
-                states = list(dict.fromkeys(poll_state_names(step).values()))
+            states = step_state_names(step)
             for state in states:
                 if state in seen and seen[state] is not step:
                     first = seen[state].where("name")

@@ -106,6 +106,13 @@ EXPECTED: dict[str, list[str]] = {
         "broken/networking.yaml:16:13: resource 'endpoints' is vpc_endpoints (networking); steps cannot use it (steps reach AWS through the endpoints without naming them)",
         "broken/networking.yaml:20:15: ${resource:data} has no value in a service control policy (write the ARN pattern, or use ${param:X})",
     ],
+    "parameter-conditions.yaml": [
+        "broken/parameter-conditions.yaml:10:28: bad condition: parameter 'MinAccuracy' is a String, so this would compare text, not numbers (declare MinAccuracy with type: Number, or write ${param:MinAccuracy} as string)",
+        "broken/parameter-conditions.yaml:12:25: bad condition: parameter 'Strict' holds true/false as text: say how to compare it (write ${param:Strict} as boolean, or as string)",
+        "broken/parameter-conditions.yaml:14:13: bad condition: expected a path like $.field, found '${param:Threshold}' (put the path first: $.x >= ${param:Name})",
+        'broken/parameter-conditions.yaml:16:25: bad condition: ${resource:data} cannot be compared in a condition (conditions compare with ${param:Name}; pass other values in the input)',
+        "broken/parameter-conditions.yaml:22:43: parameter 'MinAccuracy' is a String, so this would be text in JSONata (declare MinAccuracy with type: Number, or quote the reference to use it as text)",
+    ],
     "poll-timeout.yaml": [
         'broken/poll-timeout.yaml:7:16: poll timeout 30s is shorter than its interval (60s)',
         'broken/poll-timeout.yaml:11:20: max_delay is shorter than interval',
