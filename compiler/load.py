@@ -230,6 +230,13 @@ class _Builder:
 
     def steps(self, specs: list[dict[str, Any]], path: KeyPath) -> list[Step]:
         steps = [self.step(spec, (*path, index)) for index, spec in enumerate(specs)]
+        for step in steps:
+            for rule in step.retry:
+                if rule.preset == "throttling":
+                    # Services raise throttling prefixed by the integration (DynamoDB.…): expand per step.
+                    from compiler.services import throttling_errors
+
+                    rule.errors = throttling_errors(step)
         for index, step in enumerate(steps):
             if step.terminal:
                 continue

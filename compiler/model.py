@@ -254,8 +254,9 @@ class RetryRule(Located):
     places: dict[KeyPath, SourcePlace] = field(default_factory=dict, repr=False, compare=False)
 
 
-# The shorthand retry presets. Values follow AWS's recommended Lambda retrier and the usual
-# throttling error names of the services our flows call.
+# The shorthand retry presets. Values follow AWS's recommended Lambda retrier; `throttling`'s errors
+# are the generic codes here, expanded per step from its integration when the model is built
+# (compiler/services.py: `DynamoDB.ProvisionedThroughputExceededException`, …).
 RETRY_PRESETS: dict[str, dict[str, Any]] = {
     "lambda": {
         "errors": ["Lambda.ServiceException", "Lambda.AWSLambdaException",
