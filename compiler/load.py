@@ -202,7 +202,7 @@ class _Builder:
         return Resource(name=name, type=spec["type"], key=key, ttl=spec.get("ttl"), value=spec.get("value"),
                         service=spec.get("service"), reads=list(spec.get("reads", [])),
                         writes=list(spec.get("writes", [])),
-                        external=(spec.get("external") or {}).get("name"),
+                        external=(spec.get("external") or {}).get("name"), shared=bool(spec.get("shared")),
                         endpoints=VpcEndpoints(vpc_id=spec["vpc_id"], subnet_ids=spec["subnet_ids"],
                                                security_group_ids=spec["security_group_ids"],
                                                services=list(spec["services"]),

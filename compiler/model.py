@@ -157,6 +157,8 @@ class Resource(Located):
     writes: list[str] = field(default_factory=list)
     # external: reference an existing resource by name/ARN (may contain ${param:X}) instead of owning one
     external: str | None = None
+    # shared: other workflows may declare it too (identically, also shared); one resource in the stack
+    shared: bool = False
     # vpc_endpoints: interface endpoints for `services` in a VPC, only `when` that is "true"
     endpoints: VpcEndpoints | None = None
     place: SourcePlace

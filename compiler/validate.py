@@ -30,6 +30,7 @@ from compiler.model import (
     ParallelStep,
     Parameter,
     PollStep,
+    Resource,
     S3Trigger,
     ServiceStep,
     SourcePlace,
@@ -811,7 +812,9 @@ def check_workflow(workflow: Workflow, doc: Document, root: Path) -> list[SpecEr
 
 
 def check_project(workflows: list[Workflow]) -> list[SpecError]:
-    """Checks across workflows: names and the CloudFormation logical ids derived from them are unique."""
+    """Checks across workflows, which deploy as one stack: names and the CloudFormation logical ids derived
+    from them are unique, a resource name belongs to one workflow unless every declaration shares it, and a
+    parameter (one deploy-time value) is declared the same everywhere. Conflicts are reported at each place."""
     errors: list[SpecError] = []
     seen: dict[str, Workflow] = {}
     for workflow in workflows:
@@ -820,5 +823,80 @@ def check_project(workflows: list[Workflow]) -> list[SpecError]:
             errors.append(SpecError(workflow.where("name"), f"workflow name '{workflow.name}' clashes with "
                                     f"{seen[key].place.file}", "workflow names are unique in a project"))
         seen.setdefault(key, workflow)
+    errors += _resource_conflicts(workflows)
+    errors += _parameter_conflicts(workflows)
+    errors += _logical_id_conflicts(workflows)
     return errors
 
+
+def _resource_conflicts(workflows: list[Workflow]) -> list[SpecError]:
+    errors: list[SpecError] = []
+    declared: dict[str, list[Resource]] = {}
+    for workflow in workflows:
+        for resource in workflow.resources.values():
+            declared.setdefault(resource.name, []).append(resource)
+    for name, resources in declared.items():
+        for resource in resources[1:] if len(resources) > 1 else ():
+            first = resources[0]
+            if not (first.shared and resource.shared):
+                hint = f"rename one, or mark both `shared: true` to make them one {first.type} in the stack"
+                for here, there in ((first, resource), (resource, first)):
+                    errors.append(SpecError(here.place, f"resource '{name}' is also declared in {there.place}",
+                                            hint))
+            elif _differences(first, resource, _RESOURCE_FIELDS):
+                for here, there in ((first, resource), (resource, first)):
+                    errors.append(SpecError(here.place, f"shared resource '{name}' is declared differently in "
+                                            f"{there.place} ({_differences(here, there, _RESOURCE_FIELDS)})",
+                                            "declare a shared resource identically everywhere"))
+    return errors
+
+
+_RESOURCE_FIELDS = ("type", "key", "ttl", "value", "service", "reads", "writes", "external", "endpoints")
+_PARAMETER_FIELDS = ("type", "default", "allowed_values", "description")
+
+
+def _differences(here: Any, there: Any, fields: tuple[str, ...]) -> str:
+    """`key "id" there; …` for every field in which `there` differs from `here` (empty when none)."""
+    shown = []
+    for key in fields:
+        mine, theirs = getattr(here, key), getattr(there, key)
+        if mine != theirs:
+            value = vars(theirs) if hasattr(theirs, "__dataclass_fields__") else theirs
+            shown.append(f"{key} {'none' if value is None else json.dumps(value)} there")
+    return "; ".join(shown)
+
+
+def _parameter_conflicts(workflows: list[Workflow]) -> list[SpecError]:
+    errors: list[SpecError] = []
+    first: dict[str, Parameter] = {}
+    for workflow in workflows:
+        for parameter in workflow.parameters.values():
+            other = first.setdefault(parameter.name, parameter)
+            if other is parameter:
+                continue
+            if _differences(other, parameter, _PARAMETER_FIELDS):
+                for here, there in ((other, parameter), (parameter, other)):
+                    errors.append(SpecError(here.place, f"parameter '{parameter.name}' is declared differently "
+                                            f"in {there.place} ({_differences(here, there, _PARAMETER_FIELDS)})",
+                                            "a parameter is one deploy-time value for the whole stack: declare it "
+                                            "identically, or give each workflow its own name"))
+    return errors
+
+
+def _logical_id_conflicts(workflows: list[Workflow]) -> list[SpecError]:
+    """Functions are named from workflow + step names, which may meet across workflows (`a-b` + `C`, `a` +
+    `B c`); state machines are named from workflow names alone, checked above."""
+    from compiler import names
+
+    errors: list[SpecError] = []
+    owners: dict[str, tuple[Workflow, SourcePlace]] = {}
+    for workflow in workflows:
+        candidates = [(names.function_id(workflow, step.name), step.where("name"))
+                      for step in workflow.handler_steps()]
+        for logical, place in candidates:
+            owner = owners.setdefault(logical, (workflow, place))
+            if owner[0] is not workflow:
+                for here, there in ((owner[1], place), (place, owner[1])):
+                    errors.append(SpecError(here, f"compiles to the same CloudFormation id '{logical}' as {there}",
+                                            "rename the step or the workflow"))
+    return errors

@@ -164,3 +164,33 @@ def test_there_are_enough_broken_specs() -> None:
 def test_broken_spec_reports_every_error_with_its_place(name: str) -> None:
     errors = validate_project(FIXTURES, [FIXTURES / "broken" / name])
     assert [str(error) for error in errors] == EXPECTED[name]
+
+
+ACROSS_WORKFLOWS = [
+    "across/train-b.yaml:2:11: compiles to the same CloudFormation id 'TrainBFitFunction' as across/train.yaml:9:11 (rename the step or the workflow)",
+    "across/train-report.yaml:2:16: parameter 'MinAccuracy' is declared differently in across/train.yaml:2:16 (default 0.9 there) (a parameter is one deploy-time value for the whole stack: declare it identically, or give each workflow its own name)",
+    "across/train-report.yaml:5:9: resource 'work' is also declared in across/train.yaml:5:9 (rename one, or mark both `shared: true` to make them one bucket in the stack)",
+    'across/train-report.yaml:7:12: shared resource \'metrics\' is declared differently in across/train.yaml:7:12 (key "id" there) (declare a shared resource identically everywhere)',
+    "across/train.yaml:2:16: parameter 'MinAccuracy' is declared differently in across/train-report.yaml:2:16 (default 0.8 there) (a parameter is one deploy-time value for the whole stack: declare it identically, or give each workflow its own name)",
+    "across/train.yaml:5:9: resource 'work' is also declared in across/train-report.yaml:5:9 (rename one, or mark both `shared: true` to make them one bucket in the stack)",
+    'across/train.yaml:7:12: shared resource \'metrics\' is declared differently in across/train-report.yaml:7:12 (key "run" there) (declare a shared resource identically everywhere)',
+    "across/train.yaml:9:11: compiles to the same CloudFormation id 'TrainBFitFunction' as across/train-b.yaml:2:11 (rename the step or the workflow)",
+]
+
+
+def test_workflows_of_one_stack_report_each_conflict_at_both_places() -> None:
+    """A name belongs to one workflow unless shared; parameters are one value per stack."""
+    errors = validate_project(FIXTURES, sorted((FIXTURES / "across").glob("*.yaml")))
+    assert [str(error) for error in errors] == ACROSS_WORKFLOWS
+
+
+def test_a_resource_shared_on_purpose_is_one_resource(tmp_path) -> None:
+    from compiler import compile_project
+
+    (tmp_path / "workflows").mkdir()
+    for name in ("train", "report"):
+        (tmp_path / "workflows" / f"{name}.yaml").write_text(
+            "resources:\n  models: {type: bucket, shared: true}\nsteps:\n  - name: Done\n    succeed: {}\n")
+    compile_project(tmp_path, tmp_path / "build")
+    template = (tmp_path / "build" / "template.yaml").read_text()
+    assert template.count("ModelsBucket:\n") == 1
