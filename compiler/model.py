@@ -65,7 +65,8 @@ class Located:
 
 # --- references inside strings: ${resource:name}, ${param:Name}, ${function:Step name} ------------------
 
-REFERENCE = re.compile(r"\$\{(resource|param|function):([^}]*)\}")
+REFERENCE_KINDS = ("resource", "param", "function")
+REFERENCE = re.compile(r"\$\{(" + "|".join(REFERENCE_KINDS) + r"):([^}]*)\}")
 
 
 @dataclass(frozen=True)

@@ -21,11 +21,13 @@ from compiler.load import STEP_KINDS, Document
 from compiler.model import (
     INTEGRATION_SUFFIXES,
     REFERENCE,
+    REFERENCE_KINDS,
     ApiTrigger,
     ChoiceStep,
     FailStep,
     HandlerStep,
     KeyPath,
+    Located,
     MapStep,
     ParallelStep,
     Parameter,
@@ -210,6 +212,7 @@ class _Checker:
         self.root = root
         self.errors: list[SpecError] = []
         self.handler_names = {step.name for step in workflow.handler_steps()}
+        self.node_paths = {place: path for path, place in doc.places.items()}  # a step's place → its path
 
     def error(self, place: SourcePlace, message: str, hint: str | None = None) -> None:
         self.errors.append(SpecError(place, message, hint))
@@ -322,8 +325,11 @@ class _Checker:
                 self.error(trigger.place, "cron needs '?' in day-of-month or day-of-week", "e.g. 0 3 * * ? *")
 
     def check_references(self) -> None:
-        """${resource:x}, ${param:X} and ${function:Step} anywhere in the document."""
+        """${resource:x}, ${param:X} and ${function:Step} anywhere in the document, and no placeholder of
+        another kind (it would reach AWS as literal text)."""
         for path, text in _strings(self.doc.data):
+            if not {"policies", "scp"} & set(path):  # policies have their own placeholders, checked there
+                self.check_placeholders(path, text)
             for match in REFERENCE.finditer(text):
                 place = self.doc.where(path)
                 if "\n" not in text:
@@ -342,6 +348,34 @@ class _Checker:
                     self.error(place, "an environment cannot name a function", "pass its ARN in parameters")
                 elif kind == "function" and name not in self.handler_names:
                     self.error(place, f"no handler step named '{name}'", did_you_mean(name, self.handler_names))
+
+    def check_placeholders(self, path: KeyPath, text: str) -> None:
+        in_definition = "steps" in path and not {"environment", "vpc"} & set(path)
+        for match in _PLACEHOLDER.finditer(text):
+            pseudo = match.group(1) in _PSEUDO_PARAMETERS
+            if REFERENCE.fullmatch(match.group(0)) or (pseudo and not in_definition):
+                continue
+            kind, _, name = match.group(1).partition(":")
+            place = self.doc.where(path)
+            if "\n" not in text:
+                offset = match.start() + (1 if path in self.doc.quoted else 0)
+                place = SourcePlace(place.file, place.line, place.col + offset)
+            if pseudo:
+                # Only our own references become DefinitionSubstitutions: this would reach AWS as text.
+                self.error(place, f"{match.group(0)} has no value in a state machine",
+                           "read it from the context ($$.StateMachine.Id holds region and account) or pass "
+                           "a ${param:X}")
+                continue
+            if not name:
+                known = ("resource", self.workflow.resources), ("param", self.workflow.parameters)
+                hint = next((f"did you mean ${{{kind_}:{kind}}}?" for kind_, names_ in known if kind in names_),
+                            "write ${param:Name}, ${resource:name} or ${function:Step}")
+                self.error(place, f"unknown placeholder '{match.group(0)}'", hint)
+                continue
+            close = difflib.get_close_matches(kind, REFERENCE_KINDS, n=1, cutoff=0.6)
+            self.error(place, f"unknown reference kind '{kind}' in '{match.group(0)}'",
+                       f"did you mean '${{{close[0]}:{name}}}'?" if close
+                       else "references are ${resource:name}, ${param:Name} and ${function:Step}")
 
     def check_jsonata_parameter(self, parameter: Parameter, text: str, offset: int, place: SourcePlace) -> None:
         """A bare ${param:X} in JSONata becomes a number (Number) or a string: never ambiguous text."""
@@ -601,6 +635,8 @@ class _Checker:
                     break
             if depth != 0 or not re.match(r"^States\.[A-Za-z0-9]+\(", text):
                 self.error(place, f"malformed intrinsic function {text!r}", "e.g. States.Format('{}', $.x)")
+            else:
+                self.check_intrinsic(text, place)
             return
         from engine.asl.jsonpath import PathSyntaxError, compile_path
 
@@ -612,6 +648,21 @@ class _Checker:
         if reference and not (path.reference and path.root == "$"):
             self.error(place, f"{text!r} is not a reference path",
                        "result paths are simple $.a.b paths without filters or wildcards")
+
+    def check_intrinsic(self, text: str, place: SourcePlace) -> None:
+        """Every function named exists and gets as many arguments as it takes (the engine's parser)."""
+        from engine.asl.intrinsics import FUNCTIONS, IntrinsicSyntaxError, compile_intrinsic
+
+        for name in re.findall(r"(States\.[A-Za-z0-9]+)\s*\(", re.sub(r"'(?:\\.|[^'\\])*'", "''", text)):
+            if name not in FUNCTIONS:
+                self.error(place, f"unknown intrinsic function {name}",
+                           did_you_mean(name, FUNCTIONS) or "see the intrinsic functions of the ASL spec")
+                return
+        try:
+            compile_intrinsic(text)
+        except IntrinsicSyntaxError as exc:
+            reason = re.sub(r" \(at position \d+\)$", "", exc.reason)
+            self.error(place, reason if " takes " in reason else f"invalid intrinsic {text!r}: {reason}")
 
     def check_jsonata(self, text: str, place: SourcePlace) -> None:
         match = _JSONATA.match(text)
@@ -669,6 +720,7 @@ class _Checker:
             for index, name in enumerate(getattr(step, key)):
                 self.resource(name, step.where(key, index) if key in self.step_keys(step)
                               else step.where("poll", key, index))
+        self.check_api(step, place)
         if step.integration is None:
             return
         if step.optimized:
@@ -685,6 +737,26 @@ class _Checker:
         elif id(step) in self.express_children:
             self.error(place, f"express child executions cannot use .{step.integration}",
                        "set the map's execution_type: standard")
+
+    def check_api(self, step: ServiceStep, place: SourcePlace) -> None:
+        """The service and action exist (in Step Functions' spelling), and the fixed parts of the
+        parameters fit the API's input shape (botocore's model)."""
+        from compiler.services import check_parameters
+
+        jsonata = step.query_language == "JSONata"
+        key = "arguments" if jsonata else "parameters"
+        for problem in check_parameters(step, getattr(step, key), jsonata):
+            where = place if problem.on_name else step.where(key, *problem.keys)
+            if problem.at_key:
+                # A step without parameters is missing its members at `service:` itself.
+                where = self.key_place(step, (key, *problem.keys)) if key in self.step_keys(step) else place
+            self.error(where, problem.message, problem.hint)
+
+    def key_place(self, owner: Located, keys: KeyPath) -> SourcePlace:
+        """Where a mapping key under a step (or a poll's task) is written: the key, not its value."""
+        path = self.node_paths.get(owner.place)
+        place = self.doc.key_places.get((*path, *keys)) if path is not None else None
+        return place or owner.where(*keys)
 
     def check_wait(self, step: WaitStep, jsonpath_mode: bool) -> None:
         if isinstance(step.seconds, str):

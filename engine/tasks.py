@@ -284,6 +284,7 @@ _SDK_SERVICES = {
     "applicationautoscaling": "application-autoscaling", "acmpca": "acm-pca", "emrcontainers": "emr-containers",
     "emrserverless": "emr-serverless", "redshiftdata": "redshift-data", "secretsmanager": "secretsmanager",
 }
+SDK_SERVICE_NAMES = tuple(_SDK_SERVICES)  # the aws-sdk names that are not boto3's (for "did you mean")
 _OPTIMIZED = {   # optimized integration → (boto3 service, error prefix, SDK v1 service name for causes)
     "lambda": ("lambda", "Lambda", "AWSLambda"), "sns": ("sns", "SNS", "AmazonSNS"),
     "sqs": ("sqs", "SQS", "AmazonSQS"), "dynamodb": ("dynamodb", "DynamoDB", "AmazonDynamoDBv2"),

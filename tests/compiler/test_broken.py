@@ -41,6 +41,14 @@ EXPECTED: dict[str, list[str]] = {
     "cfn-tag.yaml": [
         'broken/cfn-tag.yaml:7:15: YAML tag !Ref is not part of the spec language (reference deploy-time values as ${param:Name} and resources as ${resource:name})',
     ],
+    "dangling-references.yaml": [
+        "broken/dangling-references.yaml:9:24: unknown reference kind 'statemachine' in '${statemachine:train}' (references are ${resource:name}, ${param:Name} and ${function:Step})",
+        "broken/dangling-references.yaml:10:15: unknown intrinsic function States.Formatt (did you mean 'States.Format'?)",
+        'broken/dangling-references.yaml:11:16: States.ArrayGetItem takes 2 arguments, not 1',
+        "broken/dangling-references.yaml:15:19: unknown reference kind 'resourse' in '${resourse:jobs}' (did you mean '${resource:jobs}'?)",
+        "broken/dangling-references.yaml:16:26: unknown placeholder '${Stage}' (did you mean ${param:Stage}?)",
+        'broken/dangling-references.yaml:16:51: ${AWS::Region} has no value in a state machine (read it from the context ($$.StateMachine.Id holds region and account) or pass a ${param:X})',
+    ],
     "duplicate-key.yaml": [
         "broken/duplicate-key.yaml:5:5: duplicate key 'result_path' (first defined at line 4)",
     ],
@@ -63,7 +71,7 @@ EXPECTED: dict[str, list[str]] = {
     ],
     "integrations.yaml": [
         'broken/integrations.yaml:3:14: sns:publish does not support .sync (supported: .waitForTaskToken)',
-        'broken/integrations.yaml:5:14: the AWS SDK integration has no .sync for rekognition:startFaceDetection (use a poll step to wait for the job)',
+        'broken/integrations.yaml:6:14: the AWS SDK integration has no .sync for rekognition:startFaceDetection (use a poll step to wait for the job)',
     ],
     "language-mix.yaml": [
         'broken/language-mix.yaml:4:13: `output` is for JSONata steps (use parameters/result_path/output_path, or set query_language: JSONata)',
@@ -114,8 +122,8 @@ EXPECTED: dict[str, list[str]] = {
         "broken/parameter-conditions.yaml:22:43: parameter 'MinAccuracy' is a String, so this would be text in JSONata (declare MinAccuracy with type: Number, or quote the reference to use it as text)",
     ],
     "poll-timeout.yaml": [
-        'broken/poll-timeout.yaml:7:16: poll timeout 30s is shorter than its interval (60s)',
-        'broken/poll-timeout.yaml:11:20: max_delay is shorter than interval',
+        'broken/poll-timeout.yaml:8:16: poll timeout 30s is shorter than its interval (60s)',
+        'broken/poll-timeout.yaml:12:20: max_delay is shorter than interval',
     ],
     "private-api.yaml": [
         'broken/private-api.yaml:2:8: a private API needs `vpc_endpoint_id` (e.g. vpc_endpoint_id: ${param:VpcEndpointId})',
@@ -136,9 +144,23 @@ EXPECTED: dict[str, list[str]] = {
         'broken/scopes.yaml:9:15: `reader` needs mode: distributed',
         "broken/scopes.yaml:9:24: no resource named 'nowhere' (declare it under `resources:`)",
     ],
+    "service-calls.yaml": [
+        "broken/service-calls.yaml:5:14: unknown service 'dynamo' (did you mean 'dynamodb'?)",
+        "broken/service-calls.yaml:7:14: 'StartFaceDetection' is not rekognition's spelling of the action (actions are camelCase: write rekognition:startFaceDetection)",
+        "broken/service-calls.yaml:9:14: rekognition has no action 'startFaceDetecton' (did you mean 'startFaceDetection'?)",
+        "broken/service-calls.yaml:11:14: sagemaker has no action 'invokeEndpoint' (write sagemakerruntime:invokeEndpoint)",
+        "broken/service-calls.yaml:16:7: 'Itemm' is not a member of dynamodb:putItem (did you mean 'Item'?)",
+        "broken/service-calls.yaml:17:21: 'ALL_NEWW' is not one of: NONE, ALL_OLD, UPDATED_OLD, ALL_NEW, UPDATED_NEW (did you mean 'ALL_NEW'?)",
+        'broken/service-calls.yaml:18:31: expected a string for ReturnConsumedCapacity, got the number 3',
+        "broken/service-calls.yaml:19:7: 'ConditionExpresion' is not a member of dynamodb:putItem (did you mean 'ConditionExpression'?)",
+        "broken/service-calls.yaml:22:5: sagemaker:createTrainingJob needs 'OutputDataConfig' (add OutputDataConfig: value, or OutputDataConfig.$: a path)",
+        "broken/service-calls.yaml:22:5: sagemaker:createTrainingJob needs 'RoleArn' (add RoleArn: value, or RoleArn.$: a path)",
+        "broken/service-calls.yaml:24:48: expected an integer for MaxRuntimeInSeconds, got the string '3600'",
+        "broken/service-calls.yaml:29:62: 'Verbose' is not a member of sagemaker:describeTrainingJob (members: TrainingJobName)",
+    ],
     "state-names.yaml": [
-        "broken/state-names.yaml:6:11: duplicate step name 'Check: wait' (first used at line 2; names are unique in the whole workflow)",
-        "broken/state-names.yaml:9:19: duplicate step name 'Check' (first used at line 2; names are unique in the whole workflow)",
+        "broken/state-names.yaml:7:11: duplicate step name 'Check: wait' (first used at line 2; names are unique in the whole workflow)",
+        "broken/state-names.yaml:10:19: duplicate step name 'Check' (first used at line 2; names are unique in the whole workflow)",
     ],
     "trigger-target.yaml": [
         "broken/trigger-target.yaml:4:16: resource 'orders' is a table, not a bucket",

@@ -55,7 +55,10 @@ steps:
       steps:
         - name: Train
           service: sagemaker:createTrainingJob.sync
-          parameters: {TrainingJobName.$: $.name}
+          parameters:
+            TrainingJobName.$: $.name
+            RoleArn.$: $.role
+            OutputDataConfig: {S3OutputPath.$: $.output}
     retry: [throttling]
   - name: Score
     handler: shop.score
