@@ -105,6 +105,49 @@ def _json_type(value: Any) -> str:
     return "a list" if isinstance(value, list) else "a mapping"
 
 
+_KINDS = ("bucket", "table", "topic", "queue", "parameter", "role", "vpc_endpoints")
+_KIND_ALIASES = {"s3": "bucket", "dynamodb": "table", "sns": "topic", "sqs": "queue", "ssm": "parameter",
+                 "iam": "role"}
+
+
+def _bool_hint(instance: Any) -> str | None:
+    """YAML 1.1 reads unquoted yes/no/on/off/true/false as booleans: a name like `yes` arrives as true."""
+    if isinstance(instance, bool):
+        return "YAML reads unquoted yes/no/on/off/true/false as true/false: put the text in quotes, e.g. \"yes\""
+    return None
+
+
+def _root_validator(child: Any) -> str | None:
+    """The validator that failed at the root of an anyOf/oneOf branch (through $ref), else None."""
+    rest = [part for part in list(child.relative_schema_path)[1:] if part != "$ref"]
+    return child.validator if len(rest) == 1 else None
+
+
+def _fits(children: list[Any], instance: Any) -> bool:
+    """Whether an anyOf/oneOf branch is meant for a value of this type (its errors are then the real ones)."""
+    for child in children:
+        validator = _root_validator(child)
+        if validator == "type":
+            return False
+        if validator in ("enum", "const"):
+            values = child.validator_value if validator == "enum" else [child.validator_value]
+            if not any(type(value) is type(instance) for value in values):
+                return False
+    return True
+
+
+def _branch_type(branch: dict[str, Any]) -> str | None:
+    """A branch's expected type in words, when it has one."""
+    schema = branch
+    if "$ref" in schema:
+        schema = load_schema()["$defs"].get(schema["$ref"].rsplit("/", 1)[-1], {})
+    if "type" in schema and isinstance(schema["type"], str):
+        return _JSON_TYPES[schema["type"]]
+    if "enum" in schema:
+        return "one of: " + ", ".join(map(str, schema["enum"]))
+    return None
+
+
 def _is_step_path(path: KeyPath) -> bool:
     return len(path) >= 2 and path[-2] == "steps" and isinstance(path[-1], int)
 
@@ -140,15 +183,36 @@ def _schema_error(error: Any, doc: Document) -> Iterator[SpecError]:
             return
         from jsonschema.exceptions import best_match
 
-        # Prefer the branch whose type fits: "-1 is below 0" beats "expected a string".
-        fitting = [child for child in error.context if child.validator != "type"] or error.context
-        best = best_match(fitting) if fitting else None
+        # Judge the value by the branch its type fits (a retry rule written as a mapping is a full rule,
+        # not a misspelt preset), and report all of that branch's errors.
+        branches: dict[int, list[Any]] = {}
+        for child in error.context:
+            branches.setdefault(child.relative_schema_path[0], []).append(child)
+        fitting = [children for _, children in sorted(branches.items()) if _fits(children, instance)]
+        if len(fitting) == 1:
+            for child in fitting[0]:
+                yield from _schema_error(child, doc)
+            return
+        if not fitting and branches:
+            wanted = list(dict.fromkeys(_branch_type(branch) for branch in error.validator_value))
+            if None not in wanted:
+                yield SpecError(where, f"expected {' or '.join(wanted)}, got {_json_type(instance)}",
+                                _bool_hint(instance))
+                return
+        # Otherwise prefer the branch whose type fits: "-1 is below 0" beats "expected a string".
+        candidates = [child for children in fitting for child in children] or \
+            [child for child in error.context if child.validator != "type"] or error.context
+        best = best_match(candidates) if candidates else None
         if best is not None:
             yield from _schema_error(best, doc)
         else:
             yield SpecError(where, "not a valid value here")
         return
     if kind in ("additionalProperties", "unevaluatedProperties"):
+        declared = instance.get("type") if isinstance(instance, dict) else None
+        if declared is not None and declared not in error.schema.get("properties", {}).get("type", {}).get(
+                "enum", [declared]):
+            return  # a resource of an unknown kind: its keys may suit the kind meant; the type says it all
         allowed = list(error.schema.get("properties", {}))
         extras = [key for key in instance if key not in allowed]
         if _is_step_path(path) and len([k for k in STEP_KINDS if k in instance]) > 1:
@@ -181,7 +245,14 @@ def _schema_error(error: Any, doc: Document) -> Iterator[SpecError]:
         return
     if kind == "type":
         wanted = [expected] if isinstance(expected, str) else expected
-        yield SpecError(where, f"expected {' or '.join(_JSON_TYPES[t] for t in wanted)}, got {_json_type(instance)}")
+        hint = _bool_hint(instance) if "string" in wanted else None
+        if wanted == ["array"] and isinstance(instance, (str, int, float)):
+            hint = f"a list, even of one: [{instance}]"
+        if hint is None and isinstance(instance, str) and path[:1] == ("resources",) and len(path) == 2:
+            kind = _KIND_ALIASES.get(instance.lower(), instance if instance in _KINDS else "bucket")
+            hint = f"a resource is a mapping, e.g. {path[1]}: {{type: {kind}}}"
+        yield SpecError(where, f"expected {' or '.join(_JSON_TYPES[t] for t in wanted)}, got {_json_type(instance)}",
+                        hint)
         return
     if kind == "pattern":
         field = next((key for key in reversed(path) if isinstance(key, str)), "")
@@ -200,6 +271,74 @@ def _schema_error(error: Any, doc: Document) -> Iterator[SpecError]:
         yield SpecError(where, f"needs exactly one of: {choices}" if choices else "must be empty")
         return
     yield SpecError(where, error.message)
+
+
+def without_invalid_parts(doc: Document) -> tuple[Document, set[str]] | None:
+    """A copy of a schema-invalid document with the invalid parts taken out, so the checks that do not
+    depend on them still run: an unknown or invalid key is removed, a step whose name or kind is broken
+    becomes a pass step of the same name, an invalid resource is removed (its name is returned, so
+    "no resource named" errors about it can be dropped). None when the workflow's skeleton is broken."""
+    import copy
+
+    from jsonschema import Draft202012Validator
+
+    data = copy.deepcopy(doc.data)
+    if not isinstance(data, dict) or not isinstance(data.get("steps"), list) or not data["steps"]:
+        return None
+    removed: set[str] = set()
+    for error in Draft202012Validator(load_schema()).iter_errors(doc.data):
+        path: KeyPath = tuple(error.absolute_path)
+        if error.validator in ("additionalProperties", "unevaluatedProperties") and isinstance(error.instance, dict):
+            allowed = error.schema.get("properties", {})
+            path = (*path, next((key for key in error.instance if key not in allowed), ""))
+        if not _remove(data, path, removed):
+            return None
+    return Document(doc.file, data, doc.places, doc.key_places, doc.quoted), removed
+
+
+def _remove(data: dict[str, Any], path: KeyPath, removed: set[str]) -> bool:
+    """Take the part at `path` out of `data` (see without_invalid_parts); False if it cannot be."""
+    if not path or path[0] == "steps" and len(path) < 3:
+        return False
+    if path[0] == "resources" and len(path) >= 2:
+        (data.get("resources") or {}).pop(path[1], None)
+        removed.add(str(path[1]))
+        return True
+    if path[0] != "steps":
+        if path[0] == "parameters" and len(path) >= 2 and isinstance(data.get("parameters"), dict):
+            data["parameters"][path[1]] = {}  # a String without a default: references to it still resolve
+        else:
+            data.pop(path[0], None)
+        return True
+    # The innermost step around the error: (..., "steps", index, key, ...).
+    cut = max(index for index in range(1, len(path)) if path[index - 1] == "steps" and isinstance(path[index], int))
+    steps = _at(data, path[:cut])
+    if not isinstance(steps, list) or path[cut] >= len(steps):
+        return False
+    step = steps[path[cut]]
+    key = path[cut + 1] if len(path) > cut + 1 else None
+    if isinstance(step, dict) and key not in (None, "name", *STEP_KINDS) and \
+            not (key in ("next", "end") and _at(step, (key,)) is not None and len(path) == cut + 2):
+        step.pop(key, None)
+        return True
+    name = step.get("name") if isinstance(step, dict) else None
+    placeholder: dict[str, Any] = {"name": name if isinstance(name, str) else f"(step {path[cut] + 1})",
+                                   "pass": {}}
+    for kept in ("next", "end"):
+        value = step.get(kept) if isinstance(step, dict) else None
+        if isinstance(value, str if kept == "next" else bool):
+            placeholder[kept] = value
+    steps[path[cut]] = placeholder
+    return True
+
+
+def _at(data: Any, path: KeyPath) -> Any:
+    for key in path:
+        try:
+            data = data[key]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return data
 
 
 # --- cross-references ----------------------------------------------------------------------------------

@@ -77,6 +77,18 @@ EXPECTED: dict[str, list[str]] = {
         'broken/language-mix.yaml:4:13: `output` is for JSONata steps (use parameters/result_path/output_path, or set query_language: JSONata)',
         'broken/language-mix.yaml:8:18: `result_path` is for JSONPath steps (JSONata steps use arguments, output and assign)',
     ],
+    "messages.yaml": [
+        'broken/messages.yaml:2:17: "model" is not one of: bucket, table, topic, queue, parameter, role, vpc_endpoints',
+        'broken/messages.yaml:3:9: expected a mapping, got a string (a resource is a mapping, e.g. jobs: {type: queue})',
+        'broken/messages.yaml:5:11: expected a string, got true/false (YAML reads unquoted yes/no/on/off/true/false as true/false: put the text in quotes, e.g. "yes")',
+        "broken/messages.yaml:8:14: handler module 'nothere' not found (create handlers/nothere.py)",
+        'broken/messages.yaml:10:9: "throttle" is not one of: lambda, throttling (did you mean \'throttling\'?)',
+        "broken/messages.yaml:12:9: unknown key 'intervall' (did you mean 'interval'?)",
+        'broken/messages.yaml:13:18: expected a list, got a string (a list, even of one: [States.ALL])',
+        "broken/messages.yaml:14:11: no step named 'Nowhere' (steps in the workflow: (step 1), Score, Record)",
+        "broken/messages.yaml:17:30: no resource named 'nope' (declare it under `resources:`)",
+        "broken/messages.yaml:18:5: unknown key 'memory' (allowed here: name, comment, query_language, next, end, input_path, output_path, output, assign, parameters, arguments, result_path, result_selector, retry, catch, timeout, timeout_path, heartbeat, heartbeat_path, service, reads, writes)",
+    ],
     "missing-function.yaml": [
         "broken/missing-function.yaml:3:14: shop.py defines no function 'scor' (did you mean 'score'?)",
     ],
