@@ -40,14 +40,14 @@ _UNDECLARED_THROTTLING = {"s3": ("SlowDown",)}
 
 @cache
 def service_throttling_codes(service: str) -> tuple[str, ...]:
-    """The throttling codes one service sends: those its model declares, the generic
+    """The throttling codes one service (botocore's name) sends: those its model declares, the generic
     `ThrottlingException` (`Throttling` on query APIs, named alike in Step Functions), and known
     undeclared ones (S3's SlowDown)."""
-    model = service_model(service)
+    model = _model(service)
     declared = {error.name for operation in model.operation_names
                 for error in model.operation_model(operation).error_shapes}
     codes = ["ThrottlingException", *(code for code in throttling_codes() if code in declared)]
-    return tuple(dict.fromkeys([*codes, *_UNDECLARED_THROTTLING.get(sdk_service(service) or "", ())]))
+    return tuple(dict.fromkeys([*codes, *_UNDECLARED_THROTTLING.get(service, ())]))
 
 
 @cache
@@ -94,12 +94,15 @@ def throttling_errors(step: Step) -> list[str]:
     names the handler's own boto3 errors carry; for a map or parallel, those of the tasks inside."""
     task = step.task if isinstance(step, PollStep) else step
     if isinstance(task, ServiceStep):
-        if task.service in _NOT_AN_API or sdk_service(task.service) is None:
+        if task.optimized and task.service == "http":
+            return ["States.Http.StatusCode.429"]  # HTTP Task failures are named by status code
+        model = _step_model(task)
+        if model is None:  # http:invoke, or a service validate reports as unknown
             return list(throttling_codes())
         from engine.tasks import integration_error
 
         return list(dict.fromkeys(integration_error(task.service, task.optimized, code)
-                                  for code in service_throttling_codes(task.service)))
+                                  for code in service_throttling_codes(model.service_name)))
     if isinstance(task, HandlerStep):
         return [*_LAMBDA_THROTTLED, *throttling_codes()]
     inner: list[Step] = []
@@ -140,8 +143,7 @@ def api_model(step: ServiceStep) -> tuple[Any, ApiProblem | None]:
     """The operation model `step` calls, or the problem with its service/action name."""
     if step.optimized and step.service in _NOT_AN_API:
         return None, None
-    model_name = _OPTIMIZED_MODELS.get((step.service, step.action)) if step.optimized else None
-    model = _model(model_name) if model_name else service_model(step.service)
+    model = _step_model(step)
     if model is None:
         from engine.tasks import SDK_SERVICE_NAMES
 
@@ -163,6 +165,14 @@ def api_model(step: ServiceStep) -> tuple[Any, ApiProblem | None]:
     hint = f"write {elsewhere}:{step.action}" if elsewhere else _close(step.action, operations)
     return None, ApiProblem((), f"{step.service} has no action '{step.action}'",
                             hint or f"see {step.service}'s API reference", on_name=True)
+
+
+def _step_model(step: ServiceStep) -> Any:
+    """botocore's model of the service a step calls (an optimized integration's own API), or None."""
+    if step.optimized and step.service in _NOT_AN_API:
+        return None
+    model_name = _OPTIMIZED_MODELS.get((step.service, step.action)) if step.optimized else None
+    return _model(model_name) if model_name else service_model(step.service)
 
 
 def _close(word: str, choices: Any) -> str | None:
