@@ -317,8 +317,7 @@ def _remove(data: dict[str, Any], path: KeyPath, removed: set[str]) -> bool:
         return False
     step = steps[path[cut]]
     key = path[cut + 1] if len(path) > cut + 1 else None
-    if isinstance(step, dict) and key not in (None, "name", *STEP_KINDS) and \
-            not (key in ("next", "end") and _at(step, (key,)) is not None and len(path) == cut + 2):
+    if isinstance(step, dict) and key not in (None, "name", *STEP_KINDS):
         step.pop(key, None)
         return True
     name = step.get("name") if isinstance(step, dict) else None
