@@ -233,7 +233,7 @@ def _check_value(shape: Any, value: Any, keys: tuple[str | int, ...], optimized:
                 continue
             present.add(members[name])
             if not key.endswith(".$"):
-                _check_value(shape.members[members[name]], item, (*keys, key), optimized, problems)
+                _check_value(shape.members[members[name]], item, (*keys, key), optimized, problems, name)
         for missing in [name for name in shape.required_members if name not in present]:
             member = missing[:1].upper() + missing[1:]
             problems.append(ApiProblem(keys, f"{label} needs '{member}'",
@@ -252,7 +252,7 @@ def _check_value(shape: Any, value: Any, keys: tuple[str | int, ...], optimized:
             if not key.endswith(".$"):
                 _check_value(shape.value, item, (*keys, key), optimized, problems)
     elif not _scalar_fits(kind, value, optimized):
-        problems.append(ApiProblem(keys, f"expected {_TYPE_NAMES.get(kind, kind)} for {shape.name}, "
+        problems.append(ApiProblem(keys, f"expected {_TYPE_NAMES.get(kind, kind)} for {label}, "
                                    f"got {_shown_type(value)}"))
     elif kind == "string" and shape.enum and value not in shape.enum:
         problems.append(ApiProblem(keys, f"{value!r} is not one of: {', '.join(shape.enum)}",
