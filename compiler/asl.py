@@ -139,8 +139,8 @@ def step_state_names(step: Step) -> list[str]:
     return [step.name]
 
 
-def _carry(names_: list[str]) -> dict[str, str]:
-    return {parameters.variable(name) + ".$": parameters.json_value(name) for name in names_}
+def _carry(parameter_names: list[str]) -> dict[str, str]:
+    return {parameters.variable(name) + ".$": parameters.json_value(name) for name in parameter_names}
 
 
 def retrier(rule: RetryRule) -> dict[str, Any]:
@@ -162,7 +162,8 @@ class _ASLBuilder:
     def __init__(self, workflow: Workflow) -> None:
         self.workflow = workflow
         self.substitutions: dict[str, Any] = {}
-        # The state a transition to a step lands on (a poll with a give-up time starts at its counter).
+        # The state a transition to a step lands on: a poll with a give-up time starts at its counter, and
+        # a step comparing parameters as numbers or booleans at the Pass that carries them into variables.
         self.entry: dict[str, str] = {}
         self.number_parameters = frozenset(name for name, parameter in workflow.parameters.items()
                                            if parameter.type == "Number")

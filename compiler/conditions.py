@@ -313,9 +313,10 @@ class _Parser:
         if self.at_word("as"):
             self.advance()
             declared = self.expect_word(*_TYPES)
-            if not is_path and not is_parameter and declared != value_type and not (declared == "timestamp" and value_type == "string"):
+            literal = not is_path and not is_parameter
+            if literal and declared != value_type and not (declared == "timestamp" and value_type == "string"):
                 raise ConditionError(f"a {value_type} value cannot be compared as {declared}", operand.offset)
-            if declared == "timestamp" and not is_path and not is_parameter and not _ISO_TIMESTAMP.match(value):
+            if declared == "timestamp" and literal and not _ISO_TIMESTAMP.match(value):
                 raise ConditionError(f"{operand.text} is not an ISO 8601 timestamp", operand.offset,
                                      'e.g. "2026-01-01T00:00:00Z"')
             value_type = declared

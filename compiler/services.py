@@ -123,6 +123,7 @@ def throttling_errors(step: Step) -> list[str]:
 _OPTIMIZED_MODELS = {("states", "startExecution"): "stepfunctions", ("bedrock", "invokeModel"): "bedrock-runtime"}
 _PLACEHOLDER = re.compile(r"\$\{[^}]*\}")
 _JSONATA = re.compile(r"^\s*\{%.*%\}\s*$", re.DOTALL)
+_NOT_TEXT = ("integer", "long", "float", "double", "boolean")
 _TYPE_NAMES = {"structure": "a mapping", "list": "a list", "map": "a mapping", "string": "a string",
                "integer": "an integer", "long": "an integer", "float": "a number", "double": "a number",
                "boolean": "true or false", "timestamp": "a timestamp", "blob": "a string"}
@@ -213,6 +214,12 @@ def _check_value(shape: Any, value: Any, keys: tuple[str | int, ...], optimized:
                  problems: list[ApiProblem], label: str | None = None) -> None:
     kind = shape.type_name
     label = label or shape.name
+    if isinstance(value, str) and _PLACEHOLDER.fullmatch(value.strip()) and kind in _NOT_TEXT and keys:
+        # A reference is substituted as text: the API would get "5", not 5.
+        member = str(keys[-1])
+        problems.append(ApiProblem(keys, f"{label} takes {_TYPE_NAMES[kind]}, and {value.strip()} becomes text",
+                                   f"write {member}.$: States.StringToJson('{value.strip()}')"))
+        return
     if _dynamic(value):
         return
     if kind == "structure":

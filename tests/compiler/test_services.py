@@ -37,3 +37,10 @@ def test_nested_shapes_lists_and_enums_are_checked():
         "NotificationChannel": {"SNSTopicArn": "arn", "RoleArn": 3}})
     assert problems == ["'Nme' is not a member of S3Object", "'EVERYTHING' is not one of: DEFAULT, ALL",
                         "expected a string for RoleArn, got the number 3"]
+
+
+def test_a_reference_where_the_api_wants_a_number_says_how_to_make_it_one():
+    step = ServiceStep(name="S", service="rekognition", action="getFaceDetection", place=PLACE)
+    (problem,) = check_parameters(step, {"JobId.$": "$.job", "MaxResults": "${param:PageSize}"}, False)
+    assert problem.message == "MaxResults takes an integer, and ${param:PageSize} becomes text"
+    assert problem.hint == "write MaxResults.$: States.StringToJson('${param:PageSize}')"
