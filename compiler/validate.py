@@ -504,11 +504,18 @@ class _Checker:
                            "read it from the context ($$.StateMachine.Id holds region and account) or pass "
                            "a ${param:X}")
                 continue
+            if kind == "AWS":
+                self.error(place, f"unknown pseudo parameter '{match.group(0)}'",
+                           did_you_mean(match.group(1), _PSEUDO_PARAMETERS))
+                continue
+            if not name and not in_definition:
+                continue  # outside the definition it goes through Fn::Sub, where ${Name} is a parameter
             if not name:
-                known = ("resource", self.workflow.resources), ("param", self.workflow.parameters)
-                hint = next((f"did you mean ${{{kind_}:{kind}}}?" for kind_, names_ in known if kind in names_),
-                            "write ${param:Name}, ${resource:name} or ${function:Step}")
-                self.error(place, f"unknown placeholder '{match.group(0)}'", hint)
+                meant = "param" if kind in self.workflow.parameters else \
+                    "resource" if kind in self.workflow.resources else None
+                self.error(place, f"unknown placeholder '{match.group(0)}'",
+                           f"did you mean ${{{meant}:{kind}}}?" if meant
+                           else "write ${param:Name}, ${resource:name} or ${function:Step}")
                 continue
             close = difflib.get_close_matches(kind, REFERENCE_KINDS, n=1, cutoff=0.6)
             self.error(place, f"unknown reference kind '{kind}' in '{match.group(0)}'",
