@@ -224,7 +224,9 @@ def test_a_resource_shared_on_purpose_is_one_resource(tmp_path) -> None:
     (tmp_path / "workflows").mkdir()
     for name in ("train", "report"):
         (tmp_path / "workflows" / f"{name}.yaml").write_text(
-            "resources:\n  models: {type: bucket, shared: true}\nsteps:\n  - name: Done\n    succeed: {}\n")
+            "resources:\n  models: {type: bucket, shared: true}\n"
+            "  trainer: {type: role, service: sagemaker, reads: [models], shared: true}\n"
+            "steps:\n  - name: Done\n    succeed: {}\n")
     compile_project(tmp_path, tmp_path / "build")
     template = (tmp_path / "build" / "template.yaml").read_text()
-    assert template.count("ModelsBucket:\n") == 1
+    assert template.count("ModelsBucket:\n") == 1 and template.count("TrainerRole:\n") == 1
