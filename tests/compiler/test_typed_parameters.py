@@ -103,3 +103,23 @@ steps:
     assert states["States"]["Count: start"]["Assign"] == {"param_Target.$": "States.StringToJson('${Target}')"}
     assert states["States"]["Count: check"]["Choices"][0] == {
         "Variable": "$.listing.KeyCount", "NumericGreaterThanEqualsPath": "$param_Target", "Next": "Count: done"}
+
+
+def test_jsonata_expressions_get_parameters_as_typed_values_everywhere(tmp_path):
+    spec = """
+name: gate
+query_language: JSONata
+parameters:
+  Factor: {type: Number, default: 2}
+  Stage: {default: prod}
+steps:
+  - name: Scale
+    pass: {}
+    assign:
+      scaled: "{% $states.input.x * ${param:Factor} %}"
+      label: "{% ${param:Stage} & '-' & 'run-${param:Stage}' %}"
+"""
+    workflow = load_workflow(_project(tmp_path, spec) / "workflows/gate.yaml", tmp_path)
+    assign = build_definition(workflow)[0]["States"]["Scale"]["Assign"]
+    assert assign == {"scaled": '{% $states.input.x * $number("${Factor}") %}',
+                      "label": "{% \"${Stage}\" & '-' & 'run-${Stage}' %}"}
