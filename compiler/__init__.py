@@ -85,20 +85,32 @@ def _checks_despite(schema_errors: list[SpecError], document: object, path: Path
                     root: Path) -> list[SpecError]:
     """Cross-reference errors of a spec that failed the schema, so one run shows them all.
 
-    The model builder trusts the schema, so a shape it cannot read (a step without a kind, a
-    string where a list goes) makes it fail: then only the schema errors are reported. Errors on
-    a line the schema already flagged are dropped, since they mostly echo it.
+    The model builder trusts the schema: where a shape it cannot read makes it fail, the checks run
+    again on a copy with the invalid parts taken out (validate.without_invalid_parts). Errors on a line the schema already flagged are dropped, since they
+    mostly echo it, and so are references to a resource that was taken out.
     """
     from compiler.load import build_workflow
-    from compiler.validate import check_workflow
+    from compiler.validate import check_workflow, without_invalid_parts
 
+    failures = (KeyError, TypeError, AttributeError, ValueError, StopIteration, AssertionError, IndexError)
+    removed: set[str] = set()
     try:
         workflow, errors = build_workflow(document, path)  # type: ignore[arg-type]
         errors = errors + check_workflow(workflow, document, root)  # type: ignore[arg-type]
-    except (KeyError, TypeError, AttributeError, ValueError, StopIteration, AssertionError):
-        return []
+    except failures:
+        pruned = without_invalid_parts(document)  # type: ignore[arg-type]
+        if pruned is None:
+            return []
+        usable, removed = pruned
+        try:
+            workflow, errors = build_workflow(usable, path)
+            errors = errors + check_workflow(workflow, usable, root)
+        except failures:
+            return []
     flagged = {(error.place.file, error.place.line) for error in schema_errors if error.place}
-    return [error for error in errors if error.place and (error.place.file, error.place.line) not in flagged]
+    gone = {f"no resource named '{name}'" for name in removed}
+    return [error for error in errors if error.place and (error.place.file, error.place.line) not in flagged
+            and error.message not in gone]
 
 
 def load_workflow(path: str | os.PathLike[str], root: str | os.PathLike[str] | None = None) -> Workflow:

@@ -12,7 +12,7 @@ import math
 import re
 from typing import Any
 
-from compiler import names
+from compiler import names, parameters
 from compiler.conditions import And, Comparison, Condition, JsonataCondition, Matches, Not, Or, Test
 from compiler.errors import SpecError, SpecErrors
 from compiler.model import (
@@ -42,6 +42,7 @@ S3_GET_OBJECT = "arn:aws:states:::s3:getObject"
 S3_LIST_OBJECTS = "arn:aws:states:::s3:listObjectsV2"
 S3_PUT_OBJECT = "arn:aws:states:::s3:putObject"
 
+_JSONATA = re.compile(r"^\s*\{%.*%\}\s*$", re.DOTALL)
 _COMPARISON_SUFFIX = {"==": "Equals", "<": "LessThan", "<=": "LessThanEquals", ">": "GreaterThan",
                       ">=": "GreaterThanEquals"}
 _TYPE_PREFIX = {"string": "String", "numeric": "Numeric", "boolean": "Boolean", "timestamp": "Timestamp"}
@@ -81,10 +82,16 @@ def poll_counter_variable(step: PollStep) -> str:
     return "polls_" + re.sub(r"[^A-Za-z0-9]+", "_", step.name).strip("_").lower()
 
 
-def condition_rule(condition: Condition) -> dict[str, Any]:
-    """A readable JSONPath condition as an ASL Choice rule (without Next)."""
+def condition_rule(condition: Condition, number_parameters: frozenset[str] = frozenset()) -> dict[str, Any]:
+    """A readable condition as an ASL Choice rule (without Next). A ${param:X} compared as a number or
+    boolean reads the variable `carried_parameters` fills; one compared as text stays a reference
+    (resolve it like any other string); in JSONata, `number_parameters` become numbers."""
     if isinstance(condition, Comparison):
         field = _TYPE_PREFIX[condition.type] + _COMPARISON_SUFFIX[condition.op]
+        if condition.value_is_parameter and condition.type in _CARRIED_TYPES:
+            return {"Variable": condition.path, field + "Path": "$" + parameters.variable(condition.value)}
+        if condition.value_is_parameter:
+            return {"Variable": condition.path, field: "${param:" + condition.value + "}"}
         if condition.value_is_path:
             field += "Path"
         return {"Variable": condition.path, field: condition.value}
@@ -93,14 +100,47 @@ def condition_rule(condition: Condition) -> dict[str, Any]:
     if isinstance(condition, Matches):
         return {"Variable": condition.path, "StringMatches": condition.pattern}
     if isinstance(condition, And):
-        return {"And": [condition_rule(item) for item in condition.items]}
+        return {"And": [condition_rule(item, number_parameters) for item in condition.items]}
     if isinstance(condition, Or):
-        return {"Or": [condition_rule(item) for item in condition.items]}
+        return {"Or": [condition_rule(item, number_parameters) for item in condition.items]}
     if isinstance(condition, Not):
-        return {"Not": condition_rule(condition.item)}
+        return {"Not": condition_rule(condition.item, number_parameters)}
     if isinstance(condition, JsonataCondition):
-        return {"Condition": "{% " + condition.expr + " %}"}
+        return {"Condition": "{% " + parameters.typed_jsonata(condition.expr, number_parameters) + " %}"}
     raise TypeError(f"not a condition: {condition!r}")
+
+
+_CARRIED_TYPES = ("numeric", "boolean")
+
+
+def carried_parameters(*conditions: Condition | None) -> list[str]:
+    """Parameters the conditions compare as numbers or booleans, in order: each needs its variable."""
+    found: list[str] = []
+    for condition in conditions:
+        if isinstance(condition, Comparison) and condition.value_is_parameter and \
+                condition.type in _CARRIED_TYPES and condition.value not in found:
+            found.append(condition.value)
+        children = [*getattr(condition, "items", ()), *([condition.item] if isinstance(condition, Not) else [])]
+        found += [name for name in carried_parameters(*children) if name not in found]
+    return found
+
+
+def parameters_state_name(step: ChoiceStep) -> str:
+    """The Pass state that carries a choice's typed parameters into variables before it decides."""
+    return f"{step.name}: parameters"
+
+
+def step_state_names(step: Step) -> list[str]:
+    """Every ASL state a step compiles to (a poll is a loop; a choice may carry parameters first)."""
+    if isinstance(step, PollStep):
+        return list(dict.fromkeys(poll_state_names(step).values()))
+    if isinstance(step, ChoiceStep) and carried_parameters(*(branch.condition for branch in step.branches)):
+        return [parameters_state_name(step), step.name]
+    return [step.name]
+
+
+def _carry(parameter_names: list[str]) -> dict[str, str]:
+    return {parameters.variable(name) + ".$": parameters.json_value(name) for name in parameter_names}
 
 
 def retrier(rule: RetryRule) -> dict[str, Any]:
@@ -122,11 +162,19 @@ class _ASLBuilder:
     def __init__(self, workflow: Workflow) -> None:
         self.workflow = workflow
         self.substitutions: dict[str, Any] = {}
-        # The state a transition to a step lands on (a poll with a give-up time starts at its counter).
+        # The state a transition to a step lands on: a poll with a give-up time starts at its counter, and
+        # a step comparing parameters as numbers or booleans at the Pass that carries them into variables.
         self.entry: dict[str, str] = {}
+        self.number_parameters = frozenset(name for name, parameter in workflow.parameters.items()
+                                           if parameter.type == "Number")
         for step in walk_steps(workflow.steps):
-            if isinstance(step, PollStep) and step.timeout is not None:
+            if isinstance(step, PollStep) and (step.timeout is not None or self.poll_carries(step)):
                 self.entry[step.name] = poll_state_names(step)["start"]
+            elif isinstance(step, ChoiceStep) and len(step_state_names(step)) > 1:
+                self.entry[step.name] = parameters_state_name(step)
+
+    def poll_carries(self, step: PollStep) -> list[str]:
+        return carried_parameters(step.until, step.fail_if) if step.query_language == "JSONPath" else []
 
     def build(self) -> dict[str, Any]:
         definition: dict[str, Any] = {}
@@ -151,6 +199,8 @@ class _ASLBuilder:
     def resolve(self, value: Any) -> Any:
         """Replace ${resource:x} / ${param:X} / ${function:Step} with DefinitionSubstitutions placeholders."""
         if isinstance(value, str):
+            if _JSONATA.match(value):
+                value = parameters.typed_jsonata(value, self.number_parameters)
             return REFERENCE.sub(self._placeholder, value)
         if isinstance(value, dict):
             return {key: self.resolve(item) for key, item in value.items()}
@@ -286,10 +336,13 @@ class _ASLBuilder:
         counter = poll_counter_variable(step)
         jsonata = step.query_language == "JSONata"
         states: dict[str, Any] = {}
-        if step.timeout is not None:
+        carried = self.poll_carries(step)
+        if step.timeout is not None or carried:
             start = self.common(step, "Pass")
-            start["Comment"] = f"Start polling: give up after {step.timeout} s"
-            start["Assign"] = {counter: 0}
+            if step.timeout is not None:
+                start["Comment"] = f"Start polling: give up after {step.timeout} s"
+            start["Assign"] = {**({counter: 0} if step.timeout is not None else {}), **_carry(carried)}
+            start["Assign"] = self.resolve(start["Assign"])
             start["Next"] = state_names["task"]
             states[state_names["start"]] = start
 
@@ -307,8 +360,8 @@ class _ASLBuilder:
             done_target = self.target(step.next)
         choices: list[dict[str, Any]] = []
         if step.fail_if is not None:
-            choices.append({**condition_rule(step.fail_if), "Next": state_names["failed"]})
-        choices.append({**condition_rule(step.until), "Next": done_target})
+            choices.append({**self.rule(step.fail_if), "Next": state_names["failed"]})
+        choices.append({**self.rule(step.until), "Next": done_target})
         if step.timeout is not None:
             attempts = math.ceil(float(step.timeout) / step.every)
             gave_up = ({"Condition": "{% $" + counter + f" >= {attempts} %}}"} if jsonata
@@ -346,12 +399,22 @@ class _ASLBuilder:
 
     # -- flow ---------------------------------------------------------------------------------------
 
+    def rule(self, condition: Condition) -> dict[str, Any]:
+        return self.resolve(condition_rule(condition, self.number_parameters))
+
     def visit_choice(self, step: ChoiceStep) -> dict[str, Any]:
+        states: dict[str, Any] = {}
+        if step.name in self.entry:
+            carry = self.common(step, "Pass")
+            carry["Comment"] = "Carry the parameters the conditions compare as numbers or booleans"
+            carry["Assign"] = self.resolve(_carry(carried_parameters(*(b.condition for b in step.branches))))
+            carry["Next"] = step.name
+            states[parameters_state_name(step)] = carry
         state = self.common(step, "Choice")
         self.shaping(step, state, parameters=False, result=False)
         choices = []
         for branch in step.branches:
-            rule = condition_rule(branch.condition)
+            rule = self.rule(branch.condition)
             rule["Next"] = self.target(branch.next)
             if branch.assign:
                 rule["Assign"] = self.resolve(branch.assign)
@@ -361,7 +424,7 @@ class _ASLBuilder:
         state["Choices"] = choices
         if step.default is not None:
             state["Default"] = self.target(step.default)
-        return {step.name: state}
+        return {**states, step.name: state}
 
     def visit_wait(self, step: WaitStep) -> dict[str, Any]:
         state = self.common(step, "Wait")

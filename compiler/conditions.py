@@ -11,7 +11,9 @@ Grammar (lowest precedence first):
     predicate  := PATH OP operand ["as" TYPE]
                 | PATH "is" ["not"] ("present" | "absent" | "null" | TYPE)
                 | PATH ["not"] "matches" STRING
-    operand    := STRING | NUMBER | "true" | "false" | PATH
+    operand    := STRING | NUMBER | "true" | "false" | PATH | PARAM
+    PARAM      := ${param:Name}, bare or as the whole of a quoted string: a deploy-time value whose
+                  type comes from `as TYPE` or the parameter's declaration (see load.py)
     TYPE       := "string" | "numeric" | "boolean" | "timestamp"
 `!=` parses as Not(Comparison("==")), and `x not matches "g"` as Not(Matches), so the back end sees
 only the operators ASL has.
@@ -30,13 +32,15 @@ ComparisonOp = Literal["==", "<", "<=", ">", ">="]
 
 @dataclass(frozen=True)
 class Comparison:
-    """`path op value`: value is a literal, or another path when `value_is_path`."""
+    """`path op value`: value is a literal, another path when `value_is_path`, or the name of a
+    template parameter when `value_is_parameter` (its type is None until load.py resolves it)."""
 
     path: str
     op: ComparisonOp
     value: Any
     type: ValueType
     value_is_path: bool = False
+    value_is_parameter: bool = False
 
 
 @dataclass(frozen=True)
@@ -95,6 +99,8 @@ _TYPES = ("string", "numeric", "boolean", "timestamp")
 _OPS = ("==", "!=", "<=", ">=", "<", ">")
 _NUMBER = re.compile(r"-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?")
 _WORD = re.compile(r"[A-Za-z_]+")
+_PARAM = re.compile(r"\$\{param:([^}]*)\}")
+_PLACEHOLDER = re.compile(r"\$\{[^}]*\}")
 _ISO_TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$")
 
 
@@ -136,6 +142,16 @@ def _tokenize(text: str) -> list[_Token]:
         char = text[index]
         if char.isspace():
             index += 1
+        elif text.startswith("${", index):
+            placeholder = _PLACEHOLDER.match(text, index)
+            if placeholder is None:
+                raise ConditionError("unclosed ${", index, "write ${param:Name}")
+            parameter = _PARAM.fullmatch(placeholder.group())
+            if parameter is None:
+                raise ConditionError(f"{placeholder.group()} cannot be compared in a condition", index,
+                                     "conditions compare with ${param:Name}; pass other values in the input")
+            tokens.append(_Token("param", placeholder.group(), parameter.group(1), index))
+            index = placeholder.end()
         elif char == "$":
             end = _read_path(text, index)
             tokens.append(_Token("path", text[index:end], text[index:end], index))
@@ -244,6 +260,8 @@ class _Parser:
         return self.parse_predicate()
 
     def parse_predicate(self) -> Condition:
+        if self.token.kind == "param":
+            raise self.error("expected a path like $.field", "put the path first: $.x >= ${param:Name}")
         if self.token.kind != "path":
             raise self.error("expected a path like $.field", "conditions start with a path: $.x == 1")
         path = self.advance().value
@@ -273,10 +291,16 @@ class _Parser:
             raise self.error("expected an operator (== != < <= > >=), 'is' or 'matches'")
         op = self.advance().value
         operand = self.advance()
+        is_parameter = False
         if operand.kind == "word" and operand.value in ("true", "false"):
             value, value_type, is_path = operand.value == "true", "boolean", False
         elif operand.kind == "word" and operand.value == "null":
             raise ConditionError("compare with null using 'is null'", operand.offset, f"write {path} is null")
+        elif operand.kind == "param" or operand.kind == "string" and _PARAM.fullmatch(operand.value):
+            # Quoted or not, a whole ${param:X} is the parameter's value, typed below or by load.py.
+            name = operand.value if operand.kind == "param" else _PARAM.fullmatch(operand.value).group(1)
+            value, value_type, is_path = name, None, False
+            is_parameter = True
         elif operand.kind == "string":
             value, value_type, is_path = operand.value, "string", False
         elif operand.kind == "number":
@@ -289,12 +313,16 @@ class _Parser:
         if self.at_word("as"):
             self.advance()
             declared = self.expect_word(*_TYPES)
-            if not is_path and declared != value_type and not (declared == "timestamp" and value_type == "string"):
+            literal = not is_path and not is_parameter
+            if literal and declared != value_type and not (declared == "timestamp" and value_type == "string"):
                 raise ConditionError(f"a {value_type} value cannot be compared as {declared}", operand.offset)
-            if declared == "timestamp" and not is_path and not _ISO_TIMESTAMP.match(value):
+            if declared == "timestamp" and literal and not _ISO_TIMESTAMP.match(value):
                 raise ConditionError(f"{operand.text} is not an ISO 8601 timestamp", operand.offset,
                                      'e.g. "2026-01-01T00:00:00Z"')
             value_type = declared
+        if is_parameter:
+            comparison = Comparison(path, "==" if op == "!=" else op, value, value_type, False, True)
+            return Not(comparison) if op == "!=" else comparison  # typed (and checked) by load.py
         if value_type is None:
             raise ConditionError(f"comparing two paths needs a type: add 'as numeric', 'as string', "
                                  f"'as boolean' or 'as timestamp' after {operand.text}", operand.offset)

@@ -67,13 +67,12 @@ def _state_owners(workflow: Workflow) -> dict[str, str]:
     owners: dict[str, str] = {}
     for step in workflow.all_steps():
         owners[step.name] = step.name
-        if isinstance(step, PollStep):
-            try:
-                from compiler.asl import poll_state_names
-            except ImportError:  # the back end is optional for drawing
-                continue
-            for state in poll_state_names(step).values():
-                owners[state] = step.name
+        try:
+            from compiler.asl import step_state_names
+        except ImportError:  # the back end is optional for drawing
+            continue
+        for state in step_state_names(step):
+            owners[state] = step.name
     return owners
 
 

@@ -6,6 +6,7 @@ node tree; `build_workflow` turns a schema-valid document into a `Workflow`, res
 """
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from compiler.conditions import ConditionError, JsonataCondition, parse_condition
+from compiler.conditions import And, Comparison, ConditionError, JsonataCondition, Not, Or, parse_condition
 from compiler.errors import SpecError, SpecErrors
 from compiler.model import (
     OPTIMIZED_INTEGRATIONS,
@@ -49,6 +50,7 @@ from compiler.model import (
     WaitStep,
     Workflow,
 )
+from compiler.parameters import ParameterTypeError, comparison_type
 
 STEP_KINDS = ("handler", "service", "poll", "choice", "wait", "map", "parallel", "pass", "succeed", "fail")
 
@@ -200,7 +202,7 @@ class _Builder:
         return Resource(name=name, type=spec["type"], key=key, ttl=spec.get("ttl"), value=spec.get("value"),
                         service=spec.get("service"), reads=list(spec.get("reads", [])),
                         writes=list(spec.get("writes", [])),
-                        external=(spec.get("external") or {}).get("name"),
+                        external=(spec.get("external") or {}).get("name"), shared=bool(spec.get("shared")),
                         endpoints=VpcEndpoints(vpc_id=spec["vpc_id"], subnet_ids=spec["subnet_ids"],
                                                security_group_ids=spec["security_group_ids"],
                                                services=list(spec["services"]),
@@ -228,6 +230,13 @@ class _Builder:
 
     def steps(self, specs: list[dict[str, Any]], path: KeyPath) -> list[Step]:
         steps = [self.step(spec, (*path, index)) for index, spec in enumerate(specs)]
+        for step in steps:
+            for rule in step.retry:
+                if rule.preset == "throttling":
+                    # Services raise throttling prefixed by the integration (DynamoDB.…): expand per step.
+                    from compiler.services import throttling_errors
+
+                    rule.errors = throttling_errors(step)
         for index, step in enumerate(steps):
             if step.terminal:
                 continue
@@ -359,13 +368,40 @@ class _Builder:
                 stripped = stripped[2:-2].strip()
             return JsonataCondition(stripped)
         try:
-            return parse_condition(text)
+            return self.typed_parameters(parse_condition(text), text)
         except ConditionError as exc:
             place = self.doc.where(path)
             column = place.col + exc.offset + (1 if path in self.doc.quoted else 0)
             self.errors.append(SpecError(SourcePlace(place.file, place.line, column),
                                          f"bad condition: {exc.message}", exc.hint))
             return None
+
+    def typed_parameters(self, condition: Any, text: str) -> Any:
+        """Give each ${param:X} operand its comparison type: `as TYPE`, else the parameter's declaration.
+
+        A parameter's value reaches the definition as text (DefinitionSubstitutions are strings), so a
+        string comparison is only chosen for a parameter that is plainly text; a String parameter that
+        looks like a number or a boolean must say which it is, never silently compare as text.
+        """
+        if isinstance(condition, (And, Or)):
+            return type(condition)(tuple(self.typed_parameters(item, text) for item in condition.items))
+        if isinstance(condition, Not):
+            return Not(self.typed_parameters(condition.item, text))
+        if not isinstance(condition, Comparison) or not condition.value_is_parameter:
+            return condition
+        offset = max(text.find("${param:" + condition.value), 0)
+        spec = (self.doc.data.get("parameters") or {}).get(condition.value)
+        value_type = condition.type
+        if value_type is None and isinstance(spec, dict):
+            try:
+                value_type = comparison_type(condition.value, spec.get("type", "String"),
+                                             [spec.get("default"), *(spec.get("allowed_values") or [])])
+            except ParameterTypeError as exc:
+                raise ConditionError(exc.message, offset, exc.hint) from None
+        value_type = value_type or "string"  # an undeclared parameter: validate reports the reference
+        if value_type == "boolean" and condition.op != "==":
+            raise ConditionError(f"booleans only support == and !=, not {condition.op}", offset)
+        return dataclasses.replace(condition, type=value_type)
 
     def wait_step(self, body: Any, common: dict[str, Any]) -> WaitStep:
         if not isinstance(body, dict):

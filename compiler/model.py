@@ -65,7 +65,8 @@ class Located:
 
 # --- references inside strings: ${resource:name}, ${param:Name}, ${function:Step name} ------------------
 
-REFERENCE = re.compile(r"\$\{(resource|param|function):([^}]*)\}")
+REFERENCE_KINDS = ("resource", "param", "function")
+REFERENCE = re.compile(r"\$\{(" + "|".join(REFERENCE_KINDS) + r"):([^}]*)\}")
 
 
 @dataclass(frozen=True)
@@ -157,6 +158,8 @@ class Resource(Located):
     writes: list[str] = field(default_factory=list)
     # external: reference an existing resource by name/ARN (may contain ${param:X}) instead of owning one
     external: str | None = None
+    # shared: other workflows may declare it too (identically, also shared); one resource in the stack
+    shared: bool = False
     # vpc_endpoints: interface endpoints for `services` in a VPC, only `when` that is "true"
     endpoints: VpcEndpoints | None = None
     place: SourcePlace
@@ -254,8 +257,9 @@ class RetryRule(Located):
     places: dict[KeyPath, SourcePlace] = field(default_factory=dict, repr=False, compare=False)
 
 
-# The shorthand retry presets. Values follow AWS's recommended Lambda retrier and the usual
-# throttling error names of the services our flows call.
+# The shorthand retry presets. Values follow AWS's recommended Lambda retrier; `throttling`'s errors
+# are the generic codes here, expanded per step from its integration when the model is built
+# (compiler/services.py: `DynamoDB.ProvisionedThroughputExceededException`, …).
 RETRY_PRESETS: dict[str, dict[str, Any]] = {
     "lambda": {
         "errors": ["Lambda.ServiceException", "Lambda.AWSLambdaException",

@@ -198,8 +198,10 @@ class SAMTemplateGenerator:
     def _generate_role(self, workflow: Workflow, resource: Resource) -> None:
         service = resource.service or "lambda"
         statements = iam.service_role_statements(workflow, resource)
+        # A shared role is one resource for several workflows, so its description names none of them.
+        owner = "shared" if resource.shared else workflow.name
         self._add(names.resource_id(resource),
-                  _role(service, statements, f"Assumed by {service} for {workflow.name} ({resource.name})"), resource)
+                  _role(service, statements, f"Assumed by {service} for {owner} ({resource.name})"), resource)
 
     def _generate_vpc_endpoints(self, workflow: Workflow, resource: Resource) -> None:
         endpoints = resource.endpoints

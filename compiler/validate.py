@@ -14,20 +14,25 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from compiler import parameters
 from compiler.conditions import Comparison, Condition, JsonataCondition, condition_paths
 from compiler.errors import SpecError
 from compiler.load import STEP_KINDS, Document
 from compiler.model import (
     INTEGRATION_SUFFIXES,
     REFERENCE,
+    REFERENCE_KINDS,
     ApiTrigger,
     ChoiceStep,
     FailStep,
     HandlerStep,
     KeyPath,
+    Located,
     MapStep,
     ParallelStep,
+    Parameter,
     PollStep,
+    Resource,
     S3Trigger,
     ServiceStep,
     SourcePlace,
@@ -100,6 +105,49 @@ def _json_type(value: Any) -> str:
     return "a list" if isinstance(value, list) else "a mapping"
 
 
+_KINDS = ("bucket", "table", "topic", "queue", "parameter", "role", "vpc_endpoints")
+_KIND_ALIASES = {"s3": "bucket", "dynamodb": "table", "sns": "topic", "sqs": "queue", "ssm": "parameter",
+                 "iam": "role"}
+
+
+def _bool_hint(instance: Any) -> str | None:
+    """YAML 1.1 reads unquoted yes/no/on/off/true/false as booleans: a name like `yes` arrives as true."""
+    if isinstance(instance, bool):
+        return "YAML reads unquoted yes/no/on/off/true/false as true/false: put the text in quotes, e.g. \"yes\""
+    return None
+
+
+def _root_validator(child: Any) -> str | None:
+    """The validator that failed at the root of an anyOf/oneOf branch (through $ref), else None."""
+    rest = [part for part in list(child.relative_schema_path)[1:] if part != "$ref"]
+    return child.validator if len(rest) == 1 else None
+
+
+def _fits(children: list[Any], instance: Any) -> bool:
+    """Whether an anyOf/oneOf branch is meant for a value of this type (its errors are then the real ones)."""
+    for child in children:
+        validator = _root_validator(child)
+        if validator == "type":
+            return False
+        if validator in ("enum", "const"):
+            values = child.validator_value if validator == "enum" else [child.validator_value]
+            if not any(type(value) is type(instance) for value in values):
+                return False
+    return True
+
+
+def _branch_type(branch: dict[str, Any]) -> str | None:
+    """A branch's expected type in words, when it has one."""
+    schema = branch
+    if "$ref" in schema:
+        schema = load_schema()["$defs"].get(schema["$ref"].rsplit("/", 1)[-1], {})
+    if "type" in schema and isinstance(schema["type"], str):
+        return _JSON_TYPES[schema["type"]]
+    if "enum" in schema:
+        return "one of: " + ", ".join(map(str, schema["enum"]))
+    return None
+
+
 def _is_step_path(path: KeyPath) -> bool:
     return len(path) >= 2 and path[-2] == "steps" and isinstance(path[-1], int)
 
@@ -135,15 +183,36 @@ def _schema_error(error: Any, doc: Document) -> Iterator[SpecError]:
             return
         from jsonschema.exceptions import best_match
 
-        # Prefer the branch whose type fits: "-1 is below 0" beats "expected a string".
-        fitting = [child for child in error.context if child.validator != "type"] or error.context
-        best = best_match(fitting) if fitting else None
+        # Judge the value by the branch its type fits (a retry rule written as a mapping is a full rule,
+        # not a misspelt preset), and report all of that branch's errors.
+        branches: dict[int, list[Any]] = {}
+        for child in error.context:
+            branches.setdefault(child.relative_schema_path[0], []).append(child)
+        fitting = [children for _, children in sorted(branches.items()) if _fits(children, instance)]
+        if len(fitting) == 1:
+            for child in fitting[0]:
+                yield from _schema_error(child, doc)
+            return
+        if not fitting and branches:
+            wanted = list(dict.fromkeys(_branch_type(branch) for branch in error.validator_value))
+            if None not in wanted:
+                yield SpecError(where, f"expected {' or '.join(wanted)}, got {_json_type(instance)}",
+                                _bool_hint(instance))
+                return
+        # Otherwise prefer the branch whose type fits: "-1 is below 0" beats "expected a string".
+        candidates = [child for children in fitting for child in children] or \
+            [child for child in error.context if child.validator != "type"] or error.context
+        best = best_match(candidates) if candidates else None
         if best is not None:
             yield from _schema_error(best, doc)
         else:
             yield SpecError(where, "not a valid value here")
         return
     if kind in ("additionalProperties", "unevaluatedProperties"):
+        declared = instance.get("type") if isinstance(instance, dict) else None
+        if declared is not None and declared not in error.schema.get("properties", {}).get("type", {}).get(
+                "enum", [declared]):
+            return  # a resource of an unknown kind: its keys may suit the kind meant; the type says it all
         allowed = list(error.schema.get("properties", {}))
         extras = [key for key in instance if key not in allowed]
         if _is_step_path(path) and len([k for k in STEP_KINDS if k in instance]) > 1:
@@ -176,7 +245,14 @@ def _schema_error(error: Any, doc: Document) -> Iterator[SpecError]:
         return
     if kind == "type":
         wanted = [expected] if isinstance(expected, str) else expected
-        yield SpecError(where, f"expected {' or '.join(_JSON_TYPES[t] for t in wanted)}, got {_json_type(instance)}")
+        hint = _bool_hint(instance) if "string" in wanted else None
+        if wanted == ["array"] and isinstance(instance, (str, int, float)):
+            hint = f"a list, even of one: [{instance}]"
+        if hint is None and isinstance(instance, str) and path[:1] == ("resources",) and len(path) == 2:
+            kind = _KIND_ALIASES.get(instance.lower(), instance if instance in _KINDS else "bucket")
+            hint = f"a resource is a mapping, e.g. {path[1]}: {{type: {kind}}}"
+        yield SpecError(where, f"expected {' or '.join(_JSON_TYPES[t] for t in wanted)}, got {_json_type(instance)}",
+                        hint)
         return
     if kind == "pattern":
         field = next((key for key in reversed(path) if isinstance(key, str)), "")
@@ -197,6 +273,73 @@ def _schema_error(error: Any, doc: Document) -> Iterator[SpecError]:
     yield SpecError(where, error.message)
 
 
+def without_invalid_parts(doc: Document) -> tuple[Document, set[str]] | None:
+    """A copy of a schema-invalid document with the invalid parts taken out, so the checks that do not
+    depend on them still run: an unknown or invalid key is removed, a step whose name or kind is broken
+    becomes a pass step of the same name, an invalid resource is removed (its name is returned, so
+    "no resource named" errors about it can be dropped). None when the workflow's skeleton is broken."""
+    import copy
+
+    from jsonschema import Draft202012Validator
+
+    data = copy.deepcopy(doc.data)
+    if not isinstance(data, dict) or not isinstance(data.get("steps"), list) or not data["steps"]:
+        return None
+    removed: set[str] = set()
+    for error in Draft202012Validator(load_schema()).iter_errors(doc.data):
+        path: KeyPath = tuple(error.absolute_path)
+        if error.validator in ("additionalProperties", "unevaluatedProperties") and isinstance(error.instance, dict):
+            allowed = error.schema.get("properties", {})
+            path = (*path, next((key for key in error.instance if key not in allowed), ""))
+        if not _remove(data, path, removed):
+            return None
+    return Document(doc.file, data, doc.places, doc.key_places, doc.quoted), removed
+
+
+def _remove(data: dict[str, Any], path: KeyPath, removed: set[str]) -> bool:
+    """Take the part at `path` out of `data` (see without_invalid_parts); False if it cannot be."""
+    if not path or path[0] == "steps" and len(path) < 3:
+        return False
+    if path[0] == "resources" and len(path) >= 2:
+        (data.get("resources") or {}).pop(path[1], None)
+        removed.add(str(path[1]))
+        return True
+    if path[0] != "steps":
+        if path[0] == "parameters" and len(path) >= 2 and isinstance(data.get("parameters"), dict):
+            data["parameters"][path[1]] = {}  # a String without a default: references to it still resolve
+        else:
+            data.pop(path[0], None)
+        return True
+    # The innermost step around the error: (..., "steps", index, key, ...).
+    cut = max(index for index in range(1, len(path)) if path[index - 1] == "steps" and isinstance(path[index], int))
+    steps = _at(data, path[:cut])
+    if not isinstance(steps, list) or path[cut] >= len(steps):
+        return False
+    step = steps[path[cut]]
+    key = path[cut + 1] if len(path) > cut + 1 else None
+    if isinstance(step, dict) and key not in (None, "name", *STEP_KINDS):
+        step.pop(key, None)
+        return True
+    name = step.get("name") if isinstance(step, dict) else None
+    placeholder: dict[str, Any] = {"name": name if isinstance(name, str) else f"(step {path[cut] + 1})",
+                                   "pass": {}}
+    for kept in ("next", "end"):
+        value = step.get(kept) if isinstance(step, dict) else None
+        if isinstance(value, str if kept == "next" else bool):
+            placeholder[kept] = value
+    steps[path[cut]] = placeholder
+    return True
+
+
+def _at(data: Any, path: KeyPath) -> Any:
+    for key in path:
+        try:
+            data = data[key]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return data
+
+
 # --- cross-references ----------------------------------------------------------------------------------
 
 
@@ -207,6 +350,7 @@ class _Checker:
         self.root = root
         self.errors: list[SpecError] = []
         self.handler_names = {step.name for step in workflow.handler_steps()}
+        self.node_paths = {place: path for path, place in doc.places.items()}  # a step's place → its path
 
     def error(self, place: SourcePlace, message: str, hint: str | None = None) -> None:
         self.errors.append(SpecError(place, message, hint))
@@ -319,14 +463,19 @@ class _Checker:
                 self.error(trigger.place, "cron needs '?' in day-of-month or day-of-week", "e.g. 0 3 * * ? *")
 
     def check_references(self) -> None:
-        """${resource:x}, ${param:X} and ${function:Step} anywhere in the document."""
+        """${resource:x}, ${param:X} and ${function:Step} anywhere in the document, and no placeholder of
+        another kind (it would reach AWS as literal text)."""
         for path, text in _strings(self.doc.data):
+            if not {"policies", "scp"} & set(path):  # policies have their own placeholders, checked there
+                self.check_placeholders(path, text)
             for match in REFERENCE.finditer(text):
                 place = self.doc.where(path)
                 if "\n" not in text:
                     offset = match.start() + (1 if path in self.doc.quoted else 0)
                     place = SourcePlace(place.file, place.line, place.col + offset)
                 kind, name = match.group(1), match.group(2)
+                if kind == "param" and name in self.workflow.parameters and _JSONATA.match(text):
+                    self.check_jsonata_parameter(self.workflow.parameters[name], text, match.start(), place)
                 if kind == "resource":
                     self.resource(name, place)
                 elif kind == "param" and name not in self.workflow.parameters:
@@ -337,6 +486,52 @@ class _Checker:
                     self.error(place, "an environment cannot name a function", "pass its ARN in parameters")
                 elif kind == "function" and name not in self.handler_names:
                     self.error(place, f"no handler step named '{name}'", did_you_mean(name, self.handler_names))
+
+    def check_placeholders(self, path: KeyPath, text: str) -> None:
+        in_definition = "steps" in path and not {"environment", "vpc"} & set(path)
+        for match in _PLACEHOLDER.finditer(text):
+            pseudo = match.group(1) in _PSEUDO_PARAMETERS
+            if REFERENCE.fullmatch(match.group(0)) or (pseudo and not in_definition):
+                continue
+            kind, _, name = match.group(1).partition(":")
+            place = self.doc.where(path)
+            if "\n" not in text:
+                offset = match.start() + (1 if path in self.doc.quoted else 0)
+                place = SourcePlace(place.file, place.line, place.col + offset)
+            if pseudo:
+                # Only our own references become DefinitionSubstitutions: this would reach AWS as text.
+                self.error(place, f"{match.group(0)} has no value in a state machine",
+                           "read it from the context ($$.StateMachine.Id holds region and account) or pass "
+                           "a ${param:X}")
+                continue
+            if kind == "AWS":
+                self.error(place, f"unknown pseudo parameter '{match.group(0)}'",
+                           did_you_mean(match.group(1), _PSEUDO_PARAMETERS))
+                continue
+            if not name and not in_definition:
+                continue  # outside the definition it goes through Fn::Sub, where ${Name} is a parameter
+            if not name:
+                meant = "param" if kind in self.workflow.parameters else \
+                    "resource" if kind in self.workflow.resources else None
+                self.error(place, f"unknown placeholder '{match.group(0)}'",
+                           f"did you mean ${{{meant}:{kind}}}?" if meant
+                           else "write ${param:Name}, ${resource:name} or ${function:Step}")
+                continue
+            close = difflib.get_close_matches(kind, REFERENCE_KINDS, n=1, cutoff=0.6)
+            self.error(place, f"unknown reference kind '{kind}' in '{match.group(0)}'",
+                       f"did you mean '${{{close[0]}:{name}}}'?" if close
+                       else "references are ${resource:name}, ${param:Name} and ${function:Step}")
+
+    def check_jsonata_parameter(self, parameter: Parameter, text: str, offset: int, place: SourcePlace) -> None:
+        """A bare ${param:X} in JSONata becomes a number (Number) or a string: never ambiguous text."""
+        if parameter.type == "Number" or offset not in dict(parameters.in_jsonata(text)):
+            return
+        try:
+            parameters.comparison_type(parameter.name, parameter.type,
+                                       [parameter.default, *(parameter.allowed_values or [])])
+        except parameters.ParameterTypeError as exc:
+            self.error(place, exc.message.replace("compare text, not numbers", "be text in JSONata"),
+                       f"declare {parameter.name} with type: Number, or quote the reference to use it as text")
 
     # steps
 
@@ -388,11 +583,9 @@ class _Checker:
         """ASL state names are unique in the whole state machine, nested branches included, and ≤ 80."""
         seen: dict[str, Step] = {}
         for step in self.workflow.all_steps():
-            states = [step.name]
-            if isinstance(step, PollStep):
-                from compiler.asl import poll_state_names
+            from compiler.asl import step_state_names
 
-                states = list(dict.fromkeys(poll_state_names(step).values()))
+            states = step_state_names(step)
             for state in states:
                 if state in seen and seen[state] is not step:
                     first = seen[state].where("name")
@@ -587,6 +780,8 @@ class _Checker:
                     break
             if depth != 0 or not re.match(r"^States\.[A-Za-z0-9]+\(", text):
                 self.error(place, f"malformed intrinsic function {text!r}", "e.g. States.Format('{}', $.x)")
+            else:
+                self.check_intrinsic(text, place)
             return
         from engine.asl.jsonpath import PathSyntaxError, compile_path
 
@@ -598,6 +793,21 @@ class _Checker:
         if reference and not (path.reference and path.root == "$"):
             self.error(place, f"{text!r} is not a reference path",
                        "result paths are simple $.a.b paths without filters or wildcards")
+
+    def check_intrinsic(self, text: str, place: SourcePlace) -> None:
+        """Every function named exists and gets as many arguments as it takes (the engine's parser)."""
+        from engine.asl.intrinsics import FUNCTIONS, IntrinsicSyntaxError, compile_intrinsic
+
+        for name in re.findall(r"(States\.[A-Za-z0-9]+)\s*\(", re.sub(r"'(?:\\.|[^'\\])*'", "''", text)):
+            if name not in FUNCTIONS:
+                self.error(place, f"unknown intrinsic function {name}",
+                           did_you_mean(name, FUNCTIONS) or "see the intrinsic functions of the ASL spec")
+                return
+        try:
+            compile_intrinsic(text)
+        except IntrinsicSyntaxError as exc:
+            reason = re.sub(r" \(at position \d+\)$", "", exc.reason)
+            self.error(place, reason if " takes " in reason else f"invalid intrinsic {text!r}: {reason}")
 
     def check_jsonata(self, text: str, place: SourcePlace) -> None:
         match = _JSONATA.match(text)
@@ -655,6 +865,7 @@ class _Checker:
             for index, name in enumerate(getattr(step, key)):
                 self.resource(name, step.where(key, index) if key in self.step_keys(step)
                               else step.where("poll", key, index))
+        self.check_api(step, place)
         if step.integration is None:
             return
         if step.optimized:
@@ -671,6 +882,26 @@ class _Checker:
         elif id(step) in self.express_children:
             self.error(place, f"express child executions cannot use .{step.integration}",
                        "set the map's execution_type: standard")
+
+    def check_api(self, step: ServiceStep, place: SourcePlace) -> None:
+        """The service and action exist (in Step Functions' spelling), and the fixed parts of the
+        parameters fit the API's input shape (botocore's model)."""
+        from compiler.services import check_parameters
+
+        jsonata = step.query_language == "JSONata"
+        key = "arguments" if jsonata else "parameters"
+        for problem in check_parameters(step, getattr(step, key), jsonata):
+            where = place if problem.on_name else step.where(key, *problem.keys)
+            if problem.at_key:
+                # A step without parameters is missing its members at `service:` itself.
+                where = self.key_place(step, (key, *problem.keys)) if key in self.step_keys(step) else place
+            self.error(where, problem.message, problem.hint)
+
+    def key_place(self, owner: Located, keys: KeyPath) -> SourcePlace:
+        """Where a mapping key under a step (or a poll's task) is written: the key, not its value."""
+        path = self.node_paths.get(owner.place)
+        place = self.doc.key_places.get((*path, *keys)) if path is not None else None
+        return place or owner.where(*keys)
 
     def check_wait(self, step: WaitStep, jsonpath_mode: bool) -> None:
         if isinstance(step.seconds, str):
@@ -798,7 +1029,9 @@ def check_workflow(workflow: Workflow, doc: Document, root: Path) -> list[SpecEr
 
 
 def check_project(workflows: list[Workflow]) -> list[SpecError]:
-    """Checks across workflows: names and the CloudFormation logical ids derived from them are unique."""
+    """Checks across workflows, which deploy as one stack: names and the CloudFormation logical ids derived
+    from them are unique, a resource name belongs to one workflow unless every declaration shares it, and a
+    parameter (one deploy-time value) is declared the same everywhere. Conflicts are reported at each place."""
     errors: list[SpecError] = []
     seen: dict[str, Workflow] = {}
     for workflow in workflows:
@@ -807,5 +1040,80 @@ def check_project(workflows: list[Workflow]) -> list[SpecError]:
             errors.append(SpecError(workflow.where("name"), f"workflow name '{workflow.name}' clashes with "
                                     f"{seen[key].place.file}", "workflow names are unique in a project"))
         seen.setdefault(key, workflow)
+    errors += _resource_conflicts(workflows)
+    errors += _parameter_conflicts(workflows)
+    errors += _logical_id_conflicts(workflows)
     return errors
 
+
+def _resource_conflicts(workflows: list[Workflow]) -> list[SpecError]:
+    errors: list[SpecError] = []
+    declared: dict[str, list[Resource]] = {}
+    for workflow in workflows:
+        for resource in workflow.resources.values():
+            declared.setdefault(resource.name, []).append(resource)
+    for name, resources in declared.items():
+        for resource in resources[1:] if len(resources) > 1 else ():
+            first = resources[0]
+            if not (first.shared and resource.shared):
+                hint = f"rename one, or mark both `shared: true` to make them one {first.type} in the stack"
+                for here, there in ((first, resource), (resource, first)):
+                    errors.append(SpecError(here.place, f"resource '{name}' is also declared in {there.place}",
+                                            hint))
+            elif _differences(first, resource, _RESOURCE_FIELDS):
+                for here, there in ((first, resource), (resource, first)):
+                    errors.append(SpecError(here.place, f"shared resource '{name}' is declared differently in "
+                                            f"{there.place} ({_differences(here, there, _RESOURCE_FIELDS)})",
+                                            "declare a shared resource identically everywhere"))
+    return errors
+
+
+_RESOURCE_FIELDS = ("type", "key", "ttl", "value", "service", "reads", "writes", "external", "endpoints")
+_PARAMETER_FIELDS = ("type", "default", "allowed_values", "description")
+
+
+def _differences(here: Any, there: Any, fields: tuple[str, ...]) -> str:
+    """`key "id" there; …` for every field in which `there` differs from `here` (empty when none)."""
+    shown = []
+    for key in fields:
+        mine, theirs = getattr(here, key), getattr(there, key)
+        if mine != theirs:
+            value = vars(theirs) if hasattr(theirs, "__dataclass_fields__") else theirs
+            shown.append(f"{key} {'none' if value is None else json.dumps(value)} there")
+    return "; ".join(shown)
+
+
+def _parameter_conflicts(workflows: list[Workflow]) -> list[SpecError]:
+    errors: list[SpecError] = []
+    first: dict[str, Parameter] = {}
+    for workflow in workflows:
+        for parameter in workflow.parameters.values():
+            other = first.setdefault(parameter.name, parameter)
+            if other is parameter:
+                continue
+            if _differences(other, parameter, _PARAMETER_FIELDS):
+                for here, there in ((other, parameter), (parameter, other)):
+                    errors.append(SpecError(here.place, f"parameter '{parameter.name}' is declared differently "
+                                            f"in {there.place} ({_differences(here, there, _PARAMETER_FIELDS)})",
+                                            "a parameter is one deploy-time value for the whole stack: declare it "
+                                            "identically, or give each workflow its own name"))
+    return errors
+
+
+def _logical_id_conflicts(workflows: list[Workflow]) -> list[SpecError]:
+    """Functions are named from workflow + step names, which may meet across workflows (`a-b` + `C`, `a` +
+    `B c`); state machines are named from workflow names alone, checked above."""
+    from compiler import names
+
+    errors: list[SpecError] = []
+    owners: dict[str, tuple[Workflow, SourcePlace]] = {}
+    for workflow in workflows:
+        candidates = [(names.function_id(workflow, step.name), step.where("name"))
+                      for step in workflow.handler_steps()]
+        for logical, place in candidates:
+            owner = owners.setdefault(logical, (workflow, place))
+            if owner[0] is not workflow:
+                for here, there in ((owner[1], place), (place, owner[1])):
+                    errors.append(SpecError(here, f"compiles to the same CloudFormation id '{logical}' as {there}",
+                                            "rename the step or the workflow"))
+    return errors

@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import boto3
 import botocore.exceptions
+import botocore.session
 from botocore import xform_name
 
 from engine.asl.tasks import TaskCall, TaskFailed
@@ -283,6 +284,7 @@ _SDK_SERVICES = {
     "applicationautoscaling": "application-autoscaling", "acmpca": "acm-pca", "emrcontainers": "emr-containers",
     "emrserverless": "emr-serverless", "redshiftdata": "redshift-data", "secretsmanager": "secretsmanager",
 }
+SDK_SERVICE_NAMES = tuple(_SDK_SERVICES)  # the aws-sdk names that are not boto3's (for "did you mean")
 _OPTIMIZED = {   # optimized integration → (boto3 service, error prefix, SDK v1 service name for causes)
     "lambda": ("lambda", "Lambda", "AWSLambda"), "sns": ("sns", "SNS", "AmazonSNS"),
     "sqs": ("sqs", "SQS", "AmazonSQS"), "dynamodb": ("dynamodb", "DynamoDB", "AmazonDynamoDBv2"),
@@ -330,6 +332,18 @@ def pascal_service_name(service_id: str) -> str:
 
 def _exception_name(code: str) -> str:
     return code if code.endswith("Exception") else f"{code}Exception"
+
+
+def integration_error(service: str, optimized: bool, code: str) -> str:
+    """The error name a Task raises when `service` answers with error `code`, as Step Functions names it:
+    `DynamoDB.ProvisionedThroughputExceededException` (optimized), `Rekognition.ThrottlingException`
+    (aws-sdk: the service id in PascalCase, `Exception` appended where the code lacks it)."""
+    if optimized and service in _OPTIMIZED:
+        prefix = _OPTIMIZED[service][1]
+    else:
+        model = botocore.session.get_session().get_service_model(boto3_service(service))
+        prefix = pascal_service_name(str(model.service_id))
+    return f"{prefix}.{_exception_name(code)}"
 
 
 def _to_api(value: Any, shape: Any) -> Any:

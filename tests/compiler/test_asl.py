@@ -112,9 +112,10 @@ def test_service_step_uses_the_aws_sdk_integration_with_shaping_fields(tmp_path)
         "ResultPath": "$.job",
         "OutputPath": "$",
         "TimeoutSeconds": 300,
-        "Retry": [{"ErrorEquals": ["ThrottlingException", "TooManyRequestsException",
-                                   "ProvisionedThroughputExceededException", "RequestLimitExceeded",
-                                   "LimitExceededException", "ServiceUnavailable", "SlowDown"],
+        # The preset is named by the integration: Rekognition's own throttling errors, prefixed.
+        "Retry": [{"ErrorEquals": ["Rekognition.ThrottlingException",
+                                   "Rekognition.ProvisionedThroughputExceededException",
+                                   "Rekognition.LimitExceededException"],
                    "IntervalSeconds": 2, "MaxAttempts": 6, "BackoffRate": 2.0, "MaxDelaySeconds": 60,
                    "JitterStrategy": "FULL"}],
         "End": True,

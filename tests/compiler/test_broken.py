@@ -41,6 +41,14 @@ EXPECTED: dict[str, list[str]] = {
     "cfn-tag.yaml": [
         'broken/cfn-tag.yaml:7:15: YAML tag !Ref is not part of the spec language (reference deploy-time values as ${param:Name} and resources as ${resource:name})',
     ],
+    "dangling-references.yaml": [
+        "broken/dangling-references.yaml:9:24: unknown reference kind 'statemachine' in '${statemachine:train}' (references are ${resource:name}, ${param:Name} and ${function:Step})",
+        "broken/dangling-references.yaml:10:15: unknown intrinsic function States.Formatt (did you mean 'States.Format'?)",
+        'broken/dangling-references.yaml:11:16: States.ArrayGetItem takes 2 arguments, not 1',
+        "broken/dangling-references.yaml:15:19: unknown reference kind 'resourse' in '${resourse:jobs}' (did you mean '${resource:jobs}'?)",
+        "broken/dangling-references.yaml:16:26: unknown placeholder '${Stage}' (did you mean ${param:Stage}?)",
+        'broken/dangling-references.yaml:16:51: ${AWS::Region} has no value in a state machine (read it from the context ($$.StateMachine.Id holds region and account) or pass a ${param:X})',
+    ],
     "duplicate-key.yaml": [
         "broken/duplicate-key.yaml:5:5: duplicate key 'result_path' (first defined at line 4)",
     ],
@@ -63,11 +71,23 @@ EXPECTED: dict[str, list[str]] = {
     ],
     "integrations.yaml": [
         'broken/integrations.yaml:3:14: sns:publish does not support .sync (supported: .waitForTaskToken)',
-        'broken/integrations.yaml:5:14: the AWS SDK integration has no .sync for rekognition:startFaceDetection (use a poll step to wait for the job)',
+        'broken/integrations.yaml:6:14: the AWS SDK integration has no .sync for rekognition:startFaceDetection (use a poll step to wait for the job)',
     ],
     "language-mix.yaml": [
         'broken/language-mix.yaml:4:13: `output` is for JSONata steps (use parameters/result_path/output_path, or set query_language: JSONata)',
         'broken/language-mix.yaml:8:18: `result_path` is for JSONPath steps (JSONata steps use arguments, output and assign)',
+    ],
+    "messages.yaml": [
+        'broken/messages.yaml:2:17: "model" is not one of: bucket, table, topic, queue, parameter, role, vpc_endpoints',
+        'broken/messages.yaml:3:9: expected a mapping, got a string (a resource is a mapping, e.g. jobs: {type: queue})',
+        'broken/messages.yaml:5:11: expected a string, got true/false (YAML reads unquoted yes/no/on/off/true/false as true/false: put the text in quotes, e.g. "yes")',
+        "broken/messages.yaml:8:14: handler module 'nothere' not found (create handlers/nothere.py)",
+        'broken/messages.yaml:10:9: "throttle" is not one of: lambda, throttling (did you mean \'throttling\'?)',
+        "broken/messages.yaml:12:9: unknown key 'intervall' (did you mean 'interval'?)",
+        'broken/messages.yaml:13:18: expected a list, got a string (a list, even of one: [States.ALL])',
+        "broken/messages.yaml:14:11: no step named 'Nowhere' (steps in the workflow: (step 1), Score, Record)",
+        "broken/messages.yaml:17:30: no resource named 'nope' (declare it under `resources:`)",
+        "broken/messages.yaml:18:5: unknown key 'memory' (allowed here: name, comment, query_language, next, end, input_path, output_path, output, assign, parameters, arguments, result_path, result_selector, retry, catch, timeout, timeout_path, heartbeat, heartbeat_path, service, reads, writes)",
     ],
     "missing-function.yaml": [
         "broken/missing-function.yaml:3:14: shop.py defines no function 'scor' (did you mean 'score'?)",
@@ -106,9 +126,16 @@ EXPECTED: dict[str, list[str]] = {
         "broken/networking.yaml:16:13: resource 'endpoints' is vpc_endpoints (networking); steps cannot use it (steps reach AWS through the endpoints without naming them)",
         "broken/networking.yaml:20:15: ${resource:data} has no value in a service control policy (write the ARN pattern, or use ${param:X})",
     ],
+    "parameter-conditions.yaml": [
+        "broken/parameter-conditions.yaml:10:28: bad condition: parameter 'MinAccuracy' is a String, so this would compare text, not numbers (declare MinAccuracy with type: Number, or write ${param:MinAccuracy} as string)",
+        "broken/parameter-conditions.yaml:12:25: bad condition: parameter 'Strict' holds true/false as text: say how to compare it (write ${param:Strict} as boolean, or as string)",
+        "broken/parameter-conditions.yaml:14:13: bad condition: expected a path like $.field, found '${param:Threshold}' (put the path first: $.x >= ${param:Name})",
+        'broken/parameter-conditions.yaml:16:25: bad condition: ${resource:data} cannot be compared in a condition (conditions compare with ${param:Name}; pass other values in the input)',
+        "broken/parameter-conditions.yaml:22:43: parameter 'MinAccuracy' is a String, so this would be text in JSONata (declare MinAccuracy with type: Number, or quote the reference to use it as text)",
+    ],
     "poll-timeout.yaml": [
-        'broken/poll-timeout.yaml:7:16: poll timeout 30s is shorter than its interval (60s)',
-        'broken/poll-timeout.yaml:11:20: max_delay is shorter than interval',
+        'broken/poll-timeout.yaml:8:16: poll timeout 30s is shorter than its interval (60s)',
+        'broken/poll-timeout.yaml:12:20: max_delay is shorter than interval',
     ],
     "private-api.yaml": [
         'broken/private-api.yaml:2:8: a private API needs `vpc_endpoint_id` (e.g. vpc_endpoint_id: ${param:VpcEndpointId})',
@@ -129,9 +156,23 @@ EXPECTED: dict[str, list[str]] = {
         'broken/scopes.yaml:9:15: `reader` needs mode: distributed',
         "broken/scopes.yaml:9:24: no resource named 'nowhere' (declare it under `resources:`)",
     ],
+    "service-calls.yaml": [
+        "broken/service-calls.yaml:5:14: unknown service 'dynamo' (did you mean 'dynamodb'?)",
+        "broken/service-calls.yaml:7:14: 'StartFaceDetection' is not rekognition's spelling of the action (actions are camelCase: write rekognition:startFaceDetection)",
+        "broken/service-calls.yaml:9:14: rekognition has no action 'startFaceDetecton' (did you mean 'startFaceDetection'?)",
+        "broken/service-calls.yaml:11:14: sagemaker has no action 'invokeEndpoint' (write sagemakerruntime:invokeEndpoint)",
+        "broken/service-calls.yaml:16:7: 'Itemm' is not a member of dynamodb:putItem (did you mean 'Item'?)",
+        "broken/service-calls.yaml:17:21: 'ALL_NEWW' is not one of: NONE, ALL_OLD, UPDATED_OLD, ALL_NEW, UPDATED_NEW (did you mean 'ALL_NEW'?)",
+        'broken/service-calls.yaml:18:31: expected a string for ReturnConsumedCapacity, got the number 3',
+        "broken/service-calls.yaml:19:7: 'ConditionExpresion' is not a member of dynamodb:putItem (did you mean 'ConditionExpression'?)",
+        "broken/service-calls.yaml:22:5: sagemaker:createTrainingJob needs 'OutputDataConfig' (add OutputDataConfig: value, or OutputDataConfig.$: a path)",
+        "broken/service-calls.yaml:22:5: sagemaker:createTrainingJob needs 'RoleArn' (add RoleArn: value, or RoleArn.$: a path)",
+        "broken/service-calls.yaml:24:48: expected an integer for MaxRuntimeInSeconds, got the string '3600'",
+        "broken/service-calls.yaml:29:62: 'Verbose' is not a member of sagemaker:describeTrainingJob (members: TrainingJobName)",
+    ],
     "state-names.yaml": [
-        "broken/state-names.yaml:6:11: duplicate step name 'Check: wait' (first used at line 2; names are unique in the whole workflow)",
-        "broken/state-names.yaml:9:19: duplicate step name 'Check' (first used at line 2; names are unique in the whole workflow)",
+        "broken/state-names.yaml:7:11: duplicate step name 'Check: wait' (first used at line 2; names are unique in the whole workflow)",
+        "broken/state-names.yaml:10:19: duplicate step name 'Check' (first used at line 2; names are unique in the whole workflow)",
     ],
     "trigger-target.yaml": [
         "broken/trigger-target.yaml:4:16: resource 'orders' is a table, not a bucket",
@@ -157,3 +198,35 @@ def test_there_are_enough_broken_specs() -> None:
 def test_broken_spec_reports_every_error_with_its_place(name: str) -> None:
     errors = validate_project(FIXTURES, [FIXTURES / "broken" / name])
     assert [str(error) for error in errors] == EXPECTED[name]
+
+
+ACROSS_WORKFLOWS = [
+    "across/train-b.yaml:2:11: compiles to the same CloudFormation id 'TrainBFitFunction' as across/train.yaml:9:11 (rename the step or the workflow)",
+    "across/train-report.yaml:2:16: parameter 'MinAccuracy' is declared differently in across/train.yaml:2:16 (default 0.9 there) (a parameter is one deploy-time value for the whole stack: declare it identically, or give each workflow its own name)",
+    "across/train-report.yaml:5:9: resource 'work' is also declared in across/train.yaml:5:9 (rename one, or mark both `shared: true` to make them one bucket in the stack)",
+    'across/train-report.yaml:7:12: shared resource \'metrics\' is declared differently in across/train.yaml:7:12 (key "id" there) (declare a shared resource identically everywhere)',
+    "across/train.yaml:2:16: parameter 'MinAccuracy' is declared differently in across/train-report.yaml:2:16 (default 0.8 there) (a parameter is one deploy-time value for the whole stack: declare it identically, or give each workflow its own name)",
+    "across/train.yaml:5:9: resource 'work' is also declared in across/train-report.yaml:5:9 (rename one, or mark both `shared: true` to make them one bucket in the stack)",
+    'across/train.yaml:7:12: shared resource \'metrics\' is declared differently in across/train-report.yaml:7:12 (key "run" there) (declare a shared resource identically everywhere)',
+    "across/train.yaml:9:11: compiles to the same CloudFormation id 'TrainBFitFunction' as across/train-b.yaml:2:11 (rename the step or the workflow)",
+]
+
+
+def test_workflows_of_one_stack_report_each_conflict_at_both_places() -> None:
+    """A name belongs to one workflow unless shared; parameters are one value per stack."""
+    errors = validate_project(FIXTURES, sorted((FIXTURES / "across").glob("*.yaml")))
+    assert [str(error) for error in errors] == ACROSS_WORKFLOWS
+
+
+def test_a_resource_shared_on_purpose_is_one_resource(tmp_path) -> None:
+    from compiler import compile_project
+
+    (tmp_path / "workflows").mkdir()
+    for name in ("train", "report"):
+        (tmp_path / "workflows" / f"{name}.yaml").write_text(
+            "resources:\n  models: {type: bucket, shared: true}\n"
+            "  trainer: {type: role, service: sagemaker, reads: [models], shared: true}\n"
+            "steps:\n  - name: Done\n    succeed: {}\n")
+    compile_project(tmp_path, tmp_path / "build")
+    template = (tmp_path / "build" / "template.yaml").read_text()
+    assert template.count("ModelsBucket:\n") == 1 and template.count("TrainerRole:\n") == 1
