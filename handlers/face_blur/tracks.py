@@ -259,11 +259,10 @@ class FaceTimeline:
 
     def __init__(self, tracks: list[Track], hold_ms: float = 500.0) -> None:
         self.hold_ms = hold_ms
-        spans = [(tr.times[0] - tr.reach(False, hold_ms), tr.reach(False, hold_ms), tr.reach(True, hold_ms), tr)
-                 for tr in tracks]
-        spans.sort(key=lambda span: span[0])
-        self._starts = [span[0] for span in spans]
-        self._spans = [(before, after, tr) for _, before, after, tr in spans]
+        spans = [(tr.reach(False, hold_ms), tr.reach(True, hold_ms), tr) for tr in tracks]
+        spans.sort(key=lambda span: span[2].times[0] - span[0])
+        self._starts = [tr.times[0] - before for before, _, tr in spans]
+        self._spans = spans
 
     @property
     def tracks(self) -> list[Track]:
