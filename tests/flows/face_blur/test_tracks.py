@@ -133,6 +133,17 @@ def test_padding_grows_the_box_on_every_side_before_clamping():
     assert Box(0.0, 0.0, 0.5, 0.5).to_pixels(100, 100, padding=0.1) == (0, 0, 55, 55)
 
 
+@pytest.mark.parametrize(("box", "expected"), [
+    (Box(-0.1, 0.4, 0.2, 0.2), (0, 35, 15, 65)),     # cut by the left edge: padded on the right, top, bottom
+    (Box(0.9, 0.4, 0.2, 0.2), (85, 35, 100, 65)),    # the right edge: padded on the left
+    (Box(0.4, -0.1, 0.2, 0.2), (35, 0, 65, 15)),     # the top edge: padded below
+    (Box(0.4, 0.9, 0.2, 0.2), (35, 85, 65, 100)),    # the bottom edge: padded above
+])
+def test_a_box_cut_by_an_edge_keeps_its_padding_on_the_side_that_shows(box, expected):
+    assert box.to_pixels(100, 100, padding=0.25) == expected
+    assert box.pixel_size(100, 100, padding=0.25) == 30  # the blur's strength: the whole padded face
+
+
 def test_box_wholly_outside_the_frame_gives_nothing():
     assert Box(1.2, 0.1, 0.1, 0.1).to_pixels(320, 240) is None
     assert Box(0.1, -0.3, 0.1, 0.1).to_pixels(320, 240, padding=0.2) is None
