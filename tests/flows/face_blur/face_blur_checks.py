@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import sys
 from dataclasses import dataclass, field
+from fractions import Fraction
 from pathlib import Path
 
 import cv2
@@ -89,9 +90,7 @@ def blur_report(source: Path, output: Path, truth: dict, max_ratio: float = 0.2,
     `measure` (its detail against the source's) is `max_ratio` or more; the background outside the faces'
     surroundings must stay above `min_psnr` dB."""
     width, height = truth["width"], truth["height"]
-    num, den = (int(v) for v in str(truth["fps"]).split("/")) if "/" in str(truth["fps"]) \
-        else (int(truth["fps"]), 1)
-    near = round(NEAR_SECONDS * num / den)
+    near = round(NEAR_SECONDS * Fraction(truth["fps"]))
     faces = truth["faces"]
     report = BlurReport()
     run: dict[int, int] = {}
