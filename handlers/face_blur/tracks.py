@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 
 SIZE_WINDOW_MS = 1000.0
 SPEED_WINDOW_MS = 600.0  # a track's speed at either end: a straight-line fit over its samples this close to it
+FIT_SAMPLES = 4  # at least: two boxes a sample apart are too jittery a ruler
+SLOW_SPEED_WINDOW_MS = 3000.0  # ...or this close, for a face too slow to tell from jitter within 600 ms
 SPEED_DOUBT = 0.3  # an extrapolated face may have moved 30 % slower or faster than measured
 # A face is followed out of the picture when it gets there within FOLLOW_MS or within FOLLOW_SIZES of its
 # own size; otherwise it appeared (or vanished) in the middle, and is only held. The first covers a fast
@@ -116,8 +118,6 @@ def _exit(box: Box, vx: float, vy: float) -> tuple[float, float]:
     [0, 1]² wholly, through whichever edge it reaches first; infinite when it is not moving."""
     best = (math.inf, math.inf)
     for start, size, speed in ((box.left, box.width, vx), (box.top, box.height, vy)):
-        if abs(speed) * 1000 < STILL_SIZES_PER_S * size:
-            continue
         if speed > 0:
             distance = max(0.0, 1 - start)
         elif speed < 0:
@@ -141,17 +141,25 @@ class Track:
 
     def velocity(self, at_end: bool) -> tuple[float, float]:
         """Centre speed (ratio per ms) at the first or last stretch of the track: a least-squares line
-        through its samples within SPEED_WINDOW_MS of that end (at least two), so one jittery box does not
-        send the extrapolation off."""
+        through its samples within SPEED_WINDOW_MS of that end (at least FIT_SAMPLES), so one jittery box does not
+        send the extrapolation off. A face slower than STILL_SIZES_PER_S there is measured again over
+        SLOW_SPEED_WINDOW_MS: a slow walk hides in the jitter of a short stretch."""
+        vx, vy = self._fit(at_end, SPEED_WINDOW_MS)
+        box = self.boxes[-1] if at_end else self.boxes[0]
+        if max(abs(vx) / box.width, abs(vy) / box.height) * 1000 < STILL_SIZES_PER_S:
+            vx, vy = self._fit(at_end, SLOW_SPEED_WINDOW_MS)
+        return vx, vy
+
+    def _fit(self, at_end: bool, window_ms: float) -> tuple[float, float]:
         n = len(self.times)
         if n < 2:
             return 0.0, 0.0
         if at_end:
-            k = bisect.bisect_left(self.times, self.times[-1] - SPEED_WINDOW_MS)
-            idx = range(min(k, n - 2), n)
+            k = bisect.bisect_left(self.times, self.times[-1] - window_ms)
+            idx = range(max(0, min(k, n - FIT_SAMPLES)), n)
         else:
-            k = bisect.bisect_right(self.times, self.times[0] + SPEED_WINDOW_MS)
-            idx = range(max(k, 2))
+            k = bisect.bisect_right(self.times, self.times[0] + window_ms)
+            idx = range(min(n, max(k, FIT_SAMPLES)))
         ts = [self.times[i] for i in idx]
         mean_t = sum(ts) / len(ts)
         spread = sum((t - mean_t) ** 2 for t in ts)
@@ -168,9 +176,10 @@ class Track:
         left the picture along its motion, even at the slowest speed it may have had (when that is near:
         see FOLLOW_MS), and never less than `hold_ms`."""
         vx, vy = self.velocity(at_end)
-        sign = 1 - SPEED_DOUBT if at_end else -(1 - SPEED_DOUBT)  # before the track, it moves backwards
         edge = self.boxes[-1] if at_end else self.boxes[0]
         width, height = self._largest_near(self.times[-1] if at_end else self.times[0])
+        vx, vy = (0.0 if abs(v) * 1000 < STILL_SIZES_PER_S * size else v for v, size in ((vx, width), (vy, height)))
+        sign = 1 - SPEED_DOUBT if at_end else -(1 - SPEED_DOUBT)  # before the track, it moves backwards
         exit_ms, exit_sizes = _exit(edge.at_least(width, height), sign * vx, sign * vy)
         if exit_ms <= FOLLOW_MS or exit_sizes <= FOLLOW_SIZES:
             return max(hold_ms, min(exit_ms, FOLLOW_AT_MOST_MS))

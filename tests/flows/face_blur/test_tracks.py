@@ -83,6 +83,16 @@ def test_a_face_that_walks_out_is_covered_until_it_has_left_by_that_edge(edge):
     assert timeline.boxes_at(left_at + 20) == []
 
 
+def test_a_slow_face_is_followed_back_though_its_first_samples_jitter_more_than_it_moves():
+    # 0.2 face sizes a second in from the left edge, each box off by ±0.004: over its first 600 ms the face
+    # seems to stand still (0.12 sizes a second), over 3 s it does not.
+    faces = [sample(5000 + 200 * k, -0.02 + 0.004 * k + (-0.004 if k % 2 else 0.004), 0.45) for k in range(15)]
+    timeline = FaceTimeline(build_tracks(faces), hold_ms=1000)
+    # At 30 % under its speed it left the frame (0.08 to go at 0.7 x 0.02 a second) 5.7 s before.
+    assert len(timeline.boxes_at(5000 - 5000)) == 1
+    assert timeline.boxes_at(5000 - 6100) == []
+
+
 def test_a_slow_face_far_from_the_edges_appeared_there_and_is_only_held():
     # 0.01 per 200 ms, from the middle: six face sizes and 10 s from any edge, so it did not walk in.
     faces = [sample(1000 + 200 * k, 0.45 + 0.01 * k, 0.45) for k in range(4)]
