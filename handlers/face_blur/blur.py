@@ -66,8 +66,8 @@ def _shrink(roi: np.ndarray, factor: int) -> np.ndarray:
 def blur_plane(plane: np.ndarray, rect: tuple[int, int, int, int], method: str, strength: float,
                size: int | None = None) -> None:
     """Blur plane[y0:y1, x0:x1] in place so that what it shows cannot be recognised. `size` is the
-    whole face's (padded) size in this plane's pixels; a face cut by the frame's edge shows only a strip
-    of it, and a blur sized by the strip would leave what it shows legible."""
+    whole face's (padded) size in this plane's pixels: a face cut by the frame's edge shows only a strip
+    of it, and a blur sized by the strip would be weakest where least of the face shows."""
     x0, y0, x1, y1 = rect
     roi = plane[y0:y1, x0:x1]
     h, w = roi.shape[:2]
