@@ -1,12 +1,22 @@
 """Generate sample videos with faces at known positions (for the README, the tests and the benchmarks).
 
-The faces come from scikit-image's astronaut photo; the background is its rocket photo. One face moves
-left to right, entering across the left edge and leaving across the right one; the other grows while it
-sinks across the bottom edge. Beside `clip.mp4` goes `clip.faces.json`: the exact face box in every frame.
+The faces come from scikit-image's astronaut photo; the background is its rocket photo. Beside `clip.mp4`
+goes `clip.faces.json`: the exact face box of every face in every frame (boxes may reach past the frame).
+Scenes (`--scene`):
+
+  walk         one face enters across the left edge and leaves across the right one; the other grows while
+               it sinks across the bottom edge (the default: the README's sample)
+  cross-h      one face walks in from the left and out on the right, the other from the right out on the left
+  cross-v      one face walks in from the top and out at the bottom, the other from the bottom out at the top
+  out-and-back one face walks out on the right and comes back; the other crosses the left and the top edges
+  pop          faces that appear and vanish in the middle of the picture (a cut, a door)
+
+In the crossing scenes a face takes the whole clip to cross, so `--seconds` sets its speed.
 
     python bench/media.py sample.mp4                       # 4 s, 640x360, 30000/1001 fps, AAC audio
     python bench/media.py clip720.mp4 --size 1280x720 --seconds 10
     python bench/media.py --quick                          # a 1 s 160x90 clip in a temporary folder (CI)
+    python bench/media.py fast.mp4 --size 320x240 --seconds 1.2 --scene cross-v
 """
 
 from __future__ import annotations
@@ -40,13 +50,14 @@ class Clip:
     fps: Fraction
     frames: int
     audio: bool
+    scene: str = "walk"
     faces: list[list[dict]] = field(default_factory=list)
 
     def to_json(self) -> dict:
         return {
             "video": self.path.name, "width": self.width, "height": self.height,
             "fps": f"{self.fps.numerator}/{self.fps.denominator}", "frames": self.frames,
-            "audio": self.audio, "faces": self.faces,
+            "audio": self.audio, "scene": self.scene, "faces": self.faces,
         }
 
 
@@ -79,8 +90,12 @@ def _paste(frame: np.ndarray, head: np.ndarray, cx: float, cy: float, face_px: f
     return [left + fx0, top + fy0, left + fx1, top + fy1]
 
 
-def face_positions(u: float, width: int, height: int) -> list[tuple[float, float, float]]:
-    """Centre x, centre y and face width of each face at progress u in [0, 1]."""
+Face = tuple[float, float, float]  # centre x, centre y and face width, in pixels
+
+
+def walk(t: float, seconds: float, width: int, height: int) -> list[Face | None]:
+    """The default scene (see the module's docstring)."""
+    u = t / seconds
     a_size = 0.34 * height
     # Face "a" starts a fifth outside the left edge and ends mostly past the right edge.
     a = (-0.2 * a_size + u * (width + 0.3 * a_size), 0.3 * height, a_size)
@@ -90,14 +105,66 @@ def face_positions(u: float, width: int, height: int) -> list[tuple[float, float
     return [a, b]
 
 
+def _across(u: float, length: float, size: float) -> float:
+    """A centre coordinate going from wholly before an edge (u = 0) to wholly past the opposite one (u = 1)."""
+    return -0.6 * size + u * (length + 1.2 * size)
+
+
+def cross_h(t: float, seconds: float, width: int, height: int) -> list[Face | None]:
+    u, size = t / seconds, 0.26 * height
+    return [(_across(u, width, size), 0.26 * height, size),
+            (width - _across(u, width, size), 0.76 * height, size)]
+
+
+def cross_v(t: float, seconds: float, width: int, height: int) -> list[Face | None]:
+    u, size = t / seconds, 0.26 * height
+    return [(0.27 * width, _across(u, height, size), size),
+            (0.73 * width, height - _across(u, height, size), size)]
+
+
+def out_and_back(t: float, seconds: float, width: int, height: int) -> list[Face | None]:
+    u, size = t / seconds, 0.28 * height
+    # "a" walks from the middle out past the right edge (u 0..0.4), waits outside, and walks back in (0.6..1).
+    far = width + 0.6 * size
+    if u < 0.4:
+        ax = 0.45 * width + (far - 0.45 * width) * u / 0.4
+    elif u < 0.6:
+        ax = far
+    else:
+        ax = far - (far - 0.45 * width) * (u - 0.6) / 0.4
+    a = (ax, 0.28 * height, size)
+    # "b" comes in across the left edge low down and leaves up and to the left across the top edge, clear of "a".
+    if u < 0.5:
+        b = (-0.6 * size + u / 0.5 * (0.3 * width + 0.6 * size), 0.72 * height, size)
+    else:
+        v = (u - 0.5) / 0.5
+        b = (0.3 * width - v * 0.18 * width, 0.72 * height - v * (0.72 * height + 0.6 * size), size)
+    return [a, b]
+
+
+def pop(t: float, seconds: float, width: int, height: int) -> list[Face | None]:
+    u, size = t / seconds, 0.28 * height
+    # "a" stands still from 30 % to 70 % of the clip; "b" drifts slowly from 10 % to 55 %.
+    a = (0.28 * width, 0.35 * height, size) if 0.3 <= u < 0.7 else None
+    b = (0.68 * width + 0.1 * width * u, 0.62 * height, size) if 0.1 <= u < 0.55 else None
+    return [a, b]
+
+
+SCENES = {"walk": walk, "cross-h": cross_h, "cross-v": cross_v, "out-and-back": out_and_back, "pop": pop}
+
+
 def ffmpeg() -> str:
     """The ffmpeg command line, from imageio-ffmpeg's wheel (it has libx264 and AAC): makes and checks media."""
     return imageio_ffmpeg.get_ffmpeg_exe()
 
 
 def make_clip(path: str | Path, width: int = 640, height: int = 360, seconds: float = 4.0,
-              fps: Fraction | str = Fraction(30000, 1001), audio: bool = True, crf: int = 18) -> Clip:
-    """Write an H.264 (+ AAC sine tone) clip with two moving faces and its ground truth JSON beside it."""
+              fps: Fraction | str = Fraction(30000, 1001), audio: bool = True, crf: int = 18,
+              scene: str = "walk") -> Clip:
+    """Write an H.264 (+ AAC sine tone) clip of one of the SCENES and its ground truth JSON beside it."""
+    if scene not in SCENES:
+        raise ValueError(f"unknown scene {scene!r}: choose one of {', '.join(SCENES)}")
+    positions = SCENES[scene]
     path = Path(path)
     fps = Fraction(fps)
     frames = max(1, round(seconds * fps))
@@ -111,14 +178,17 @@ def make_clip(path: str | Path, width: int = 640, height: int = 360, seconds: fl
     cmd += ["-c:v", "libx264", "-preset", "veryfast", "-crf", str(crf), "-pix_fmt", "yuv420p",
             "-movflags", "+faststart", str(path)]
     head, background = _head(), _background(width, height)
-    clip = Clip(path, width, height, fps, frames, audio)
+    clip = Clip(path, width, height, fps, frames, audio, scene)
     proc = subprocess.Popen(cmd, stdin=subprocess.PIPE)
     try:
         for i in range(frames):
             frame = background.copy()
             boxes = []
-            for fid, (cx, cy, size) in enumerate(face_positions(i / max(1, frames - 1), width, height)):
-                boxes.append({"id": fid, "box": _paste(frame, head, cx, cy, size)})
+            # The clip's first frame shows t = 0 and its last t = seconds: each scene runs its whole course.
+            t = float(duration) * i / max(1, frames - 1)
+            for fid, face in enumerate(positions(t, float(duration), width, height)):
+                if face is not None:
+                    boxes.append({"id": fid, "box": _paste(frame, head, *face)})
             clip.faces.append(boxes)
             proc.stdin.write(frame.tobytes())
     finally:
@@ -140,6 +210,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-audio", action="store_true")
     parser.add_argument("--quick", action="store_true",
                         help="a tiny clip (1 s, 160x90) in a temporary folder, checked and removed (CI)")
+    parser.add_argument("--scene", default="walk", choices=sorted(SCENES), help="what the faces do (default walk)")
     args = parser.parse_args(argv)
     if args.quick:
         return _quick()
@@ -150,7 +221,8 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError:
         print(f"media.py: --size must be WIDTHxHEIGHT, got {args.size!r}", file=sys.stderr)
         return 2
-    clip = make_clip(args.output, width, height, args.seconds, Fraction(args.fps), audio=not args.no_audio)
+    clip = make_clip(args.output, width, height, args.seconds, Fraction(args.fps), audio=not args.no_audio,
+                     scene=args.scene)
     print(f"wrote {clip.path} ({clip.width}x{clip.height}, {clip.frames} frames at {clip.fps}, "
           f"{'with' if clip.audio else 'no'} audio) and {clip.path.with_suffix('.faces.json')}")
     return 0

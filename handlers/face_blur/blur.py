@@ -4,7 +4,8 @@ through decode → blur → encode, upload the result to the output bucket under
 Event: {"video": {"bucket", "key"}, "detections": {"bucket", "key"}} (what `collect` returned).
 Environment: VIDEOS_OUT_BUCKET; optional BLUR_METHOD (gaussian | pixelate), BLUR_STRENGTH (0..1, share
 of the face size the blur spans), BLUR_PADDING (share of the face size added on each side),
-HOLD_SECONDS (how long a box outlives its first/last detection), X264_PRESET, X264_CRF.
+HOLD_SECONDS (how long a box outlives its first/last detection at least; a face that walked in or out is
+covered further, to the edge it crossed), X264_PRESET, X264_CRF.
 """
 
 from __future__ import annotations
@@ -62,14 +63,17 @@ def _shrink(roi: np.ndarray, factor: int) -> np.ndarray:
     return cv2.resize(roi[: sh * factor, : sw * factor], (sw, sh), interpolation=cv2.INTER_AREA)
 
 
-def blur_plane(plane: np.ndarray, rect: tuple[int, int, int, int], method: str, strength: float) -> None:
-    """Blur plane[y0:y1, x0:x1] in place so that what it shows cannot be recognised."""
+def blur_plane(plane: np.ndarray, rect: tuple[int, int, int, int], method: str, strength: float,
+               size: int | None = None) -> None:
+    """Blur plane[y0:y1, x0:x1] in place so that what it shows cannot be recognised. `size` is the
+    whole face's (padded) size in this plane's pixels: a face cut by the frame's edge shows only a strip
+    of it, and a blur sized by the strip would be weakest where least of the face shows."""
     x0, y0, x1, y1 = rect
     roi = plane[y0:y1, x0:x1]
     h, w = roi.shape[:2]
     if w < 1 or h < 1:
         return
-    size = max(2, min(w, h))
+    size = max(2, size or min(w, h))
     if method == "pixelate":
         block = max(2, round(size * strength / 4))
         roi[:] = cv2.resize(_shrink(roi, block), (w, h), interpolation=cv2.INTER_NEAREST)
@@ -84,13 +88,16 @@ def blur_plane(plane: np.ndarray, rect: tuple[int, int, int, int], method: str, 
     roi[:] = cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR) if factor > 1 else small
 
 
-def blur_region(frame: Frame, rect: tuple[int, int, int, int], method: str, strength: float) -> None:
-    """Blur one rectangle of a YUV 4:2:0 frame: the luma plane, and the chroma planes at half resolution."""
-    blur_plane(frame.y, rect, method, strength)
+def blur_region(frame: Frame, rect: tuple[int, int, int, int], method: str, strength: float,
+                size: int | None = None) -> None:
+    """Blur one rectangle of a YUV 4:2:0 frame: the luma plane, and the chroma planes at half resolution.
+    `size`: the whole face's padded size in luma pixels (see blur_plane)."""
+    blur_plane(frame.y, rect, method, strength, size)
     x0, y0, x1, y1 = rect
     half = (x0 // 2, y0 // 2, (x1 + 1) // 2, (y1 + 1) // 2)
-    blur_plane(frame.u, half, method, strength)
-    blur_plane(frame.v, half, method, strength)
+    half_size = max(1, size // 2) if size else None
+    blur_plane(frame.u, half, method, strength, half_size)
+    blur_plane(frame.v, half, method, strength, half_size)
 
 
 def anonymise(source: str | Path, target: str | Path, faces: list[dict],
@@ -113,9 +120,11 @@ def anonymise(source: str | Path, target: str | Path, faces: list[dict],
         nonlocal blurred
         boxes: list[Box] = timeline.boxes_at(ms)
         for box in boxes:
-            rect = box.as_stored(info.rotation).to_pixels(frame.width, frame.height, settings.padding)
+            stored = box.as_stored(info.rotation)
+            rect = stored.to_pixels(frame.width, frame.height, settings.padding)
             if rect is not None:
-                blur_region(frame, rect, settings.method, settings.strength)
+                size = stored.pixel_size(frame.width, frame.height, settings.padding)
+                blur_region(frame, rect, settings.method, settings.strength, size)
                 blurred += 1
 
     try:

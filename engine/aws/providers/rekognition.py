@@ -61,7 +61,8 @@ CASCADE = Path(__file__).with_name("lbpcascade_frontalface.xml")
 class CascadeFaceDetector:
     """An OpenCV frontal-face cascade; boxes in pixels with a confidence (0-100) and quality measures."""
 
-    def __init__(self, cascade: str | Path = CASCADE, max_height: int = 360, box_scale: float = 0.95) -> None:
+    def __init__(self, cascade: str | Path = CASCADE, max_height: int = 360, box_scale: float = 0.95,
+                 border: float = 1 / 6) -> None:
         import cv2
 
         self.cv2 = cv2
@@ -71,6 +72,9 @@ class CascadeFaceDetector:
         # shrunk about their centre they frame the face as the Haar cascade's and Rekognition's do, so
         # the blur's padding means the same with either.
         self.box_scale = box_scale
+        # The mirrored border around the searched picture, as a share of its height (see detect). Measured
+        # by bench/face_blur.py: wider borders find no more faces cut by the edge and cost more.
+        self.border = border
         self._local = threading.local()
         self._cascade()  # fail here, not in a worker, if the cascade is missing
 
@@ -98,7 +102,7 @@ class CascadeFaceDetector:
         # The cascade needs a whole face pattern, so it misses faces cut by the frame's edge. A mirrored
         # border completes them (about 1.8x the work, the price of not leaving half faces unblurred);
         # the mirror images themselves are dropped below: their centres lie outside the frame.
-        pad = small.shape[0] // 6
+        pad = round(small.shape[0] * self.border)
         padded = cv2.equalizeHist(cv2.copyMakeBorder(small, pad, pad, pad, pad, cv2.BORDER_REFLECT))
         min_side = max(20, round(small.shape[0] * 0.05))
         if seeds is None:

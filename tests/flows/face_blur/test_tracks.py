@@ -1,9 +1,10 @@
-"""Face tracks: linking Rekognition's samples, interpolating between them, holding them, clamping boxes."""
+"""Face tracks: linking Rekognition's samples, interpolating between them, following faces out to the edge
+they crossed or holding them, clamping boxes."""
 
 from __future__ import annotations
 
 import pytest
-from face_blur.tracks import Box, FaceTimeline, build_tracks
+from face_blur.tracks import SPEED_DOUBT, Box, FaceTimeline, build_tracks
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -33,24 +34,82 @@ def test_short_gap_is_bridged_but_a_long_one_splits_the_track():
     assert len(build_tracks([sample(0, 0.1, 0.1), sample(1600, 0.2, 0.1)], max_gap_ms=1000)) == 2
 
 
-def test_box_is_held_moving_on_after_the_last_sample_then_dropped():
-    timeline = FaceTimeline(build_tracks([sample(0, 0.1, 0.5), sample(200, 0.2, 0.5)]), hold_ms=500)
-    (box,) = timeline.boxes_at(400)
-    assert box.left == pytest.approx(0.3)  # kept its speed: 0.1 per 200 ms
+def test_a_face_that_vanishes_in_the_middle_is_held_for_the_hold_time_then_dropped():
+    timeline = FaceTimeline(build_tracks([sample(0, 0.45, 0.45), sample(200, 0.45, 0.45)]), hold_ms=500)
+    assert [b.left for b in timeline.boxes_at(700)] == [pytest.approx(0.45)]
     assert timeline.boxes_at(701) == []
+    assert [b.left for b in timeline.boxes_at(-500)] == [pytest.approx(0.45)]  # and before it appeared
+    assert timeline.boxes_at(-501) == []
 
 
-def test_box_is_held_before_the_first_sample():
-    timeline = FaceTimeline(build_tracks([sample(1000, 0.3, 0.5), sample(1200, 0.35, 0.5)]), hold_ms=500)
-    (box,) = timeline.boxes_at(600)
-    assert box.left == pytest.approx(0.2)
-    assert timeline.boxes_at(499) == []
+def test_an_extrapolated_box_spans_every_place_the_face_may_be_at_a_speed_a_little_off():
+    # Moving 0.05 per 200 ms: 200 ms after the last sample it is 0.05 on, give or take SPEED_DOUBT.
+    timeline = FaceTimeline(build_tracks([sample(0, 0.1, 0.5), sample(200, 0.15, 0.5)]), hold_ms=500)
+    (box,) = timeline.boxes_at(400)
+    assert box.left == pytest.approx(0.15 + 0.05 * (1 - SPEED_DOUBT))
+    assert box.left + box.width == pytest.approx(0.25 + 0.05 * (1 + SPEED_DOUBT))
+    assert (box.top, box.height) == (pytest.approx(0.5), pytest.approx(0.1))
 
 
-def test_single_sample_is_held_in_place():
-    timeline = FaceTimeline(build_tracks([sample(1000, 0.3, 0.5)]), hold_ms=300)
-    assert [b.left for b in timeline.boxes_at(800)] == [pytest.approx(0.3)]
-    assert [b.left for b in timeline.boxes_at(1300)] == [pytest.approx(0.3)]
+# A face first seen just inside each edge, walking in at 0.05 of the frame per 200 ms. Followed back
+# at the slowest speed it may have had (30 % slower), it left the picture 0.1 / (0.7 × 0.05 / 200 ms)
+# = 571 ms before its first sample: covered from then on, though the hold is only 100 ms.
+ENTRIES = {
+    "left": ((0.0, 0.45), (0.05, 0.0)),
+    "right": ((0.9, 0.45), (-0.05, 0.0)),
+    "top": ((0.45, 0.0), (0.0, 0.05)),
+    "bottom": ((0.45, 0.9), (0.0, -0.05)),
+}
+
+
+@pytest.mark.parametrize("edge", ENTRIES)
+def test_a_face_that_walked_in_is_covered_back_to_the_edge_it_came_from(edge):
+    (left, top), (dx, dy) = ENTRIES[edge]
+    faces = [sample(1000 + 200 * k, left + k * dx, top + k * dy) for k in range(4)]
+    timeline = FaceTimeline(build_tracks(faces), hold_ms=100)
+    entered = 1000 - 0.1 / (0.7 * 0.05 / 200)
+    (box,) = timeline.boxes_at(entered + 20)
+    assert box.to_pixels(100, 100) is not None  # still reaches into the picture, at the edge it came from
+    assert timeline.boxes_at(entered - 20) == []
+
+
+@pytest.mark.parametrize("edge", ENTRIES)
+def test_a_face_that_walks_out_is_covered_until_it_has_left_by_that_edge(edge):
+    (left, top), (dx, dy) = ENTRIES[edge]
+    faces = [sample(1000 - 200 * k, left + k * dx, top + k * dy) for k in range(4)]  # the entry, played backwards
+    timeline = FaceTimeline(build_tracks(faces), hold_ms=100)
+    left_at = 1000 + 0.1 / (0.7 * 0.05 / 200)
+    assert len(timeline.boxes_at(left_at - 20)) == 1
+    assert timeline.boxes_at(left_at + 20) == []
+
+
+def test_a_slow_face_is_followed_back_though_its_first_samples_jitter_more_than_it_moves():
+    # 0.2 face sizes a second in from the left edge, each box off by ±0.004: over its first 600 ms the face
+    # seems to stand still (0.12 sizes a second), over 3 s it does not.
+    faces = [sample(5000 + 200 * k, -0.02 + 0.004 * k + (-0.004 if k % 2 else 0.004), 0.45) for k in range(15)]
+    timeline = FaceTimeline(build_tracks(faces), hold_ms=1000)
+    # At 30 % under its speed it left the frame (0.08 to go at 0.7 x 0.02 a second) 5.7 s before.
+    assert len(timeline.boxes_at(5000 - 5000)) == 1
+    assert timeline.boxes_at(5000 - 6100) == []
+
+
+def test_a_slow_face_far_from_the_edges_appeared_there_and_is_only_held():
+    # 0.01 per 200 ms, from the middle: six face sizes and 10 s from any edge, so it did not walk in.
+    faces = [sample(1000 + 200 * k, 0.45 + 0.01 * k, 0.45) for k in range(4)]
+    timeline = FaceTimeline(build_tracks(faces), hold_ms=300)
+    assert len(timeline.boxes_at(700)) == 1 and timeline.boxes_at(699) == []
+
+
+def test_a_face_standing_at_the_edge_is_held_not_followed_for_its_jitter():
+    faces = [sample(1000, 0.0, 0.45), sample(1200, 0.001, 0.451)]
+    timeline = FaceTimeline(build_tracks(faces), hold_ms=300)
+    assert len(timeline.boxes_at(700)) == 1 and timeline.boxes_at(699) == []
+
+
+def test_a_face_moving_more_than_its_size_between_samples_keeps_its_track():
+    faces = [sample(200 * k, 0.05 + 0.15 * k, 0.4) for k in range(5)]  # 1.5 face sizes per sample
+    (track,) = build_tracks(faces)
+    assert len(track.times) == 5
 
 
 def test_box_keeps_the_largest_recent_size_when_the_detector_reports_a_cut_face():
@@ -82,6 +141,17 @@ def test_boxes_are_clamped_at_every_edge_not_dropped(box, expected):
 def test_padding_grows_the_box_on_every_side_before_clamping():
     assert Box(0.25, 0.25, 0.5, 0.5).to_pixels(100, 100, padding=0.1) == (20, 20, 80, 80)
     assert Box(0.0, 0.0, 0.5, 0.5).to_pixels(100, 100, padding=0.1) == (0, 0, 55, 55)
+
+
+@pytest.mark.parametrize(("box", "expected"), [
+    (Box(-0.1, 0.4, 0.2, 0.2), (0, 35, 15, 65)),     # cut by the left edge: padded on the right, top, bottom
+    (Box(0.9, 0.4, 0.2, 0.2), (85, 35, 100, 65)),    # the right edge: padded on the left
+    (Box(0.4, -0.1, 0.2, 0.2), (35, 0, 65, 15)),     # the top edge: padded below
+    (Box(0.4, 0.9, 0.2, 0.2), (35, 85, 65, 100)),    # the bottom edge: padded above
+])
+def test_a_box_cut_by_an_edge_keeps_its_padding_on_the_side_that_shows(box, expected):
+    assert box.to_pixels(100, 100, padding=0.25) == expected
+    assert box.pixel_size(100, 100, padding=0.25) == 30  # the blur's strength: the whole padded face
 
 
 def test_box_wholly_outside_the_frame_gives_nothing():

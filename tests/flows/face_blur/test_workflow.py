@@ -9,26 +9,34 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
+from click.testing import CliRunner, Result
 from face_blur.video import probe
-from face_blur_checks import ROOT, assert_faces_blurred, media
+from face_blur_checks import ROOT, assert_faces_blurred, blur_report, media
 
 from engine.commands import run
 
 
-@pytest.fixture(scope="module")
-def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("project")
-    (root / "workflows").mkdir()
+def new_project(root: Path) -> Path:
+    """A scratch project holding this flow's spec, handlers and image, with no local state yet."""
+    (root / "workflows").mkdir(parents=True)
     shutil.copy(ROOT / "workflows" / "face-blur.yaml", root / "workflows")
     shutil.copytree(ROOT / "handlers" / "face_blur", root / "handlers" / "face_blur",
                     ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copytree(ROOT / "images" / "face-blur", root / "images" / "face-blur")
     return root
+
+
+# Each test runs in a project of its own (its local S3, executions and --out-dir), so none depends on
+# what another ran before it: `--out-dir` copies only what a run changed, and an earlier run in a shared
+# project would have written the very same output already.
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    return new_project(tmp_path / "project")
 
 
 def stepsmith_run(project: Path, *args: str, monkeypatch: pytest.MonkeyPatch):
@@ -37,21 +45,31 @@ def stepsmith_run(project: Path, *args: str, monkeypatch: pytest.MonkeyPatch):
     return CliRunner().invoke(run, ["face-blur", *args], catch_exceptions=False)
 
 
+@dataclass(frozen=True)
+class FirstRun:
+    """The sample clip run once through a fresh project (shared by the tests that only read what it left)."""
+
+    project: Path
+    result: Result
+
+
 @pytest.fixture(scope="module")
-def first_run(project, clip):
+def first_run(clip, tmp_path_factory: pytest.TempPathFactory) -> FirstRun:
+    project = new_project(tmp_path_factory.mktemp("first") / "project")
     with pytest.MonkeyPatch.context() as monkeypatch:
         result = stepsmith_run(project, "--file", str(clip.path), "--out-dir", str(project / "out"),
                                "--name", "first", monkeypatch=monkeypatch)
-    return result
+    return FirstRun(project, result)
 
 
 def history(project: Path, name: str) -> dict:
     return json.loads((project / ".stepsmith" / "executions" / f"{name}.json").read_text())
 
 
-def test_uploaded_clip_comes_out_with_every_face_blurred(project, clip, ground_truth, first_run):
-    assert first_run.exit_code == 0, first_run.output
-    output = json.loads(first_run.stdout[first_run.stdout.index("{"):])
+def test_uploaded_clip_comes_out_with_every_face_blurred(clip, ground_truth, first_run):
+    project, result = first_run.project, first_run.result
+    assert result.exit_code == 0, result.output
+    output = json.loads(result.stdout[result.stdout.index("{"):])
     assert output["output"].endswith("/faces.mp4") and output["frames"] == 90 and output["face_tracks"] == 2
     target = project / "out" / "faces.mp4"
     assert assert_faces_blurred(clip.path, target, ground_truth) > 150
@@ -60,8 +78,9 @@ def test_uploaded_clip_comes_out_with_every_face_blurred(project, clip, ground_t
     assert out.audio_codecs == ("aac",)
 
 
-def test_only_the_detections_location_travels_in_the_state(project, first_run):
-    assert first_run.exit_code == 0, first_run.output
+def test_only_the_detections_location_travels_in_the_state(first_run):
+    project = first_run.project
+    assert first_run.result.exit_code == 0, first_run.result.output
     detections = list((project / "out" / "detections").glob("*.json"))
     assert len(detections) == 1 and len(json.loads(detections[0].read_text())["Faces"]) > 20
     # Every payload in the history (inputs, outputs, parameters): at most GetFaceDetection's one-face
@@ -85,7 +104,10 @@ def test_only_the_detections_location_travels_in_the_state(project, first_run):
     assert lists and max(len(faces) for faces in lists) <= 1
 
 
-def test_a_duplicate_event_reuses_the_detection_job(project, clip, first_run, monkeypatch):
+def test_a_duplicate_event_reuses_the_detection_job(clip, first_run, tmp_path, monkeypatch):
+    assert first_run.result.exit_code == 0, first_run.result.output
+    project = tmp_path / "project"  # a copy of the first run's project: its state stays the first run's
+    shutil.copytree(first_run.project, project)
     result = stepsmith_run(project, "--file", str(clip.path), "--name", "again", monkeypatch=monkeypatch)
     assert result.exit_code == 0, result.output
 
@@ -146,3 +168,16 @@ def test_a_video_without_faces_is_written_unchanged_in_content(project, tmp_path
     assert output["faces_detected"] == 0 and output["frames"] == 25
     out = probe(tmp_path / "out" / "street.mp4")
     assert (out.frames, out.fps, out.audio_codecs) == (25, 25, ())
+
+
+def test_faces_crossing_the_edges_are_blurred_in_every_frame_they_show(project, tmp_path, monkeypatch):
+    # The reported case: a face walks out on the right and back in; another crosses the left and top edges.
+    clip = media.make_clip(tmp_path / "edges.mp4", 320, 240, 3.0, audio=False, scene="out-and-back")
+    truth = json.loads(clip.path.with_suffix(".faces.json").read_text())
+    result = stepsmith_run(project, "--file", str(clip.path), "--out-dir", str(tmp_path / "out"),
+                           monkeypatch=monkeypatch)
+    assert result.exit_code == 0, result.output
+    report = blur_report(clip.path, tmp_path / "out" / "edges.mp4", truth)
+    print(f"out-and-back end to end: {report.checked} face regions, longest unblurred run {report.longest_run}")
+    assert report.longest_run == 0 and not report.readable, report.readable[:12]
+    assert not report.damaged and report.checked > 100
