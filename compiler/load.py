@@ -23,6 +23,7 @@ from compiler.model import (
     CatchRule,
     ChoiceBranch,
     ChoiceStep,
+    EventTrigger,
     FailStep,
     FunctionConfig,
     HandlerStep,
@@ -184,7 +185,7 @@ class _Builder:
             parameters={name: self.parameter(name, spec) for name, spec in (data.get("parameters") or {}).items()},
             resources={name: self.resource(name, spec) for name, spec in (data.get("resources") or {}).items()},
             functions=self.functions,
-            trigger=self.trigger(data["trigger"]) if data.get("trigger") else None,
+            triggers=self.triggers(data),
             steps=self.steps(data["steps"], ("steps",)),
             scp=[dict(statement) for statement in data.get("scp", [])],
             **self.located(()),
@@ -208,9 +209,15 @@ class _Builder:
                         if spec["type"] == "vpc_endpoints" else None,
                         **self.located(("resources", name)))
 
-    def trigger(self, spec: dict[str, Any]) -> Trigger:
+    def triggers(self, data: dict[str, Any]) -> list[Trigger]:
+        """`trigger:` (one) or `triggers:` (a list); validate refuses both at once."""
+        if data.get("trigger"):
+            return [self.trigger(data["trigger"], ("trigger",))]
+        return [self.trigger(spec, ("triggers", index)) for index, spec in enumerate(data.get("triggers") or [])]
+
+    def trigger(self, spec: dict[str, Any], path: KeyPath) -> Trigger:
         kind, body = next(iter(spec.items()))
-        where = self.located(("trigger", kind))
+        where = self.located((*path, kind))
         if kind == "s3":
             suffix = body.get("suffix", [])
             return S3Trigger(bucket=body["bucket"], suffix=[suffix] if isinstance(suffix, str) else list(suffix),
@@ -221,6 +228,8 @@ class _Builder:
             expression = f"cron({body['cron']})" if "cron" in body else f"rate({body['rate']})"
             return ScheduleTrigger(expression=expression, timezone=body.get("timezone", "UTC"),
                                    input=body.get("input"), enabled=body.get("enabled", True), **where)
+        if kind == "event":
+            return EventTrigger(pattern=dict(body["pattern"]), description=body.get("description"), **where)
         return ApiTrigger(method=body["method"], path=body["path"], endpoint=body.get("endpoint", "regional"),
                           vpc_endpoint_id=body.get("vpc_endpoint_id"), respond=body.get("respond"), **where)
 

@@ -233,7 +233,18 @@ class ApiTrigger(Located):
     places: dict[KeyPath, SourcePlace] = field(default_factory=dict, repr=False, compare=False)
 
 
-Trigger = S3Trigger | ScheduleTrigger | ApiTrigger
+@dataclass(kw_only=True)
+class EventTrigger(Located):
+    """Start on EventBridge events of the default bus that match `pattern` (EventBridge's own JSON shape;
+    strings may hold ${resource:x} and ${param:X}), e.g. a SageMaker model package state change."""
+
+    pattern: dict[str, Any]
+    description: str | None = None
+    place: SourcePlace
+    places: dict[KeyPath, SourcePlace] = field(default_factory=dict, repr=False, compare=False)
+
+
+Trigger = S3Trigger | ScheduleTrigger | ApiTrigger | EventTrigger
 
 
 # --- error handling ------------------------------------------------------------------------------------
@@ -583,12 +594,23 @@ class Workflow(Located):
     parameters: dict[str, Parameter] = field(default_factory=dict)
     resources: dict[str, Resource] = field(default_factory=dict)
     functions: FunctionConfig = field(default_factory=FunctionConfig)
-    trigger: Trigger | None = None
+    # What starts it (`trigger:` is a list of one): any of these starts an execution.
+    triggers: list[Trigger] = field(default_factory=list)
     steps: list[Step] = field(default_factory=list)
     # A service control policy for the organisation's administrators → build/<workflow>.scp.json
     scp: list[PolicyStatement] = field(default_factory=list)
     place: SourcePlace
     places: dict[KeyPath, SourcePlace] = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def trigger(self) -> Trigger | None:
+        """The first trigger (workflows written with one `trigger:`), or None for manual-only ones."""
+        return self.triggers[0] if self.triggers else None
+
+    @property
+    def api_trigger(self) -> ApiTrigger | None:
+        """The workflow's API route, if it has one (validate allows at most one)."""
+        return next((t for t in self.triggers if isinstance(t, ApiTrigger)), None)
 
     def all_steps(self) -> Iterator[Step]:
         """Every step, nested ones (map, parallel) included, depth first in document order."""

@@ -177,6 +177,17 @@ def environment_value(workflow: Workflow, text: str) -> Any:
     return _substituted(workflow, text, _environment_value)
 
 
+def environment_value_tree(workflow: Workflow, value: Any) -> Any:
+    """`environment_value` on every string of a JSON value (an event pattern: names, not ARNs)."""
+    if isinstance(value, str):
+        return environment_value(workflow, value)
+    if isinstance(value, list):
+        return [environment_value_tree(workflow, item) for item in value]
+    if isinstance(value, dict):
+        return {key: environment_value_tree(workflow, item) for key, item in value.items()}
+    return value
+
+
 def iam_substitute(workflow: Workflow, value: Any) -> Any:
     """`iam_value` on every string of a policy statement (keys stay as written)."""
     if isinstance(value, str):

@@ -17,6 +17,7 @@ from compiler.errors import SpecError, SpecErrors
 from compiler.model import (
     REFERENCE,
     ApiTrigger,
+    EventTrigger,
     HandlerStep,
     Parameter,
     Resource,
@@ -46,12 +47,14 @@ def definition_uri(workflow: Workflow) -> str:
     return f"statemachines/{workflow.name}.asl.json"
 
 
-def _assume_role(service: str) -> dict[str, Any]:
+def _assume_role(service: str | list[str]) -> dict[str, Any]:
+    principal = (f"{service}.amazonaws.com" if isinstance(service, str)
+                 else [f"{one}.amazonaws.com" for one in service])
     return {"Version": "2012-10-17", "Statement": [{
-        "Effect": "Allow", "Principal": {"Service": f"{service}.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
+        "Effect": "Allow", "Principal": {"Service": principal}, "Action": "sts:AssumeRole"}]}
 
 
-def _role(service: str, statements: list[iam.Statement], description: str,
+def _role(service: str | list[str], statements: list[iam.Statement], description: str,
           written: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """An IAM role for `service` with one inline policy (generated statements, then those the spec
     wrote); "*" resources explain themselves in Metadata."""
@@ -85,11 +88,11 @@ class SAMTemplateGenerator:
 
     def generate(self, workflows: list[Workflow]) -> dict[str, Any]:
         for workflow in workflows:
-            trigger = workflow.trigger
-            if isinstance(trigger, S3Trigger):
-                resource = workflow.resources.get(trigger.bucket)
-                if resource is not None and resource.external is None:
-                    self.eventbridge_buckets.add(names.resource_id(resource))
+            for trigger in workflow.triggers:
+                if isinstance(trigger, S3Trigger):
+                    resource = workflow.resources.get(trigger.bucket)
+                    if resource is not None and resource.external is None:
+                        self.eventbridge_buckets.add(names.resource_id(resource))
         for workflow in sorted(workflows, key=lambda w: w.name):
             self._generate_workflow(workflow)
         if self.errors:
@@ -133,13 +136,19 @@ class SAMTemplateGenerator:
         for step in workflow.handler_steps():
             self._generate_function(workflow, step)
         self._generate_state_machine(workflow)
-        trigger = workflow.trigger
-        if isinstance(trigger, S3Trigger):
-            self._generate_s3_trigger(workflow, trigger)
-        elif isinstance(trigger, ScheduleTrigger):
-            self._generate_schedule_trigger(workflow, trigger)
-        elif isinstance(trigger, ApiTrigger):
-            self._generate_api_trigger(workflow, trigger)
+        seen: dict[type, int] = {}
+        for trigger in workflow.triggers:
+            # The first trigger of a kind keeps the plain logical id; later ones are numbered from 2.
+            seen[type(trigger)] = seen.get(type(trigger), 0) + 1
+            suffix = "" if seen[type(trigger)] == 1 else str(seen[type(trigger)])
+            if isinstance(trigger, S3Trigger):
+                self._generate_s3_trigger(workflow, trigger, suffix)
+            elif isinstance(trigger, ScheduleTrigger):
+                self._generate_schedule_trigger(workflow, trigger, suffix)
+            elif isinstance(trigger, EventTrigger):
+                self._generate_event_trigger(workflow, trigger, suffix)
+            elif isinstance(trigger, ApiTrigger):
+                self._generate_api_trigger(workflow, trigger)
 
     def _generate_parameter(self, parameter: Parameter) -> None:
         spec: dict[str, Any] = {"Type": parameter.type}
@@ -272,8 +281,8 @@ class SAMTemplateGenerator:
         environment = self._environment(workflow, step)
         if environment:
             properties["Environment"] = {"Variables": environment}
-        trigger = workflow.trigger
-        if isinstance(trigger, ApiTrigger) and trigger.respond == step.name:
+        trigger = workflow.api_trigger
+        if trigger is not None and trigger.respond == step.name:
             properties["Events"] = {"Api": {"Type": "Api", "Properties": {
                 "RestApiId": {"Ref": self._api_id(workflow)}, "Path": trigger.path, "Method": trigger.method.lower()}}}
         function: dict[str, Any] = {"Type": "AWS::Serverless::Function", "Properties": properties}
@@ -322,8 +331,8 @@ class SAMTemplateGenerator:
                 "RetentionInDays": 30}}, workflow)
             properties["Logging"] = {"Level": "ALL", "IncludeExecutionData": True, "Destinations": [
                 {"CloudWatchLogsLogGroup": {"LogGroupArn": {"Fn::GetAtt": [log_group, "Arn"]}}}]}
-        trigger = workflow.trigger
-        if isinstance(trigger, ApiTrigger) and trigger.respond is None:
+        trigger = workflow.api_trigger
+        if trigger is not None and trigger.respond is None:
             properties["Events"] = {"Api": {"Type": "Api", "Properties": {
                 "RestApiId": {"Ref": self._api_id(workflow)}, "Path": trigger.path,
                 "Method": trigger.method.lower()}}}
@@ -338,13 +347,30 @@ class SAMTemplateGenerator:
 
     # -- triggers -----------------------------------------------------------------------------------
 
-    def _trigger_role(self, workflow: Workflow, service: str) -> str:
+    def _trigger_role(self, workflow: Workflow) -> str:
+        """One role for every EventBridge rule and schedule of the workflow, trusting the services that
+        start it (events for rules, scheduler for schedules)."""
         logical = pascal_case(workflow.name) + "TriggerRole"
-        self._add(logical, _role(service, iam.start_execution_statements(workflow),
-                                 f"Lets {service} start {workflow.name}"), workflow.trigger)
+        services = sorted({"scheduler" if isinstance(trigger, ScheduleTrigger) else "events"
+                           for trigger in workflow.triggers if not isinstance(trigger, ApiTrigger)})
+        who = " and ".join(services)
+        self._add(logical, _role(services[0] if len(services) == 1 else services,
+                                 iam.start_execution_statements(workflow), f"Lets {who} start {workflow.name}"),
+                  workflow.trigger)
         return logical
 
-    def _generate_s3_trigger(self, workflow: Workflow, trigger: S3Trigger) -> None:
+    def _generate_event_trigger(self, workflow: Workflow, trigger: EventTrigger, suffix: str) -> None:
+        role = self._trigger_role(workflow)
+        pattern = names.environment_value_tree(workflow, trigger.pattern)
+        self._add(pascal_case(workflow.name) + "EventTrigger" + suffix, {"Type": "AWS::Events::Rule", "Properties": {
+            "Description": trigger.description or f"Start {workflow.name} on matching EventBridge events",
+            "State": "ENABLED",
+            "EventPattern": pattern,
+            "Targets": [{"Id": "StartWorkflow", "Arn": {"Ref": names.state_machine_id(workflow)},
+                         "RoleArn": {"Fn::GetAtt": [role, "Arn"]}}],
+        }}, trigger)
+
+    def _generate_s3_trigger(self, workflow: Workflow, trigger: S3Trigger, suffix: str = "") -> None:
         bucket = workflow.resources[trigger.bucket]
         if trigger.prefix and trigger.suffix:
             # EventBridge cannot combine prefix and suffix matchers on one field; wildcard can (case-sensitive).
@@ -358,8 +384,8 @@ class SAMTemplateGenerator:
         detail: dict[str, Any] = {"bucket": {"name": [names.resource_value(bucket)]}}
         if keys:
             detail["object"] = {"key": keys}
-        role = self._trigger_role(workflow, "events")
-        self._add(pascal_case(workflow.name) + "Trigger", {"Type": "AWS::Events::Rule", "Properties": {
+        role = self._trigger_role(workflow)
+        self._add(pascal_case(workflow.name) + "Trigger" + suffix, {"Type": "AWS::Events::Rule", "Properties": {
             "Description": f"Start {workflow.name} when an object is created in {bucket.name}",
             "State": "ENABLED",
             "EventPattern": {"source": ["aws.s3"], "detail-type": ["Object Created"], "detail": detail},
@@ -367,12 +393,12 @@ class SAMTemplateGenerator:
                          "RoleArn": {"Fn::GetAtt": [role, "Arn"]}}],
         }}, trigger)
 
-    def _generate_schedule_trigger(self, workflow: Workflow, trigger: ScheduleTrigger) -> None:
-        role = self._trigger_role(workflow, "scheduler")
+    def _generate_schedule_trigger(self, workflow: Workflow, trigger: ScheduleTrigger, suffix: str = "") -> None:
+        role = self._trigger_role(workflow)
         target: dict[str, Any] = {"Arn": {"Ref": names.state_machine_id(workflow)},
                                   "RoleArn": {"Fn::GetAtt": [role, "Arn"]}}
         target["Input"] = json.dumps(trigger.input if trigger.input is not None else {}, sort_keys=True)
-        self._add(pascal_case(workflow.name) + "Schedule", {"Type": "AWS::Scheduler::Schedule", "Properties": {
+        self._add(pascal_case(workflow.name) + "Schedule" + suffix, {"Type": "AWS::Scheduler::Schedule", "Properties": {
             "Description": f"Start {workflow.name} on a schedule",
             "ScheduleExpression": trigger.expression,
             "ScheduleExpressionTimezone": trigger.timezone,

@@ -22,6 +22,7 @@ from compiler.model import (
     REFERENCE,
     ApiTrigger,
     ChoiceStep,
+    EventTrigger,
     FailStep,
     HandlerStep,
     KeyPath,
@@ -55,6 +56,9 @@ _PLACEHOLDER = re.compile(r"\$\{([^}]*)\}")
 _PSEUDO_PARAMETERS = {"AWS::Region", "AWS::AccountId", "AWS::Partition", "AWS::URLSuffix", "AWS::StackName",
                       "AWS::StackId"}
 _JSONATA = re.compile(r"^\s*\{%(.*)%\}\s*$", re.DOTALL)
+# The top-level fields of an EventBridge event (what a pattern's top level may match).
+_EVENT_ENVELOPE = ("version", "id", "detail-type", "source", "account", "time", "region", "resources", "detail",
+                   "$or")
 
 
 @cache
@@ -217,7 +221,7 @@ class _Checker:
             self.error(workflow.where("name"), f"workflow name '{workflow.name}' is not kebab-case",
                        "rename the file or set `name:` like face-blur")
         self.check_resources()
-        self.check_trigger()
+        self.check_triggers()
         self.check_references()
         self.check_scope(workflow.steps, "the workflow")
         self.check_state_names()
@@ -273,8 +277,40 @@ class _Checker:
                 self.error(resource.where("when"), "`when` is one ${param:X} that is true or false",
                            "e.g. when: ${param:CreateVpcEndpoints}")
 
-    def check_trigger(self) -> None:
-        trigger = self.workflow.trigger
+    def check_triggers(self) -> None:
+        """Each trigger on its own; `trigger` and `triggers` not both; one API route at most."""
+        data = self.doc.data
+        if data.get("trigger") and data.get("triggers"):
+            self.error(self.doc.where(("triggers",), key=True), "a workflow has `trigger` or `triggers`, not both",
+                       "move the single trigger into the `triggers:` list")
+        apis = [trigger for trigger in self.workflow.triggers if isinstance(trigger, ApiTrigger)]
+        for extra in apis[1:]:
+            self.error(extra.place, "a workflow has at most one api trigger",
+                       f"the first is at line {apis[0].place.line}")
+        for trigger in self.workflow.triggers:
+            if isinstance(trigger, EventTrigger):
+                self.check_event_pattern(trigger.pattern, trigger, ("pattern",))
+            else:
+                self.check_trigger(trigger)
+
+    def check_event_pattern(self, pattern: dict[str, Any], trigger: EventTrigger, keys: KeyPath) -> None:
+        """EventBridge refuses a pattern whose leaves are not lists; top-level fields are the envelope's."""
+        for key, value in pattern.items():
+            place = trigger.where(*keys, key)
+            if len(keys) == 1 and key not in _EVENT_ENVELOPE:
+                self.error(place, f"'{key}' is not a field of an EventBridge event",
+                           did_you_mean(key, _EVENT_ENVELOPE) or "put event-specific fields under `detail`")
+            elif key == "$or" and isinstance(value, list):
+                for index, option in enumerate(value):
+                    if isinstance(option, dict):
+                        self.check_event_pattern(option, trigger, (*keys, key, index))
+            elif isinstance(value, dict):
+                self.check_event_pattern(value, trigger, (*keys, key))
+            elif not isinstance(value, list) or not value:
+                self.error(place, f"'{key}' must be a list of values or filters in an event pattern",
+                           f"write {key}: [{json.dumps(value) if value not in (None, []) else '...'}]")
+
+    def check_trigger(self, trigger: Any) -> None:
         if isinstance(trigger, S3Trigger):
             self.resource(trigger.bucket, trigger.where("bucket"), ("bucket",))
         elif isinstance(trigger, ApiTrigger):
