@@ -307,13 +307,15 @@ class _ASLBuilder:
             done_target = self.target(step.next)
         choices: list[dict[str, Any]] = []
         if step.fail_if is not None:
-            choices.append({**condition_rule(step.fail_if), "Next": state_names["failed"]})
+            failed_target = self.target(step.on_fail) if step.on_fail else state_names["failed"]
+            choices.append({**condition_rule(step.fail_if), "Next": failed_target})
         choices.append({**condition_rule(step.until), "Next": done_target})
         if step.timeout is not None:
             attempts = math.ceil(float(step.timeout) / step.every)
             gave_up = ({"Condition": "{% $" + counter + f" >= {attempts} %}}"} if jsonata
                        else {"Variable": "$" + counter, "NumericGreaterThanEquals": attempts})
-            choices.append({**gave_up, "Next": state_names["timed_out"]})
+            gave_up_target = self.target(step.on_timeout) if step.on_timeout else state_names["timed_out"]
+            choices.append({**gave_up, "Next": gave_up_target})
         check = self.common(step, "Choice")
         check["Choices"] = choices
         check["Default"] = state_names["wait"]
@@ -327,13 +329,13 @@ class _ASLBuilder:
         wait["Next"] = state_names["task"]
         states[state_names["wait"]] = wait
 
-        if step.fail_if is not None:
+        if step.fail_if is not None and step.on_fail is None:
             failed = self.common(step, "Fail")
             failed["Error"] = step.error
             if step.cause:
                 failed["Cause"] = step.cause
             states[state_names["failed"]] = failed
-        if step.timeout is not None:
+        if step.timeout is not None and step.on_timeout is None:
             timed_out = self.common(step, "Fail")
             timed_out["Error"] = step.timeout_error
             timed_out["Cause"] = f"{step.name} did not finish within {step.timeout} seconds"

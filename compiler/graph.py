@@ -121,6 +121,10 @@ def _step_edges(step: Step, by_name: dict[str, Step], ids: _Ids, top: bool) -> l
         edges.append(_Edge(node, ids(by_name[step.next])))
     elif step.end and top:
         edges.append(_Edge(node, "end_"))
+    if isinstance(step, PollStep):
+        edges += [_Edge(node, ids(by_name[target]), label, dashed=True)
+                  for target, label in ((step.on_fail, "failed"), (step.on_timeout, "gave up"))
+                  if target in by_name]
     edges += [_Edge(node, ids(by_name[catch.next]), ", ".join(catch.errors), dashed=True)
               for catch in step.catch if catch.next in by_name]
     return edges

@@ -352,7 +352,8 @@ class _Builder:
         return PollStep(task=task, every=body.get("every", 10), until=until, until_text=body["until"],
                         fail_if=fail_if, fail_if_text=body.get("fail_if"),
                         error=body.get("error", "PollFailed"), cause=body.get("cause"),
-                        timeout_error=body.get("timeout_error", f"{common['name']}.TimedOut"), **{
+                        timeout_error=body.get("timeout_error", f"{common['name']}.TimedOut"),
+                        on_fail=body.get("on_fail"), on_timeout=body.get("on_timeout"), **{
                             **common, "timeout": body.get("timeout")})
 
     def branch(self, spec: dict[str, Any], path: KeyPath, language: str) -> ChoiceBranch:

@@ -447,7 +447,17 @@ class PollStep(Step):
     error: str = "PollFailed"
     cause: str | None = None
     timeout_error: str = "Poll.TimedOut"
+    # Where a workflow routes the outcomes instead of failing: the step after `fail_if` held / gave up.
+    on_fail: str | None = None
+    on_timeout: str | None = None
     kind: str = "poll"
+
+    def targets(self) -> Iterator[tuple[str, KeyPath]]:
+        yield from super().targets()
+        if self.on_fail is not None:
+            yield self.on_fail, ("poll", "on_fail")
+        if self.on_timeout is not None:
+            yield self.on_timeout, ("poll", "on_timeout")
 
 
 @dataclass(kw_only=True)

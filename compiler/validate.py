@@ -14,7 +14,13 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from compiler.conditions import Comparison, Condition, JsonataCondition, condition_paths
+from compiler.conditions import (
+    Comparison,
+    Condition,
+    JsonataCondition,
+    condition_paths,
+    jsonata_bare_set_members,
+)
 from compiler.errors import SpecError
 from compiler.load import STEP_KINDS, Document
 from compiler.model import (
@@ -523,6 +529,7 @@ class _Checker:
             self.check_condition(step.until, step.where("poll", "until"), jsonpath_mode)
             if step.fail_if is not None:
                 self.check_condition(step.fail_if, step.where("poll", "fail_if"), jsonpath_mode)
+            self.check_poll_routes(step)
             if step.timeout is not None and step.timeout < step.every:
                 self.error(step.where("poll", "timeout"), f"poll timeout {step.timeout}s is shorter than "
                            f"its interval ({step.every}s)")
@@ -540,6 +547,20 @@ class _Checker:
                     self.check_path(value, step.where("fail", key), intrinsic=True)
                 elif value is not None:
                     self.check_jsonata(value, step.where("fail", key))
+
+    def check_poll_routes(self, step: PollStep) -> None:
+        """on_fail needs fail_if, on_timeout needs timeout; a routed outcome has no error to name."""
+        for route, needs, names in (("on_fail", "fail_if", ("error", "cause")),
+                                    ("on_timeout", "timeout", ("timeout_error",))):
+            if getattr(step, route) is None:
+                continue
+            if ("poll", needs) not in step.places:
+                self.error(step.where("poll", route), f"`{route}` needs `{needs}`",
+                           f"add {needs}: to say when the poll goes to '{getattr(step, route)}'")
+            for name in names:
+                if ("poll", name) in step.places:
+                    self.error(step.where("poll", name), f"`{name}` names the Fail state that `{route}` replaces",
+                               f"drop it, or drop {route} to fail the workflow")
 
     def check_error_names(self, step: Step, key: str, lists: list[list[str]]) -> None:
         """States.* names exist; States.ALL stands alone, in the last rule (ASL's rules)."""
@@ -651,6 +672,9 @@ class _Checker:
             return  # a parse error already reported
         if isinstance(condition, JsonataCondition):
             self.check_jsonata("{%" + condition.expr + "%}", place)
+            for _, name in jsonata_bare_set_members(condition.expr):
+                self.error(place, f"in JSONata, {name} in a set is a field name, not the string '{name}'",
+                           f'quote it: "{name}"')
             return
         for path in condition_paths(condition):
             self.check_path(path, place)
