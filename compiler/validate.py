@@ -549,7 +549,15 @@ class _Checker:
                     self.check_jsonata(value, step.where("fail", key))
 
     def check_poll_routes(self, step: PollStep) -> None:
-        """on_fail needs fail_if, on_timeout needs timeout; a routed outcome has no error to name."""
+        """on_fail needs fail_if, on_timeout needs timeout; a routed outcome has no error to name; a
+        catch cannot intercept the poll's own outcomes (they end the execution in a Fail state)."""
+        own = {step.error: "on_fail", step.timeout_error: "on_timeout"}
+        for index, rule in enumerate(step.catch):
+            for position, name in enumerate(rule.errors):
+                if name in own:
+                    self.error(step.where("catch", index, "errors", position),
+                               f"{name} is this poll's own outcome, which ends the execution; no catch sees it",
+                               f"route it with poll.{own[name]}: {rule.next}")
         for route, needs, names in (("on_fail", "fail_if", ("error", "cause")),
                                     ("on_timeout", "timeout", ("timeout_error",))):
             if getattr(step, route) is None:

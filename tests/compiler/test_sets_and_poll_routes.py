@@ -108,3 +108,25 @@ def test_jsonata_bare_set_members_are_an_error(tmp_path):
             succeed: {}
         """)
     assert found == ["6: in JSONata, Creating in a set is a field name, not the string 'Creating'"]
+
+
+def test_catching_the_polls_own_error_points_at_the_route(tmp_path):
+    found = errors_of(tmp_path, """
+        steps:
+          - name: Wait
+            poll:
+              service: sagemaker:describeEndpoint
+              parameters: {EndpointName: e}
+              until: $.EndpointStatus == "InService"
+              fail_if: $.EndpointStatus == "Failed"
+              error: EndpointFailed
+              timeout: 600
+            catch:
+              - errors: [EndpointFailed, Wait.TimedOut]
+                next: Roll back
+          - name: Roll back
+            succeed: {}
+        """)
+    assert found == [
+        "13: EndpointFailed is this poll's own outcome, which ends the execution; no catch sees it",
+        "13: Wait.TimedOut is this poll's own outcome, which ends the execution; no catch sees it"]
