@@ -128,5 +128,5 @@ def test_catching_the_polls_own_error_points_at_the_route(tmp_path):
             succeed: {}
         """)
     assert found == [
-        "13: EndpointFailed is this poll's own outcome, which ends the execution; no catch sees it",
-        "13: Wait.TimedOut is this poll's own outcome, which ends the execution; no catch sees it"]
+        "12: EndpointFailed is this poll's own outcome, which ends the execution; no catch sees it",
+        "12: Wait.TimedOut is this poll's own outcome, which ends the execution; no catch sees it"]
