@@ -34,6 +34,7 @@ from compiler.model import (
     SucceedStep,
     WaitStep,
     Workflow,
+    pascal_case,
     walk_steps,
 )
 
@@ -167,6 +168,9 @@ class _ASLBuilder:
         elif kind == "param":
             key = names.parameter_id(name)
             self.substitutions[key] = {"Ref": key}
+        elif kind == "workflow":
+            key = pascal_case(name) + "StateMachineArn"
+            self.substitutions[key] = names.workflow_state_machine_arn(name)
         else:
             key = self.function_arn(name)
         return "${" + key + "}"

@@ -470,10 +470,21 @@ def _optimized_task(collector: _Collector, workflow: Workflow, step: ServiceStep
         _scoped_by_parameter(collector, workflow, step, parameters, step.service,
                              iam_actions(step.service, step.action))
     elif step.service == "states":
-        collector.add("StartExecutions", ["states:StartExecution"], [_regional("states", "stateMachine:*")])
-        if sync:
-            collector.add("ChildExecutions", ["states:DescribeExecution", "states:StopExecution"],
-                          [_regional("states", "execution:*:*")])
+        value, dynamic = _parameter(parameters, "StateMachineArn")
+        started = ([m.group(2) for m in REFERENCE.finditer(value) if m.group(1) == "workflow"]
+                   if isinstance(value, str) and not dynamic else [])
+        if started:
+            # ${workflow:x}: only that state machine, and (for .sync) only its executions.
+            collector.add("StartExecutions", ["states:StartExecution"],
+                          [names.workflow_state_machine_arn(name) for name in started])
+            if sync:
+                collector.add("ChildExecutions", ["states:DescribeExecution", "states:StopExecution"],
+                              [names.workflow_executions_arn(name) for name in started])
+        else:
+            collector.add("StartExecutions", ["states:StartExecution"], [_regional("states", "stateMachine:*")])
+            if sync:
+                collector.add("ChildExecutions", ["states:DescribeExecution", "states:StopExecution"],
+                              [_regional("states", "execution:*:*")])
     elif step.service == "events":
         collector.add("PutEvents", ["events:PutEvents"], [_regional("events", "event-bus/default")])
     else:

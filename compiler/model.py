@@ -63,14 +63,14 @@ class Located:
         return self.place
 
 
-# --- references inside strings: ${resource:name}, ${param:Name}, ${function:Step name} ------------------
+# --- references inside strings: ${resource:name}, ${param:Name}, ${function:Step name}, ${workflow:name} -
 
-REFERENCE = re.compile(r"\$\{(resource|param|function):([^}]*)\}")
+REFERENCE = re.compile(r"\$\{(resource|param|function|workflow):([^}]*)\}")
 
 
 @dataclass(frozen=True)
 class Reference:
-    kind: Literal["resource", "param", "function"]
+    kind: Literal["resource", "param", "function", "workflow"]
     name: str
     keys: KeyPath  # where the string sits, relative to the object that was searched
 

@@ -31,6 +31,18 @@ def state_machine_arn(workflow: Workflow) -> dict[str, str]:
             "${AWS::StackName}-" + workflow.name}
 
 
+def workflow_state_machine_arn(name: str) -> dict[str, str]:
+    """The ARN of the state machine of the workflow called `name` in this stack (`${workflow:name}`)."""
+    return {"Fn::Sub": "arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}:stateMachine:"
+            "${AWS::StackName}-" + name}
+
+
+def workflow_executions_arn(name: str) -> dict[str, str]:
+    """Every execution of the workflow called `name` in this stack."""
+    return {"Fn::Sub": "arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}:execution:"
+            "${AWS::StackName}-" + name + ":*"}
+
+
 def function_id(workflow: Workflow, step_name: str) -> str:
     """`face-blur` + `Blur faces` → `FaceBlurBlurFacesFunction`."""
     return pascal_case(workflow.name) + pascal_case(step_name) + "Function"
@@ -143,6 +155,8 @@ def _reference_arn(workflow: Workflow, kind: str, name: str) -> Any:
         return resource_arns(workflow.resources[name])[0]
     if kind == "function":
         return {"Fn::GetAtt": [function_id(workflow, name), "Arn"]}
+    if kind == "workflow":
+        return workflow_state_machine_arn(name)
     return {"Ref": parameter_id(name)}
 
 

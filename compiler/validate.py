@@ -379,6 +379,15 @@ class _Checker:
                     self.error(place, "an environment cannot name a function", "pass its ARN in parameters")
                 elif kind == "function" and name not in self.handler_names:
                     self.error(place, f"no handler step named '{name}'", did_you_mean(name, self.handler_names))
+                elif kind == "workflow" and name not in self.project_workflows():
+                    self.error(place, f"no workflow named '{name}' in workflows/",
+                               did_you_mean(name, self.project_workflows()) or f"add workflows/{name}.yaml")
+
+    def project_workflows(self) -> list[str]:
+        """The names ${workflow:x} may use: the project's workflow files (a workflow is named by its file)."""
+        from compiler import workflow_files
+
+        return [self.workflow.name, *(path.stem for path in workflow_files(self.root))]
 
     # steps
 
