@@ -117,7 +117,7 @@ def load_project(root: str | os.PathLike[str] = ".",
                  files: Sequence[str | os.PathLike[str]] | None = None) -> list[Workflow]:
     """Load every spec of the project (or just `files`); raises SpecErrors with all errors of all files."""
     from compiler.errors import SpecError, SpecErrors
-    from compiler.validate import check_project
+    from compiler.validate import check_project, link_shared_resources
 
     project = Path(root)
     paths = [Path(file) for file in files] if files else workflow_files(project)
@@ -134,6 +134,7 @@ def load_project(root: str | os.PathLike[str] = ".",
     errors.extend(check_project(workflows))
     if errors:
         raise SpecErrors(errors)
+    link_shared_resources(workflows)
     return workflows
 
 

@@ -171,6 +171,9 @@ class _ASLBuilder:
         elif kind == "workflow":
             key = pascal_case(name) + "StateMachineArn"
             self.substitutions[key] = names.workflow_state_machine_arn(name)
+        elif kind == "image":
+            key = pascal_case(name) + "ImageUri"
+            self.substitutions[key] = names.image_uri(name)
         else:
             key = self.function_arn(name)
         return "${" + key + "}"

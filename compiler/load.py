@@ -201,6 +201,8 @@ class _Builder:
         return Resource(name=name, type=spec["type"], key=key, ttl=spec.get("ttl"), value=spec.get("value"),
                         service=spec.get("service"), reads=list(spec.get("reads", [])),
                         writes=list(spec.get("writes", [])),
+                        policies=[dict(statement) for statement in spec.get("policies", [])],
+                        images=list(spec.get("images", [])), shared_from=spec.get("from"),
                         external=(spec.get("external") or {}).get("name"),
                         endpoints=VpcEndpoints(vpc_id=spec["vpc_id"], subnet_ids=spec["subnet_ids"],
                                                security_group_ids=spec["security_group_ids"],

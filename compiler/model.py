@@ -65,12 +65,12 @@ class Located:
 
 # --- references inside strings: ${resource:name}, ${param:Name}, ${function:Step name}, ${workflow:name} -
 
-REFERENCE = re.compile(r"\$\{(resource|param|function|workflow):([^}]*)\}")
+REFERENCE = re.compile(r"\$\{(resource|param|function|workflow|image):([^}]*)\}")
 
 
 @dataclass(frozen=True)
 class Reference:
-    kind: Literal["resource", "param", "function", "workflow"]
+    kind: Literal["resource", "param", "function", "workflow", "image"]
     name: str
     keys: KeyPath  # where the string sits, relative to the object that was searched
 
@@ -128,6 +128,11 @@ RESOURCE_ENV_SUFFIX: dict[str, str] = {
 }
 
 
+# An IAM policy statement in IAM's own JSON shape (Sid, Effect, Action|NotAction, Resource|NotResource,
+# Condition); strings may hold ${param:X}, ${resource:x} and ${AWS::Region|AccountId|Partition|URLSuffix}.
+PolicyStatement = dict[str, Any]
+
+
 @dataclass(kw_only=True)
 class VpcEndpoints:
     """Interface VPC endpoints (a `vpc_endpoints` resource): optional networking for a private API."""
@@ -155,6 +160,12 @@ class Resource(Located):
     service: str | None = None
     reads: list[str] = field(default_factory=list)
     writes: list[str] = field(default_factory=list)
+    # role: extra statements, and the images (images/<name>/) whose ECR repositories it pulls from
+    policies: list[PolicyStatement] = field(default_factory=list)
+    images: list[str] = field(default_factory=list)
+    # declared by another workflow of the project (shared on purpose); a role's reads/writes/policies
+    # here are grants this workflow adds to it
+    shared_from: str | None = None
     # external: reference an existing resource by name/ARN (may contain ${param:X}) instead of owning one
     external: str | None = None
     # vpc_endpoints: interface endpoints for `services` in a VPC, only `when` that is "true"
@@ -187,11 +198,6 @@ class FunctionConfig:
     ephemeral_storage: int = 512  # MB
     environment: dict[str, str] = field(default_factory=dict)
     vpc: VpcConfig | None = None
-
-
-# An IAM policy statement in IAM's own JSON shape (Sid, Effect, Action|NotAction, Resource|NotResource,
-# Condition); strings may hold ${param:X}, ${resource:x} and ${AWS::Region|AccountId|Partition|URLSuffix}.
-PolicyStatement = dict[str, Any]
 
 
 # --- triggers ------------------------------------------------------------------------------------------

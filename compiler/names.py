@@ -43,6 +43,16 @@ def workflow_executions_arn(name: str) -> dict[str, str]:
             "${AWS::StackName}-" + name + ":*"}
 
 
+def image_repository_id(image: str) -> str:
+    """`review-classifier` → `ReviewClassifierRepository`: the ECR repository of images/<image>/."""
+    return pascal_case(image) + "Repository"
+
+
+def image_uri(image: str) -> dict[str, str]:
+    """What `${image:x}` holds: the image's URI in its ECR repository (tag `latest`)."""
+    return {"Fn::Sub": "${" + image_repository_id(image) + ".RepositoryUri}:latest"}
+
+
 def function_id(workflow: Workflow, step_name: str) -> str:
     """`face-blur` + `Blur faces` → `FaceBlurBlurFacesFunction`."""
     return pascal_case(workflow.name) + pascal_case(step_name) + "Function"
@@ -157,6 +167,8 @@ def _reference_arn(workflow: Workflow, kind: str, name: str) -> Any:
         return {"Fn::GetAtt": [function_id(workflow, name), "Arn"]}
     if kind == "workflow":
         return workflow_state_machine_arn(name)
+    if kind == "image":
+        return {"Fn::GetAtt": [image_repository_id(name), "Arn"]}
     return {"Ref": parameter_id(name)}
 
 
@@ -165,6 +177,8 @@ def _environment_value(workflow: Workflow, kind: str, name: str) -> Any:
     (bucket or table name, topic ARN, queue URL); for a parameter, its value."""
     if kind == "resource":
         return resource_value(workflow.resources[name])
+    if kind == "image":
+        return image_uri(name)
     return _reference_arn(workflow, kind, name)
 
 

@@ -25,6 +25,7 @@ from compiler.model import (
     ScheduleTrigger,
     VpcConfig,
     Workflow,
+    iter_references,
     pascal_case,
 )
 
@@ -34,6 +35,8 @@ API_STAGE = "v1"
 CODE_URI = "../handlers/"
 DOCKER_CONTEXT = ".."
 WILDCARD_METADATA = "StepsmithWildcardResources"
+# On an ECR repository: the folder of the image it holds, so local runs find the code behind the URI.
+IMAGE_METADATA = "StepsmithImage"
 
 
 def build_template(workflows: list[Workflow], project_root: Path | None = None) -> dict[str, Any]:
@@ -45,6 +48,16 @@ def build_template(workflows: list[Workflow], project_root: Path | None = None) 
 def definition_uri(workflow: Workflow) -> str:
     """Where the workflow's ASL is written, relative to build/."""
     return f"statemachines/{workflow.name}.asl.json"
+
+
+def _images_of(workflow: Workflow) -> set[str]:
+    """Images the workflow runs on a service (a role's `images`, `${image:x}` anywhere): each gets a repository."""
+    images = {image for resource in workflow.resources.values() for image in resource.images}
+    for step in workflow.all_steps():
+        task = getattr(step, "task", step)
+        for value in (step.parameters, step.arguments, task.parameters, task.arguments):
+            images |= {ref.name for ref in iter_references(value) if ref.kind == "image"}
+    return images
 
 
 def _assume_role(service: str | list[str]) -> dict[str, Any]:
@@ -128,7 +141,14 @@ class SAMTemplateGenerator:
     def _generate_workflow(self, workflow: Workflow) -> None:
         for parameter in workflow.parameters.values():
             self._generate_parameter(parameter)
+        for image in sorted(_images_of(workflow)):
+            self._generate_image_repository(image)
         for resource in workflow.resources.values():
+            if resource.shared_from is not None:
+                # Declared (and created) by the workflow it comes from; a role may get grants from here.
+                if resource.type == "role":
+                    self._generate_role_grants(workflow, resource)
+                continue
             if resource.external is None:
                 # "parameter" resources are SSM parameters (SAM Parameters have _generate_parameter).
                 kind = "ssm_parameter" if resource.type == "parameter" else resource.type
@@ -208,7 +228,33 @@ class SAMTemplateGenerator:
         service = resource.service or "lambda"
         statements = iam.service_role_statements(workflow, resource)
         self._add(names.resource_id(resource),
-                  _role(service, statements, f"Assumed by {service} for {workflow.name} ({resource.name})"), resource)
+                  _role(service, statements, f"Assumed by {service} for {workflow.name} ({resource.name})",
+                        iam.written_statements(workflow, resource.policies)), resource)
+
+    def _generate_role_grants(self, workflow: Workflow, resource: Resource) -> None:
+        """What this workflow adds to a role another workflow declares: a policy attached to that role."""
+        statements = iam.role_grant_statements(workflow, resource)
+        written = iam.written_statements(workflow, resource.policies)
+        if not statements and not written:
+            return
+        policy: dict[str, Any] = {"Type": "AWS::IAM::Policy", "Properties": {
+            "PolicyName": f"{workflow.name}-grants",
+            "Roles": [{"Ref": names.resource_id(resource)}],
+            "PolicyDocument": iam.policy_document(statements, written)}}
+        reasons = {**iam.wildcard_reasons(statements), **iam.written_wildcard_reasons(resource.policies)}
+        if reasons:
+            policy["Metadata"] = {WILDCARD_METADATA: reasons}
+        self._add(pascal_case(workflow.name) + names.resource_id(resource) + "Grants", policy, resource)
+
+    def _generate_image_repository(self, image: str) -> None:
+        """One ECR repository per image that SageMaker (or another service) runs; push images/<image>/ to it."""
+        self._add(names.image_repository_id(image), {
+            "Type": "AWS::ECR::Repository",
+            "Properties": {"ImageScanningConfiguration": {"ScanOnPush": True}},
+            "Metadata": {IMAGE_METADATA: f"images/{image}"}}, image)
+        self.outputs[names.image_repository_id(image) + "Uri"] = {
+            "Description": f"Push images/{image}/ here (docker build, tag :latest, push)",
+            "Value": {"Fn::GetAtt": [names.image_repository_id(image), "RepositoryUri"]}}
 
     def _generate_vpc_endpoints(self, workflow: Workflow, resource: Resource) -> None:
         endpoints = resource.endpoints

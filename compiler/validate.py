@@ -254,8 +254,32 @@ class _Checker:
             self.error(place, f"resource '{name}' is vpc_endpoints (networking); steps cannot use it",
                        "steps reach AWS through the endpoints without naming them")
 
+    def check_image(self, image: str, place: SourcePlace) -> None:
+        if not (self.root / "images" / image / "Dockerfile").is_file():
+            self.error(place, f"image '{image}' has no Dockerfile", f"create images/{image}/Dockerfile")
+
+    def check_shared_role_parts(self, resource: Any) -> None:
+        """A role's statements and images; what `from` (declared in another workflow) allows."""
+        for key in ("policies", "images"):
+            if getattr(resource, key) and resource.type != "role":
+                self.error(resource.where(key), f"`{key}` only applies to role resources")
+        for index, statement in enumerate(resource.policies):
+            self.check_statement(statement, lambda *keys, i=index, r=resource: r.where("policies", i, *keys))
+        for index, image in enumerate(resource.images):
+            self.check_image(image, resource.where("images", index))
+        if resource.shared_from is None:
+            return
+        if resource.shared_from == self.workflow.name:
+            self.error(resource.where("from"), f"'{resource.name}' comes `from` this same workflow",
+                       "declare it here without `from`")
+        for key in ("external", "service", "key", "ttl", "value"):
+            if (key,) in resource.places:
+                self.error(resource.where(key), f"`{key}` is decided by workflow '{resource.shared_from}', "
+                           "which declares the resource", "leave it out here")
+
     def check_resources(self) -> None:
         for resource in self.workflow.resources.values():
+            self.check_shared_role_parts(resource)
             for index, name in enumerate(resource.reads):
                 self.resource(name, resource.where("reads", index))
             for index, name in enumerate(resource.writes):
@@ -379,6 +403,8 @@ class _Checker:
                     self.error(place, "an environment cannot name a function", "pass its ARN in parameters")
                 elif kind == "function" and name not in self.handler_names:
                     self.error(place, f"no handler step named '{name}'", did_you_mean(name, self.handler_names))
+                elif kind == "image":
+                    self.check_image(name, place)
                 elif kind == "workflow" and name not in self.project_workflows():
                     self.error(place, f"no workflow named '{name}' in workflows/",
                                did_you_mean(name, self.project_workflows()) or f"add workflows/{name}.yaml")
@@ -884,5 +910,36 @@ def check_project(workflows: list[Workflow]) -> list[SpecError]:
             errors.append(SpecError(workflow.where("name"), f"workflow name '{workflow.name}' clashes with "
                                     f"{seen[key].place.file}", "workflow names are unique in a project"))
         seen.setdefault(key, workflow)
+    by_name = {workflow.name: workflow for workflow in workflows}
+    for workflow in workflows:
+        for resource in workflow.resources.values():
+            if resource.shared_from is None:
+                continue
+            owner = by_name.get(resource.shared_from)
+            declared = owner.resources.get(resource.name) if owner is not None else None
+            place = resource.where("from")
+            if owner is None:
+                errors.append(SpecError(place, f"no workflow '{resource.shared_from}' is compiled with this one",
+                                        did_you_mean(resource.shared_from, by_name)
+                                        or "compile the workflow that declares it too"))
+            elif declared is None or declared.shared_from is not None:
+                errors.append(SpecError(place, f"workflow '{owner.name}' declares no resource '{resource.name}'",
+                                        did_you_mean(resource.name, owner.resources)
+                                        or f"declare it in {owner.place.file}"))
+            elif declared.type != resource.type:
+                errors.append(SpecError(place, f"'{resource.name}' is a {declared.type} in workflow '{owner.name}',"
+                                        f" not a {resource.type}"))
     return errors
+
+
+def link_shared_resources(workflows: list[Workflow]) -> None:
+    """Give each resource a workflow takes `from` another the owner's settings (a role's service), so
+    grants from every workflow carry the same PassedToService condition. Call after check_project."""
+    by_name = {workflow.name: workflow for workflow in workflows}
+    for workflow in workflows:
+        for resource in workflow.resources.values():
+            owner = by_name.get(resource.shared_from or "")
+            declared = owner.resources.get(resource.name) if owner is not None else None
+            if declared is not None:
+                resource.service, resource.external = declared.service, declared.external
 

@@ -151,6 +151,8 @@ class App:
     state_machines: dict[str, StateMachine] = field(default_factory=dict)
     rules: list[EventRule] = field(default_factory=list)
     schedules: list[Schedule] = field(default_factory=list)
+    # image URI (an ECR repository of the stack, tag included) → the images/<name>/ folder it is built from
+    images: dict[str, Path] = field(default_factory=dict)
     # logical id → the parameter it needs that has no value: such a resource only matters if a run uses it.
     unresolved: dict[str, str] = field(default_factory=dict)
 
@@ -363,6 +365,13 @@ class _Builder:
             return implicit
         name = self._name_of(logical)
         region = self.app.region
+        if self.resources[logical].get("Type") == "AWS::ECR::Repository":
+            # Repository names are lower case; the URI is what `docker push` and SageMaker use.
+            repository = name.lower()
+            if attribute == "RepositoryUri":
+                return f"{self.app.account}.dkr.ecr.{region}.amazonaws.com/{repository}"
+            if attribute == "Arn":
+                return f"arn:aws:ecr:{region}:{self.app.account}:repository/{repository}"
         if attribute in ("Arn", "TopicArn"):
             return self._arn(logical)
         if attribute in ("Name", "TopicName", "QueueName"):
@@ -500,6 +509,10 @@ class _Builder:
             self._rule(logical, props)
         elif kind == "AWS::Scheduler::Schedule":
             self._schedule(logical, props)
+        elif kind == "AWS::ECR::Repository":
+            folder = (spec.get("Metadata") or {}).get("StepsmithImage")
+            if isinstance(folder, str):
+                self.app.images[f"{self.get_att(logical, 'RepositoryUri')}:latest"] = self.app.root / folder
 
     def _table(self, logical: str, kind: str, props: dict) -> Table:
         props = self.resolve(props)
