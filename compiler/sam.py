@@ -8,10 +8,11 @@ declaring them differently is an error with both places.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
-from compiler import iam, names
+from compiler import iam, names, package
 from compiler.asl import build_definition
 from compiler.errors import SpecError, SpecErrors
 from compiler.model import (
@@ -31,17 +32,19 @@ from compiler.model import (
 
 TRANSFORM = "AWS::Serverless-2016-10-31"
 API_STAGE = "v1"
-# Template paths are relative to build/, where template.yaml is written.
-CODE_URI = "../handlers/"
-DOCKER_CONTEXT = ".."
+# Template paths are relative to the output folder (build/), where template.yaml is written: zip
+# functions' code folders are inside it (compiler/package.py), image builds start at the project root.
 WILDCARD_METADATA = "StepsmithWildcardResources"
 # On an ECR repository: the folder of the image it holds, so local runs find the code behind the URI.
 IMAGE_METADATA = "StepsmithImage"
 
 
-def build_template(workflows: list[Workflow], project_root: Path | None = None) -> dict[str, Any]:
-    """The SAM template for all workflows (one stack). Raises SpecErrors on conflicting declarations."""
-    generator = SAMTemplateGenerator(project_root or Path("."))
+def build_template(workflows: list[Workflow], project_root: Path | None = None,
+                   out_dir: Path | None = None) -> dict[str, Any]:
+    """The SAM template for all workflows (one stack), to be written into `out_dir` (default
+    <project>/build). Raises SpecErrors on conflicting declarations."""
+    root = project_root or Path(".")
+    generator = SAMTemplateGenerator(root, out_dir or root / "build")
     return generator.generate(workflows)
 
 
@@ -89,8 +92,11 @@ def _role(service: str | list[str], statements: list[iam.Statement], description
 class SAMTemplateGenerator:
     """Turns workflows into SAM resources; each model type has its own `_generate_*` method."""
 
-    def __init__(self, project_root: Path) -> None:
+    def __init__(self, project_root: Path, out_dir: Path | None = None) -> None:
         self.project_root = project_root
+        # Image builds run in the project root, named relative to where template.yaml is written.
+        self.docker_context = Path(os.path.relpath(os.path.abspath(project_root),
+                                                   os.path.abspath(out_dir or project_root / "build"))).as_posix()
         self.resources: dict[str, dict[str, Any]] = {}
         self.parameters: dict[str, dict[str, Any]] = {}
         self.outputs: dict[str, dict[str, Any]] = {}
@@ -316,10 +322,10 @@ class SAMTemplateGenerator:
             properties["PackageType"] = "Image"
             # One image can hold several handlers: the command picks this one.
             properties["ImageConfig"] = {"Command": [step.handler]}
-            metadata = {"Dockerfile": f"images/{step.image}/Dockerfile", "DockerContext": DOCKER_CONTEXT,
+            metadata = {"Dockerfile": f"images/{step.image}/Dockerfile", "DockerContext": self.docker_context,
                         "DockerTag": step.image}
         else:
-            properties["CodeUri"] = CODE_URI
+            properties["CodeUri"] = package.code_uri(workflow, step)
             properties["Handler"] = step.handler
             properties["Runtime"] = config.runtime
         if config.vpc is not None:
