@@ -12,7 +12,7 @@ import math
 import re
 from typing import Any
 
-from compiler import names
+from compiler import ml, names
 from compiler.aslcheck import ASLError, check_definition
 from compiler.conditions import And, Comparison, Condition, JsonataCondition, Matches, Not, Or, Test
 from compiler.errors import SpecError, SpecErrors
@@ -32,6 +32,7 @@ from compiler.model import (
     SourcePlace,
     Step,
     SucceedStep,
+    TrainStep,
     WaitStep,
     Workflow,
     pascal_case,
@@ -286,6 +287,26 @@ class _ASLBuilder:
 
     def visit_service(self, step: ServiceStep) -> dict[str, Any]:
         return self.visit_handler(step)  # type: ignore[arg-type]
+
+    def visit_train(self, step: TrainStep) -> dict[str, Any]:
+        """The training job's Task, then a Pass that reads each metric's one value out of its list."""
+        states = self.visit_handler(step)  # type: ignore[arg-type]
+        if not step.metrics or step.result_path is None:
+            return states
+        base = "$" if step.result_path is UNSET else str(step.result_path)
+        metrics = ("$" if base == "$" else base) + ".metrics"
+        task = states[step.name]
+        read = self.common(step, "Pass")
+        read["Comment"] = "One value per metric the job reported (a metric it never logged fails here)"
+        read["Parameters"] = {f"{key}.$": f"States.ArrayGetItem({metrics}.{key}, 0)"
+                              for key in (ml.metric_key(name) for name in step.metrics)}
+        read["ResultPath"] = metrics
+        for field in ("Next", "End"):
+            if field in task:
+                read[field] = task.pop(field)
+        task["Next"] = ml.metrics_state_name(step)
+        states[ml.metrics_state_name(step)] = read
+        return states
 
     def visit_poll(self, step: PollStep) -> dict[str, Any]:
         """Task → Choice (fail_if / until / gave up) → Wait → Task, with a counter for the give-up time."""

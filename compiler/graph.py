@@ -17,6 +17,7 @@ from compiler.model import (
     ParallelStep,
     PollStep,
     Step,
+    TrainStep,
     Workflow,
 )
 
@@ -74,6 +75,8 @@ def _state_owners(workflow: Workflow) -> dict[str, str]:
                 continue
             for state in poll_state_names(step).values():
                 owners[state] = step.name
+        if isinstance(step, TrainStep):
+            owners[f"{step.name}: metrics"] = step.name
     return owners
 
 
@@ -141,7 +144,7 @@ def _child_scopes(step: Step) -> list[tuple[str, list[Step]]]:
 
 # --- Mermaid -------------------------------------------------------------------------------------------
 
-_MERMAID_SHAPES = {"handler": ("[", "]"), "service": ("[[", "]]"), "poll": ("{{", "}}"), "choice": ("{", "}"),
+_MERMAID_SHAPES = {"handler": ("[", "]"), "service": ("[[", "]]"), "train": ("[[", "]]"), "poll": ("{{", "}}"), "choice": ("{", "}"),
                    "wait": ("([", "])"), "map": ("[/", "/]"), "parallel": ("[/", "/]"), "pass": ("[", "]"),
                    "succeed": ("((", "))"), "fail": ("((", "))")}
 
@@ -201,7 +204,7 @@ def to_mermaid(workflow: Workflow, overlay: Overlay | None = None) -> str:
 
 # --- Graphviz ------------------------------------------------------------------------------------------
 
-_DOT_SHAPES = {"handler": "box", "service": "box3d", "poll": "hexagon", "choice": "diamond", "wait": "oval",
+_DOT_SHAPES = {"handler": "box", "service": "box3d", "train": "box3d", "poll": "hexagon", "choice": "diamond", "wait": "oval",
                "map": "parallelogram", "parallel": "parallelogram", "pass": "note", "succeed": "doublecircle",
                "fail": "octagon"}
 

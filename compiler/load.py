@@ -13,6 +13,7 @@ from typing import Any
 
 import yaml
 
+from compiler import ml
 from compiler.conditions import ConditionError, JsonataCondition, parse_condition
 from compiler.errors import SpecError, SpecErrors
 from compiler.model import (
@@ -44,6 +45,8 @@ from compiler.model import (
     SourcePlace,
     Step,
     SucceedStep,
+    TrainChannel,
+    TrainStep,
     Trigger,
     VpcConfig,
     VpcEndpoints,
@@ -51,7 +54,7 @@ from compiler.model import (
     Workflow,
 )
 
-STEP_KINDS = ("handler", "service", "poll", "choice", "wait", "map", "parallel", "pass", "succeed", "fail")
+STEP_KINDS = ("handler", "service", "poll", "train", "choice", "wait", "map", "parallel", "pass", "succeed", "fail")
 
 # PyYAML resolves these core tags; anything else (e.g. CloudFormation's !Ref) is not our language.
 _KNOWN_TAGS = {
@@ -262,6 +265,8 @@ class _Builder:
             return self.service_step(body, spec, common, path + ("service",))
         if kind == "poll":
             return self.poll_step(spec, body, common, path)
+        if kind == "train":
+            return self.train_step(body, common)
         if kind == "choice":
             branches = [self.branch(branch, (*path, "choice", index), language)
                         for index, branch in enumerate(body)]
@@ -331,6 +336,27 @@ class _Builder:
         optimized = not match.group("sdk") and (service, action) in OPTIMIZED_INTEGRATIONS
         return ServiceStep(service=service, action=action, integration=suffix, optimized=optimized,
                            reads=list(spec.get("reads", [])), writes=list(spec.get("writes", [])), **common)
+
+    def train_step(self, body: dict[str, Any], common: dict[str, Any]) -> TrainStep:
+        channels = []
+        for name, channel in body["channels"].items():
+            channel = channel if isinstance(channel, dict) else {"s3": channel}
+            channels.append(TrainChannel(name=name, s3=channel["s3"], content_type=channel.get("content_type"),
+                                         input_mode=channel.get("input_mode"),
+                                         manifest=bool(channel.get("manifest", False)),
+                                         attributes=list(channel.get("attributes", []))))
+        prefix = body.get("job_prefix") or "-".join(re.findall(r"[a-z0-9]+", common["name"].lower()))[:26]
+        step = TrainStep(service="sagemaker", action="createTrainingJob", integration="sync", optimized=True,
+                         image=body["image"], role=body["role"], job_prefix=prefix.strip("-") or "training",
+                         instance_type=body.get("instance_type", "ml.m5.xlarge"),
+                         instance_count=body.get("instance_count", 1), volume_gb=body.get("volume_gb", 30),
+                         max_runtime=body.get("max_runtime", 3600),
+                         hyperparameters=dict(body.get("hyperparameters") or {}),
+                         environment=dict(body.get("environment") or {}), channels=channels,
+                         output_uri=body["output"], metrics=dict(body.get("metrics") or {}), **common)
+        step.parameters = ml.training_parameters(step)
+        step.result_selector = ml.training_result_selector(step)
+        return step
 
     def poll_step(self, spec: dict[str, Any], body: dict[str, Any], common: dict[str, Any],
                   path: KeyPath) -> PollStep:

@@ -436,6 +436,38 @@ class ServiceStep(Step):
 
 
 @dataclass(kw_only=True)
+class TrainChannel:
+    """One input channel of a training job."""
+
+    name: str
+    s3: str  # an S3 URI, or a JSONPath to one
+    content_type: str | None = None
+    input_mode: str | None = None
+    manifest: bool = False  # a Ground Truth augmented manifest (AugmentedManifestFile)
+    attributes: list[str] = field(default_factory=list)
+
+
+@dataclass(kw_only=True)
+class TrainStep(ServiceStep):
+    """A SageMaker training job run to completion: `sagemaker:createTrainingJob.sync` with parameters
+    built from these fields, and the named metrics read back into the result."""
+
+    image: str
+    role: str  # a role resource
+    job_prefix: str
+    instance_type: str = "ml.m5.xlarge"
+    instance_count: int = 1
+    volume_gb: int = 30
+    max_runtime: int = 3600
+    hyperparameters: dict[str, Any] = field(default_factory=dict)
+    environment: dict[str, Any] = field(default_factory=dict)
+    channels: list[TrainChannel] = field(default_factory=list)
+    output_uri: str = ""  # `train.output`: S3OutputPath
+    metrics: dict[str, str] = field(default_factory=dict)  # name → regex
+    kind: str = "train"
+
+
+@dataclass(kw_only=True)
 class PollStep(Step):
     """Call `task` every `every` seconds until `until` holds; `fail_if` → Fail; give up after `timeout`.
 

@@ -23,9 +23,11 @@ from compiler.conditions import (
 )
 from compiler.errors import SpecError
 from compiler.load import STEP_KINDS, Document
+from compiler.ml import metric_key
 from compiler.model import (
     INTEGRATION_SUFFIXES,
     REFERENCE,
+    UNSET,
     ApiTrigger,
     ChoiceStep,
     EventTrigger,
@@ -40,6 +42,7 @@ from compiler.model import (
     SourcePlace,
     Step,
     SucceedStep,
+    TrainStep,
     WaitStep,
     Workflow,
     pascal_case,
@@ -470,6 +473,10 @@ class _Checker:
                 from compiler.asl import poll_state_names
 
                 states = list(dict.fromkeys(poll_state_names(step).values()))
+            elif isinstance(step, TrainStep) and step.metrics:
+                from compiler.ml import metrics_state_name
+
+                states = [step.name, metrics_state_name(step)]
             for state in states:
                 if state in seen and seen[state] is not step:
                     first = seen[state].where("name")
@@ -555,6 +562,8 @@ class _Checker:
             self.check_handler(task)
         if isinstance(task, ServiceStep):
             self.check_service(task)
+        if isinstance(task, TrainStep):
+            self.check_train(task)
         for index, rule in enumerate(step.retry):
             if rule.preset is None and rule.max_delay is not None and rule.max_delay < rule.interval:
                 self.error(step.where("retry", index, "max_delay"), "max_delay is shorter than interval")
@@ -582,6 +591,26 @@ class _Checker:
                     self.check_path(value, step.where("fail", key), intrinsic=True)
                 elif value is not None:
                     self.check_jsonata(value, step.where("fail", key))
+
+    def check_train(self, step: TrainStep) -> None:
+        """The role and image exist; the result shape the metrics Pass reads stays where it expects it."""
+        self.resource(step.role, step.where("train", "role"), ("role",))
+        role = self.workflow.resources.get(step.role)
+        if role is not None and role.type == "role" and role.service not in (None, "sagemaker") \
+                and role.shared_from is None:
+            self.error(step.where("train", "role"), f"role '{step.role}' is assumed by {role.service}, "
+                       "not sagemaker", f"give {step.role} service: sagemaker")
+        self.check_image(step.image, step.where("train", "image"))
+        if step.query_language != "JSONPath":
+            self.error(step.where("train"), "train steps are JSONPath states",
+                       "set query_language: JSONPath on this step")
+        if step.metrics and step.output_path is not UNSET:
+            self.error(step.where("output_path"), "a train step with metrics takes no output_path",
+                       "shape the output in the next step")
+        for name in step.metrics:
+            if "'" in name or not metric_key(name):
+                self.error(step.where("train", "metrics", name), f"metric name {name!r} cannot be read back",
+                           "use letters, digits, ':', '_', '-' and '.'")
 
     def check_poll_routes(self, step: PollStep) -> None:
         """on_fail needs fail_if, on_timeout needs timeout; a routed outcome has no error to name; a
