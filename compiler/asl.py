@@ -21,6 +21,7 @@ from compiler.model import (
     UNSET,
     CatchRule,
     ChoiceStep,
+    DeployStep,
     FailStep,
     HandlerStep,
     MapStep,
@@ -287,6 +288,13 @@ class _ASLBuilder:
 
     def visit_service(self, step: ServiceStep) -> dict[str, Any]:
         return self.visit_handler(step)  # type: ignore[arg-type]
+
+    def visit_deploy(self, step: DeployStep) -> dict[str, Any]:
+        """The fragment's parts, in order; the first carries the step's name, so transitions land on it."""
+        states: dict[str, Any] = {}
+        for part in step.parts:
+            states.update(getattr(self, f"visit_{part.kind}")(part))
+        return states
 
     def visit_train(self, step: TrainStep) -> dict[str, Any]:
         """The training job's Task, then a Pass that reads each metric's one value out of its list."""

@@ -24,6 +24,7 @@ from compiler.model import (
     CatchRule,
     ChoiceBranch,
     ChoiceStep,
+    DeployStep,
     EventTrigger,
     FailStep,
     FunctionConfig,
@@ -54,7 +55,7 @@ from compiler.model import (
     Workflow,
 )
 
-STEP_KINDS = ("handler", "service", "poll", "train", "choice", "wait", "map", "parallel", "pass", "succeed", "fail")
+STEP_KINDS = ("handler", "service", "poll", "train", "deploy", "choice", "wait", "map", "parallel", "pass", "succeed", "fail")
 
 # PyYAML resolves these core tags; anything else (e.g. CloudFormation's !Ref) is not our language.
 _KNOWN_TAGS = {
@@ -252,6 +253,9 @@ class _Builder:
                     step.next = steps[index + 1].name
                 else:
                     step.end = True
+        for step in steps:
+            if isinstance(step, DeployStep) and isinstance(step.result_path, str):
+                step.parts = ml.deployment_parts(step)
         return steps
 
     def step(self, spec: dict[str, Any], path: KeyPath) -> Step:
@@ -267,6 +271,8 @@ class _Builder:
             return self.poll_step(spec, body, common, path)
         if kind == "train":
             return self.train_step(body, common)
+        if kind == "deploy":
+            return self.deploy_step(body, common)
         if kind == "choice":
             branches = [self.branch(branch, (*path, "choice", index), language)
                         for index, branch in enumerate(body)]
@@ -357,6 +363,17 @@ class _Builder:
         step.parameters = ml.training_parameters(step)
         step.result_selector = ml.training_result_selector(step)
         return step
+
+    def deploy_step(self, body: dict[str, Any], common: dict[str, Any]) -> DeployStep:
+        prefix = body.get("name_prefix") or "-".join(re.findall(r"[a-z0-9]+", common["name"].lower()))[:26]
+        step = DeployStep(endpoint=body["endpoint"], image=body["image"], role=body["role"],
+                          model_data=body["model_data"], name_prefix=prefix.strip("-").lower() or "model",
+                          instance_type=body.get("instance_type", "ml.m5.large"),
+                          instance_count=body.get("instance_count", 1),
+                          environment=dict(body.get("environment") or {}), every=body.get("every", 30),
+                          give_up=body.get("timeout", 3600), on_fail=body.get("on_fail"),
+                          on_timeout=body.get("on_timeout"), **common)
+        return step  # its parts are built once `next` is resolved (steps())
 
     def poll_step(self, spec: dict[str, Any], body: dict[str, Any], common: dict[str, Any],
                   path: KeyPath) -> PollStep:

@@ -8,7 +8,18 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from compiler.model import TrainStep
+from compiler.conditions import And, Comparison, Not, Or, Test
+from compiler.model import (
+    CatchRule,
+    ChoiceBranch,
+    ChoiceStep,
+    DeployStep,
+    PassStep,
+    PollStep,
+    ServiceStep,
+    Step,
+    TrainStep,
+)
 
 # What a finished job's DescribeTrainingJob (the .sync result) is reduced to.
 TRAIN_RESULT = {"job_name.$": "$.TrainingJobName", "model_artifacts.$": "$.ModelArtifacts.S3ModelArtifacts",
@@ -81,3 +92,75 @@ def training_result_selector(step: TrainStep) -> dict[str, Any]:
 def metrics_state_name(step: TrainStep) -> str:
     """The Pass state that turns each metric's list of values into its one value."""
     return f"{step.name}: metrics"
+
+
+# --- deploy: create-or-update an endpoint and wait until it serves the new model ----------------------
+
+# DescribeEndpoint statuses of an endpoint still on its way somewhere.
+ENDPOINT_CHANGING = ("Creating", "Updating", "SystemUpdating", "RollingBack")
+# What DescribeEndpoint raises for an endpoint that does not exist (the SDK reports a ValidationException;
+# Step Functions names it after the service's exception class).
+ENDPOINT_MISSING = ["SageMaker.ValidationException", "SageMaker.SageMakerException",
+                    "SageMaker.AmazonSageMakerException"]
+
+
+def deployment_parts(step: DeployStep) -> list[Step]:
+    """The deploy fragment as ordinary steps, the first named like the step; see DeployStep."""
+    result = str(step.result_path)
+    name = step.name
+    names = {part: f"{name}: {part}" for part in ("name", "model", "config", "current", "create or update",
+                                                  "update", "create", "wait")}
+    generated = f"States.Format('{step.name_prefix}-{{}}', {result}.id)"  # models and configs: same name
+    place = {"place": step.place, "places": {}}
+
+    def task(part: str, service: str, action: str, parameters: dict[str, Any], next_: str, *,
+             optimized: bool = True, result_path: Any = None, selector: dict[str, Any] | None = None,
+             catch: list[CatchRule] | None = None) -> ServiceStep:
+        return ServiceStep(name=names[part], service=service, action=action, optimized=optimized,
+                           parameters=parameters, result_path=result_path, result_selector=selector,
+                           next=next_, retry=list(step.retry), catch=[*(catch or []), *step.catch],
+                           comment=None, **place)
+
+    container: dict[str, Any] = {"Image": "${image:" + step.image + "}", **_uri("ModelDataUrl", step.model_data)}
+    if step.environment:
+        container["Environment"] = {key: _string(value) for key, value in step.environment.items()}
+    endpoint = {"EndpointName": step.endpoint}
+    status, config = f"{result}.endpoint.EndpointStatus", f"{result}.endpoint.EndpointConfigName"
+    changing = Or(tuple(Comparison(status, "==", value, "string") for value in ENDPOINT_CHANGING))
+    settled_elsewhere = And((Not(changing), Or((Not(Comparison(status, "==", "InService", "string")),
+                                                Not(Comparison(config, "==", f"{result}.name", "string", True))))))
+    wait = PollStep(
+        name=names["wait"], every=step.every, timeout=step.give_up,
+        task=ServiceStep(name=names["wait"], service="sagemaker", action="describeEndpoint", optimized=False,
+                         parameters=dict(endpoint), result_path=f"{result}.endpoint", **place),
+        until=Not(changing), until_text=f"{status} not in [{', '.join(ENDPOINT_CHANGING)}]",
+        fail_if=settled_elsewhere, fail_if_text=f"settled, but not InService with {result}.name",
+        error=f"{name}.Failed", cause=f"The endpoint settled without serving the new configuration ({name})",
+        timeout_error=f"{name}.TimedOut", on_fail=step.on_fail, on_timeout=step.on_timeout,
+        retry=list(step.retry), catch=list(step.catch), next=step.next, end=step.end,
+        place=step.place, places={("poll", "fail_if"): step.place, ("poll", "timeout"): step.place})
+    missing = CatchRule(errors=list(ENDPOINT_MISSING), next=names["create or update"],
+                        result_path=f"{result}.previous", **place)
+    return [
+        PassStep(name=name, parameters={"id.$": "States.UUID()"}, result_path=result, next=names["name"],
+                 comment="One name for the new model and its endpoint configuration", **place),
+        PassStep(name=names["name"], parameters={"id.$": f"{result}.id", "name.$": generated}, result_path=result,
+                 next=names["model"], **place),
+        task("model", "sagemaker", "createModel", {"ModelName.$": generated,
+                                                   "ExecutionRoleArn": "${resource:" + step.role + "}",
+                                                   "PrimaryContainer": container}, names["config"]),
+        task("config", "sagemaker", "createEndpointConfig", {
+            "EndpointConfigName.$": generated,
+            "ProductionVariants": [{"VariantName": "AllTraffic", "ModelName.$": generated,
+                                    "InstanceType": step.instance_type,
+                                    "InitialInstanceCount": step.instance_count}]}, names["current"]),
+        task("current", "sagemaker", "describeEndpoint", dict(endpoint), names["create or update"],
+             optimized=False, result_path=f"{result}.previous", selector={"config.$": "$.EndpointConfigName"},
+             catch=[missing]),
+        ChoiceStep(name=names["create or update"], default=names["create"], branches=[ChoiceBranch(
+            condition=Test(f"{result}.previous.config", "present"), text="an endpoint exists",
+            next=names["update"], **place)], **place),
+        task("update", "sagemaker", "updateEndpoint", {**endpoint, "EndpointConfigName.$": generated}, names["wait"]),
+        task("create", "sagemaker", "createEndpoint", {**endpoint, "EndpointConfigName.$": generated}, names["wait"]),
+        wait,
+    ]

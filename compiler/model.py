@@ -499,6 +499,34 @@ class PollStep(Step):
 
 
 @dataclass(kw_only=True)
+class DeployStep(Step):
+    """Create-or-update a SageMaker endpoint and wait until it serves the new model: a fragment whose
+    `parts` (built by compiler/ml.py) are ordinary steps, the first named like this step."""
+
+    endpoint: str
+    image: str
+    role: str
+    model_data: str
+    name_prefix: str
+    instance_type: str = "ml.m5.large"
+    instance_count: int = 1
+    environment: dict[str, Any] = field(default_factory=dict)
+    every: int = 30
+    give_up: int = 3600
+    on_fail: str | None = None
+    on_timeout: str | None = None
+    parts: list[Step] = field(default_factory=list)
+    kind: str = "deploy"
+
+    def targets(self) -> Iterator[tuple[str, KeyPath]]:
+        yield from super().targets()
+        if self.on_fail is not None:
+            yield self.on_fail, ("deploy", "on_fail")
+        if self.on_timeout is not None:
+            yield self.on_timeout, ("deploy", "on_timeout")
+
+
+@dataclass(kw_only=True)
 class ChoiceBranch(Located):
     condition: Condition
     text: str  # the condition as written, for graphs and messages
@@ -683,6 +711,8 @@ def walk_steps(steps: list[Step]) -> Iterator[Step]:
         yield step
         if isinstance(step, MapStep):
             yield from walk_steps(step.steps)
+        elif isinstance(step, DeployStep):
+            yield from step.parts
         elif isinstance(step, ParallelStep):
             for branch in step.branches:
                 yield from walk_steps(branch)

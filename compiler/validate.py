@@ -30,6 +30,7 @@ from compiler.model import (
     UNSET,
     ApiTrigger,
     ChoiceStep,
+    DeployStep,
     EventTrigger,
     FailStep,
     HandlerStep,
@@ -468,6 +469,8 @@ class _Checker:
         """ASL state names are unique in the whole state machine, nested branches included, and ≤ 80."""
         seen: dict[str, Step] = {}
         for step in self.workflow.all_steps():
+            if isinstance(step, DeployStep):
+                continue  # its parts (checked next) are its states, the first named like it
             states = [step.name]
             if isinstance(step, PollStep):
                 from compiler.asl import poll_state_names
@@ -564,6 +567,8 @@ class _Checker:
             self.check_service(task)
         if isinstance(task, TrainStep):
             self.check_train(task)
+        if isinstance(step, DeployStep):
+            self.check_deploy(step)
         for index, rule in enumerate(step.retry):
             if rule.preset is None and rule.max_delay is not None and rule.max_delay < rule.interval:
                 self.error(step.where("retry", index, "max_delay"), "max_delay is shorter than interval")
@@ -592,14 +597,31 @@ class _Checker:
                 elif value is not None:
                     self.check_jsonata(value, step.where("fail", key))
 
-    def check_train(self, step: TrainStep) -> None:
-        """The role and image exist; the result shape the metrics Pass reads stays where it expects it."""
-        self.resource(step.role, step.where("train", "role"), ("role",))
-        role = self.workflow.resources.get(step.role)
+    def check_deploy(self, step: DeployStep) -> None:
+        """The role and image exist; the fragment keeps its state under a result path it can read back."""
+        self.check_ml_role(step.role, step.where("deploy", "role"))
+        self.check_image(step.image, step.where("deploy", "image"))
+        if step.query_language != "JSONPath":
+            self.error(step.where("deploy"), "deploy steps are JSONPath states",
+                       "set query_language: JSONPath on this step")
+        if not isinstance(step.result_path, str) or step.result_path == "$":
+            self.error(step.where("result_path"), "a deploy step keeps its names and the endpoint's state under "
+                       "its result_path", "e.g. result_path: $.deployment")
+        if step.output_path is not UNSET:
+            self.error(step.where("output_path"), "a deploy step takes no output_path",
+                       "shape the output in the next step")
+
+    def check_ml_role(self, name: str, place: SourcePlace) -> None:
+        self.resource(name, place, ("role",))
+        role = self.workflow.resources.get(name)
         if role is not None and role.type == "role" and role.service not in (None, "sagemaker") \
                 and role.shared_from is None:
-            self.error(step.where("train", "role"), f"role '{step.role}' is assumed by {role.service}, "
-                       "not sagemaker", f"give {step.role} service: sagemaker")
+            self.error(place, f"role '{name}' is assumed by {role.service}, not sagemaker",
+                       f"give {name} service: sagemaker")
+
+    def check_train(self, step: TrainStep) -> None:
+        """The role and image exist; the result shape the metrics Pass reads stays where it expects it."""
+        self.check_ml_role(step.role, step.where("train", "role"))
         self.check_image(step.image, step.where("train", "image"))
         if step.query_language != "JSONPath":
             self.error(step.where("train"), "train steps are JSONPath states",
