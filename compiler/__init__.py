@@ -129,7 +129,7 @@ def load_project(root: str | os.PathLike[str] = ".",
                  files: Sequence[str | os.PathLike[str]] | None = None) -> list[Workflow]:
     """Load every spec of the project (or just `files`); raises SpecErrors with all errors of all files."""
     from compiler.errors import SpecError, SpecErrors
-    from compiler.validate import check_project
+    from compiler.validate import check_project, link_shared_resources
 
     project = Path(root)
     paths = [Path(file) for file in files] if files else workflow_files(project)
@@ -146,6 +146,7 @@ def load_project(root: str | os.PathLike[str] = ".",
     errors.extend(check_project(workflows))
     if errors:
         raise SpecErrors(errors)
+    link_shared_resources(workflows)
     return workflows
 
 
@@ -181,7 +182,7 @@ def compile_project(root: str | os.PathLike[str] = ".", out_dir: str | os.PathLi
     replaced at once, only after every output was built, so a failed compile never half-writes.
     `parameter_overrides` fill parameters into the SCP documents (the template keeps its Parameters).
     """
-    from compiler import asl, iam, sam, serialize
+    from compiler import asl, iam, package, sam, serialize
     from compiler.errors import SpecError, SpecErrors
     from compiler.lints import scp_notes
 
@@ -196,7 +197,10 @@ def compile_project(root: str | os.PathLike[str] = ".", out_dir: str | os.PathLi
                                     "write to a folder inside it, e.g. -o build")])
     # Everything is built in memory first: a failure here leaves the output folder untouched.
     definitions = {workflow.name: asl.build_definition(workflow) for workflow in workflows}
-    template = sam.build_template(workflows, project)
+    template = sam.build_template(workflows, project, target)
+    packages = [package.function_package(project, workflow, step) for workflow in workflows
+                for step in workflow.handler_steps() if step.image is None]
+    code = package.package_links(packages, target)
     documents: dict[str, object] = {}
     notes = []
     for workflow in workflows:
@@ -204,7 +208,7 @@ def compile_project(root: str | os.PathLike[str] = ".", out_dir: str | os.PathLi
             document, left = iam.service_control_policy(workflow, parameter_overrides)
             documents[f"{workflow.name}.scp.json"] = document
             notes.extend(scp_notes(workflow, left))
-    written = serialize.write_outputs(template, definitions, target, documents)
+    written = serialize.write_outputs(template, definitions, target, documents, code)
     return CompileResult(out_dir=target, workflows=[workflow.name for workflow in workflows],
                          files=sorted(written), warnings=lint_workflows(workflows) + notes)
 

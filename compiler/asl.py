@@ -12,7 +12,7 @@ import math
 import re
 from typing import Any
 
-from compiler import names, parameters
+from compiler import ml, names, parameters
 from compiler.conditions import And, Comparison, Condition, JsonataCondition, Matches, Not, Or, Test
 from compiler.errors import SpecError, SpecErrors
 from compiler.model import (
@@ -20,6 +20,7 @@ from compiler.model import (
     UNSET,
     CatchRule,
     ChoiceStep,
+    DeployStep,
     FailStep,
     HandlerStep,
     MapStep,
@@ -31,8 +32,10 @@ from compiler.model import (
     SourcePlace,
     Step,
     SucceedStep,
+    TrainStep,
     WaitStep,
     Workflow,
+    pascal_case,
     walk_steps,
 )
 from engine.asl.validate import ASLError, check_definition
@@ -136,6 +139,8 @@ def step_state_names(step: Step) -> list[str]:
         return list(dict.fromkeys(poll_state_names(step).values()))
     if isinstance(step, ChoiceStep) and carried_parameters(*(branch.condition for branch in step.branches)):
         return [parameters_state_name(step), step.name]
+    if isinstance(step, TrainStep) and step.metrics:
+        return [step.name, ml.metrics_state_name(step)]
     return [step.name]
 
 
@@ -217,6 +222,12 @@ class _ASLBuilder:
         elif kind == "param":
             key = names.parameter_id(name)
             self.substitutions[key] = {"Ref": key}
+        elif kind == "workflow":
+            key = pascal_case(name) + "StateMachineArn"
+            self.substitutions[key] = names.workflow_state_machine_arn(name)
+        elif kind == "image":
+            key = pascal_case(name) + "ImageUri"
+            self.substitutions[key] = names.image_uri(name)
         else:
             key = self.function_arn(name)
         return "${" + key + "}"
@@ -330,6 +341,33 @@ class _ASLBuilder:
     def visit_service(self, step: ServiceStep) -> dict[str, Any]:
         return self.visit_handler(step)  # type: ignore[arg-type]
 
+    def visit_deploy(self, step: DeployStep) -> dict[str, Any]:
+        """The fragment's parts, in order; the first carries the step's name, so transitions land on it."""
+        states: dict[str, Any] = {}
+        for part in step.parts:
+            states.update(getattr(self, f"visit_{part.kind}")(part))
+        return states
+
+    def visit_train(self, step: TrainStep) -> dict[str, Any]:
+        """The training job's Task, then a Pass that reads each metric's one value out of its list."""
+        states = self.visit_handler(step)  # type: ignore[arg-type]
+        if not step.metrics or step.result_path is None:
+            return states
+        base = "$" if step.result_path is UNSET else str(step.result_path)
+        metrics = ("$" if base == "$" else base) + ".metrics"
+        task = states[step.name]
+        read = self.common(step, "Pass")
+        read["Comment"] = "One value per metric the job reported (a metric it never logged fails here)"
+        read["Parameters"] = {f"{key}.$": f"States.ArrayGetItem({metrics}.{key}, 0)"
+                              for key in (ml.metric_key(name) for name in step.metrics)}
+        read["ResultPath"] = metrics
+        for field in ("Next", "End"):
+            if field in task:
+                read[field] = task.pop(field)
+        task["Next"] = ml.metrics_state_name(step)
+        states[ml.metrics_state_name(step)] = read
+        return states
+
     def visit_poll(self, step: PollStep) -> dict[str, Any]:
         """Task → Choice (fail_if / until / gave up) → Wait → Task, with a counter for the give-up time."""
         state_names = poll_state_names(step)
@@ -360,13 +398,15 @@ class _ASLBuilder:
             done_target = self.target(step.next)
         choices: list[dict[str, Any]] = []
         if step.fail_if is not None:
-            choices.append({**self.rule(step.fail_if), "Next": state_names["failed"]})
+            failed_target = self.target(step.on_fail) if step.on_fail else state_names["failed"]
+            choices.append({**self.rule(step.fail_if), "Next": failed_target})
         choices.append({**self.rule(step.until), "Next": done_target})
         if step.timeout is not None:
             attempts = math.ceil(float(step.timeout) / step.every)
             gave_up = ({"Condition": "{% $" + counter + f" >= {attempts} %}}"} if jsonata
                        else {"Variable": "$" + counter, "NumericGreaterThanEquals": attempts})
-            choices.append({**gave_up, "Next": state_names["timed_out"]})
+            gave_up_target = self.target(step.on_timeout) if step.on_timeout else state_names["timed_out"]
+            choices.append({**gave_up, "Next": gave_up_target})
         check = self.common(step, "Choice")
         check["Choices"] = choices
         check["Default"] = state_names["wait"]
@@ -380,13 +420,13 @@ class _ASLBuilder:
         wait["Next"] = state_names["task"]
         states[state_names["wait"]] = wait
 
-        if step.fail_if is not None:
+        if step.fail_if is not None and step.on_fail is None:
             failed = self.common(step, "Fail")
             failed["Error"] = step.error
             if step.cause:
                 failed["Cause"] = step.cause
             states[state_names["failed"]] = failed
-        if step.timeout is not None:
+        if step.timeout is not None and step.on_timeout is None:
             timed_out = self.common(step, "Fail")
             timed_out["Error"] = step.timeout_error
             timed_out["Cause"] = f"{step.name} did not finish within {step.timeout} seconds"

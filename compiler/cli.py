@@ -34,17 +34,54 @@ def parse_parameter_overrides(values: tuple[str, ...]) -> dict[str, str]:
     return overrides
 
 
-def _overrides(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> dict[str, str]:
+# The samconfig.toml sections whose parameter_overrides `sam deploy` applies, later ones winning.
+SAMCONFIG_SECTIONS = ("global", "deploy")
+
+
+def samconfig_parameter_overrides(root: Path, environment: str = "default") -> dict[str, str]:
+    """`parameter_overrides` of root/samconfig.toml's [environment.global|deploy.parameters], as SAM
+    reads them (one string of KEY=VALUE pairs, or a list of them). Raises ValueError naming the file."""
+    import tomllib
+
+    path = root / "samconfig.toml"
+    if not path.is_file():
+        return {}
     try:
-        return parse_parameter_overrides(values)
+        config = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+        raise ValueError(f"{path}: not valid TOML: {error}") from None
+    overrides: dict[str, str] = {}
+    for section in SAMCONFIG_SECTIONS:
+        value = ((config.get(environment) or {}).get(section) or {}).get("parameters", {}).get("parameter_overrides")
+        if value is None:
+            continue
+        values = (value,) if isinstance(value, str) else tuple(str(item) for item in value)
+        try:
+            overrides.update(parse_parameter_overrides(values))
+        except ValueError as error:
+            raise ValueError(f"{path}: [{environment}.{section}.parameters] parameter_overrides: {error}") from None
+    return overrides
+
+
+def _overrides(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> dict[str, str]:
+    from compiler import find_project_root
+
+    try:
+        configured = samconfig_parameter_overrides(find_project_root())
+    except ValueError as error:
+        raise click.BadParameter(str(error)) from None
+    try:
+        return {**configured, **parse_parameter_overrides(values)}
     except ValueError as error:
         raise click.BadParameter(str(error)) from None
 
 
-# Shared by `compile`, `run` and `serve`, so all three take parameter values exactly as `sam deploy` does.
+# Shared by `compile`, `run` and `serve`, so all three take parameter values exactly as `sam deploy` does:
+# samconfig.toml's parameter_overrides first, then the command line's.
 parameter_overrides_option = click.option(
     "--parameter-overrides", "parameter_overrides", multiple=True, callback=_overrides,
-    metavar="KEY=VALUE ...", help="Template parameter values, as `sam deploy` takes them; repeatable.")
+    metavar="KEY=VALUE ...", help="Template parameter values, as `sam deploy` takes them; repeatable. Added to "
+    "(and winning over) samconfig.toml's [default.global|deploy.parameters] parameter_overrides.")
 
 
 def _fail(message: str) -> None:

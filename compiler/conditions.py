@@ -11,12 +11,14 @@ Grammar (lowest precedence first):
     predicate  := PATH OP operand ["as" TYPE]
                 | PATH "is" ["not"] ("present" | "absent" | "null" | TYPE)
                 | PATH ["not"] "matches" STRING
+                | PATH ["not"] "in" "[" VALUE ("," VALUE)* "]"
     operand    := STRING | NUMBER | "true" | "false" | PATH | PARAM
     PARAM      := ${param:Name}, bare or as the whole of a quoted string: a deploy-time value whose
                   type comes from `as TYPE` or the parameter's declaration (see load.py)
     TYPE       := "string" | "numeric" | "boolean" | "timestamp"
-`!=` parses as Not(Comparison("==")), and `x not matches "g"` as Not(Matches), so the back end sees
-only the operators ASL has.
+`!=` parses as Not(Comparison("==")), `x not matches "g"` as Not(Matches), and `x in [A, B]` as
+Or(x == "A", x == "B"), so the back end sees only the operators ASL has. In a set, a bare word is a
+string (`[Creating, Updating]`), as are quoted strings; numbers and true/false keep their types.
 """
 from __future__ import annotations
 
@@ -101,6 +103,7 @@ _NUMBER = re.compile(r"-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?")
 _WORD = re.compile(r"[A-Za-z_]+")
 _PARAM = re.compile(r"\$\{param:([^}]*)\}")
 _PLACEHOLDER = re.compile(r"\$\{[^}]*\}")
+_BARE_VALUE = re.compile(r"[A-Za-z_][A-Za-z0-9_.:/-]*")
 _ISO_TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$")
 
 
@@ -138,6 +141,7 @@ def _read_path(text: str, start: int) -> int:
 def _tokenize(text: str) -> list[_Token]:
     tokens: list[_Token] = []
     index = 0
+    in_set = False
     while index < len(text):
         char = text[index]
         if char.isspace():
@@ -152,6 +156,18 @@ def _tokenize(text: str) -> list[_Token]:
                                      "conditions compare with ${param:Name}; pass other values in the input")
             tokens.append(_Token("param", placeholder.group(), parameter.group(1), index))
             index = placeholder.end()
+        elif char in "[],":
+            kind = {"[": "lbracket", "]": "rbracket", ",": "comma"}[char]
+            if (char == "[") == in_set or (char == "," and not in_set):
+                raise ConditionError(f"unexpected {char!r}", index, "sets are written $.x in [A, B]")
+            in_set = {"[": True, "]": False}.get(char, in_set)
+            tokens.append(_Token(kind, char, char, index))
+            index += 1
+        elif in_set and (bare := _BARE_VALUE.match(text, index)) is not None and not _NUMBER.match(text, index):
+            word = bare.group()
+            value: Any = {"true": True, "false": False}.get(word, word)
+            tokens.append(_Token("bare", word, value, index))
+            index = bare.end()
         elif char == "$":
             end = _read_path(text, index)
             tokens.append(_Token("path", text[index:end], text[index:end], index))
@@ -279,8 +295,12 @@ class _Parser:
         if self.at_word("not"):
             self.advance()
             negate = True
-            if not self.at_word("matches"):
-                raise self.error("expected 'matches' after 'not'")
+            if not self.at_word("matches", "in"):
+                raise self.error("expected 'matches' or 'in' after 'not'")
+        if self.at_word("in"):
+            self.advance()
+            members = self.parse_set(path)
+            return Not(members) if negate else members
         if self.at_word("matches"):
             self.advance()
             if self.token.kind != "string":
@@ -330,6 +350,52 @@ class _Parser:
             raise ConditionError(f"booleans only support == and !=, not {op}", operand.offset)
         comparison = Comparison(path, "==" if op == "!=" else op, value, value_type, is_path)
         return Not(comparison) if op == "!=" else comparison
+
+
+    def parse_set(self, path: str) -> Condition:
+        """`[A, "b", 3]` after `PATH in`: one equality per member, typed by the member."""
+        if self.token.kind != "lbracket":
+            raise self.error("expected a set like [Creating, Updating] after 'in'")
+        self.advance()
+        members: list[Condition] = []
+        while True:
+            token = self.advance()
+            if token.kind in ("string", "bare") and isinstance(token.value, str):
+                members.append(Comparison(path, "==", token.value, "string"))
+            elif token.kind == "bare":
+                members.append(Comparison(path, "==", token.value, "boolean"))
+            elif token.kind == "number":
+                members.append(Comparison(path, "==", token.value, "numeric"))
+            else:
+                self.index -= 1
+                raise self.error("expected a value in the set")
+            if self.token.kind == "rbracket":
+                self.advance()
+                break
+            if self.token.kind != "comma":
+                raise self.error("expected ',' or ']' in the set")
+            self.advance()
+        unique = list(dict.fromkeys(members))
+        return unique[0] if len(unique) == 1 else Or(tuple(unique))
+
+
+# A JSONata set whose members are bare names: `status in [Creating]` reads a field named Creating.
+_JSONATA_SET = re.compile(r"\bin\s*\[([^\]\[]*)\]")
+_JSONATA_NAME = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*$")
+
+
+def jsonata_bare_set_members(expr: str) -> list[tuple[int, str]]:
+    """(offset, name) of every bare name listed in an `x in [...]` set of a JSONata expression: in
+    JSONata those are field lookups (almost always nothing), not the strings they look like."""
+    found = []
+    for match in _JSONATA_SET.finditer(expr):
+        offset = match.start(1)
+        for item in match.group(1).split(","):
+            name = _JSONATA_NAME.match(item)
+            if name and name.group(1) not in ("true", "false", "null"):
+                found.append((offset + name.start(1), name.group(1)))
+            offset += len(item) + 1
+    return found
 
 
 def parse_condition(text: str) -> Condition:

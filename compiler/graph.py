@@ -12,11 +12,13 @@ from typing import Any
 
 from compiler.model import (
     ChoiceStep,
+    DeployStep,
     HandlerStep,
     MapStep,
     ParallelStep,
     PollStep,
     Step,
+    TrainStep,
     Workflow,
 )
 
@@ -73,6 +75,12 @@ def _state_owners(workflow: Workflow) -> dict[str, str]:
             continue
         for state in step_state_names(step):
             owners[state] = step.name
+        if isinstance(step, TrainStep):
+            owners[f"{step.name}: metrics"] = step.name
+    for step in workflow.all_steps():
+        if isinstance(step, DeployStep):  # its parts' states are the deploy step's, drawn as one node
+            parts = {state for state in owners if state == step.name or state.startswith(step.name + ": ")}
+            owners.update({state: step.name for state in parts})
     return owners
 
 
@@ -91,6 +99,8 @@ def _label(step: Step) -> str:
         task = step.task
         what = task.handler if isinstance(task, HandlerStep) else f"{task.service}:{task.action}"
         return f"{step.name}\npoll {what} every {step.every}s"
+    if isinstance(step, DeployStep):
+        return f"{step.name}\ndeploy to endpoint {step.endpoint}"
     service = getattr(step, "service", None)
     if service:
         return f"{step.name}\n{service}:{step.action}"  # type: ignore[attr-defined]
@@ -120,6 +130,10 @@ def _step_edges(step: Step, by_name: dict[str, Step], ids: _Ids, top: bool) -> l
         edges.append(_Edge(node, ids(by_name[step.next])))
     elif step.end and top:
         edges.append(_Edge(node, "end_"))
+    if isinstance(step, (PollStep, DeployStep)):
+        edges += [_Edge(node, ids(by_name[target]), label, dashed=True)
+                  for target, label in ((step.on_fail, "failed"), (step.on_timeout, "gave up"))
+                  if target in by_name]
     edges += [_Edge(node, ids(by_name[catch.next]), ", ".join(catch.errors), dashed=True)
               for catch in step.catch if catch.next in by_name]
     return edges
@@ -136,7 +150,7 @@ def _child_scopes(step: Step) -> list[tuple[str, list[Step]]]:
 
 # --- Mermaid -------------------------------------------------------------------------------------------
 
-_MERMAID_SHAPES = {"handler": ("[", "]"), "service": ("[[", "]]"), "poll": ("{{", "}}"), "choice": ("{", "}"),
+_MERMAID_SHAPES = {"handler": ("[", "]"), "service": ("[[", "]]"), "train": ("[[", "]]"), "deploy": ("[[", "]]"), "poll": ("{{", "}}"), "choice": ("{", "}"),
                    "wait": ("([", "])"), "map": ("[/", "/]"), "parallel": ("[/", "/]"), "pass": ("[", "]"),
                    "succeed": ("((", "))"), "fail": ("((", "))")}
 
@@ -196,7 +210,7 @@ def to_mermaid(workflow: Workflow, overlay: Overlay | None = None) -> str:
 
 # --- Graphviz ------------------------------------------------------------------------------------------
 
-_DOT_SHAPES = {"handler": "box", "service": "box3d", "poll": "hexagon", "choice": "diamond", "wait": "oval",
+_DOT_SHAPES = {"handler": "box", "service": "box3d", "train": "box3d", "deploy": "box3d", "poll": "hexagon", "choice": "diamond", "wait": "oval",
                "map": "parallelogram", "parallel": "parallelogram", "pass": "note", "succeed": "doublecircle",
                "fail": "octagon"}
 

@@ -383,20 +383,42 @@ def _scoped(collector: _Collector, sid: str, actions: Iterable[str], resources: 
         collector.add(sid, actions, names.resource_arns(resource))
 
 
-def _sagemaker_arns(action_name: str) -> list[Any]:
+def _sagemaker_arns(action_name: str, parameters: Any = None) -> list[Any]:
+    """The ARNs a SageMaker call acts on: named ones where its parameters fix the name (or its prefix)
+    at compile time, else every resource of the action's type."""
     for noun in sorted(_SAGEMAKER_KINDS, key=len, reverse=True):
         if action_name.endswith((noun, noun + "s")):
-            arns = [_regional("sagemaker", f"{_SAGEMAKER_KINDS[noun]}/*")]
+            nouns = [noun]
             if noun == "Endpoint" and action_name in ("CreateEndpoint", "UpdateEndpoint"):
-                arns.append(_regional("sagemaker", "endpoint-config/*"))
-            return arns
+                nouns.append("EndpointConfig")
+            return [_regional("sagemaker", f"{_SAGEMAKER_KINDS[one]}/{_sagemaker_name_pattern(parameters, one)}")
+                    for one in nouns]
     return []
+
+
+_FORMAT_PREFIX = re.compile(r"^States\.Format\('([A-Za-z0-9-]*)\{\}")
+
+
+def _sagemaker_name_pattern(parameters: Any, noun: str) -> str:
+    """`my-endpoint` for a literal name, `retrain-*` for States.Format('retrain-{}', ...), else `*`.
+
+    SageMaker writes names lower case in its ARNs, so the pattern is lower case too."""
+    if not isinstance(parameters, dict):
+        return "*"
+    key = noun + "Name"
+    literal = parameters.get(key)
+    if isinstance(literal, str) and re.fullmatch(r"[A-Za-z0-9-]+", literal):
+        return literal.lower()
+    formatted = _FORMAT_PREFIX.match(str(parameters.get(key + ".$", "")))
+    if formatted and formatted.group(1):
+        return formatted.group(1).lower() + "*"
+    return "*"
 
 
 def _sagemaker(collector: _Collector, workflow: Workflow, step: ServiceStep, actions: tuple[str, ...],
                parameters: Any) -> None:
     action_name = actions[0].split(":")[1]
-    arns = _sagemaker_arns(action_name)
+    arns = _sagemaker_arns(action_name, parameters)
     if arns:
         collector.add("SageMaker", actions, arns)
     else:
@@ -455,7 +477,7 @@ def _optimized_task(collector: _Collector, workflow: Workflow, step: ServiceStep
             actions += _SYNC_EXTRA.get(key, ())
         if isinstance(parameters, dict) and ("Tags" in parameters or "Tags.$" in parameters):
             actions.append("sagemaker:AddTags")
-        collector.add("SageMaker", actions, _sagemaker_arns(actions[0].split(":")[1]))
+        collector.add("SageMaker", actions, _sagemaker_arns(actions[0].split(":")[1], parameters))
         if isinstance(parameters, dict) and any(k.startswith(("RoleArn", "ExecutionRoleArn")) for k in parameters):
             _pass_role(collector, workflow, step, parameters, "sagemaker")
     elif step.service == "lambda":
@@ -470,10 +492,21 @@ def _optimized_task(collector: _Collector, workflow: Workflow, step: ServiceStep
         _scoped_by_parameter(collector, workflow, step, parameters, step.service,
                              iam_actions(step.service, step.action))
     elif step.service == "states":
-        collector.add("StartExecutions", ["states:StartExecution"], [_regional("states", "stateMachine:*")])
-        if sync:
-            collector.add("ChildExecutions", ["states:DescribeExecution", "states:StopExecution"],
-                          [_regional("states", "execution:*:*")])
+        value, dynamic = _parameter(parameters, "StateMachineArn")
+        started = ([m.group(2) for m in REFERENCE.finditer(value) if m.group(1) == "workflow"]
+                   if isinstance(value, str) and not dynamic else [])
+        if started:
+            # ${workflow:x}: only that state machine, and (for .sync) only its executions.
+            collector.add("StartExecutions", ["states:StartExecution"],
+                          [names.workflow_state_machine_arn(name) for name in started])
+            if sync:
+                collector.add("ChildExecutions", ["states:DescribeExecution", "states:StopExecution"],
+                              [names.workflow_executions_arn(name) for name in started])
+        else:
+            collector.add("StartExecutions", ["states:StartExecution"], [_regional("states", "stateMachine:*")])
+            if sync:
+                collector.add("ChildExecutions", ["states:DescribeExecution", "states:StopExecution"],
+                              [_regional("states", "execution:*:*")])
     elif step.service == "events":
         collector.add("PutEvents", ["events:PutEvents"], [_regional("events", "event-bus/default")])
     else:
@@ -581,14 +614,35 @@ def function_statements(workflow: Workflow, step: HandlerStep) -> list[Statement
     return sorted([*statements, logs], key=lambda s: s.sid)
 
 
+ECR_PULL_ACTIONS = ("ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer")
+
+
 def service_role_statements(workflow: Workflow, resource: Resource) -> list[Statement]:
-    """What a role resource (assumed by e.g. SageMaker) may touch: its own reads/writes plus logs."""
-    statements = access_statements(workflow, resource.reads, resource.writes)
+    """What a role resource (assumed by e.g. SageMaker) may touch: its own reads/writes plus logs, the
+    metrics SageMaker publishes for its jobs, and pulls of the images it lists."""
+    statements = role_grant_statements(workflow, resource)
     if resource.service == "sagemaker":
         statements.append(Statement(
             "SageMakerLogs", ("logs:CreateLogGroup", "logs:CreateLogStream", "logs:DescribeLogStreams",
                               "logs:PutLogEvents"),
             (_regional("logs", "log-group:/aws/sagemaker/*"), _regional("logs", "log-group:/aws/sagemaker/*:*"))))
+        statements.append(Statement(
+            "SageMakerMetrics", ("cloudwatch:PutMetricData",), (WILDCARD,),
+            {"StringLike": {"cloudwatch:namespace": ["/aws/sagemaker/*", "aws/sagemaker/*"]}},
+            reason="CloudWatch PutMetricData supports no resource-level permissions; the namespace condition "
+                   "keeps it to SageMaker's own"))
+    return sorted(statements, key=lambda s: s.sid)
+
+
+def role_grant_statements(workflow: Workflow, resource: Resource) -> list[Statement]:
+    """The reads/writes and image pulls a workflow grants a role (its own, or one shared `from` another)."""
+    statements = access_statements(workflow, resource.reads, resource.writes)
+    if resource.images:
+        statements.append(Statement("PullImages", ECR_PULL_ACTIONS,
+                                    tuple({"Fn::GetAtt": [names.image_repository_id(image), "Arn"]}
+                                          for image in sorted(resource.images))))
+        statements.append(Statement("EcrLogin", ("ecr:GetAuthorizationToken",), (WILDCARD,),
+                                    reason="ecr:GetAuthorizationToken supports no resource-level permissions"))
     return sorted(statements, key=lambda s: s.sid)
 
 

@@ -25,7 +25,6 @@ from typing import Any
 
 from compiler.model import (
     UNSET,
-    ApiTrigger,
     HandlerStep,
     MapStep,
     PollStep,
@@ -84,8 +83,8 @@ def _timeouts(workflow: Workflow, step: Step) -> list[Lint]:
             f"step '{task.name}' gives up after {task.timeout} s but its function may run for "
             f"{function_timeout} s; the function keeps running and billing after the state times out",
             f"set task_timeout >= {function_timeout} or lower the function's timeout"))
-    trigger = workflow.trigger
-    if isinstance(trigger, ApiTrigger) and trigger.respond == task.name and function_timeout > API_GATEWAY_TIMEOUT:
+    trigger = workflow.api_trigger
+    if trigger is not None and trigger.respond == task.name and function_timeout > API_GATEWAY_TIMEOUT:
         lints.append(Lint(
             task.where("timeout"),
             f"step '{task.name}' answers API requests but its timeout is {function_timeout} s; "
@@ -160,9 +159,14 @@ def _payloads(workflow: Workflow, step: Step) -> list[Lint]:
 
 
 def _recursion(workflow: Workflow) -> list[Lint]:
-    trigger = workflow.trigger
-    if not isinstance(trigger, S3Trigger):
-        return []
+    lints = []
+    for trigger in workflow.triggers:
+        if isinstance(trigger, S3Trigger):
+            lints += _recursion_through(workflow, trigger)
+    return lints
+
+
+def _recursion_through(workflow: Workflow, trigger: S3Trigger) -> list[Lint]:
     bucket = trigger.bucket
     message = (f"writes to bucket '{bucket}', whose new objects start this workflow "
                f"(trigger at line {trigger.place.line}): each run can start another, forever")

@@ -14,6 +14,7 @@ from typing import Any
 
 import yaml
 
+from compiler import ml
 from compiler.conditions import And, Comparison, ConditionError, JsonataCondition, Not, Or, parse_condition
 from compiler.errors import SpecError, SpecErrors
 from compiler.model import (
@@ -24,6 +25,8 @@ from compiler.model import (
     CatchRule,
     ChoiceBranch,
     ChoiceStep,
+    DeployStep,
+    EventTrigger,
     FailStep,
     FunctionConfig,
     HandlerStep,
@@ -44,6 +47,8 @@ from compiler.model import (
     SourcePlace,
     Step,
     SucceedStep,
+    TrainChannel,
+    TrainStep,
     Trigger,
     VpcConfig,
     VpcEndpoints,
@@ -52,7 +57,7 @@ from compiler.model import (
 )
 from compiler.parameters import ParameterTypeError, comparison_type
 
-STEP_KINDS = ("handler", "service", "poll", "choice", "wait", "map", "parallel", "pass", "succeed", "fail")
+STEP_KINDS = ("handler", "service", "poll", "train", "deploy", "choice", "wait", "map", "parallel", "pass", "succeed", "fail")
 
 # PyYAML resolves these core tags; anything else (e.g. CloudFormation's !Ref) is not our language.
 _KNOWN_TAGS = {
@@ -186,7 +191,7 @@ class _Builder:
             parameters={name: self.parameter(name, spec) for name, spec in (data.get("parameters") or {}).items()},
             resources={name: self.resource(name, spec) for name, spec in (data.get("resources") or {}).items()},
             functions=self.functions,
-            trigger=self.trigger(data["trigger"]) if data.get("trigger") else None,
+            triggers=self.triggers(data),
             steps=self.steps(data["steps"], ("steps",)),
             scp=[dict(statement) for statement in data.get("scp", [])],
             **self.located(()),
@@ -202,6 +207,8 @@ class _Builder:
         return Resource(name=name, type=spec["type"], key=key, ttl=spec.get("ttl"), value=spec.get("value"),
                         service=spec.get("service"), reads=list(spec.get("reads", [])),
                         writes=list(spec.get("writes", [])),
+                        policies=[dict(statement) for statement in spec.get("policies", [])],
+                        images=list(spec.get("images", [])), shared_from=spec.get("from"),
                         external=(spec.get("external") or {}).get("name"), shared=bool(spec.get("shared")),
                         endpoints=VpcEndpoints(vpc_id=spec["vpc_id"], subnet_ids=spec["subnet_ids"],
                                                security_group_ids=spec["security_group_ids"],
@@ -210,9 +217,15 @@ class _Builder:
                         if spec["type"] == "vpc_endpoints" else None,
                         **self.located(("resources", name)))
 
-    def trigger(self, spec: dict[str, Any]) -> Trigger:
+    def triggers(self, data: dict[str, Any]) -> list[Trigger]:
+        """`trigger:` (one) or `triggers:` (a list); validate refuses both at once."""
+        if data.get("trigger"):
+            return [self.trigger(data["trigger"], ("trigger",))]
+        return [self.trigger(spec, ("triggers", index)) for index, spec in enumerate(data.get("triggers") or [])]
+
+    def trigger(self, spec: dict[str, Any], path: KeyPath) -> Trigger:
         kind, body = next(iter(spec.items()))
-        where = self.located(("trigger", kind))
+        where = self.located((*path, kind))
         if kind == "s3":
             suffix = body.get("suffix", [])
             return S3Trigger(bucket=body["bucket"], suffix=[suffix] if isinstance(suffix, str) else list(suffix),
@@ -223,6 +236,8 @@ class _Builder:
             expression = f"cron({body['cron']})" if "cron" in body else f"rate({body['rate']})"
             return ScheduleTrigger(expression=expression, timezone=body.get("timezone", "UTC"),
                                    input=body.get("input"), enabled=body.get("enabled", True), **where)
+        if kind == "event":
+            return EventTrigger(pattern=dict(body["pattern"]), description=body.get("description"), **where)
         return ApiTrigger(method=body["method"], path=body["path"], endpoint=body.get("endpoint", "regional"),
                           vpc_endpoint_id=body.get("vpc_endpoint_id"), respond=body.get("respond"), **where)
 
@@ -247,6 +262,9 @@ class _Builder:
                     step.next = steps[index + 1].name
                 else:
                     step.end = True
+        for step in steps:
+            if isinstance(step, DeployStep) and isinstance(step.result_path, str):
+                step.parts = ml.deployment_parts(step)
         return steps
 
     def step(self, spec: dict[str, Any], path: KeyPath) -> Step:
@@ -260,6 +278,10 @@ class _Builder:
             return self.service_step(body, spec, common, path + ("service",))
         if kind == "poll":
             return self.poll_step(spec, body, common, path)
+        if kind == "train":
+            return self.train_step(body, common)
+        if kind == "deploy":
+            return self.deploy_step(body, common)
         if kind == "choice":
             branches = [self.branch(branch, (*path, "choice", index), language)
                         for index, branch in enumerate(body)]
@@ -330,6 +352,38 @@ class _Builder:
         return ServiceStep(service=service, action=action, integration=suffix, optimized=optimized,
                            reads=list(spec.get("reads", [])), writes=list(spec.get("writes", [])), **common)
 
+    def train_step(self, body: dict[str, Any], common: dict[str, Any]) -> TrainStep:
+        channels = []
+        for name, channel in body["channels"].items():
+            channel = channel if isinstance(channel, dict) else {"s3": channel}
+            channels.append(TrainChannel(name=name, s3=channel["s3"], content_type=channel.get("content_type"),
+                                         input_mode=channel.get("input_mode"),
+                                         manifest=bool(channel.get("manifest", False)),
+                                         attributes=list(channel.get("attributes", []))))
+        prefix = body.get("job_prefix") or "-".join(re.findall(r"[a-z0-9]+", common["name"].lower()))[:26]
+        step = TrainStep(service="sagemaker", action="createTrainingJob", integration="sync", optimized=True,
+                         image=body["image"], role=body["role"], job_prefix=prefix.strip("-") or "training",
+                         instance_type=body.get("instance_type", "ml.m5.xlarge"),
+                         instance_count=body.get("instance_count", 1), volume_gb=body.get("volume_gb", 30),
+                         max_runtime=body.get("max_runtime", 3600),
+                         hyperparameters=dict(body.get("hyperparameters") or {}),
+                         environment=dict(body.get("environment") or {}), channels=channels,
+                         output_uri=body["output"], metrics=dict(body.get("metrics") or {}), **common)
+        step.parameters = ml.training_parameters(step)
+        step.result_selector = ml.training_result_selector(step)
+        return step
+
+    def deploy_step(self, body: dict[str, Any], common: dict[str, Any]) -> DeployStep:
+        prefix = body.get("name_prefix") or "-".join(re.findall(r"[a-z0-9]+", common["name"].lower()))[:26]
+        step = DeployStep(endpoint=body["endpoint"], image=body["image"], role=body["role"],
+                          model_data=body["model_data"], name_prefix=prefix.strip("-").lower() or "model",
+                          instance_type=body.get("instance_type", "ml.m5.large"),
+                          instance_count=body.get("instance_count", 1),
+                          environment=dict(body.get("environment") or {}), every=body.get("every", 30),
+                          give_up=body.get("timeout", 3600), on_fail=body.get("on_fail"),
+                          on_timeout=body.get("on_timeout"), **common)
+        return step  # its parts are built once `next` is resolved (steps())
+
     def poll_step(self, spec: dict[str, Any], body: dict[str, Any], common: dict[str, Any],
                   path: KeyPath) -> PollStep:
         poll_path = (*path, "poll")
@@ -352,7 +406,8 @@ class _Builder:
         return PollStep(task=task, every=body.get("every", 10), until=until, until_text=body["until"],
                         fail_if=fail_if, fail_if_text=body.get("fail_if"),
                         error=body.get("error", "PollFailed"), cause=body.get("cause"),
-                        timeout_error=body.get("timeout_error", f"{common['name']}.TimedOut"), **{
+                        timeout_error=body.get("timeout_error", f"{common['name']}.TimedOut"),
+                        on_fail=body.get("on_fail"), on_timeout=body.get("on_timeout"), **{
                             **common, "timeout": body.get("timeout")})
 
     def branch(self, spec: dict[str, Any], path: KeyPath, language: str) -> ChoiceBranch:

@@ -63,15 +63,15 @@ class Located:
         return self.place
 
 
-# --- references inside strings: ${resource:name}, ${param:Name}, ${function:Step name} ------------------
+# --- references inside strings: ${resource:name}, ${param:Name}, ${function:Step name}, ${workflow:name} -
 
-REFERENCE_KINDS = ("resource", "param", "function")
+REFERENCE_KINDS = ("resource", "param", "function", "workflow", "image")
 REFERENCE = re.compile(r"\$\{(" + "|".join(REFERENCE_KINDS) + r"):([^}]*)\}")
 
 
 @dataclass(frozen=True)
 class Reference:
-    kind: Literal["resource", "param", "function"]
+    kind: Literal["resource", "param", "function", "workflow", "image"]
     name: str
     keys: KeyPath  # where the string sits, relative to the object that was searched
 
@@ -129,6 +129,11 @@ RESOURCE_ENV_SUFFIX: dict[str, str] = {
 }
 
 
+# An IAM policy statement in IAM's own JSON shape (Sid, Effect, Action|NotAction, Resource|NotResource,
+# Condition); strings may hold ${param:X}, ${resource:x} and ${AWS::Region|AccountId|Partition|URLSuffix}.
+PolicyStatement = dict[str, Any]
+
+
 @dataclass(kw_only=True)
 class VpcEndpoints:
     """Interface VPC endpoints (a `vpc_endpoints` resource): optional networking for a private API."""
@@ -156,6 +161,12 @@ class Resource(Located):
     service: str | None = None
     reads: list[str] = field(default_factory=list)
     writes: list[str] = field(default_factory=list)
+    # role: extra statements, and the images (images/<name>/) whose ECR repositories it pulls from
+    policies: list[PolicyStatement] = field(default_factory=list)
+    images: list[str] = field(default_factory=list)
+    # declared by another workflow of the project (shared on purpose); a role's reads/writes/policies
+    # here are grants this workflow adds to it
+    shared_from: str | None = None
     # external: reference an existing resource by name/ARN (may contain ${param:X}) instead of owning one
     external: str | None = None
     # shared: other workflows may declare it too (identically, also shared); one resource in the stack
@@ -190,11 +201,6 @@ class FunctionConfig:
     ephemeral_storage: int = 512  # MB
     environment: dict[str, str] = field(default_factory=dict)
     vpc: VpcConfig | None = None
-
-
-# An IAM policy statement in IAM's own JSON shape (Sid, Effect, Action|NotAction, Resource|NotResource,
-# Condition); strings may hold ${param:X}, ${resource:x} and ${AWS::Region|AccountId|Partition|URLSuffix}.
-PolicyStatement = dict[str, Any]
 
 
 # --- triggers ------------------------------------------------------------------------------------------
@@ -236,7 +242,18 @@ class ApiTrigger(Located):
     places: dict[KeyPath, SourcePlace] = field(default_factory=dict, repr=False, compare=False)
 
 
-Trigger = S3Trigger | ScheduleTrigger | ApiTrigger
+@dataclass(kw_only=True)
+class EventTrigger(Located):
+    """Start on EventBridge events of the default bus that match `pattern` (EventBridge's own JSON shape;
+    strings may hold ${resource:x} and ${param:X}), e.g. a SageMaker model package state change."""
+
+    pattern: dict[str, Any]
+    description: str | None = None
+    place: SourcePlace
+    places: dict[KeyPath, SourcePlace] = field(default_factory=dict, repr=False, compare=False)
+
+
+Trigger = S3Trigger | ScheduleTrigger | ApiTrigger | EventTrigger
 
 
 # --- error handling ------------------------------------------------------------------------------------
@@ -423,6 +440,38 @@ class ServiceStep(Step):
 
 
 @dataclass(kw_only=True)
+class TrainChannel:
+    """One input channel of a training job."""
+
+    name: str
+    s3: str  # an S3 URI, or a JSONPath to one
+    content_type: str | None = None
+    input_mode: str | None = None
+    manifest: bool = False  # a Ground Truth augmented manifest (AugmentedManifestFile)
+    attributes: list[str] = field(default_factory=list)
+
+
+@dataclass(kw_only=True)
+class TrainStep(ServiceStep):
+    """A SageMaker training job run to completion: `sagemaker:createTrainingJob.sync` with parameters
+    built from these fields, and the named metrics read back into the result."""
+
+    image: str
+    role: str  # a role resource
+    job_prefix: str
+    instance_type: str = "ml.m5.xlarge"
+    instance_count: int = 1
+    volume_gb: int = 30
+    max_runtime: int = 3600
+    hyperparameters: dict[str, Any] = field(default_factory=dict)
+    environment: dict[str, Any] = field(default_factory=dict)
+    channels: list[TrainChannel] = field(default_factory=list)
+    output_uri: str = ""  # `train.output`: S3OutputPath
+    metrics: dict[str, str] = field(default_factory=dict)  # name → regex
+    kind: str = "train"
+
+
+@dataclass(kw_only=True)
 class PollStep(Step):
     """Call `task` every `every` seconds until `until` holds; `fail_if` → Fail; give up after `timeout`.
 
@@ -440,7 +489,45 @@ class PollStep(Step):
     error: str = "PollFailed"
     cause: str | None = None
     timeout_error: str = "Poll.TimedOut"
+    # Where a workflow routes the outcomes instead of failing: the step after `fail_if` held / gave up.
+    on_fail: str | None = None
+    on_timeout: str | None = None
     kind: str = "poll"
+
+    def targets(self) -> Iterator[tuple[str, KeyPath]]:
+        yield from super().targets()
+        if self.on_fail is not None:
+            yield self.on_fail, ("poll", "on_fail")
+        if self.on_timeout is not None:
+            yield self.on_timeout, ("poll", "on_timeout")
+
+
+@dataclass(kw_only=True)
+class DeployStep(Step):
+    """Create-or-update a SageMaker endpoint and wait until it serves the new model: a fragment whose
+    `parts` (built by compiler/ml.py) are ordinary steps, the first named like this step."""
+
+    endpoint: str
+    image: str
+    role: str
+    model_data: str
+    name_prefix: str
+    instance_type: str = "ml.m5.large"
+    instance_count: int = 1
+    environment: dict[str, Any] = field(default_factory=dict)
+    every: int = 30
+    give_up: int = 3600
+    on_fail: str | None = None
+    on_timeout: str | None = None
+    parts: list[Step] = field(default_factory=list)
+    kind: str = "deploy"
+
+    def targets(self) -> Iterator[tuple[str, KeyPath]]:
+        yield from super().targets()
+        if self.on_fail is not None:
+            yield self.on_fail, ("deploy", "on_fail")
+        if self.on_timeout is not None:
+            yield self.on_timeout, ("deploy", "on_timeout")
 
 
 @dataclass(kw_only=True)
@@ -587,12 +674,23 @@ class Workflow(Located):
     parameters: dict[str, Parameter] = field(default_factory=dict)
     resources: dict[str, Resource] = field(default_factory=dict)
     functions: FunctionConfig = field(default_factory=FunctionConfig)
-    trigger: Trigger | None = None
+    # What starts it (`trigger:` is a list of one): any of these starts an execution.
+    triggers: list[Trigger] = field(default_factory=list)
     steps: list[Step] = field(default_factory=list)
     # A service control policy for the organisation's administrators → build/<workflow>.scp.json
     scp: list[PolicyStatement] = field(default_factory=list)
     place: SourcePlace
     places: dict[KeyPath, SourcePlace] = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def trigger(self) -> Trigger | None:
+        """The first trigger (workflows written with one `trigger:`), or None for manual-only ones."""
+        return self.triggers[0] if self.triggers else None
+
+    @property
+    def api_trigger(self) -> ApiTrigger | None:
+        """The workflow's API route, if it has one (validate allows at most one)."""
+        return next((t for t in self.triggers if isinstance(t, ApiTrigger)), None)
 
     def all_steps(self) -> Iterator[Step]:
         """Every step, nested ones (map, parallel) included, depth first in document order."""
@@ -617,6 +715,8 @@ def walk_steps(steps: list[Step]) -> Iterator[Step]:
         yield step
         if isinstance(step, MapStep):
             yield from walk_steps(step.steps)
+        elif isinstance(step, DeployStep):
+            yield from step.parts
         elif isinstance(step, ParallelStep):
             for branch in step.branches:
                 yield from walk_steps(branch)

@@ -31,6 +31,28 @@ def state_machine_arn(workflow: Workflow) -> dict[str, str]:
             "${AWS::StackName}-" + workflow.name}
 
 
+def workflow_state_machine_arn(name: str) -> dict[str, str]:
+    """The ARN of the state machine of the workflow called `name` in this stack (`${workflow:name}`)."""
+    return {"Fn::Sub": "arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}:stateMachine:"
+            "${AWS::StackName}-" + name}
+
+
+def workflow_executions_arn(name: str) -> dict[str, str]:
+    """Every execution of the workflow called `name` in this stack."""
+    return {"Fn::Sub": "arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}:execution:"
+            "${AWS::StackName}-" + name + ":*"}
+
+
+def image_repository_id(image: str) -> str:
+    """`review-classifier` → `ReviewClassifierRepository`: the ECR repository of images/<image>/."""
+    return pascal_case(image) + "Repository"
+
+
+def image_uri(image: str) -> dict[str, str]:
+    """What `${image:x}` holds: the image's URI in its ECR repository (tag `latest`)."""
+    return {"Fn::Sub": "${" + image_repository_id(image) + ".RepositoryUri}:latest"}
+
+
 def function_id(workflow: Workflow, step_name: str) -> str:
     """`face-blur` + `Blur faces` → `FaceBlurBlurFacesFunction`."""
     return pascal_case(workflow.name) + pascal_case(step_name) + "Function"
@@ -143,6 +165,10 @@ def _reference_arn(workflow: Workflow, kind: str, name: str) -> Any:
         return resource_arns(workflow.resources[name])[0]
     if kind == "function":
         return {"Fn::GetAtt": [function_id(workflow, name), "Arn"]}
+    if kind == "workflow":
+        return workflow_state_machine_arn(name)
+    if kind == "image":
+        return {"Fn::GetAtt": [image_repository_id(name), "Arn"]}
     return {"Ref": parameter_id(name)}
 
 
@@ -151,6 +177,8 @@ def _environment_value(workflow: Workflow, kind: str, name: str) -> Any:
     (bucket or table name, topic ARN, queue URL); for a parameter, its value."""
     if kind == "resource":
         return resource_value(workflow.resources[name])
+    if kind == "image":
+        return image_uri(name)
     return _reference_arn(workflow, kind, name)
 
 
@@ -175,6 +203,17 @@ def environment_value(workflow: Workflow, text: str) -> Any:
     """An environment variable's value: `${resource:x}` → its name (as its own env var holds it),
     `${param:X}` → the parameter, `${AWS::…}` kept. Naming a resource grants no access to it."""
     return _substituted(workflow, text, _environment_value)
+
+
+def environment_value_tree(workflow: Workflow, value: Any) -> Any:
+    """`environment_value` on every string of a JSON value (an event pattern: names, not ARNs)."""
+    if isinstance(value, str):
+        return environment_value(workflow, value)
+    if isinstance(value, list):
+        return [environment_value_tree(workflow, item) for item in value]
+    if isinstance(value, dict):
+        return {key: environment_value_tree(workflow, item) for key, item in value.items()}
+    return value
 
 
 def iam_substitute(workflow: Workflow, value: Any) -> Any:

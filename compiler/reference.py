@@ -8,7 +8,7 @@ from typing import Any
 
 from compiler.validate import load_schema
 
-_KINDS = ["handler", "service", "poll", "choice", "wait", "map", "parallel", "pass", "succeed", "fail"]
+_KINDS = ["handler", "service", "poll", "train", "deploy", "choice", "wait", "map", "parallel", "pass", "succeed", "fail"]
 # Keys most steps share: documented once, then each kind lists only what is its own.
 _COMMON = ["name", "comment", "query_language", "next", "end", "input_path", "output_path", "output", "assign",
            "parameters", "arguments", "result_selector", "result_path", "retry", "catch"]

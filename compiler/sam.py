@@ -8,15 +8,17 @@ declaring them differently is an error with both places.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
-from compiler import iam, names
+from compiler import iam, names, package
 from compiler.asl import build_definition
 from compiler.errors import SpecError, SpecErrors
 from compiler.model import (
     REFERENCE,
     ApiTrigger,
+    EventTrigger,
     HandlerStep,
     Parameter,
     Resource,
@@ -24,20 +26,25 @@ from compiler.model import (
     ScheduleTrigger,
     VpcConfig,
     Workflow,
+    iter_references,
     pascal_case,
 )
 
 TRANSFORM = "AWS::Serverless-2016-10-31"
 API_STAGE = "v1"
-# Template paths are relative to build/, where template.yaml is written.
-CODE_URI = "../handlers/"
-DOCKER_CONTEXT = ".."
+# Template paths are relative to the output folder (build/), where template.yaml is written: zip
+# functions' code folders are inside it (compiler/package.py), image builds start at the project root.
 WILDCARD_METADATA = "StepsmithWildcardResources"
+# On an ECR repository: the folder of the image it holds, so local runs find the code behind the URI.
+IMAGE_METADATA = "StepsmithImage"
 
 
-def build_template(workflows: list[Workflow], project_root: Path | None = None) -> dict[str, Any]:
-    """The SAM template for all workflows (one stack). Raises SpecErrors on conflicting declarations."""
-    generator = SAMTemplateGenerator(project_root or Path("."))
+def build_template(workflows: list[Workflow], project_root: Path | None = None,
+                   out_dir: Path | None = None) -> dict[str, Any]:
+    """The SAM template for all workflows (one stack), to be written into `out_dir` (default
+    <project>/build). Raises SpecErrors on conflicting declarations."""
+    root = project_root or Path(".")
+    generator = SAMTemplateGenerator(root, out_dir or root / "build")
     return generator.generate(workflows)
 
 
@@ -46,12 +53,24 @@ def definition_uri(workflow: Workflow) -> str:
     return f"statemachines/{workflow.name}.asl.json"
 
 
-def _assume_role(service: str) -> dict[str, Any]:
+def _images_of(workflow: Workflow) -> set[str]:
+    """Images the workflow runs on a service (a role's `images`, `${image:x}` anywhere): each gets a repository."""
+    images = {image for resource in workflow.resources.values() for image in resource.images}
+    for step in workflow.all_steps():
+        task = getattr(step, "task", step)
+        for value in (step.parameters, step.arguments, task.parameters, task.arguments):
+            images |= {ref.name for ref in iter_references(value) if ref.kind == "image"}
+    return images
+
+
+def _assume_role(service: str | list[str]) -> dict[str, Any]:
+    principal = (f"{service}.amazonaws.com" if isinstance(service, str)
+                 else [f"{one}.amazonaws.com" for one in service])
     return {"Version": "2012-10-17", "Statement": [{
-        "Effect": "Allow", "Principal": {"Service": f"{service}.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
+        "Effect": "Allow", "Principal": {"Service": principal}, "Action": "sts:AssumeRole"}]}
 
 
-def _role(service: str, statements: list[iam.Statement], description: str,
+def _role(service: str | list[str], statements: list[iam.Statement], description: str,
           written: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """An IAM role for `service` with one inline policy (generated statements, then those the spec
     wrote); "*" resources explain themselves in Metadata."""
@@ -73,8 +92,11 @@ def _role(service: str, statements: list[iam.Statement], description: str,
 class SAMTemplateGenerator:
     """Turns workflows into SAM resources; each model type has its own `_generate_*` method."""
 
-    def __init__(self, project_root: Path) -> None:
+    def __init__(self, project_root: Path, out_dir: Path | None = None) -> None:
         self.project_root = project_root
+        # Image builds run in the project root, named relative to where template.yaml is written.
+        self.docker_context = Path(os.path.relpath(os.path.abspath(project_root),
+                                                   os.path.abspath(out_dir or project_root / "build"))).as_posix()
         self.resources: dict[str, dict[str, Any]] = {}
         self.parameters: dict[str, dict[str, Any]] = {}
         self.outputs: dict[str, dict[str, Any]] = {}
@@ -85,11 +107,11 @@ class SAMTemplateGenerator:
 
     def generate(self, workflows: list[Workflow]) -> dict[str, Any]:
         for workflow in workflows:
-            trigger = workflow.trigger
-            if isinstance(trigger, S3Trigger):
-                resource = workflow.resources.get(trigger.bucket)
-                if resource is not None and resource.external is None:
-                    self.eventbridge_buckets.add(names.resource_id(resource))
+            for trigger in workflow.triggers:
+                if isinstance(trigger, S3Trigger):
+                    resource = workflow.resources.get(trigger.bucket)
+                    if resource is not None and resource.external is None:
+                        self.eventbridge_buckets.add(names.resource_id(resource))
         for workflow in sorted(workflows, key=lambda w: w.name):
             self._generate_workflow(workflow)
         if self.errors:
@@ -125,7 +147,14 @@ class SAMTemplateGenerator:
     def _generate_workflow(self, workflow: Workflow) -> None:
         for parameter in workflow.parameters.values():
             self._generate_parameter(parameter)
+        for image in sorted(_images_of(workflow)):
+            self._generate_image_repository(image)
         for resource in workflow.resources.values():
+            if resource.shared_from is not None:
+                # Declared (and created) by the workflow it comes from; a role may get grants from here.
+                if resource.type == "role":
+                    self._generate_role_grants(workflow, resource)
+                continue
             if resource.external is None:
                 # "parameter" resources are SSM parameters (SAM Parameters have _generate_parameter).
                 kind = "ssm_parameter" if resource.type == "parameter" else resource.type
@@ -133,13 +162,19 @@ class SAMTemplateGenerator:
         for step in workflow.handler_steps():
             self._generate_function(workflow, step)
         self._generate_state_machine(workflow)
-        trigger = workflow.trigger
-        if isinstance(trigger, S3Trigger):
-            self._generate_s3_trigger(workflow, trigger)
-        elif isinstance(trigger, ScheduleTrigger):
-            self._generate_schedule_trigger(workflow, trigger)
-        elif isinstance(trigger, ApiTrigger):
-            self._generate_api_trigger(workflow, trigger)
+        seen: dict[type, int] = {}
+        for trigger in workflow.triggers:
+            # The first trigger of a kind keeps the plain logical id; later ones are numbered from 2.
+            seen[type(trigger)] = seen.get(type(trigger), 0) + 1
+            suffix = "" if seen[type(trigger)] == 1 else str(seen[type(trigger)])
+            if isinstance(trigger, S3Trigger):
+                self._generate_s3_trigger(workflow, trigger, suffix)
+            elif isinstance(trigger, ScheduleTrigger):
+                self._generate_schedule_trigger(workflow, trigger, suffix)
+            elif isinstance(trigger, EventTrigger):
+                self._generate_event_trigger(workflow, trigger, suffix)
+            elif isinstance(trigger, ApiTrigger):
+                self._generate_api_trigger(workflow, trigger)
 
     def _generate_parameter(self, parameter: Parameter) -> None:
         spec: dict[str, Any] = {"Type": parameter.type}
@@ -201,7 +236,33 @@ class SAMTemplateGenerator:
         # A shared role is one resource for several workflows, so its description names none of them.
         owner = "shared" if resource.shared else workflow.name
         self._add(names.resource_id(resource),
-                  _role(service, statements, f"Assumed by {service} for {owner} ({resource.name})"), resource)
+                  _role(service, statements, f"Assumed by {service} for {owner} ({resource.name})",
+                        iam.written_statements(workflow, resource.policies)), resource)
+
+    def _generate_role_grants(self, workflow: Workflow, resource: Resource) -> None:
+        """What this workflow adds to a role another workflow declares: a policy attached to that role."""
+        statements = iam.role_grant_statements(workflow, resource)
+        written = iam.written_statements(workflow, resource.policies)
+        if not statements and not written:
+            return
+        policy: dict[str, Any] = {"Type": "AWS::IAM::Policy", "Properties": {
+            "PolicyName": f"{workflow.name}-grants",
+            "Roles": [{"Ref": names.resource_id(resource)}],
+            "PolicyDocument": iam.policy_document(statements, written)}}
+        reasons = {**iam.wildcard_reasons(statements), **iam.written_wildcard_reasons(resource.policies)}
+        if reasons:
+            policy["Metadata"] = {WILDCARD_METADATA: reasons}
+        self._add(pascal_case(workflow.name) + names.resource_id(resource) + "Grants", policy, resource)
+
+    def _generate_image_repository(self, image: str) -> None:
+        """One ECR repository per image that SageMaker (or another service) runs; push images/<image>/ to it."""
+        self._add(names.image_repository_id(image), {
+            "Type": "AWS::ECR::Repository",
+            "Properties": {"ImageScanningConfiguration": {"ScanOnPush": True}},
+            "Metadata": {IMAGE_METADATA: f"images/{image}"}}, image)
+        self.outputs[names.image_repository_id(image) + "Uri"] = {
+            "Description": f"Push images/{image}/ here (docker build, tag :latest, push)",
+            "Value": {"Fn::GetAtt": [names.image_repository_id(image), "RepositoryUri"]}}
 
     def _generate_vpc_endpoints(self, workflow: Workflow, resource: Resource) -> None:
         endpoints = resource.endpoints
@@ -263,10 +324,10 @@ class SAMTemplateGenerator:
             properties["PackageType"] = "Image"
             # One image can hold several handlers: the command picks this one.
             properties["ImageConfig"] = {"Command": [step.handler]}
-            metadata = {"Dockerfile": f"images/{step.image}/Dockerfile", "DockerContext": DOCKER_CONTEXT,
+            metadata = {"Dockerfile": f"images/{step.image}/Dockerfile", "DockerContext": self.docker_context,
                         "DockerTag": step.image}
         else:
-            properties["CodeUri"] = CODE_URI
+            properties["CodeUri"] = package.code_uri(workflow, step)
             properties["Handler"] = step.handler
             properties["Runtime"] = config.runtime
         if config.vpc is not None:
@@ -274,8 +335,8 @@ class SAMTemplateGenerator:
         environment = self._environment(workflow, step)
         if environment:
             properties["Environment"] = {"Variables": environment}
-        trigger = workflow.trigger
-        if isinstance(trigger, ApiTrigger) and trigger.respond == step.name:
+        trigger = workflow.api_trigger
+        if trigger is not None and trigger.respond == step.name:
             properties["Events"] = {"Api": {"Type": "Api", "Properties": {
                 "RestApiId": {"Ref": self._api_id(workflow)}, "Path": trigger.path, "Method": trigger.method.lower()}}}
         function: dict[str, Any] = {"Type": "AWS::Serverless::Function", "Properties": properties}
@@ -324,8 +385,8 @@ class SAMTemplateGenerator:
                 "RetentionInDays": 30}}, workflow)
             properties["Logging"] = {"Level": "ALL", "IncludeExecutionData": True, "Destinations": [
                 {"CloudWatchLogsLogGroup": {"LogGroupArn": {"Fn::GetAtt": [log_group, "Arn"]}}}]}
-        trigger = workflow.trigger
-        if isinstance(trigger, ApiTrigger) and trigger.respond is None:
+        trigger = workflow.api_trigger
+        if trigger is not None and trigger.respond is None:
             properties["Events"] = {"Api": {"Type": "Api", "Properties": {
                 "RestApiId": {"Ref": self._api_id(workflow)}, "Path": trigger.path,
                 "Method": trigger.method.lower()}}}
@@ -340,13 +401,30 @@ class SAMTemplateGenerator:
 
     # -- triggers -----------------------------------------------------------------------------------
 
-    def _trigger_role(self, workflow: Workflow, service: str) -> str:
+    def _trigger_role(self, workflow: Workflow) -> str:
+        """One role for every EventBridge rule and schedule of the workflow, trusting the services that
+        start it (events for rules, scheduler for schedules)."""
         logical = pascal_case(workflow.name) + "TriggerRole"
-        self._add(logical, _role(service, iam.start_execution_statements(workflow),
-                                 f"Lets {service} start {workflow.name}"), workflow.trigger)
+        services = sorted({"scheduler" if isinstance(trigger, ScheduleTrigger) else "events"
+                           for trigger in workflow.triggers if not isinstance(trigger, ApiTrigger)})
+        who = " and ".join(services)
+        self._add(logical, _role(services[0] if len(services) == 1 else services,
+                                 iam.start_execution_statements(workflow), f"Lets {who} start {workflow.name}"),
+                  workflow.trigger)
         return logical
 
-    def _generate_s3_trigger(self, workflow: Workflow, trigger: S3Trigger) -> None:
+    def _generate_event_trigger(self, workflow: Workflow, trigger: EventTrigger, suffix: str) -> None:
+        role = self._trigger_role(workflow)
+        pattern = names.environment_value_tree(workflow, trigger.pattern)
+        self._add(pascal_case(workflow.name) + "EventTrigger" + suffix, {"Type": "AWS::Events::Rule", "Properties": {
+            "Description": trigger.description or f"Start {workflow.name} on matching EventBridge events",
+            "State": "ENABLED",
+            "EventPattern": pattern,
+            "Targets": [{"Id": "StartWorkflow", "Arn": {"Ref": names.state_machine_id(workflow)},
+                         "RoleArn": {"Fn::GetAtt": [role, "Arn"]}}],
+        }}, trigger)
+
+    def _generate_s3_trigger(self, workflow: Workflow, trigger: S3Trigger, suffix: str = "") -> None:
         bucket = workflow.resources[trigger.bucket]
         if trigger.prefix and trigger.suffix:
             # EventBridge cannot combine prefix and suffix matchers on one field; wildcard can (case-sensitive).
@@ -360,8 +438,8 @@ class SAMTemplateGenerator:
         detail: dict[str, Any] = {"bucket": {"name": [names.resource_value(bucket)]}}
         if keys:
             detail["object"] = {"key": keys}
-        role = self._trigger_role(workflow, "events")
-        self._add(pascal_case(workflow.name) + "Trigger", {"Type": "AWS::Events::Rule", "Properties": {
+        role = self._trigger_role(workflow)
+        self._add(pascal_case(workflow.name) + "Trigger" + suffix, {"Type": "AWS::Events::Rule", "Properties": {
             "Description": f"Start {workflow.name} when an object is created in {bucket.name}",
             "State": "ENABLED",
             "EventPattern": {"source": ["aws.s3"], "detail-type": ["Object Created"], "detail": detail},
@@ -369,12 +447,12 @@ class SAMTemplateGenerator:
                          "RoleArn": {"Fn::GetAtt": [role, "Arn"]}}],
         }}, trigger)
 
-    def _generate_schedule_trigger(self, workflow: Workflow, trigger: ScheduleTrigger) -> None:
-        role = self._trigger_role(workflow, "scheduler")
+    def _generate_schedule_trigger(self, workflow: Workflow, trigger: ScheduleTrigger, suffix: str = "") -> None:
+        role = self._trigger_role(workflow)
         target: dict[str, Any] = {"Arn": {"Ref": names.state_machine_id(workflow)},
                                   "RoleArn": {"Fn::GetAtt": [role, "Arn"]}}
         target["Input"] = json.dumps(trigger.input if trigger.input is not None else {}, sort_keys=True)
-        self._add(pascal_case(workflow.name) + "Schedule", {"Type": "AWS::Scheduler::Schedule", "Properties": {
+        self._add(pascal_case(workflow.name) + "Schedule" + suffix, {"Type": "AWS::Scheduler::Schedule", "Properties": {
             "Description": f"Start {workflow.name} on a schedule",
             "ScheduleExpression": trigger.expression,
             "ScheduleExpressionTimezone": trigger.timezone,

@@ -125,9 +125,11 @@ def dump_definition(definition: dict[str, Any]) -> str:
 
 
 def write_outputs(template: dict[str, Any], definitions: dict[str, Any], out_dir: Path,
-                  documents: dict[str, Any] | None = None) -> list[Path]:
+                  documents: dict[str, Any] | None = None, code: tuple[dict[Path, str], dict[Path, str]] | None = None
+                  ) -> list[Path]:
     """Write template.yaml, statemachines/<workflow>.asl.json and `documents` (file name → JSON, e.g.
-    `<workflow>.scp.json`) under out_dir, all at once.
+    `<workflow>.scp.json`) under out_dir, all at once; `code` adds the functions' code folders (files
+    and symbolic links, each relative path → text or link target).
 
     `definitions` maps workflow name → ASL definition (or the `(definition, substitutions)` pair
     `asl.build_definition` returns). The new folder is assembled beside out_dir and swapped in, so
@@ -143,19 +145,23 @@ def write_outputs(template: dict[str, Any], definitions: dict[str, Any], out_dir
         files[Path("statemachines") / f"{name}.asl.json"] = dump_definition(definition)
     for name in sorted(documents or {}):
         files[Path(name)] = dump_definition(documents[name])  # type: ignore[index]
-    replace_folder(Path(out_dir), files)
-    return list(files)
+    code_files, links = code or ({}, {})
+    files.update(code_files)
+    replace_folder(Path(out_dir), files, links)
+    return [*files, *links]
 
 
 def _generated(relative: Path) -> bool:
     """Whether a file in the output folder is the compiler's (and so rewritten or dropped by a compile)."""
     parts = relative.parts
+    if parts and parts[0] == "functions":
+        return True  # the functions' code folders (compiler/package.py)
     if len(parts) == 1:
         return parts[0] == "template.yaml" or parts[0].endswith(".scp.json")
     return len(parts) == 2 and parts[0] == "statemachines" and parts[1].endswith(".asl.json")
 
 
-def replace_folder(out_dir: Path, files: dict[Path, str]) -> None:
+def replace_folder(out_dir: Path, files: dict[Path, str], links: dict[Path, str] | None = None) -> None:
     """Make out_dir hold `files` (relative path → text) plus whatever non-generated files it had,
     switching from the old folder to the new one in one rename."""
     if out_dir.is_symlink():
@@ -178,6 +184,9 @@ def replace_folder(out_dir: Path, files: dict[Path, str]) -> None:
             else:
                 with open(target, "w", encoding="utf-8", newline="\n") as handle:
                     handle.write(text)
+        for relative, link in (links or {}).items():
+            (staging / relative).parent.mkdir(parents=True, exist_ok=True)
+            os.symlink(link, staging / relative)
         _swap(staging, out_dir)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
@@ -202,7 +211,9 @@ def _carry_over(source: Path, staging: Path) -> None:
             else:
                 _link_or_copy(base / name, target)
         for name in list(dirs):
-            if (base / name).is_symlink():
+            if _generated(relative_dir / name):
+                dirs.remove(name)  # rebuilt by this compile
+            elif (base / name).is_symlink():
                 dirs.remove(name)  # a linked folder is carried as the link, not walked
                 os.symlink(os.readlink(base / name), staging / relative_dir / name)
             else:

@@ -15,15 +15,25 @@ from pathlib import Path
 from typing import Any
 
 from compiler import parameters
-from compiler.conditions import Comparison, Condition, JsonataCondition, condition_paths
+from compiler.conditions import (
+    Comparison,
+    Condition,
+    JsonataCondition,
+    condition_paths,
+    jsonata_bare_set_members,
+)
 from compiler.errors import SpecError
 from compiler.load import STEP_KINDS, Document
+from compiler.ml import metric_key
 from compiler.model import (
     INTEGRATION_SUFFIXES,
     REFERENCE,
     REFERENCE_KINDS,
+    UNSET,
     ApiTrigger,
     ChoiceStep,
+    DeployStep,
+    EventTrigger,
     FailStep,
     HandlerStep,
     KeyPath,
@@ -38,6 +48,7 @@ from compiler.model import (
     SourcePlace,
     Step,
     SucceedStep,
+    TrainStep,
     WaitStep,
     Workflow,
     pascal_case,
@@ -60,6 +71,9 @@ _PLACEHOLDER = re.compile(r"\$\{([^}]*)\}")
 _PSEUDO_PARAMETERS = {"AWS::Region", "AWS::AccountId", "AWS::Partition", "AWS::URLSuffix", "AWS::StackName",
                       "AWS::StackId"}
 _JSONATA = re.compile(r"^\s*\{%(.*)%\}\s*$", re.DOTALL)
+# The top-level fields of an EventBridge event (what a pattern's top level may match).
+_EVENT_ENVELOPE = ("version", "id", "detail-type", "source", "account", "time", "region", "resources", "detail",
+                   "$or")
 
 
 @cache
@@ -361,7 +375,7 @@ class _Checker:
             self.error(workflow.where("name"), f"workflow name '{workflow.name}' is not kebab-case",
                        "rename the file or set `name:` like face-blur")
         self.check_resources()
-        self.check_trigger()
+        self.check_triggers()
         self.check_references()
         self.check_scope(workflow.steps, "the workflow")
         self.check_state_names()
@@ -388,8 +402,32 @@ class _Checker:
             self.error(place, f"resource '{name}' is vpc_endpoints (networking); steps cannot use it",
                        "steps reach AWS through the endpoints without naming them")
 
+    def check_image(self, image: str, place: SourcePlace) -> None:
+        if not (self.root / "images" / image / "Dockerfile").is_file():
+            self.error(place, f"image '{image}' has no Dockerfile", f"create images/{image}/Dockerfile")
+
+    def check_shared_role_parts(self, resource: Any) -> None:
+        """A role's statements and images; what `from` (declared in another workflow) allows."""
+        for key in ("policies", "images"):
+            if getattr(resource, key) and resource.type != "role":
+                self.error(resource.where(key), f"`{key}` only applies to role resources")
+        for index, statement in enumerate(resource.policies):
+            self.check_statement(statement, lambda *keys, i=index, r=resource: r.where("policies", i, *keys))
+        for index, image in enumerate(resource.images):
+            self.check_image(image, resource.where("images", index))
+        if resource.shared_from is None:
+            return
+        if resource.shared_from == self.workflow.name:
+            self.error(resource.where("from"), f"'{resource.name}' comes `from` this same workflow",
+                       "declare it here without `from`")
+        for key in ("external", "service", "key", "ttl", "value"):
+            if (key,) in resource.places:
+                self.error(resource.where(key), f"`{key}` is decided by workflow '{resource.shared_from}', "
+                           "which declares the resource", "leave it out here")
+
     def check_resources(self) -> None:
         for resource in self.workflow.resources.values():
+            self.check_shared_role_parts(resource)
             for index, name in enumerate(resource.reads):
                 self.resource(name, resource.where("reads", index))
             for index, name in enumerate(resource.writes):
@@ -417,8 +455,40 @@ class _Checker:
                 self.error(resource.where("when"), "`when` is one ${param:X} that is true or false",
                            "e.g. when: ${param:CreateVpcEndpoints}")
 
-    def check_trigger(self) -> None:
-        trigger = self.workflow.trigger
+    def check_triggers(self) -> None:
+        """Each trigger on its own; `trigger` and `triggers` not both; one API route at most."""
+        data = self.doc.data
+        if data.get("trigger") and data.get("triggers"):
+            self.error(self.doc.where(("triggers",), key=True), "a workflow has `trigger` or `triggers`, not both",
+                       "move the single trigger into the `triggers:` list")
+        apis = [trigger for trigger in self.workflow.triggers if isinstance(trigger, ApiTrigger)]
+        for extra in apis[1:]:
+            self.error(extra.place, "a workflow has at most one api trigger",
+                       f"the first is at line {apis[0].place.line}")
+        for trigger in self.workflow.triggers:
+            if isinstance(trigger, EventTrigger):
+                self.check_event_pattern(trigger.pattern, trigger, ("pattern",))
+            else:
+                self.check_trigger(trigger)
+
+    def check_event_pattern(self, pattern: dict[str, Any], trigger: EventTrigger, keys: KeyPath) -> None:
+        """EventBridge refuses a pattern whose leaves are not lists; top-level fields are the envelope's."""
+        for key, value in pattern.items():
+            place = trigger.where(*keys, key)
+            if len(keys) == 1 and key not in _EVENT_ENVELOPE:
+                self.error(place, f"'{key}' is not a field of an EventBridge event",
+                           did_you_mean(key, _EVENT_ENVELOPE) or "put event-specific fields under `detail`")
+            elif key == "$or" and isinstance(value, list):
+                for index, option in enumerate(value):
+                    if isinstance(option, dict):
+                        self.check_event_pattern(option, trigger, (*keys, key, index))
+            elif isinstance(value, dict):
+                self.check_event_pattern(value, trigger, (*keys, key))
+            elif not isinstance(value, list) or not value:
+                self.error(place, f"'{key}' must be a list of values or filters in an event pattern",
+                           f"write {key}: [{json.dumps(value) if value not in (None, []) else '...'}]")
+
+    def check_trigger(self, trigger: Any) -> None:
         if isinstance(trigger, S3Trigger):
             self.resource(trigger.bucket, trigger.where("bucket"), ("bucket",))
         elif isinstance(trigger, ApiTrigger):
@@ -486,6 +556,17 @@ class _Checker:
                     self.error(place, "an environment cannot name a function", "pass its ARN in parameters")
                 elif kind == "function" and name not in self.handler_names:
                     self.error(place, f"no handler step named '{name}'", did_you_mean(name, self.handler_names))
+                elif kind == "image":
+                    self.check_image(name, place)
+                elif kind == "workflow" and name not in self.project_workflows():
+                    self.error(place, f"no workflow named '{name}' in workflows/",
+                               did_you_mean(name, self.project_workflows()) or f"add workflows/{name}.yaml")
+
+    def project_workflows(self) -> list[str]:
+        """The names ${workflow:x} may use: the project's workflow files (a workflow is named by its file)."""
+        from compiler import workflow_files
+
+        return [self.workflow.name, *(path.stem for path in workflow_files(self.root))]
 
     def check_placeholders(self, path: KeyPath, text: str) -> None:
         in_definition = "steps" in path and not {"environment", "vpc"} & set(path)
@@ -583,6 +664,8 @@ class _Checker:
         """ASL state names are unique in the whole state machine, nested branches included, and ≤ 80."""
         seen: dict[str, Step] = {}
         for step in self.workflow.all_steps():
+            if isinstance(step, DeployStep):
+                continue  # its parts (checked next) are its states, the first named like it
             from compiler.asl import step_state_names
 
             states = step_state_names(step)
@@ -671,6 +754,10 @@ class _Checker:
             self.check_handler(task)
         if isinstance(task, ServiceStep):
             self.check_service(task)
+        if isinstance(task, TrainStep):
+            self.check_train(task)
+        if isinstance(step, DeployStep):
+            self.check_deploy(step)
         for index, rule in enumerate(step.retry):
             if rule.preset is None and rule.max_delay is not None and rule.max_delay < rule.interval:
                 self.error(step.where("retry", index, "max_delay"), "max_delay is shorter than interval")
@@ -680,6 +767,7 @@ class _Checker:
             self.check_condition(step.until, step.where("poll", "until"), jsonpath_mode)
             if step.fail_if is not None:
                 self.check_condition(step.fail_if, step.where("poll", "fail_if"), jsonpath_mode)
+            self.check_poll_routes(step)
             if step.timeout is not None and step.timeout < step.every:
                 self.error(step.where("poll", "timeout"), f"poll timeout {step.timeout}s is shorter than "
                            f"its interval ({step.every}s)")
@@ -697,6 +785,65 @@ class _Checker:
                     self.check_path(value, step.where("fail", key), intrinsic=True)
                 elif value is not None:
                     self.check_jsonata(value, step.where("fail", key))
+
+    def check_deploy(self, step: DeployStep) -> None:
+        """The role and image exist; the fragment keeps its state under a result path it can read back."""
+        self.check_ml_role(step.role, step.where("deploy", "role"))
+        self.check_image(step.image, step.where("deploy", "image"))
+        if step.query_language != "JSONPath":
+            self.error(step.where("deploy"), "deploy steps are JSONPath states",
+                       "set query_language: JSONPath on this step")
+        if not isinstance(step.result_path, str) or step.result_path == "$":
+            self.error(step.where("result_path"), "a deploy step keeps its names and the endpoint's state under "
+                       "its result_path", "e.g. result_path: $.deployment")
+        if step.output_path is not UNSET:
+            self.error(step.where("output_path"), "a deploy step takes no output_path",
+                       "shape the output in the next step")
+
+    def check_ml_role(self, name: str, place: SourcePlace) -> None:
+        self.resource(name, place, ("role",))
+        role = self.workflow.resources.get(name)
+        if role is not None and role.type == "role" and role.service not in (None, "sagemaker") \
+                and role.shared_from is None:
+            self.error(place, f"role '{name}' is assumed by {role.service}, not sagemaker",
+                       f"give {name} service: sagemaker")
+
+    def check_train(self, step: TrainStep) -> None:
+        """The role and image exist; the result shape the metrics Pass reads stays where it expects it."""
+        self.check_ml_role(step.role, step.where("train", "role"))
+        self.check_image(step.image, step.where("train", "image"))
+        if step.query_language != "JSONPath":
+            self.error(step.where("train"), "train steps are JSONPath states",
+                       "set query_language: JSONPath on this step")
+        if step.metrics and step.output_path is not UNSET:
+            self.error(step.where("output_path"), "a train step with metrics takes no output_path",
+                       "shape the output in the next step")
+        for name in step.metrics:
+            if "'" in name or not metric_key(name):
+                self.error(step.where("train", "metrics", name), f"metric name {name!r} cannot be read back",
+                           "use letters, digits, ':', '_', '-' and '.'")
+
+    def check_poll_routes(self, step: PollStep) -> None:
+        """on_fail needs fail_if, on_timeout needs timeout; a routed outcome has no error to name; a
+        catch cannot intercept the poll's own outcomes (they end the execution in a Fail state)."""
+        own = {step.error: "on_fail", step.timeout_error: "on_timeout"}
+        for index, rule in enumerate(step.catch):
+            for position, name in enumerate(rule.errors):
+                if name in own:
+                    self.error(step.where("catch", index, "errors", position),
+                               f"{name} is this poll's own outcome, which ends the execution; no catch sees it",
+                               f"route it with poll.{own[name]}: {rule.next}")
+        for route, needs, names in (("on_fail", "fail_if", ("error", "cause")),
+                                    ("on_timeout", "timeout", ("timeout_error",))):
+            if getattr(step, route) is None:
+                continue
+            if ("poll", needs) not in step.places:
+                self.error(step.where("poll", route), f"`{route}` needs `{needs}`",
+                           f"add {needs}: to say when the poll goes to '{getattr(step, route)}'")
+            for name in names:
+                if ("poll", name) in step.places:
+                    self.error(step.where("poll", name), f"`{name}` names the Fail state that `{route}` replaces",
+                               f"drop it, or drop {route} to fail the workflow")
 
     def check_error_names(self, step: Step, key: str, lists: list[list[str]]) -> None:
         """States.* names exist; States.ALL stands alone, in the last rule (ASL's rules)."""
@@ -825,6 +972,9 @@ class _Checker:
             return  # a parse error already reported
         if isinstance(condition, JsonataCondition):
             self.check_jsonata("{%" + condition.expr + "%}", place)
+            for _, name in jsonata_bare_set_members(condition.expr):
+                self.error(place, f"in JSONata, {name} in a set is a field name, not the string '{name}'",
+                           f'quote it: "{name}"')
             return
         for path in condition_paths(condition):
             self.check_path(path, place)
@@ -1040,6 +1190,7 @@ def check_project(workflows: list[Workflow]) -> list[SpecError]:
             errors.append(SpecError(workflow.where("name"), f"workflow name '{workflow.name}' clashes with "
                                     f"{seen[key].place.file}", "workflow names are unique in a project"))
         seen.setdefault(key, workflow)
+    errors += _shared_from_errors(workflows)
     errors += _resource_conflicts(workflows)
     errors += _parameter_conflicts(workflows)
     errors += _logical_id_conflicts(workflows)
@@ -1051,6 +1202,8 @@ def _resource_conflicts(workflows: list[Workflow]) -> list[SpecError]:
     declared: dict[str, list[Resource]] = {}
     for workflow in workflows:
         for resource in workflow.resources.values():
+            if resource.shared_from is not None:
+                continue  # a resource taken `from` its owner: checked in check_project
             declared.setdefault(resource.name, []).append(resource)
     for name, resources in declared.items():
         for resource in resources[1:] if len(resources) > 1 else ():
@@ -1068,7 +1221,8 @@ def _resource_conflicts(workflows: list[Workflow]) -> list[SpecError]:
     return errors
 
 
-_RESOURCE_FIELDS = ("type", "key", "ttl", "value", "service", "reads", "writes", "external", "endpoints")
+_RESOURCE_FIELDS = ("type", "key", "ttl", "value", "service", "reads", "writes", "external", "endpoints",
+                    "policies", "images")
 _PARAMETER_FIELDS = ("type", "default", "allowed_values", "description")
 
 
@@ -1117,3 +1271,40 @@ def _logical_id_conflicts(workflows: list[Workflow]) -> list[SpecError]:
                     errors.append(SpecError(here, f"compiles to the same CloudFormation id '{logical}' as {there}",
                                             "rename the step or the workflow"))
     return errors
+
+
+def _shared_from_errors(workflows: list[Workflow]) -> list[SpecError]:
+    errors: list[SpecError] = []
+    by_name = {workflow.name: workflow for workflow in workflows}
+    for workflow in workflows:
+        for resource in workflow.resources.values():
+            if resource.shared_from is None:
+                continue
+            owner = by_name.get(resource.shared_from)
+            declared = owner.resources.get(resource.name) if owner is not None else None
+            place = resource.where("from")
+            if owner is None:
+                errors.append(SpecError(place, f"no workflow '{resource.shared_from}' is compiled with this one",
+                                        did_you_mean(resource.shared_from, by_name)
+                                        or "compile the workflow that declares it too"))
+            elif declared is None or declared.shared_from is not None:
+                errors.append(SpecError(place, f"workflow '{owner.name}' declares no resource '{resource.name}'",
+                                        did_you_mean(resource.name, owner.resources)
+                                        or f"declare it in {owner.place.file}"))
+            elif declared.type != resource.type:
+                errors.append(SpecError(place, f"'{resource.name}' is a {declared.type} in workflow '{owner.name}',"
+                                        f" not a {resource.type}"))
+    return errors
+
+
+def link_shared_resources(workflows: list[Workflow]) -> None:
+    """Give each resource a workflow takes `from` another the owner's settings (a role's service), so
+    grants from every workflow carry the same PassedToService condition. Call after check_project."""
+    by_name = {workflow.name: workflow for workflow in workflows}
+    for workflow in workflows:
+        for resource in workflow.resources.values():
+            owner = by_name.get(resource.shared_from or "")
+            declared = owner.resources.get(resource.name) if owner is not None else None
+            if declared is not None:
+                resource.service, resource.external = declared.service, declared.external
+

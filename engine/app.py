@@ -112,6 +112,16 @@ class EventRule:
 
 
 @dataclass
+class Schedule:
+    """An EventBridge Scheduler schedule that starts a state machine with a fixed input."""
+
+    logical_id: str
+    expression: str
+    input: str                       # the target's Input, as the template has it (context attributes unfilled)
+    target: str                      # state machine logical id
+
+
+@dataclass
 class Table:
     """A DynamoDB table: name, key schema and attribute definitions, as CreateTable wants them."""
 
@@ -140,6 +150,9 @@ class App:
     functions: dict[str, Function] = field(default_factory=dict)
     state_machines: dict[str, StateMachine] = field(default_factory=dict)
     rules: list[EventRule] = field(default_factory=list)
+    schedules: list[Schedule] = field(default_factory=list)
+    # image URI (an ECR repository of the stack, tag included) → the images/<name>/ folder it is built from
+    images: dict[str, Path] = field(default_factory=dict)
     # logical id → the parameter it needs that has no value: such a resource only matters if a run uses it.
     unresolved: dict[str, str] = field(default_factory=dict)
 
@@ -192,6 +205,10 @@ class App:
     def rules_for(self, machine: StateMachine) -> list[EventRule]:
         """The EventBridge rules that start `machine`."""
         return [rule for rule in self.rules if rule.target == machine.logical_id]
+
+    def schedules_for(self, machine: StateMachine) -> list[Schedule]:
+        """The Scheduler schedules that start `machine`."""
+        return [schedule for schedule in self.schedules if schedule.target == machine.logical_id]
 
 
 def _function_name(ref: str) -> str:
@@ -348,6 +365,13 @@ class _Builder:
             return implicit
         name = self._name_of(logical)
         region = self.app.region
+        if self.resources[logical].get("Type") == "AWS::ECR::Repository":
+            # Repository names are lower case; the URI is what `docker push` and SageMaker use.
+            repository = name.lower()
+            if attribute == "RepositoryUri":
+                return f"{self.app.account}.dkr.ecr.{region}.amazonaws.com/{repository}"
+            if attribute == "Arn":
+                return f"arn:aws:ecr:{region}:{self.app.account}:repository/{repository}"
         if attribute in ("Arn", "TopicArn"):
             return self._arn(logical)
         if attribute in ("Name", "TopicName", "QueueName"):
@@ -483,6 +507,12 @@ class _Builder:
             self._state_machine_events(logical, props)
         elif kind == "AWS::Events::Rule":
             self._rule(logical, props)
+        elif kind == "AWS::Scheduler::Schedule":
+            self._schedule(logical, props)
+        elif kind == "AWS::ECR::Repository":
+            folder = (spec.get("Metadata") or {}).get("StepsmithImage")
+            if isinstance(folder, str):
+                self.app.images[f"{self.get_att(logical, 'RepositoryUri')}:latest"] = self.app.root / folder
 
     def _table(self, logical: str, kind: str, props: dict) -> Table:
         props = self.resolve(props)
@@ -582,6 +612,14 @@ class _Builder:
                 self.app.rules.append(EventRule(logical, pattern,
                                                 target_id[0] if isinstance(target_id, list) else
                                                 str(target_id).split(".")[0]))
+
+
+    def _schedule(self, logical: str, props: dict) -> None:
+        target = props.get("Target") or {}
+        arn = target.get("Arn")
+        if isinstance(arn, dict) and "Ref" in arn:
+            self.app.schedules.append(Schedule(logical, str(props.get("ScheduleExpression", "")),
+                                               str(self.resolve(target.get("Input", "{}"))), arn["Ref"]))
 
 
 def _env_text(value: Any) -> str:

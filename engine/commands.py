@@ -271,6 +271,18 @@ def _trigger_event(app: App, machine: StateMachine, aws: Any, upload: Path) -> s
     return json.dumps(event)
 
 
+def _schedule_input(app: App, machine: StateMachine) -> str:
+    """The input the machine's (first) schedule starts it with, context attributes filled for now."""
+    from engine.aws.events import scheduler_input
+
+    schedules = app.schedules_for(machine)
+    if not schedules:
+        _fail(f"{app.template_path}: {machine.logical_id} has no schedule; --schedule needs one")
+    schedule = schedules[0]
+    arn = f"arn:aws:scheduler:{app.region}:{app.account}:schedule/default/{app.stack}-{schedule.logical_id}"
+    return scheduler_input(schedule.input, schedule_arn=arn)
+
+
 def _copy_written(aws: Any, before: dict, out_dir: Path, echo: Any) -> list[Path]:
     s3 = aws.client("s3")
     written = []
@@ -351,6 +363,8 @@ def _dispatcher(app: App | None, mock_config: Path | None, test_case: str | None
 @click.option("--input", "input_", metavar="JSON|@FILE", help="Execution input: JSON text, or @path to a JSON file.")
 @click.option("--file", "upload", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="S3-triggered workflows: upload FILE to the trigger bucket and start with the event AWS sends.")
+@click.option("--schedule", "from_schedule", is_flag=True,
+              help="Scheduled workflows: start with the input the schedule declares, as Scheduler would now.")
 @click.option("--out-dir", type=click.Path(file_okay=False, path_type=Path),
               help="Copy every S3 object the execution wrote into this folder (by key) at the end.")
 @click.option("--mock-config", type=click.Path(exists=True, dir_okay=False, path_type=Path),
@@ -360,7 +374,7 @@ def _dispatcher(app: App | None, mock_config: Path | None, test_case: str | None
 @click.option("--name", "execution_name", help="Execution name (default: a new UUID, as AWS does).")
 @parameter_overrides_option
 @click.option("--quiet", "-q", is_flag=True, help="Print only the output (or the error).")
-def run(workflow: str, input_: str | None, upload: Path | None, out_dir: Path | None, mock_config: Path | None,
+def run(workflow: str, input_: str | None, upload: Path | None, from_schedule: bool, out_dir: Path | None, mock_config: Path | None,
         test_case: str | None, real_time: bool, execution_name: str | None, parameter_overrides: dict[str, str],
         quiet: bool) -> None:
     """Run WORKFLOW (its name, or workflows/NAME.yaml) locally: compile if needed, execute the compiled ASL
@@ -371,8 +385,8 @@ def run(workflow: str, input_: str | None, upload: Path | None, out_dir: Path | 
     from engine.app import App, AppError
     from engine.tasks import TokenMailbox
 
-    if input_ is not None and upload is not None:
-        _fail("give either --input or --file, not both")
+    if sum(given is not None and given is not False for given in (input_, upload, from_schedule)) > 1:
+        _fail("give one of --input, --file or --schedule")
     root = find_root()
     echo = (lambda text: None) if quiet else (lambda text: click.echo(text, err=True))
     compile_if_needed(root, echo)
@@ -382,7 +396,7 @@ def run(workflow: str, input_: str | None, upload: Path | None, out_dir: Path | 
         app.check_runnable(machine)
     except AppError as error:
         _fail(str(error))
-    input_text = _read_input(input_)
+    input_text = _schedule_input(app, machine) if from_schedule else _read_input(input_)
     name = execution_name or str(uuid.uuid4())
     workflow_name = Path(workflow).stem if workflow.endswith((".yaml", ".yml")) else workflow
     dispatcher = _dispatcher(app, mock_config, test_case,

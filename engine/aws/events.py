@@ -38,6 +38,17 @@ def s3_object_created(bucket: str, key: str, *, size: int, etag: str, account: s
     }
 
 
+def scheduler_input(template: str, *, schedule_arn: str, time: dt.datetime | None = None,
+                    execution_id: str | None = None) -> str:
+    """A schedule's target Input as Scheduler delivers it: its context attributes filled in."""
+    when = (time or dt.datetime.now(dt.UTC)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    values = {"schedule-arn": schedule_arn, "scheduled-time": when,
+              "execution-id": execution_id or str(uuid.uuid4()), "attempt-number": "1"}
+    for name, value in values.items():
+        template = template.replace(f"<aws.scheduler.{name}>", value)
+    return template
+
+
 _MISSING = object()
 
 

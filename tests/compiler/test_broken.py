@@ -108,7 +108,7 @@ EXPECTED: dict[str, list[str]] = {
         "broken/mixed.yaml:8:11: no step named 'Fnish' (did you mean 'Finish'?)",
     ],
     "no-kind.yaml": [
-        "broken/no-kind.yaml:2:5: step 'Start' has no kind (add one of: handler, service, poll, choice, wait, map, parallel, pass, succeed, fail)",
+        "broken/no-kind.yaml:2:5: step 'Start' has no kind (add one of: handler, service, poll, train, deploy, choice, wait, map, parallel, pass, succeed, fail)",
         "broken/no-kind.yaml:4:5: a step has exactly one kind; 'Both' has handler and service (split it into separate steps)",
     ],
     "policies.yaml": [

@@ -294,3 +294,23 @@ def test_external_resources_are_scoped_by_their_names(tmp_path):
 ])
 def test_sdk_service_and_action_names_map_to_iam_actions(service, action, expected):
     assert iam.iam_actions(service, action) == expected
+
+
+@pytest.mark.parametrize("service, parameters, resources", [
+    ("sagemaker:createTrainingJob.sync", "{TrainingJobName.$: \"States.Format('Retrain-{}', $$.Execution.Name)\"}",
+     ["training-job/retrain-*"]),
+    ("sagemaker:updateEndpoint", "{EndpointName: Reviews, EndpointConfigName.$: $.config}",
+     ["endpoint/reviews", "endpoint-config/*"]),
+    ("sagemaker:describeEndpoint", "{EndpointName: reviews}", ["endpoint/reviews"]),
+    ("sagemaker:createModel", "{ModelName.$: \"States.Format('{}-model', $.job)\"}", ["model/*"]),
+])
+def test_sagemaker_calls_are_scoped_to_the_names_known_at_compile_time(tmp_path, service, parameters, resources):
+    policy = machine_policy(tmp_path, f"""
+        steps:
+          - name: Call
+            service: {service}
+            parameters: {parameters}
+        """)
+    resource = policy["SageMaker"]["Resource"]
+    resource = resource if isinstance(resource, list) else [resource]
+    assert sorted(r["Fn::Sub"].rsplit(":", 1)[1] for r in resource) == sorted(resources)

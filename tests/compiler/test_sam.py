@@ -70,7 +70,7 @@ def test_zip_handler_becomes_a_function_with_its_settings_and_resource_env_vars(
         "Architectures": ["arm64"],
         "EphemeralStorage": {"Size": 512},
         "Role": {"Fn::GetAtt": ["FaceBlurCollectFacesFunctionRole", "Arn"]},
-        "CodeUri": "../handlers/",
+        "CodeUri": "functions/FaceBlurCollectFacesFunction/",
         "Handler": "face_blur.collect_faces",
         "Runtime": "python3.12",
         "Environment": {"Variables": {"LOG_LEVEL": "INFO", "REPLAY_IDS_TABLE": {"Ref": "ReplayIdsTable"},
