@@ -43,12 +43,18 @@ INSPECT = """
         reads: [review-images]
         writes: [inference-out]
     steps:
+      - name: Create model
+        service: sagemaker:createModel
+        parameters:
+          ModelName.$: $.model
+          PrimaryContainer: {Image: "${image:review-classifier}", ModelDataUrl.$: $.artifacts}
+          ExecutionRoleArn: ${resource:model-role}
+        result_path: null
       - name: Classify
         service: sagemaker:createTransformJob.sync
         parameters:
           TransformJobName.$: States.Format('inspect-{}', $$.Execution.Name)
           ModelName.$: $.model
-          RoleArn: ${resource:model-role}
           TransformInput: {DataSource: {S3DataSource: {S3DataType: S3Prefix, S3Uri.$: $.images}}}
           TransformOutput: {S3OutputPath.$: $.out}
           TransformResources: {InstanceType: ml.m5.large, InstanceCount: 1}
