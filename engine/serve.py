@@ -25,6 +25,7 @@ import click
 from compiler.cli import parameter_overrides_option
 from engine.aws.providers import sagemaker_studio
 from engine.iam_eval import PolicyError
+from engine.project import ProjectError, app_options
 
 if TYPE_CHECKING:
     from engine.app import App, Function, StateMachine
@@ -78,11 +79,23 @@ def _group(name: str) -> str:
     return "p_" + re.sub(r"\W", "_", name)
 
 
+def _workflow_prefix(workflow: str | None) -> str:
+    return re.sub(r"[^a-z0-9]", "", (workflow or "").lower())
+
+
+def unresolved_routes(app: App, workflow: str | None = None) -> list[str]:
+    """Routes that cannot be served, each with the real cause: the parameter its function needs."""
+    prefix = _workflow_prefix(workflow)
+    return [f"{', '.join(routes)} → {app.unresolved_reason(logical)}"
+            for logical, routes in sorted(app.unresolved_routes.items())
+            if not prefix or logical.lower().startswith(prefix)]
+
+
 def routes_of(app: App, workflow: str | None = None) -> list[Route]:
     """The API routes of the compiled app, optionally only those of one workflow."""
     from engine.app import load_template
 
-    prefix = re.sub(r"[^a-z0-9]", "", (workflow or "").lower())
+    prefix = _workflow_prefix(workflow)
     routes = []
     for function in app.functions.values():
         if prefix and not function.logical_id.lower().startswith(prefix):
@@ -202,6 +215,8 @@ class LocalApi:
         self.routes = routes
         self.runner = LambdaRunner()
         self.log = log
+        self._sources = _handler_sources(routes)
+        self._saving = threading.Lock()
         self.server = ThreadingHTTPServer(("127.0.0.1", port), _make_handler(self))
         self.server.daemon_threads = True
         self.port = self.server.server_address[1]
@@ -223,7 +238,11 @@ class LocalApi:
             if parameters is not None:
                 event = proxy_event(method, raw_path, headers, body, route, parameters, source_ip,
                                     self.app.account)
-                invocation = self.runner.invoke(route.function, event)
+                self._reload_if_edited()
+                try:
+                    invocation = self.runner.invoke(route.function, event)
+                finally:
+                    self.save()
                 if invocation.failed:
                     if self.log:
                         self.log(f"{route.function.logical_id} failed: {invocation.error}: "
@@ -233,11 +252,30 @@ class LocalApi:
         # API Gateway REST answers unknown routes this way, not with a 404.
         return _json_answer(403, "Missing Authentication Token")
 
+    def _reload_if_edited(self) -> None:
+        """Handler files changed since the last request: the functions start cold, with the new code."""
+        from engine.tasks import LambdaRunner
+
+        sources = _handler_sources(self.routes)
+        if sources == self._sources:
+            return
+        self._sources = sources
+        for route in self.routes:
+            if route.function is not None:
+                LambdaRunner.forget(route.function)
+        if self.log:
+            self.log("handlers changed: the next requests load the new code")
+
+    def save(self) -> None:
+        """Merge what requests wrote into .stepsmith/ now, so a `run` beside this server keeps it, and sees it."""
+        with self._saving:
+            self.aws.save()
+
     def _start_execution(self, machine: StateMachine, body: bytes) -> Answer:
         """API Gateway's StartExecution integration: the JSON body is the input; the run goes on alone."""
         from engine import execute
         from engine.asl.clock import RealClock
-        from engine.commands import write_history
+        from engine.commands import reserve_execution, write_history
         from engine.tasks import LocalDispatcher
 
         text = body.decode("utf-8", "replace").strip() or "{}"
@@ -248,13 +286,16 @@ class LocalApi:
         name = str(uuid.uuid4())
         arn = f"arn:aws:states:{self.app.region}:{self.app.account}:execution:{machine.name}:{name}"
         started = time.time()
+        reserve_execution(self.app.root, name, arn, machine.name)
 
         def run() -> None:
             clock = RealClock()
+            self._reload_if_edited()
             result = execute(machine.definition, text, state_machine_name=machine.name, execution_name=name,
                              account=self.app.account, region=self.app.region,
                              dispatcher=LocalDispatcher(self.app, clock=clock, runner=self.runner), clock=clock)
             write_history(self.app.root, result, text, machine.name)
+            self.save()
             if self.log:
                 self.log(f"{machine.logical_id} execution {name}: {result.status}")
 
@@ -290,6 +331,14 @@ class LocalApi:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def _handler_sources(routes: list[Route]) -> dict[str, tuple[int, int]]:
+    """Every Python file under the routed functions' code folders → (size, mtime): what an edit changes."""
+    folders = {route.function.code_uri for route in routes if route.function and route.function.code_uri}
+    return {str(path): (path.stat().st_size, path.stat().st_mtime_ns)
+            for folder in folders if folder.is_dir()
+            for path in folder.rglob("*.py") if "__pycache__" not in path.parts}
 
 
 def _callers(app: App, routes: list[Route], function_ip: str,
@@ -343,47 +392,66 @@ def _make_handler(api: LocalApi) -> type[BaseHTTPRequestHandler]:
 @click.argument("workflow", required=False)
 @click.option("--port", default=3000, show_default=True, help="Port on 127.0.0.1 (0 picks a free one).")
 @parameter_overrides_option
+@app_options
 @click.option("--function-ip", default="127.0.0.1", show_default=True,
               help="The address the functions' own AWS calls come from (aws:SourceIp, aws:VpcSourceIp).")
 @click.option("--template", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="The compiled template (default build/template.yaml; compiled first when stale).")
 @click.option("--state-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Local AWS state (default .stepsmith/ in the project).")
-def serve(workflow: str | None, port: int, parameter_overrides: dict[str, str], function_ip: str,
-          template: Path | None, state_dir: Path | None) -> None:
-    """Serve the API-triggered workflows (or WORKFLOW's) on 127.0.0.1 until Ctrl-C.
+def serve(workflow: str | None, port: int, parameter_overrides: dict[str, str], env_vars: Path | None,
+          config_env: str, function_ip: str, template: Path | None, state_dir: Path | None) -> None:
+    """Serve the API-triggered workflows (or WORKFLOW's: name, file name or path) on 127.0.0.1 until Ctrl-C.
 
-    Requests run the handlers in-process on local AWS, as API Gateway's Lambda proxy would. Presigned
-    SageMaker Studio URLs point at a stand-in page on the same port that admits or refuses the opener's
-    address by the function role's compiled IAM policy.
+    Requests run the handlers in-process on local AWS, as API Gateway's Lambda proxy would; edits to
+    handler files take effect on the next request, without a restart. What requests write is saved to
+    .stepsmith/ after each one. A route whose function needs a parameter without a value is named with
+    that parameter (exit 2 when no route is left). Presigned SageMaker Studio URLs point at a stand-in
+    page on the same port that admits or refuses the opener's address by the function role's compiled
+    IAM policy.
     """
-    from engine.app import App, AppError
     from engine.aws import LocalAWS
-    from engine.commands import compile_if_needed, find_root
+    from engine.aws.state import StateFileError
+    from engine.project import compile_if_needed, find_root, load_app, resolve_workflow, settings
 
     root = find_root()
-    parameters = parameter_overrides
-    if template is None:
-        compile_if_needed(root, echo=lambda text: click.echo(text, err=True))
+    echo = lambda text: click.echo(text, err=True)
     try:
-        app = App.load(root, template, parameter_overrides=parameters)
-    except AppError as error:
-        click.echo(str(error), err=True)
+        name = resolve_workflow(root, workflow).name if workflow else None
+        if template is None:
+            compile_if_needed(root, echo=echo)
+        chosen = settings(root, "serve", parameter_overrides, env_vars, config_env)
+        app = load_app(root, chosen, template)
+    except ProjectError as error:
+        echo(str(error))
         raise SystemExit(2) from None
-    routes = routes_of(app, workflow)
-    if not routes:
-        where = f"workflow {workflow}" if workflow else "the compiled template"
-        click.echo(f"{app.template_path}: {where} has no API route (trigger: api)", err=True)
+    parameters = chosen.parameter_overrides
+    routes = routes_of(app, name)
+    unserved = unresolved_routes(app, name)
+    if unserved and (name or not routes):
+        for line in unserved:
+            echo(f"cannot serve {line}")
         raise SystemExit(2)
-    with LocalAWS(state_dir or root / ".stepsmith", app=app) as aws:
+    if not routes:
+        where = f"workflow {name}" if name else "the compiled template"
+        echo(f"{app.template_path}: {where} has no API route (trigger: api)")
+        raise SystemExit(2)
+    for line in unserved:
+        echo(f"not serving {line}")
+    try:
+        aws = LocalAWS(state_dir or root / ".stepsmith", app=app).__enter__()
+    except StateFileError as error:
+        echo(str(error))
+        raise SystemExit(2) from None
+    try:
         try:
             api = LocalApi(app, aws, routes=routes, port=port, function_ip=function_ip, overrides=parameters,
-                           log=lambda text: click.echo(text, err=True))
+                           log=echo)
         except OSError as error:
-            click.echo(f"cannot listen on 127.0.0.1:{port}: {error.strerror}; try --port", err=True)
+            echo(f"cannot listen on 127.0.0.1:{port}: {error.strerror}; try --port")
             raise SystemExit(2) from None
         except PolicyError as error:
-            click.echo(f"{app.template_path}: {error}", err=True)
+            echo(f"{app.template_path}: {error}")
             raise SystemExit(2) from None
         for route in routes:
             click.echo(f"{route.method:6} {api.url}{route.path}  →  {route.target}")
@@ -395,3 +463,5 @@ def serve(workflow: str | None, port: int, parameter_overrides: dict[str, str], 
             pass
         finally:
             api.server.server_close()
+    finally:
+        aws.__exit__(None, None, None)
