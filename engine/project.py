@@ -11,7 +11,9 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from compiler import lookup
 from compiler.cli import parse_parameter_overrides
+from compiler.lookup import WorkflowRef
 
 if TYPE_CHECKING:
     from engine.app import App, StateMachine
@@ -35,42 +37,12 @@ def find_root(start: Path | None = None) -> Path:
 # ------------------------------------------------------------------------------------ workflow names
 
 
-def _declared_name(spec: Path) -> str:
-    """A spec's `name:` (the file name when it has none or cannot be read)."""
-    import yaml
-
-    try:
-        document = yaml.safe_load(spec.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError):
-        return spec.stem
-    name = document.get("name") if isinstance(document, dict) else None
-    return name if isinstance(name, str) and name else spec.stem
-
-
-@dataclass(frozen=True)
-class WorkflowRef:
-    """What a user typed for a workflow, resolved: the workflow's name and, when there is one, its spec."""
-
-    name: str
-    spec: Path | None
-
-
 def resolve_workflow(root: Path, typed: str) -> WorkflowRef:
-    """`b12`, `b12-jsonpath` or `workflows/b12-jsonpath.yaml` → the same workflow, whatever its `name:`."""
-    path = Path(typed)
-    if path.suffix in (".yaml", ".yml") or path.is_file():
-        if not path.is_file():
-            raise ProjectError(f"{typed}: no such workflow file")
-        return WorkflowRef(_declared_name(path), path.resolve())
-    folder = root / "workflows"
-    specs = sorted([*folder.glob("*.yaml"), *folder.glob("*.yml")]) if folder.is_dir() else []
-    for spec in specs:
-        if spec.stem == typed:
-            return WorkflowRef(_declared_name(spec), spec)
-    for spec in specs:
-        if _declared_name(spec) == typed:
-            return WorkflowRef(typed, spec)
-    return WorkflowRef(typed, None)   # perhaps a machine of a hand-written template: App decides
+    """`b12`, `b12-jsonpath` or `workflows/b12-jsonpath.yaml` → the same workflow (ProjectError if no file)."""
+    try:
+        return lookup.resolve_workflow(root, typed)
+    except lookup.WorkflowNotFound as error:
+        raise ProjectError(str(error)) from None
 
 
 def find_machine(app: App, ref: WorkflowRef, skipped: dict[str, list[str]] | None = None) -> StateMachine:
