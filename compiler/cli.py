@@ -44,7 +44,9 @@ def _overrides(ctx: click.Context, param: click.Parameter, values: tuple[str, ..
 # Shared by `compile`, `run` and `serve`, so all three take parameter values exactly as `sam deploy` does.
 parameter_overrides_option = click.option(
     "--parameter-overrides", "parameter_overrides", multiple=True, callback=_overrides,
-    metavar="KEY=VALUE ...", help="Template parameter values, as `sam deploy` takes them; repeatable.")
+    metavar="'KEY=VALUE ...'",
+    help="Template parameter values, as `sam deploy` takes them: several in one quoted value, or the option "
+         "repeated; checked as CloudFormation checks them (unknown keys, AllowedValues, AllowedPattern, …).")
 
 
 def _fail(message: str) -> None:

@@ -82,6 +82,7 @@ class Progress:
         self._open: list[tuple[str, str]] = []   # (state name, kind) entered and not exited, innermost last
         self._failed: dict[str, str] = {}         # state name → the error of its last failed attempt
         self._maps: list[dict] = []               # per open Map: total, done, failed, bar task
+        self._last_error: str | None = None
         self._bar: Any = None
         self._spinners: dict[str, Any] = {}
         self._lock = threading.Lock()
@@ -174,7 +175,9 @@ class Progress:
     def _state_failed(self, kind: str, event: dict, inside_map: bool) -> None:
         details = next((value for key, value in event.items() if key.endswith("EventDetails")), {}) or {}
         owner = self._innermost(_FAILURES[kind])
-        error = details.get("error") or ("States.Aborted" if kind == "MapStateAborted" else "an error")
+        # A Parallel or Map failure event names no error: it is the failing branch's (or iteration's).
+        error = details.get("error") or self._last_error or "an error"
+        self._last_error = error
         if owner is not None:
             self._failed[owner] = error
         if kind.startswith("Map"):

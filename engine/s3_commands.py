@@ -29,15 +29,17 @@ def _s3_root() -> Path:
 
 def _app_buckets() -> list[str]:
     """The compiled app's bucket names (none when there is no usable build/template.yaml)."""
-    root = find_root()
-    if not (root / "build" / "template.yaml").is_file():
-        return []
     from engine.app import App, AppError
+    from engine.project import ProjectError, compile_if_needed
 
+    root = find_root()
     try:
+        compile_if_needed(root)
+        if not (root / "build" / "template.yaml").is_file():
+            return []
         return sorted(App.load(root).buckets.values())
-    except (AppError, OSError, ValueError):
-        return []
+    except (ProjectError, AppError, OSError, ValueError):
+        return []   # local S3 stays usable when the specs are broken; `run` says what is wrong
 
 
 def _provision_buckets(base: Path) -> None:
@@ -240,7 +242,8 @@ def _copy(origin: Path | str, target: Path | str) -> None:
     source_stream = sys.stdin.buffer if origin == "-" else open(origin, "rb")  # noqa: SIM115
     try:
         if target == "-":
-            shutil.copyfileobj(source_stream, click.get_binary_stream("stdout"))
+            shutil.copyfileobj(source_stream, sys.stdout.buffer)
+            sys.stdout.buffer.flush()
             return
         assert isinstance(target, Path)
         if target.is_dir():

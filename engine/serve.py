@@ -275,7 +275,7 @@ class LocalApi:
         """API Gateway's StartExecution integration: the JSON body is the input; the run goes on alone."""
         from engine import execute
         from engine.asl.clock import RealClock
-        from engine.commands import reserve_execution, write_history
+        from engine.commands import write_history
         from engine.tasks import LocalDispatcher
 
         text = body.decode("utf-8", "replace").strip() or "{}"
@@ -286,7 +286,6 @@ class LocalApi:
         name = str(uuid.uuid4())
         arn = f"arn:aws:states:{self.app.region}:{self.app.account}:execution:{machine.name}:{name}"
         started = time.time()
-        reserve_execution(self.app.root, name, arn, machine.name)
 
         def run() -> None:
             clock = RealClock()
