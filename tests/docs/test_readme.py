@@ -19,7 +19,7 @@ REPO = Path(__file__).resolve().parents[2]
 README = REPO / "README.md"
 VENV = REPO / ".venv"
 _BLOCK = re.compile(r"(?:<!-- readme-test: skip \((?P<reason>[^)]+)\) -->\n)?^```(?P<lang>sh|bash|shell)\n"
-                    r"(?P<body>.*?)^```", re.S | re.M)
+                    r"(?P<body>.*?)^```", re.DOTALL | re.MULTILINE)
 
 
 def shell_blocks() -> list[tuple[int, str | None, str]]:
@@ -34,7 +34,7 @@ RUNNABLE = [(line, body) for line, reason, body in shell_blocks() if reason is N
 
 def test_every_shell_block_runs_or_says_why_not():
     blocks = shell_blocks()
-    fenced = len(re.findall(r"^```(?:sh|bash|shell)\n", README.read_text(encoding="utf-8"), re.M))
+    fenced = len(re.findall(r"^```(?:sh|bash|shell)\n", README.read_text(encoding="utf-8"), re.MULTILINE))
     assert len(blocks) == fenced      # none escapes the parser (and so this test)
     assert len(RUNNABLE) >= 2          # the tour and the local face blur at least
 
