@@ -170,3 +170,59 @@ def test_parameter_overrides_take_every_form_sam_deploy_takes() -> None:
         "A": "1", "B": "two words", "C": "x=y", "D": ""}
     with pytest.raises(ValueError, match="'nokey' is not KEY=VALUE"):
         parse_parameter_overrides(("nokey",))
+
+
+def test_graph_output_format_follows_the_extension_or_is_refused(project: Path) -> None:
+    assert run(graph, "uploads", "-o", "g.dot").exit_code == 0
+    assert (project / "g.dot").read_text(encoding="utf-8").startswith('digraph "uploads" {')
+    assert run(graph, "uploads", "-o", "g.gv").exit_code == 0
+    assert (project / "g.gv").read_text(encoding="utf-8").startswith("digraph")
+    for name in ("g.txt", "g", "g.html"):
+        refused = run(graph, "uploads", "-o", name)
+        assert refused.exit_code == 2 and "cannot tell the graph format" in refused.stderr
+        assert not (project / name).exists()
+    clash = run(graph, "uploads", "--format", "mermaid", "-o", "g2.dot")
+    assert clash.exit_code == 2 and not (project / "g2.dot").exists()
+    for image in ("g.pdf", "g.jpg"):
+        drawn = run(graph, "uploads", "-o", image)
+        if shutil.which("dot") is None:
+            assert drawn.exit_code == 2 and "needs Graphviz `dot`" in drawn.stderr
+            assert not (project / image).exists()
+        else:
+            assert drawn.exit_code == 0 and not (project / image).read_bytes().startswith(b"flowchart")
+
+
+def test_graph_of_a_workflow_ending_in_succeed_has_no_dangling_end(project: Path) -> None:
+    (project / "workflows" / "ends.yaml").write_text(
+        "steps:\n  - name: A\n    pass: {}\n  - name: Done\n    succeed: {}\n", encoding="utf-8")
+    mermaid = run(graph, "ends").stdout
+    assert "end_" not in mermaid
+    assert "s0 --> s1" in mermaid
+    assert "end_" not in run(graph, "ends", "--format", "dot").stdout
+    assert "end_" in run(graph, "uploads").stdout      # a step that ends the workflow still points at end
+
+
+def test_graph_draws_a_caught_failure_apart_from_success(project: Path) -> None:
+    runs = project / ".stepsmith" / "executions"
+    runs.mkdir(parents=True)
+    events = [{"type": "ExecutionStarted"},
+              {"type": "TaskStateEntered", "stateEnteredEventDetails": {"name": "Start"}},
+              {"type": "LambdaFunctionFailed", "lambdaFunctionFailedEventDetails": {"error": "E"}},
+              {"type": "TaskStateExited", "stateExitedEventDetails": {"name": "Start"}},
+              {"type": "ExecutionSucceeded"}]
+    (runs / "r2.json").write_text(json.dumps({"status": "SUCCEEDED", "stateMachine": "proj-scheduled",
+                                              "events": events}), encoding="utf-8")
+    lines = run(graph, "scheduled", "--execution", "r2").stdout.splitlines()
+    assert "  class s0 caught" in lines
+    assert not any(line.startswith("  class ") and line.endswith(" visited") and "s0" in line for line in lines)
+
+
+def test_graph_refuses_an_execution_of_another_workflow(project: Path) -> None:
+    runs = project / ".stepsmith" / "executions"
+    runs.mkdir(parents=True)
+    (runs / "other.json").write_text(json.dumps({"status": "SUCCEEDED", "stateMachine": "proj-uploads",
+                                                 "events": []}), encoding="utf-8")
+    result = run(graph, "scheduled", "--execution", "other")
+    assert result.exit_code == 2
+    assert "execution of state machine 'proj-uploads', not of workflow 'scheduled'" in result.stderr
+    assert run(graph, "scheduled", "--execution", "../../x").exit_code == 2
