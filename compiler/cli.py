@@ -13,7 +13,22 @@ from pathlib import Path
 
 import click
 
-_FILES = click.argument("files", nargs=-1, type=click.Path(dir_okay=False, path_type=Path))
+_FILES = click.argument("files", nargs=-1, type=click.Path(dir_okay=False, path_type=Path),
+                        metavar="[WORKFLOW]...")
+
+
+def _spec_paths(root: Path, typed: tuple[Path, ...]) -> list[Path] | None:
+    """Workflows as typed (names, file names or paths) → their spec files; None for the whole project."""
+    from compiler.lookup import WorkflowNotFound, resolve_workflow
+
+    paths = []
+    for value in typed:
+        try:
+            spec = resolve_workflow(root, str(value)).spec
+        except WorkflowNotFound:
+            spec = None
+        paths.append(spec or value)   # an unknown one is reported by the loader as "no such workflow file"
+    return paths or None
 
 
 def parse_parameter_overrides(values: tuple[str, ...]) -> dict[str, str]:
@@ -64,7 +79,8 @@ def _report(errors: list) -> None:
 @click.command()
 @_FILES
 def validate(files: tuple[Path, ...]) -> None:
-    """Check workflow specs (default: every workflows/*.yaml) and print every error as file:line:col.
+    """Check workflows (names, file names or spec paths; default: every workflows/*.yaml) and print every
+    error as file:line:col.
 
     Checks the schema and every cross-reference: step names, resources, parameters, handlers
     (module and `(event, context)` function, read statically), images, triggers, JSONPath and
@@ -74,7 +90,7 @@ def validate(files: tuple[Path, ...]) -> None:
 
     root = find_project_root()
     try:
-        workflows = load_project(root, files or None)
+        workflows = load_project(root, _spec_paths(root, files))
     except SpecErrors as exc:
         for error in exc.errors:
             click.echo(str(error), err=True)
@@ -96,7 +112,8 @@ def validate(files: tuple[Path, ...]) -> None:
 @click.option("--config-env", default="default", show_default=True, metavar="ENV",
               help="samconfig.toml environment whose `parameter_overrides` apply unless given here.")
 def compile_(files: tuple[Path, ...], out_dir: Path, parameter_overrides: dict[str, str], config_env: str) -> None:
-    """Compile workflows to OUT/template.yaml (SAM) and OUT/statemachines/<workflow>.asl.json.
+    """Compile workflows (names, file names or spec paths; default: all) to OUT/template.yaml (SAM) and
+    OUT/statemachines/<workflow>.asl.json.
 
     Validates first; on any error nothing is written. Output is deterministic: compiling twice
     gives byte-identical files. Deploy with `sam build && sam deploy` from the project root.
@@ -115,13 +132,14 @@ def compile_(files: tuple[Path, ...], out_dir: Path, parameter_overrides: dict[s
     except (SamConfigError, ValueError) as error:
         _fail(str(error))
     target = out_dir if out_dir.is_absolute() else Path.cwd() / out_dir
+    specs = _spec_paths(root, files)
     try:
         if parameter_overrides:
-            template = sam.build_template(load_project(root, files or None), root)
+            template = sam.build_template(load_project(root, specs), root)
             problems = check_parameter_values(template.get("Parameters") or {}, parameter_overrides)
             if problems:
                 _fail("\n".join(f"--parameter-overrides: {problem}" for problem in problems))
-        result = compile_project(root, target, files or None, parameter_overrides=parameter_overrides)
+        result = compile_project(root, target, specs, parameter_overrides=parameter_overrides)
     except SpecErrors as exc:
         _report(exc.errors)
         return

@@ -33,6 +33,8 @@ def resolve_workflow(root: Path, typed: str) -> WorkflowRef:
     """`b12`, `b12-jsonpath` or `workflows/b12-jsonpath.yaml` → the same workflow, whatever its `name:`."""
     path = Path(typed)
     if path.suffix in (".yaml", ".yml") or path.is_file():
+        if not path.is_file() and path.parent == Path(".") and (root / "workflows" / path.name).is_file():
+            path = root / "workflows" / path.name     # `b12-jsonpath.yaml`: the file name with its suffix
         if not path.is_file():
             raise WorkflowNotFound(f"{typed}: no such workflow file")
         return WorkflowRef(_declared_name(path), path.resolve())

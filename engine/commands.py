@@ -279,6 +279,15 @@ def reserve_execution(root: Path, name: str, execution_arn: str, machine_name: s
     return path
 
 
+def _release(reserved: Path) -> None:
+    """Free a claimed name when its execution never ran (the record is still the RUNNING placeholder)."""
+    try:
+        if json.loads(reserved.read_text(encoding="utf-8")).get("status") == "RUNNING":
+            reserved.unlink()
+    except (OSError, ValueError):
+        pass
+
+
 def write_history(root: Path, result: Any, input_text: str, machine_name: str) -> Path:
     """Save an execution as .stepsmith/executions/<name>.json (DescribeExecution fields + events), atomically:
     a reader sees the RUNNING record or the finished one, never half of either."""
@@ -505,13 +514,13 @@ def run(workflow: str, input_: str | None, upload: Path | None, out_dir: Path | 
                                    real_time, quiet, echo)
     except KeyboardInterrupt:
         # Stopped before the execution began (while local AWS loaded): nothing ran, the name is free again.
-        reserved.unlink(missing_ok=True)
+        _release(reserved)
         _fail(f"interrupted before execution {name} started; nothing ran", 130)
     except StateFileError as error:
-        reserved.unlink(missing_ok=True)
+        _release(reserved)
         _fail(str(error))
     except BaseException:
-        reserved.unlink(missing_ok=True)
+        _release(reserved)
         raise
     echo(f"history: {reserved.relative_to(root) if reserved.is_relative_to(root) else reserved}")
     if result.status == "ABORTED":

@@ -8,6 +8,7 @@ sign-in can be followed all the way, with the compiled IAM policies deciding who
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import re
 import sys
@@ -15,6 +16,7 @@ import threading
 import time
 import urllib.parse
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -216,7 +218,12 @@ class LocalApi:
         self.runner = LambdaRunner()
         self.log = log
         self._sources = _handler_sources(routes)
-        self._saving = threading.Lock()
+        # Saving waits until no request is running, and requests wait while a save runs: moto is not
+        # meant to be read whole while a handler writes to it. Answers never wait for a save.
+        self._idle = threading.Condition()
+        self._in_flight = 0
+        self._dirty = threading.Event()
+        self._saver: threading.Thread | None = None
         self.server = ThreadingHTTPServer(("127.0.0.1", port), _make_handler(self))
         self.server.daemon_threads = True
         self.port = self.server.server_address[1]
@@ -239,10 +246,8 @@ class LocalApi:
                 event = proxy_event(method, raw_path, headers, body, route, parameters, source_ip,
                                     self.app.account)
                 self._reload_if_edited()
-                try:
+                with self._working():
                     invocation = self.runner.invoke(route.function, event)
-                finally:
-                    self.save()
                 if invocation.failed:
                     if self.log:
                         self.log(f"{route.function.logical_id} failed: {invocation.error}: "
@@ -266,10 +271,40 @@ class LocalApi:
         if self.log:
             self.log("handlers changed: the next requests load the new code")
 
+    @contextlib.contextmanager
+    def _working(self) -> Iterator[None]:
+        """Count a request (or a started execution) in flight; when it ends, ask for a save."""
+        with self._idle:
+            self._in_flight += 1
+        try:
+            yield
+        finally:
+            with self._idle:
+                self._in_flight -= 1
+                self._idle.notify_all()
+            self._dirty.set()
+
+    def _save_when_idle(self) -> None:
+        while True:
+            self._dirty.wait()
+            time.sleep(0.05)   # one save for a burst of requests
+            with self._idle:
+                while self._in_flight:
+                    self._idle.wait()
+                self._dirty.clear()
+                self.save()
+
     def save(self) -> None:
-        """Merge what requests wrote into .stepsmith/ now, so a `run` beside this server keeps it, and sees it."""
-        with self._saving:
+        """Merge what requests wrote into .stepsmith/ now, so a `run` beside this server keeps it, and sees it.
+
+        A save that fails (a state file damaged by hand meanwhile) is logged; the next one tries again, and
+        the last one runs when the server stops.
+        """
+        try:
             self.aws.save()
+        except Exception as error:  # noqa: BLE001 — the answer is already made; the state waits
+            if self.log:
+                self.log(f"could not save local state yet: {error}")
 
     def _start_execution(self, machine: StateMachine, body: bytes) -> Answer:
         """API Gateway's StartExecution integration: the JSON body is the input; the run goes on alone."""
@@ -290,11 +325,12 @@ class LocalApi:
         def run() -> None:
             clock = RealClock()
             self._reload_if_edited()
-            result = execute(machine.definition, text, state_machine_name=machine.name, execution_name=name,
-                             account=self.app.account, region=self.app.region,
-                             dispatcher=LocalDispatcher(self.app, clock=clock, runner=self.runner), clock=clock)
-            write_history(self.app.root, result, text, machine.name)
-            self.save()
+            with self._working():
+                result = execute(machine.definition, text, state_machine_name=machine.name,
+                                 execution_name=name, account=self.app.account, region=self.app.region,
+                                 dispatcher=LocalDispatcher(self.app, clock=clock, runner=self.runner),
+                                 clock=clock)
+                write_history(self.app.root, result, text, machine.name)
             if self.log:
                 self.log(f"{machine.logical_id} execution {name}: {result.status}")
 
@@ -312,8 +348,15 @@ class LocalApi:
         return Answer(page.status, [("Content-Type", "text/html; charset=utf-8"), ("Cache-Control", "no-store")],
                       page.html.encode())
 
+    def start_saver(self) -> None:
+        """Save what requests write to .stepsmith/ in the background, whenever no request is running."""
+        if self._saver is None and self.aws.persist:
+            self._saver = threading.Thread(target=self._save_when_idle, name="stepsmith-save", daemon=True)
+            self._saver.start()
+
     def start(self) -> LocalApi:
         """Serve in a background thread."""
+        self.start_saver()
         self._thread = threading.Thread(target=self.server.serve_forever, name="stepsmith-serve", daemon=True)
         self._thread.start()
         return self
@@ -456,6 +499,7 @@ def serve(workflow: str | None, port: int, parameter_overrides: dict[str, str], 
             click.echo(f"{route.method:6} {api.url}{route.path}  →  {route.target}")
         click.echo(f"Studio stand-in at {api.url}{sagemaker_studio.STUDIO_PREFIX}  (Ctrl-C stops)")
         sys.stdout.flush()
+        api.start_saver()
         try:
             api.server.serve_forever()
         except KeyboardInterrupt:

@@ -193,8 +193,22 @@ def save_state(aws: LocalAWS, state_dir: Path, loaded: dict) -> dict:
 
 
 def _save_state(aws: LocalAWS, state_dir: Path, loaded: dict) -> dict:
-    snapshot: dict[str, Any] = {"s3": {}, "dynamodb": dict(loaded.get("dynamodb", {})),
+    snapshot: dict[str, Any] = {"s3": dict(loaded.get("s3", {})), "dynamodb": dict(loaded.get("dynamodb", {})),
                                 "ssm": dict(loaded.get("ssm", {}))}
+    # Only services called since the last save can have changed (`serve` saves after every request).
+    if "s3" in aws.touched:
+        _save_objects(aws, state_dir, loaded, snapshot)
+    if "dynamodb" in aws.touched:
+        _save_tables(aws, state_dir, loaded.get("dynamodb", {}), snapshot)
+    # Loading moto's SSM backend costs seconds (AWS's public parameters); skip it when unused.
+    if "ssm" in aws.touched:
+        _save_parameters(aws, state_dir, loaded.get("ssm", {}), snapshot)
+    aws.touched.clear()
+    return snapshot
+
+
+def _save_objects(aws: LocalAWS, state_dir: Path, loaded: dict, snapshot: dict) -> None:
+    snapshot["s3"] = {}
     s3 = aws.client("s3")
     buckets = [bucket["Name"] for bucket in s3.list_buckets().get("Buckets", [])]
     for bucket in buckets:
@@ -230,13 +244,6 @@ def _save_state(aws: LocalAWS, state_dir: Path, loaded: dict) -> dict:
         snapshot["s3"][bucket] = objects
     for bucket in set(loaded.get("s3", {})) - set(buckets):
         shutil.rmtree(state_dir / "s3" / bucket, ignore_errors=True)
-
-    if "dynamodb" in aws.touched:
-        _save_tables(aws, state_dir, loaded.get("dynamodb", {}), snapshot)
-    # Loading moto's SSM backend costs seconds (AWS's public parameters); skip it when unused.
-    if "ssm" in aws.touched:
-        _save_parameters(aws, state_dir, loaded.get("ssm", {}), snapshot)
-    return snapshot
 
 
 def _save_tables(aws: LocalAWS, state_dir: Path, loaded: dict[str, dict], snapshot: dict) -> None:

@@ -38,8 +38,10 @@ def cli_process(root: Path, *args: str) -> subprocess.Popen:
 # ------------------------------------------------------------------------------------------------ names
 
 
-@pytest.mark.parametrize("typed", ["b12", "b12-jsonpath", "workflows/b12-jsonpath.yaml"])
-def test_a_workflow_is_its_name_its_file_name_or_its_path_for_run_and_graph(project, typed):
+@pytest.mark.parametrize("typed", ["b12", "b12-jsonpath", "b12-jsonpath.yaml", "workflows/b12-jsonpath.yaml"])
+def test_a_workflow_is_its_name_its_file_name_or_its_path_everywhere(project, typed):
+    validated = stepsmith("validate", typed)
+    assert validated.exit_code == 0 and validated.stdout == "ok: 1 workflow valid\n", validated.stderr
     result = stepsmith("run", typed, "-q")
     assert result.exit_code == 0, result.stderr
     assert json.loads(result.stdout)["greeting"]["greeting"] == "hello"
@@ -360,3 +362,32 @@ def test_help_of_every_command_runs(project):
         result = stepsmith(name, "--help")
         assert result.exit_code == 0, (name, result.output)
         assert result.stdout.startswith(f"Usage: main {name}")
+
+
+def test_serve_beside_a_run_keeps_the_writes_of_both(project):
+    import urllib.request
+
+    from engine.aws import LocalAWS
+    from engine.project import compile_if_needed, load_app, settings
+    from engine.serve import LocalApi, routes_of
+
+    compile_if_needed(project)
+    app = load_app(project, settings(project, "serve", {"Secret": "s"}, None, "default"))
+    tables = project / ".stepsmith" / "dynamodb"
+    with LocalAWS(project / ".stepsmith", app=app) as aws, \
+            LocalApi(app, aws, routes=routes_of(app, "web"), port=0) as api:
+        run = cli_process(project, "run", "b12", "-q", "--input", '{"name": "ada"}')
+        assert run.wait(timeout=300) == 0, run.stderr.read()
+        request = urllib.request.Request(api.url + "/hello", data=b"{}", method="POST")
+        with urllib.request.urlopen(request, timeout=30) as answer:
+            assert answer.status == 200
+        deadline = time.monotonic() + 30
+        while not _items(tables / "fd-VisitsTable.json") and time.monotonic() < deadline:
+            time.sleep(0.1)   # saved in the background while the server runs
+        assert len(_items(tables / "fd-VisitsTable.json")) == 1
+    seen = json.loads((tables / "fd-SeenTable.json").read_text())["Items"]
+    assert [item["id"]["S"] for item in seen] == ["ada"]
+
+
+def _items(table: Path) -> list:
+    return json.loads(table.read_text())["Items"] if table.is_file() else []
