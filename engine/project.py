@@ -4,7 +4,10 @@ that matches the specs, and the settings every such command shares (`--parameter
 """
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -74,15 +77,32 @@ def compile_if_needed(root: Path, echo: Any = None) -> dict[str, list[str]]:
     if freshness.is_current(root, build):
         skipped = (freshness.read_manifest(build) or {}).get("skipped") or {}
     else:
-        if echo:
-            echo("compiling workflows/ → build/")
-        skipped = _compile_valid(root, build)
-        freshness.write_manifest(root, build, skipped)
+        # Two runs started together compile once: the second finds build/ current when it gets the lock.
+        with _compile_lock(root):
+            if freshness.is_current(root, build):
+                skipped = (freshness.read_manifest(build) or {}).get("skipped") or {}
+            else:
+                if echo:
+                    echo("compiling workflows/ → build/")
+                skipped = _compile_valid(root, build)
+                freshness.write_manifest(root, build, skipped)
     if echo:
         for shown, errors in sorted(skipped.items()):
             more = f" (+{len(errors) - 1} more; `stepsmith validate {shown}` lists them)" if len(errors) > 1 else ""
             echo(f"skipped {shown}: {errors[0]}{more}")
     return skipped
+
+
+@contextlib.contextmanager
+def _compile_lock(root: Path) -> Iterator[None]:
+    folder = root / STATE_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / "compile.lock", "a+") as lock:
+        fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
 
 
 def _compile_valid(root: Path, build: Path) -> dict[str, list[str]]:
