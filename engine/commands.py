@@ -393,6 +393,8 @@ def run_execution(definition: dict, input_text: str, *, name: str, machine_name:
         fallback.clock = clock
     from engine.asl.errors import DefinitionError
 
+    if _main_thread():
+        signal.signal(signal.SIGINT, _interrupt_once)
     with Progress(quiet) as progress:
         try:
             result = execute(definition, input_text, state_machine_name=machine_name, execution_name=name,
@@ -407,6 +409,12 @@ def run_execution(definition: dict, input_text: str, *, name: str, machine_name:
         _explain_abort(result)
         _print_result(result, progress)
     return result
+
+
+def _interrupt_once(signum: int, frame: Any) -> None:
+    """The first Ctrl-C stops the execution (ABORTED); later ones are ignored until its history is saved."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    raise KeyboardInterrupt
 
 
 def _main_thread() -> bool:

@@ -144,6 +144,8 @@ def test_ctrl_c_aborts_with_a_reason_and_keeps_the_history(project, tmp_path):
     while not marker.exists() and process.poll() is None and time.monotonic() < deadline:
         time.sleep(0.1)   # until the run is inside the slow handler
     process.send_signal(signal.SIGINT)
+    time.sleep(0.05)
+    process.send_signal(signal.SIGINT)   # impatient: a second Ctrl-C must not cost the history
     _, stderr = process.communicate(timeout=120)
     assert process.returncode == 130, stderr
     assert "ABORTED: Stepsmith.Interrupted: Stopped with Ctrl-C (SIGINT) in state 'Slow'" in stderr
