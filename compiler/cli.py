@@ -136,7 +136,7 @@ def compile_(files: tuple[Path, ...], out_dir: Path, parameter_overrides: dict[s
     try:
         if parameter_overrides:
             template = sam.build_template(load_project(root, specs), root)
-            problems = check_parameter_values(template.get("Parameters") or {}, parameter_overrides)
+            problems = check_parameter_values(template.get("Parameters") or {}, parameter_overrides, template)
             if problems:
                 _fail("\n".join(f"--parameter-overrides: {problem}" for problem in problems))
         result = compile_project(root, target, specs, parameter_overrides=parameter_overrides)

@@ -162,7 +162,7 @@ class App:
         if not path.is_absolute():
             path = (root / path).resolve()
         document = load_template(path)
-        problems = check_parameter_values(document.get("Parameters") or {}, parameter_overrides or {})
+        problems = check_parameter_values(document.get("Parameters") or {}, parameter_overrides or {}, document)
         if problems:
             raise AppError("\n".join(f"--parameter-overrides: {problem}" for problem in problems))
         app = cls(root=root, template_path=path, stack=stack or _stack_name(root, config_env), account=account,

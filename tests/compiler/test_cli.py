@@ -226,3 +226,13 @@ def test_graph_refuses_an_execution_of_another_workflow(project: Path) -> None:
     assert result.exit_code == 2
     assert "execution of state machine 'proj-uploads', not of workflow 'scheduled'" in result.stderr
     assert run(graph, "scheduled", "--execution", "../../x").exit_code == 2
+
+
+def test_a_parameter_in_an_ip_condition_must_be_a_cidr(project: Path) -> None:
+    """The invalid CIDR that used to end up in the SCP: IAM would refuse the policy, so compile refuses it."""
+    refused = run(compile_, "-o", "out", "--parameter-overrides", "NetworkCidr=10.0.0/16")
+    assert refused.exit_code == 2
+    assert "Parameter 'NetworkCidr' must be an IP address or CIDR block" in refused.stderr
+    assert not (project / "out").exists()
+    assert run(compile_, "-o", "out", "--parameter-overrides", "NetworkCidr=10.0.0.0/16").exit_code == 0
+    assert "10.0.0.0/16" in (project / "out" / "everything.scp.json").read_text(encoding="utf-8")
