@@ -268,7 +268,7 @@ def reserve_execution(root: Path, name: str, execution_arn: str, machine_name: s
     path = history_path(root, name)
     path.parent.mkdir(parents=True, exist_ok=True)
     record = {"executionArn": execution_arn, "stateMachine": machine_name, "name": name, "status": "RUNNING",
-              "startDate": dt.datetime.now(dt.UTC).isoformat(), "events": []}
+              "startDate": dt.datetime.now(dt.UTC).isoformat(), "events": [], "pid": os.getpid()}
     try:
         descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
     except FileExistsError:
@@ -605,6 +605,20 @@ def _read_record(path: Path) -> dict:
     raise ValueError(f"{path}: {problem}; delete it if it is not needed")
 
 
+def _status(record: dict) -> str:
+    """The record's status; a RUNNING one whose process is gone (killed) says so."""
+    pid = record.get("pid")
+    if record["status"] != "RUNNING" or not isinstance(pid, int):
+        return record["status"]
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return "RUNNING (its process ended without a result)"
+    except PermissionError:
+        pass
+    return "RUNNING"
+
+
 def _table(console: Any, headers: list[str], rows: list[list[str]]) -> None:
     """A table for people on a terminal; whole values separated by tabs for pipes and files."""
     if not console.is_terminal:
@@ -644,7 +658,7 @@ def history(name: str | None, as_json: bool) -> None:
             start = dt.datetime.fromisoformat(record["startDate"])
             stop = dt.datetime.fromisoformat(record["stopDate"]) if record.get("stopDate") else None
             seconds = f"{(stop - start).total_seconds():.1f}" if stop else ""
-            rows.append([record["name"], record.get("stateMachine", ""), record["status"],
+            rows.append([record["name"], record.get("stateMachine", ""), _status(record),
                          start.strftime("%Y-%m-%d %H:%M:%S"), seconds])
         if as_json:
             click.echo(json.dumps([row[0] for row in rows]))
@@ -674,7 +688,7 @@ def history(name: str | None, as_json: bool) -> None:
         rows.append([str(event["id"]), event["type"], str(details.get("name", "")), f"{at:.3f}",
                      _one_line(detail, 80 if console.is_terminal else 2000)])
     _table(console, ["id", "type", "state", "at (s)", "detail"], rows)
-    click.echo(f"{record['name']}: {record['status']}")
+    click.echo(f"{record['name']}: {_status(record)}")
     if record.get("output") is not None:
         click.echo(record["output"])
     elif record.get("error"):

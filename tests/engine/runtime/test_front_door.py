@@ -158,6 +158,18 @@ def test_ctrl_c_aborts_with_a_reason_and_keeps_the_history(project, tmp_path):
 # ------------------------------------------------------------------------------------------------ names of runs
 
 
+def test_a_run_that_was_killed_shows_as_such(project):
+    from engine.commands import reserve_execution
+
+    record = reserve_execution(project, "killed", "arn:aws:states:us-east-1:1:execution:fd-b12:killed", "fd-b12")
+    document = json.loads(record.read_text())
+    assert document["status"] == "RUNNING"
+    document["pid"] = 2 ** 22 + 12345   # above any pid this machine hands out
+    record.write_text(json.dumps(document))
+    row = stepsmith("history").stdout.splitlines()[1].split("\t")
+    assert row[:3] == ["killed", "fd-b12", "RUNNING (its process ended without a result)"]
+
+
 @pytest.mark.parametrize("name", ["a/b", "..", "has space", "x" * 81, "semi;colon", ""])
 def test_execution_names_follow_aws_rules(project, name):
     result = stepsmith("run", "b12", "--name", name)
