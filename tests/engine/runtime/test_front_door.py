@@ -404,3 +404,31 @@ def test_serve_beside_a_run_keeps_the_writes_of_both(project):
 
 def _items(table: Path) -> list:
     return json.loads(table.read_text())["Items"] if table.is_file() else []
+
+
+def test_a_session_saves_only_its_own_changes_merged_with_what_others_wrote_meanwhile(tmp_path):
+    """Items and parameters by key: a delete here, an add elsewhere, both survive; untouched ones stay."""
+    from engine.aws import LocalAWS
+
+    state = tmp_path / ".stepsmith"
+    table = state / "dynamodb" / "t.json"
+    with LocalAWS(state) as aws:
+        dynamodb = aws.client("dynamodb")
+        dynamodb.create_table(TableName="t", KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+                              AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+                              BillingMode="PAY_PER_REQUEST")
+        for key in ("x", "y"):
+            dynamodb.put_item(TableName="t", Item={"id": {"S": key}})
+        aws.client("ssm").put_parameter(Name="/a", Value="1", Type="String")
+    with LocalAWS(state) as aws:
+        aws.client("dynamodb").delete_item(TableName="t", Key={"id": {"S": "x"}})
+        aws.client("ssm").put_parameter(Name="/a", Value="2", Type="String", Overwrite=True)
+        # Meanwhile another run saved an item and a parameter of its own.
+        document = json.loads(table.read_text())
+        document["Items"].append({"id": {"S": "z"}})
+        table.write_text(json.dumps(document))
+        parameters = json.loads((state / "ssm.json").read_text())
+        (state / "ssm.json").write_text(json.dumps({**parameters, "/b": {"Type": "String", "Value": "other"}}))
+    assert sorted(item["id"]["S"] for item in json.loads(table.read_text())["Items"]) == ["y", "z"]
+    assert json.loads((state / "ssm.json").read_text()) == {"/a": {"Type": "String", "Value": "2"},
+                                                           "/b": {"Type": "String", "Value": "other"}}
