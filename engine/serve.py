@@ -348,6 +348,10 @@ class LocalApi:
         return Answer(page.status, [("Content-Type", "text/html; charset=utf-8"), ("Cache-Control", "no-store")],
                       page.html.encode())
 
+    def idle_lock(self) -> threading.Condition:
+        """Held by each save; holding it keeps saves and new requests out."""
+        return self._idle
+
     def start_saver(self) -> None:
         """Save what requests write to .stepsmith/ in the background, whenever no request is running."""
         if self._saver is None and self.aws.persist:
@@ -485,6 +489,7 @@ def serve(workflow: str | None, port: int, parameter_overrides: dict[str, str], 
     except StateFileError as error:
         echo(str(error))
         raise SystemExit(2) from None
+    api: LocalApi | None = None
     try:
         try:
             api = LocalApi(app, aws, routes=routes, port=port, function_ip=function_ip, overrides=parameters,
@@ -507,4 +512,6 @@ def serve(workflow: str | None, port: int, parameter_overrides: dict[str, str], 
         finally:
             api.server.server_close()
     finally:
-        aws.__exit__(None, None, None)
+        # The last save waits for a background one to finish, so the two never interleave.
+        with api.idle_lock() if api is not None else contextlib.nullcontext():
+            aws.__exit__(None, None, None)
