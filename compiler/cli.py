@@ -13,7 +13,22 @@ from pathlib import Path
 
 import click
 
-_FILES = click.argument("files", nargs=-1, type=click.Path(dir_okay=False, path_type=Path))
+_FILES = click.argument("files", nargs=-1, type=click.Path(dir_okay=False, path_type=Path),
+                        metavar="[WORKFLOW]...")
+
+
+def _spec_paths(root: Path, typed: tuple[Path, ...]) -> list[Path] | None:
+    """Workflows as typed (names, file names or paths) → their spec files; None for the whole project."""
+    from compiler.lookup import WorkflowNotFound, resolve_workflow
+
+    paths = []
+    for value in typed:
+        try:
+            spec = resolve_workflow(root, str(value)).spec
+        except WorkflowNotFound:
+            spec = None
+        paths.append(spec or value)   # an unknown one is reported by the loader as "no such workflow file"
+    return paths or None
 
 
 def parse_parameter_overrides(values: tuple[str, ...]) -> dict[str, str]:
@@ -80,8 +95,10 @@ def _overrides(ctx: click.Context, param: click.Parameter, values: tuple[str, ..
 # samconfig.toml's parameter_overrides first, then the command line's.
 parameter_overrides_option = click.option(
     "--parameter-overrides", "parameter_overrides", multiple=True, callback=_overrides,
-    metavar="KEY=VALUE ...", help="Template parameter values, as `sam deploy` takes them; repeatable. Added to "
-    "(and winning over) samconfig.toml's [default.global|deploy.parameters] parameter_overrides.")
+    metavar="'KEY=VALUE ...'",
+    help="Template parameter values, as `sam deploy` takes them: several in one quoted value, or the option "
+         "repeated; checked as CloudFormation checks them (unknown keys, AllowedValues, AllowedPattern, …). "
+         "Added to (and winning over) samconfig.toml's [default.global|deploy.parameters] parameter_overrides.")
 
 
 def _fail(message: str) -> None:
@@ -99,7 +116,8 @@ def _report(errors: list) -> None:
 @click.command()
 @_FILES
 def validate(files: tuple[Path, ...]) -> None:
-    """Check workflow specs (default: every workflows/*.yaml) and print every error as file:line:col.
+    """Check workflows (names, file names or spec paths; default: every workflows/*.yaml) and print every
+    error as file:line:col.
 
     Checks the schema and every cross-reference: step names, resources, parameters, handlers
     (module and `(event, context)` function, read statically), images, triggers, JSONPath and
@@ -109,7 +127,7 @@ def validate(files: tuple[Path, ...]) -> None:
 
     root = find_project_root()
     try:
-        workflows = load_project(root, files or None)
+        workflows = load_project(root, _spec_paths(root, files))
     except SpecErrors as exc:
         for error in exc.errors:
             click.echo(str(error), err=True)
@@ -128,22 +146,44 @@ def validate(files: tuple[Path, ...]) -> None:
 @click.option("-o", "--out", "out_dir", default="build", show_default=True,
               type=click.Path(file_okay=False, path_type=Path), help="Output folder (replaced as a whole).")
 @parameter_overrides_option
-def compile_(files: tuple[Path, ...], out_dir: Path, parameter_overrides: dict[str, str]) -> None:
-    """Compile workflows to OUT/template.yaml (SAM) and OUT/statemachines/<workflow>.asl.json.
+@click.option("--config-env", default="default", show_default=True, metavar="ENV",
+              help="samconfig.toml environment whose `parameter_overrides` apply unless given here.")
+def compile_(files: tuple[Path, ...], out_dir: Path, parameter_overrides: dict[str, str], config_env: str) -> None:
+    """Compile workflows (names, file names or spec paths; default: all) to OUT/template.yaml (SAM) and
+    OUT/statemachines/<workflow>.asl.json.
 
     Validates first; on any error nothing is written. Output is deterministic: compiling twice
     gives byte-identical files. Deploy with `sam build && sam deploy` from the project root.
-    --parameter-overrides only fills in files written beside the template (e.g. <workflow>.scp.json).
+    --parameter-overrides only fills in files written beside the template (e.g. <workflow>.scp.json);
+    they are checked as CloudFormation checks them (unknown keys, AllowedValues, AllowedPattern, …).
     """
-    from compiler import SpecErrors, compile_project, find_project_root
+    from compiler import SpecErrors, compile_project, find_project_root, freshness, load_project, sam
+    from compiler.overrides import check_parameter_values
+    from compiler.samconfig import SamConfigError, parameter_overrides_text, read_samconfig
 
     root = find_project_root()
     try:
-        result = compile_project(root, out_dir if out_dir.is_absolute() else Path.cwd() / out_dir, files or None,
-                                 parameter_overrides=parameter_overrides)
+        configured = read_samconfig(root, config_env, ("deploy", "compile")).get("parameter_overrides")
+        parameter_overrides = {**parse_parameter_overrides(parameter_overrides_text(configured)),
+                               **parameter_overrides}
+    except (SamConfigError, ValueError) as error:
+        _fail(str(error))
+    target = out_dir if out_dir.is_absolute() else Path.cwd() / out_dir
+    specs = _spec_paths(root, files)
+    try:
+        if parameter_overrides:
+            template = sam.build_template(load_project(root, specs), root)
+            problems = check_parameter_values(template.get("Parameters") or {}, parameter_overrides, template)
+            if problems:
+                _fail("\n".join(f"--parameter-overrides: {problem}" for problem in problems))
+        result = compile_project(root, target, specs, parameter_overrides=parameter_overrides)
     except SpecErrors as exc:
         _report(exc.errors)
         return
+    if files:
+        (result.out_dir / freshness.MANIFEST).unlink(missing_ok=True)   # a partial build: `run` recompiles
+    elif result.out_dir.resolve() == (root / "build").resolve():
+        freshness.write_manifest(root, result.out_dir)    # the whole project: `run` need not recompile
     for warning in result.warnings:
         click.echo(str(warning), err=True)
     shown = _relative(result.out_dir)
@@ -160,39 +200,73 @@ def _relative(path: Path) -> Path:
         return path
 
 
+# Output file extension → graph language; image formats are rendered by Graphviz `dot -T<format>`.
+_TEXT_FORMATS = {".mmd": "mermaid", ".mermaid": "mermaid", ".dot": "dot", ".gv": "dot"}
+_IMAGE_FORMATS = {".svg": "svg", ".png": "png", ".pdf": "pdf", ".jpg": "jpg", ".jpeg": "jpg", ".gif": "gif",
+                  ".ps": "ps", ".eps": "eps", ".webp": "webp"}
+
+
+def _graph_format(output: Path | None, fmt: str | None) -> tuple[str, str | None]:
+    """(graph language, image format or None) for -o/--format, or exit 2 when they name nothing we write."""
+    if output is None:
+        return fmt or "mermaid", None
+    suffix = output.suffix.lower()
+    if suffix in _IMAGE_FORMATS:
+        if fmt == "mermaid":
+            _fail(f"{output}: {suffix} is rendered from Graphviz, not Mermaid (drop --format, or write .mmd)")
+        return "dot", _IMAGE_FORMATS[suffix]
+    if suffix in _TEXT_FORMATS:
+        if fmt is not None and fmt != _TEXT_FORMATS[suffix]:
+            _fail(f"{output}: a {suffix} file holds {_TEXT_FORMATS[suffix]}, not {fmt} (match -o to --format)")
+        return _TEXT_FORMATS[suffix], None
+    known = ", ".join([*_TEXT_FORMATS, *_IMAGE_FORMATS])
+    _fail(f"{output}: cannot tell the graph format from '{suffix or 'no extension'}' (write one of {known})")
+    raise AssertionError  # unreachable: _fail exits
+
+
 @click.command()
 @click.argument("workflow")
-@click.option("--format", "fmt", type=click.Choice(["mermaid", "dot"]), default="mermaid", show_default=True,
-              help="Graph language (ignored when -o names an .svg/.png: that is Graphviz).")
+@click.option("--format", "fmt", type=click.Choice(["mermaid", "dot"]), default=None,
+              help="Graph language on stdout (default mermaid); with -o the extension decides.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
-              help="Write here instead of stdout; .svg/.png renders with Graphviz `dot`.")
+              help="Write here instead of stdout: .mmd/.mermaid (Mermaid), .dot/.gv (Graphviz), or an image "
+                   "(.svg .png .pdf .jpg .gif …) rendered by Graphviz `dot`; any other extension is refused.")
 @click.option("--execution", metavar="NAME",
-              help="Highlight the path of a past local run (.stepsmith/executions/NAME.json).")
-def graph(workflow: str, fmt: str, output: Path | None, execution: str | None) -> None:
-    """Draw WORKFLOW (a name or a spec path) as Mermaid or Graphviz, optionally with a run's path."""
+              help="Color the path of a past local run of this workflow (.stepsmith/executions/NAME.json): "
+                   "green ran, yellow failed and was caught, red where it failed.")
+def graph(workflow: str, fmt: str | None, output: Path | None, execution: str | None) -> None:
+    """Draw WORKFLOW (its name, file name or path) as Mermaid, Graphviz or an image, optionally with a run's path."""
     from compiler import SpecErrors, find_project_root, load_workflow
-    from compiler.graph import execution_overlay, to_dot, to_mermaid
+    from compiler.graph import ExecutionMismatch, execution_overlay, to_dot, to_mermaid
+    from compiler.lookup import WorkflowNotFound, resolve_workflow
 
+    language, image = _graph_format(output, fmt)
     root = find_project_root()
-    spec = Path(workflow)
-    if not spec.is_file():
-        spec = next((root / "workflows" / f"{workflow}{ext}" for ext in (".yaml", ".yml")
-                     if (root / "workflows" / f"{workflow}{ext}").is_file()), spec)
-    if not spec.is_file():
-        _fail(f"no workflow '{workflow}' (looked for {spec} and workflows/{workflow}.yaml)")
     try:
-        model = load_workflow(spec, root)
+        ref = resolve_workflow(root, workflow)
+    except WorkflowNotFound as error:
+        _fail(str(error))
+        return
+    if ref.spec is None:
+        _fail(f"no workflow '{workflow}' (no workflows/{workflow}.yaml, and no spec there is named '{workflow}')")
+        return
+    try:
+        model = load_workflow(ref.spec, root)
     except SpecErrors as exc:
         _report(exc.errors)
         return
     overlay = None
     if execution:
         record = root / ".stepsmith" / "executions" / f"{execution}.json"
-        if not record.is_file():
+        if "/" in execution or execution.startswith(".") or not record.is_file():
             _fail(f"no execution '{execution}' ({record} not found; see `stepsmith history`)")
-        overlay = execution_overlay(model, record)
-    image = output is not None and output.suffix.lower() in (".svg", ".png")
-    text = to_dot(model, overlay) if fmt == "dot" or image else to_mermaid(model, overlay)
+        try:
+            overlay = execution_overlay(model, record)
+        except ExecutionMismatch as error:
+            _fail(f"{error}; draw that workflow instead, or pick one of this workflow's runs")
+        except ValueError as error:
+            _fail(f"{record}: not an execution record ({error})")
+    text = to_dot(model, overlay) if language == "dot" else to_mermaid(model, overlay)
     if output is None:
         click.echo(text, nl=False)
         return
@@ -201,7 +275,7 @@ def graph(workflow: str, fmt: str, output: Path | None, execution: str | None) -
         if dot is None:
             _fail(f"{output}: rendering {output.suffix} needs Graphviz `dot` on PATH "
                   "(install graphviz, or write .dot/.mmd instead)")
-        done = subprocess.run([dot, f"-T{output.suffix.lower()[1:]}", "-o", str(output)], input=text.encode(),
+        done = subprocess.run([dot, f"-T{image}", "-o", str(output)], input=text.encode(),
                               capture_output=True, check=False)
         if done.returncode != 0:
             _fail(f"{output}: dot failed: {done.stderr.decode(errors='replace').strip()}")

@@ -25,11 +25,23 @@ from compiler.model import (
 
 @dataclass
 class Overlay:
-    """Steps a run entered, and the step it failed in (if it failed)."""
+    """Steps a run entered, the step it failed in (if it failed), and steps that failed but were caught."""
 
     visited: set[str] = field(default_factory=set)
     failed: str | None = None
     status: str | None = None
+    caught: set[str] = field(default_factory=set)
+
+
+class ExecutionMismatch(ValueError):
+    """The execution record is of another workflow's state machine."""
+
+
+# Events that end a state's attempt in failure, and those that end it well (a retry that worked).
+_ATTEMPT_FAILED = ("TaskFailed", "LambdaFunctionFailed", "TaskTimedOut", "LambdaFunctionTimedOut",
+                   "LambdaFunctionStartFailed", "LambdaFunctionScheduleFailed", "TaskSubmitFailed",
+                   "TaskStartFailed", "ParallelStateFailed", "MapStateFailed", "MapStateAborted")
+_ATTEMPT_SUCCEEDED = ("TaskSucceeded", "LambdaFunctionSucceeded", "ParallelStateSucceeded", "MapStateSucceeded")
 
 
 def _events(value: Any) -> list[dict[str, Any]]:
@@ -47,21 +59,50 @@ def _events(value: Any) -> list[dict[str, Any]]:
 
 
 def execution_overlay(workflow: Workflow, record: Path) -> Overlay:
-    """Read .stepsmith/executions/<name>.json and map the states it entered to the workflow's steps."""
+    """Read .stepsmith/executions/<name>.json and map the states it entered to the workflow's steps.
+
+    Raises ExecutionMismatch when the record is of another workflow's state machine.
+    """
     data = json.loads(record.read_text(encoding="utf-8"))
+    machine = data.get("stateMachine") if isinstance(data, dict) else None
+    if isinstance(machine, str) and machine and not _same_workflow(machine, workflow.name):
+        raise ExecutionMismatch(f"{record}: execution of state machine '{machine}', not of workflow "
+                                f"'{workflow.name}'")
     owners = _state_owners(workflow)
     overlay = Overlay(status=data.get("status") if isinstance(data, dict) else None)
     current: str | None = None
+    open_steps: list[str] = []      # entered and not exited, innermost last
+    last_failed: dict[str, bool] = {}
     for event in _events(data):
         kind = str(event.get("type", ""))
         details = event.get("stateEnteredEventDetails")
+        exited = event.get("stateExitedEventDetails")
         if kind.endswith("StateEntered") and isinstance(details, dict):
             current = owners.get(str(details.get("name")))
             if current is not None:
                 overlay.visited.add(current)
+                open_steps.append(current)
+                last_failed[current] = False
+        elif kind.endswith("StateExited") and isinstance(exited, dict):
+            step = owners.get(str(exited.get("name")))
+            if step in open_steps:
+                while open_steps[-1] != step:   # failed inner states (a caught branch) close with it
+                    open_steps.pop()
+                open_steps.pop()
+                if last_failed.get(step):
+                    overlay.caught.add(step)   # it failed, and a Catch took the run elsewhere
+        elif kind in _ATTEMPT_FAILED and open_steps:
+            last_failed[open_steps[-1]] = True
+        elif kind in _ATTEMPT_SUCCEEDED and open_steps:
+            last_failed[open_steps[-1]] = False
         elif kind in ("ExecutionFailed", "ExecutionTimedOut", "ExecutionAborted") and current is not None:
-            overlay.failed = current
+            overlay.failed = open_steps[-1] if open_steps else current
     return overlay
+
+
+def _same_workflow(machine: str, workflow: str) -> bool:
+    # Records name the deployed machine, `<stack>-<workflow>`; hand-made records may name the workflow.
+    return machine == workflow or machine.endswith(f"-{workflow}")
 
 
 def _state_owners(workflow: Workflow) -> dict[str, str]:
@@ -128,7 +169,7 @@ def _step_edges(step: Step, by_name: dict[str, Step], ids: _Ids, top: bool) -> l
             edges.append(_Edge(node, ids(by_name[step.default]), "otherwise"))
     elif step.next in by_name:
         edges.append(_Edge(node, ids(by_name[step.next])))
-    elif step.end and top:
+    elif step.end and top and step.kind not in ("succeed", "fail"):   # those two are ends themselves
         edges.append(_Edge(node, "end_"))
     if isinstance(step, (PollStep, DeployStep)):
         edges += [_Edge(node, ids(by_name[target]), label, dashed=True)
@@ -189,7 +230,8 @@ def to_mermaid(workflow: Workflow, overlay: Overlay | None = None) -> str:
                 edges.append(f"  {node} -.-> {ids(branch[0])}")
 
     scope(workflow.steps, "  ", True)
-    lines.append('  end_(("end"))')
+    if any(edge.endswith("--> end_") for edge in edges):
+        lines.append('  end_(("end"))')
     lines.extend(edges)
     fails = [ids(step) for step in workflow.all_steps() if step.kind == "fail"]
     if fails:
@@ -197,11 +239,16 @@ def to_mermaid(workflow: Workflow, overlay: Overlay | None = None) -> str:
         lines.append(f"  class {','.join(fails)} fail")
     if overlay is not None:
         lines.append("  classDef visited fill:#d3f9d8,stroke:#2b8a3e,stroke-width:2px")
+        lines.append("  classDef caught fill:#fff3bf,stroke:#e67700,stroke-width:2px,stroke-dasharray:4")
         lines.append("  classDef failed fill:#ffe3e3,stroke:#c92a2a,stroke-width:3px")
         visited = [ids(step) for step in workflow.all_steps() if step.name in overlay.visited
-                   and step.name != overlay.failed]
+                   and step.name != overlay.failed and step.name not in overlay.caught]
         if visited:
             lines.append(f"  class {','.join(visited)} visited")
+        caught = [ids(step) for step in workflow.all_steps() if step.name in overlay.caught
+                  and step.name != overlay.failed]
+        if caught:
+            lines.append(f"  class {','.join(caught)} caught")
         failed = [ids(step) for step in workflow.all_steps() if step.name == overlay.failed]
         if failed:
             lines.append(f"  class {','.join(failed)} failed")
@@ -232,12 +279,14 @@ def to_dot(workflow: Workflow, overlay: Overlay | None = None) -> str:
         ids(step)
     lines = [f"digraph {_dot_text(workflow.name)} {{", "  rankdir=TB;",
              '  node [fontname="Helvetica", fontsize=11];', '  edge [fontname="Helvetica", fontsize=9];',
-             '  start_ [label="start", shape=circle];', '  end_ [label="end", shape=doublecircle];',
+             '  start_ [label="start", shape=circle];', "END",
              f"  start_ -> {ids(workflow.steps[0])};"]
 
     def style(step: Step) -> str:
         if overlay is not None and step.name == overlay.failed:
             return ', style=filled, fillcolor="#ffe3e3", color="#c92a2a", penwidth=3'
+        if overlay is not None and step.name in overlay.caught:
+            return ', style="filled,dashed", fillcolor="#fff3bf", color="#e67700", penwidth=2'
         if overlay is not None and step.name in overlay.visited:
             return ', style=filled, fillcolor="#d3f9d8", color="#2b8a3e", penwidth=2'
         return ""
@@ -257,5 +306,8 @@ def to_dot(workflow: Workflow, overlay: Overlay | None = None) -> str:
                 lines.append(f"{indent}{node} -> {ids(branch[0])} [style=dotted];")
 
     scope(workflow.steps, "  ", True)
+    reached = any(line.rstrip(";").split(" [")[0].endswith("-> end_") for line in lines)
+    lines[lines.index("END")] = '  end_ [label="end", shape=doublecircle];' if reached else ""
+    lines = [line for line in lines if line]
     lines.append("}")
     return "\n".join(lines) + "\n"

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import re
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -156,20 +155,54 @@ class App:
     # logical id → the parameter it needs that has no value: such a resource only matters if a run uses it.
     unresolved: dict[str, str] = field(default_factory=dict)
 
+    # logical id → its API routes ("POST /saml"), for resources left unresolved: `serve` names them.
+    unresolved_routes: dict[str, list[str]] = field(default_factory=dict)
+    missing_parameters: list[str] = field(default_factory=list)   # every parameter without any value
+
     @classmethod
     def load(cls, root: str | Path = ".", template: str | Path | None = None, *, stack: str | None = None,
              account: str = "111111111111", region: str = "us-east-1",
-             parameter_overrides: dict[str, str] | None = None) -> App:
-        """Read `root`/build/template.yaml (or `template`) and resolve it for local execution."""
+             parameter_overrides: dict[str, str] | None = None, config_env: str = "default") -> App:
+        """Read `root`/build/template.yaml (or `template`) and resolve it for local execution.
+
+        `parameter_overrides` are checked as CloudFormation checks them (unknown keys, AllowedValues,
+        AllowedPattern, lengths, numbers); the stack name comes from samconfig.toml's `config_env`.
+        """
+        from compiler.overrides import check_parameter_values
+
         root = Path(root).resolve()
         path = Path(template) if template else root / "build" / "template.yaml"
         if not path.is_absolute():
             path = (root / path).resolve()
         document = load_template(path)
-        app = cls(root=root, template_path=path, stack=stack or _stack_name(root), account=account,
+        problems = check_parameter_values(document.get("Parameters") or {}, parameter_overrides or {}, document)
+        if problems:
+            raise AppError("\n".join(f"--parameter-overrides: {problem}" for problem in problems))
+        app = cls(root=root, template_path=path, stack=stack or _stack_name(root, config_env), account=account,
                   region=region)
         _Builder(app, document, parameter_overrides or {}).build()
         return app
+
+    def apply_env_vars(self, document: Any, source: str) -> None:
+        """Override functions' environment variables from SAM's `--env-vars` JSON: `{"Parameters": {…}}` for
+        every function, `{"<LogicalId or name>": {…}}` for one. As in SAM, only variables the template
+        declares for a function are overridden; values must be strings, numbers or booleans."""
+        if not isinstance(document, dict):
+            raise AppError(f"{source}: expected a JSON object of function → {{VARIABLE: value}} "
+                           "(SAM's --env-vars format)")
+        for key, values in document.items():
+            if not isinstance(values, dict) or not all(
+                    isinstance(value, str | int | float | bool) for value in values.values()):
+                raise AppError(f"{source}: {key}: expected an object of VARIABLE: string value")
+            if key != "Parameters" and not any(key in (f.logical_id, f.name) for f in self.functions.values()):
+                known = ", ".join(sorted(self.functions)) or "none"
+                raise AppError(f"{source}: no function {key} in {self.template_path} (functions: {known}; "
+                               "\"Parameters\" applies to all)")
+        for function in self.functions.values():
+            for key in ("Parameters", function.logical_id, function.name):
+                for variable, value in (document.get(key) or {}).items():
+                    if variable in function.environment:
+                        function.environment[variable] = _env_text(value)
 
     def function(self, ref: str) -> Function | None:
         """Find a function by ARN (qualified or not), name, partial ARN or logical id."""
@@ -197,10 +230,17 @@ class App:
                 self._refuse_unresolved(logical)
 
     def _refuse_unresolved(self, *names: str) -> None:
-        for logical, parameter in self.unresolved.items():
+        for logical in self.unresolved:
             if {logical, logical.lower(), f"{self.stack}-{logical}"} & set(names):
-                raise AppError(f"{self.template_path}: {logical} needs parameter {parameter}, which has no "
-                               f"Default: pass --parameter-overrides {parameter}=VALUE")
+                raise AppError(self.unresolved_reason(logical))
+
+    def unresolved_reason(self, logical: str) -> str:
+        """Why resource `logical` cannot run: the parameter it needs, and every other one still without a value."""
+        parameter = self.unresolved[logical]
+        others = [name for name in self.missing_parameters if name != parameter]
+        also = f" (parameters still without a value: {', '.join(others)})" if others else ""
+        return (f"{self.template_path}: {logical} needs parameter {parameter}, which has no Default: pass "
+                f"--parameter-overrides {parameter}=VALUE{also}")
 
     def rules_for(self, machine: StateMachine) -> list[EventRule]:
         """The EventBridge rules that start `machine`."""
@@ -219,17 +259,15 @@ def _function_name(ref: str) -> str:
     return parts[0]
 
 
-def _stack_name(root: Path) -> str:
-    config = root / "samconfig.toml"
-    if config.exists():
-        try:
-            data = tomllib.loads(config.read_text(encoding="utf-8"))
-            name = data.get("default", {}).get("deploy", {}).get("parameters", {}).get("stack_name") or \
-                data.get("default", {}).get("global", {}).get("parameters", {}).get("stack_name")
-            if name:
-                return str(name)
-        except tomllib.TOMLDecodeError:
-            pass
+def _stack_name(root: Path, config_env: str = "default") -> str:
+    from compiler.samconfig import SamConfigError, read_samconfig
+
+    try:
+        name = read_samconfig(root, config_env, ("deploy",)).get("stack_name")
+    except SamConfigError as error:
+        raise AppError(str(error)) from None
+    if name:
+        return str(name)
     return re.sub(r"[^a-z0-9-]+", "-", root.name.lower()).strip("-") or "stepsmith"
 
 
@@ -477,12 +515,19 @@ class _Builder:
     # -- the model
 
     def build(self) -> None:
+        self.app.missing_parameters = sorted(self.missing)
         globals_ = (self.document.get("Globals") or {}).get("Function") or {}
         for logical, spec in self.resources.items():
             try:
                 self._build_resource(logical, spec or {}, globals_)
             except _ParameterMissing as missing:
                 self.app.unresolved[logical] = missing.parameter
+                routes = [f"{str(props.get('Method', 'ANY')).upper()} {props.get('Path', '/')}"
+                          for event in ((spec or {}).get("Properties") or {}).get("Events", {}).values()
+                          if isinstance(event, dict) and event.get("Type") in ("Api", "HttpApi")
+                          for props in [event.get("Properties") or {}]]
+                if routes:
+                    self.app.unresolved_routes[logical] = routes
 
     def _build_resource(self, logical: str, spec: dict, globals_: dict) -> None:
         if "Condition" in spec and not self.condition(spec["Condition"]):

@@ -7,15 +7,18 @@ import importlib
 import click
 
 # name → (module, attribute, one-line help shown by `stepsmith --help` without importing the module)
+# name → (module, attribute, one-line help shown by `stepsmith --help` without importing the module).
+# A new subcommand is one line here and a click command in its module.
 COMMANDS: dict[str, tuple[str, str, str]] = {
     "validate": ("compiler.cli", "validate", "Check workflow specs; report every error with file:line."),
     "compile": ("compiler.cli", "compile_", "Compile workflows to a SAM template and ASL in build/."),
-    "graph": ("compiler.cli", "graph", "Draw a workflow as Mermaid or Graphviz (optionally a past run's path)."),
+    "graph": ("compiler.cli", "graph", "Draw a workflow as Mermaid, Graphviz or an image (optionally a run's path)."),
     "new": ("compiler.cli", "new", "Scaffold a workflow, its handler and a test."),
     "run": ("engine.commands", "run", "Run a workflow locally on the embedded engine and local AWS."),
+    "invoke": ("engine.invoke", "invoke", "Invoke one step's handler as Lambda would (like `sam local invoke`)."),
     "exec": ("engine.commands", "exec_", "Run a raw ASL document locally (no project needed)."),
-    "history": ("engine.commands", "history", "Show a past local execution."),
-    "s3": ("engine.commands", "s3", "List and copy objects in local S3."),
+    "history": ("engine.commands", "history", "List past local executions, or show one event by event."),
+    "s3": ("engine.s3_commands", "s3", "List, copy and stage objects in local S3 (as `aws s3`)."),
     "send-task": ("engine.commands", "send_task", "Send task success/failure/heartbeat to a waiting task."),
     "serve": ("engine.serve", "serve", "Serve API-triggered workflows on 127.0.0.1, like `sam local start-api`."),
     "idp": ("engine.idp", "idp", "A test SAML identity provider: make signed SAMLResponses."),
@@ -43,3 +46,7 @@ class LazyGroup(click.Group):
 @click.version_option(package_name="stepsmith", prog_name="stepsmith")
 def main() -> None:
     """Stepsmith: declarative AWS Step Functions workflows, compiled to SAM and runnable offline."""
+
+
+if __name__ == "__main__":  # `python -m engine.cli`, e.g. from a test without the console script on PATH
+    main()

@@ -6,72 +6,32 @@ execution's output to stdout, so `stepsmith run wf | jq` works.
 """
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
+import os
+import re
 import shutil
+import signal
 import sys
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Self
 
 import click
 
 from compiler.cli import parameter_overrides_option
+from engine.project import STATE_DIR, ProjectError, app_options, find_root
 
 if TYPE_CHECKING:
     from engine.app import App, StateMachine
 
-STATE_DIR = ".stepsmith"
-
-
 def _fail(message: str, code: int = 2) -> None:
     click.echo(message, err=True)
     raise SystemExit(code)
-
-
-def find_root(start: Path | None = None) -> Path:
-    """The project root: the nearest folder at or above `start` with workflows/ or build/template.yaml."""
-    here = (start or Path.cwd()).resolve()
-    for candidate in (here, *here.parents):
-        if (candidate / "workflows").is_dir() or (candidate / "build" / "template.yaml").is_file():
-            return candidate
-    return here
-
-
-def _newest_source(root: Path) -> float:
-    newest = 0.0
-    for folder in ("workflows", "handlers", "images"):
-        base = root / folder
-        if base.is_dir():
-            for path in base.rglob("*"):
-                if path.is_file() and "__pycache__" not in path.parts:
-                    newest = max(newest, path.stat().st_mtime)
-    return newest
-
-
-def compile_if_needed(root: Path, echo: Any = None) -> bool:
-    """Compile the project when build/template.yaml is missing or older than workflows/, handlers/, images/."""
-    template = root / "build" / "template.yaml"
-    if not (root / "workflows").is_dir():
-        return False
-    if template.is_file() and template.stat().st_mtime >= _newest_source(root):
-        return False
-    from compiler import SpecErrors, compile_project
-
-    if echo:
-        echo("compiling workflows/ → build/")
-    try:
-        compile_project(root, root / "build")
-    except SpecErrors as errors:
-        for error in errors.errors:
-            click.echo(str(error), err=True)
-        _fail(f"{len(errors.errors)} error(s) in the workflow specs; nothing was run")
-    # The compiler keeps an unchanged template's old mtime; without this, a source edit that changes
-    # nothing compiled (a comment) would recompile on every later run.
-    template.touch()
-    return True
 
 
 def _read_input(text: str | None) -> str:
@@ -94,20 +54,24 @@ def _read_input(text: str | None) -> str:
     return text
 
 
-def _find_machine(app: App, workflow: str) -> StateMachine:
-    name = Path(workflow).stem if workflow.endswith((".yaml", ".yml")) else workflow
-    machine = app.state_machine(name)
-    if machine is None:
-        known = ", ".join(sorted(m.logical_id for m in app.state_machines.values())) or "none"
-        _fail(f"{app.template_path}: no state machine for workflow '{name}' (the template has: {known})")
-    return machine
-
-
 # ------------------------------------------------------------------------------------------- progress
 
 
+# Events that say the current attempt of a state failed; a later success event clears it (a retry worked).
+_FAILURES = {"TaskFailed": "Task", "LambdaFunctionFailed": "Task", "TaskTimedOut": "Task",
+             "LambdaFunctionTimedOut": "Task", "LambdaFunctionStartFailed": "Task",
+             "LambdaFunctionScheduleFailed": "Task", "TaskSubmitFailed": "Task", "TaskStartFailed": "Task",
+             "ParallelStateFailed": "Parallel", "MapStateFailed": "Map", "MapStateAborted": "Map"}
+_SUCCESSES = {"TaskSucceeded": "Task", "LambdaFunctionSucceeded": "Task", "ParallelStateSucceeded": "Parallel",
+              "MapStateSucceeded": "Map"}
+
+
 class Progress:
-    """Prints each state as it enters and exits, and a bar for Map iterations, to stderr (rich)."""
+    """Prints each state as it enters and exits, and a bar for Map iterations, to stderr (rich).
+
+    A state whose last attempt failed and was caught exits with ✗ and its error, not ✓; a Map ends with
+    its counts (37/100 done, 2 failed).
+    """
 
     def __init__(self, quiet: bool = False) -> None:
         from rich.console import Console
@@ -115,7 +79,10 @@ class Progress:
         self.console = Console(stderr=True, highlight=False)
         self.quiet = quiet
         self._entered: dict[str, float] = {}
-        self._maps: list[Any] = []          # progress-bar task ids, innermost last
+        self._open: list[tuple[str, str]] = []   # (state name, kind) entered and not exited, innermost last
+        self._failed: dict[str, str] = {}         # state name → the error of its last failed attempt
+        self._maps: list[dict] = []               # per open Map: total, done, failed, bar task
+        self._last_error: str | None = None
         self._bar: Any = None
         self._spinners: dict[str, Any] = {}
         self._lock = threading.Lock()
@@ -142,43 +109,41 @@ class Progress:
         with self._lock:
             self._event(event)
 
+    def _innermost(self, kind: str) -> str | None:
+        return next((name for name, entered in reversed(self._open) if entered == kind), None)
+
     def _event(self, event: dict) -> None:
         kind = event["type"]
-        inside_map = bool(self._maps)
+        inside_map = bool(self._maps)   # iterations are counted, not printed state by state
         if kind.endswith("StateEntered"):
             name = event["stateEnteredEventDetails"]["name"]
+            self._open.append((name, kind.removesuffix("StateEntered")))
+            self._failed.pop(name, None)
             self._entered[name] = time.monotonic()
             if not inside_map:
                 self.print(f"[cyan]→[/] {name}")
                 if kind == "TaskStateEntered" and self._bar is not None:
                     self._spinners[name] = self._bar.add_task(f"  {name}", total=None)
         elif kind.endswith("StateExited"):
-            name = event["stateExitedEventDetails"]["name"]
-            started = self._entered.pop(name, None)
-            spinner = self._spinners.pop(name, None)
-            if spinner is not None and self._bar is not None:
-                self._bar.remove_task(spinner)
-            if not inside_map:
-                took = f" [dim]{time.monotonic() - started:.2f}s[/]" if started is not None else ""
-                self.print(f"[green]✓[/] {name}{took}")
+            self._exited(event["stateExitedEventDetails"]["name"], inside_map)
         elif kind == "MapStateStarted":
             length = event.get("mapStateStartedEventDetails", {}).get("length", 0)
-            if self._bar is not None:
-                self._maps.append(self._bar.add_task("  iterations", total=length))
-            else:
-                self._maps.append(None)
+            bar = self._bar.add_task("  iterations", total=length) if self._bar is not None else None
+            self._maps.append({"total": length, "done": 0, "failed": 0, "bar": bar})
         elif kind in ("MapIterationSucceeded", "MapIterationFailed", "MapIterationAborted"):
-            if self._maps and self._maps[-1] is not None:
-                self._bar.advance(self._maps[-1])
-        elif kind in ("MapStateSucceeded", "MapStateFailed", "MapStateAborted"):
             if self._maps:
-                task = self._maps.pop()
-                if task is not None:
-                    self._bar.remove_task(task)
-        elif kind in ("TaskFailed", "LambdaFunctionFailed", "TaskTimedOut", "LambdaFunctionTimedOut"):
-            details = next((value for key, value in event.items() if key.endswith("EventDetails")), {})
-            if not inside_map:
-                self.print(f"[red]✗[/] {details.get('error', '')}: {_one_line(_readable(details.get('cause')))}")
+                counts = self._maps[-1]
+                counts["done" if kind == "MapIterationSucceeded" else "failed"] += 1
+                if counts["bar"] is not None:
+                    self._bar.advance(counts["bar"])
+        elif kind in _FAILURES:
+            self._state_failed(kind, event, inside_map)
+        elif kind in _SUCCESSES:
+            owner = self._innermost(_SUCCESSES[kind])
+            if owner is not None:
+                self._failed.pop(owner, None)
+            if kind == "MapStateSucceeded":
+                self._map_ended()
         elif kind == "TaskSubmitted":
             from engine.asl import tokens
 
@@ -187,6 +152,48 @@ class Progress:
                     self._entered[token] = time.monotonic()
                     self.print(f"[yellow]…[/] waiting for task token {token}\n"
                                f"  answer: stepsmith send-task success {token} --output '{{}}'")
+
+    def _exited(self, name: str, inside_map: bool) -> None:
+        if any(entered == name for entered, _ in self._open):
+            # States that failed inside this one (a caught branch) never exited: they close with it.
+            while self._open[-1][0] != name:
+                self._open.pop()
+            self._open.pop()
+        started = self._entered.pop(name, None)
+        spinner = self._spinners.pop(name, None)
+        if spinner is not None and self._bar is not None:
+            self._bar.remove_task(spinner)
+        error = self._failed.pop(name, None)
+        if inside_map:
+            return
+        took = f" [dim]{time.monotonic() - started:.2f}s[/]" if started is not None else ""
+        if error is not None:
+            self.print(f"[red]✗[/] {name}{took} [red]failed with {error}; caught[/]")
+        else:
+            self.print(f"[green]✓[/] {name}{took}")
+
+    def _state_failed(self, kind: str, event: dict, inside_map: bool) -> None:
+        details = next((value for key, value in event.items() if key.endswith("EventDetails")), {}) or {}
+        owner = self._innermost(_FAILURES[kind])
+        # A Parallel or Map failure event names no error: it is the failing branch's (or iteration's).
+        error = details.get("error") or self._last_error or "an error"
+        self._last_error = error
+        if owner is not None:
+            self._failed[owner] = error
+        if kind.startswith("Map"):
+            self._map_ended()
+        elif not inside_map and kind != "ParallelStateFailed":
+            self.print(f"[red]✗[/] {error}: {_one_line(_readable(details.get('cause')))}")
+
+    def _map_ended(self) -> None:
+        if not self._maps:
+            return
+        counts = self._maps.pop()
+        if counts["bar"] is not None:
+            self._bar.remove_task(counts["bar"])
+        if not self._maps:
+            failed = f", [red]{counts['failed']} failed[/]" if counts["failed"] else ""
+            self.print(f"  [dim]iterations:[/] {counts['done']}/{counts['total']} done{failed}")
 
 
 def _readable(cause: Any) -> Any:
@@ -204,6 +211,24 @@ def _one_line(text: Any, limit: int = 200) -> str:
 
 
 # ------------------------------------------------------------------------------------------- run
+
+
+# AWS's rules for execution names (StartExecution `name`); a name also becomes a file name here.
+_NAME_FORBIDDEN = re.compile(r'[\s<>{}\[\]?*"#%\\^|~`$&,;:/\x00-\x1f\x7f-\x9f]')
+NAME_LIMIT = 80
+
+
+def execution_name_problem(name: str) -> str | None:
+    """Why AWS would refuse `name` as an execution name (None when it would take it)."""
+    if not 1 <= len(name) <= NAME_LIMIT:
+        return f"must be 1 to {NAME_LIMIT} characters (it has {len(name)})"
+    found = _NAME_FORBIDDEN.search(name)
+    if found:
+        return (f"contains {found.group()!r}: no whitespace, brackets <>{{}}[], wildcards ?*, control characters "
+                "or any of \" # % \\ ^ | ~ ` $ & , ; : /")
+    if ".." in name or name.startswith("."):
+        return "must not start with '.' or contain '..'"
+    return None
 
 
 def _history_record(result: Any, input_text: str, machine_name: str) -> dict:
@@ -228,22 +253,49 @@ def _history_record(result: Any, input_text: str, machine_name: str) -> dict:
     }
 
 
-def write_history(root: Path, result: Any, input_text: str, machine_name: str) -> Path:
-    """Save an execution as .stepsmith/executions/<name>.json (DescribeExecution fields + events)."""
-    path = root / STATE_DIR / "executions" / f"{result.name}.json"
+def history_path(root: Path, name: str) -> Path:
+    """Where execution `name`'s record lives: .stepsmith/executions/<name>.json."""
+    return root / STATE_DIR / "executions" / f"{name}.json"
+
+
+class ExecutionAlreadyExists(Exception):
+    """StartExecution with a name already used; the message is AWS's."""
+
+
+def reserve_execution(root: Path, name: str, execution_arn: str, machine_name: str) -> Path:
+    """Claim execution `name` with a RUNNING record, atomically: a second claim raises ExecutionAlreadyExists
+    (AWS's answer to a reused name) instead of overwriting another execution's history."""
+    path = history_path(root, name)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(_history_record(result, input_text, machine_name), indent=1), encoding="utf-8")
+    record = {"executionArn": execution_arn, "stateMachine": machine_name, "name": name, "status": "RUNNING",
+              "startDate": dt.datetime.now(dt.UTC).isoformat(), "events": [], "pid": os.getpid()}
+    try:
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    except FileExistsError:
+        raise ExecutionAlreadyExists(f"ExecutionAlreadyExists: Execution Already Exists: '{execution_arn}' "
+                                     f"({path} holds it; pick another --name)") from None
+    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+        handle.write(json.dumps(record, indent=1))
     return path
 
 
-def _s3_snapshot(aws: Any) -> dict[tuple[str, str], str]:
-    s3 = aws.client("s3")
-    snapshot = {}
-    for bucket in s3.list_buckets().get("Buckets", []):
-        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket["Name"]):
-            for entry in page.get("Contents", []):
-                snapshot[(bucket["Name"], entry["Key"])] = entry["ETag"]
-    return snapshot
+def _release(reserved: Path) -> None:
+    """Free a claimed name when its execution never ran (the record is still the RUNNING placeholder)."""
+    try:
+        if json.loads(reserved.read_text(encoding="utf-8")).get("status") == "RUNNING":
+            reserved.unlink()
+    except (OSError, ValueError):
+        pass
+
+
+def write_history(root: Path, result: Any, input_text: str, machine_name: str) -> Path:
+    """Save an execution as .stepsmith/executions/<name>.json (DescribeExecution fields + events), atomically:
+    a reader sees the RUNNING record or the finished one, never half of either."""
+    from engine.aws.state import atomic_write_text
+
+    path = history_path(root, result.name)
+    atomic_write_text(path, json.dumps(_history_record(result, input_text, machine_name), indent=1))
+    return path
 
 
 def _trigger_event(app: App, machine: StateMachine, aws: Any, upload: Path) -> str:
@@ -284,10 +336,13 @@ def _schedule_input(app: App, machine: StateMachine) -> str:
 
 
 def _copy_written(aws: Any, before: dict, out_dir: Path, echo: Any) -> list[Path]:
+    """Copy every object written during the run into `out_dir`, even one rewritten with the same bytes."""
+    from engine.aws.state import s3_write_marks
+
     s3 = aws.client("s3")
     written = []
-    for (bucket, key), etag in sorted(_s3_snapshot(aws).items()):
-        if before.get((bucket, key)) == etag or key.endswith("/"):
+    for (bucket, key), mark in sorted(s3_write_marks(aws).items(), key=lambda item: item[0]):
+        if before.get((bucket, key)) is mark or key.endswith("/"):
             continue
         target = out_dir / key
         if not target.resolve().is_relative_to(out_dir.resolve()):
@@ -307,12 +362,38 @@ def _print_result(result: Any, progress: Progress) -> None:
         click.echo(json.dumps(output, indent=2))
     else:
         progress.print(f"[bold red]{result.status}[/] {result.name}")
-        click.echo(f"{result.status}: {result.error or ''}: {_one_line(result.cause, 2000)}", err=True)
+        message = f"{result.status}: {result.error}" if result.error else result.status
+        if result.cause:
+            message += f": {_one_line(result.cause, 2000)}"
+        click.echo(message, err=True)
+
+
+INTERRUPTED = "Stepsmith.Interrupted"
+
+
+def _explain_abort(result: Any) -> None:
+    """A Ctrl-C stops the run as StopExecution would; say so, and where, in the result and its history."""
+    if result.status != "ABORTED" or result.error:
+        return
+    events = result.history
+    open_states: list[str] = []
+    for event in events:
+        if event["type"].endswith("StateEntered"):
+            open_states.append(event["stateEnteredEventDetails"]["name"])
+        elif event["type"].endswith("StateExited"):
+            name = event["stateExitedEventDetails"]["name"]
+            if name in open_states:
+                open_states.remove(name)
+    where = f" in state '{open_states[-1]}'" if open_states else ""
+    result.error = INTERRUPTED
+    result.cause = f"Stopped with Ctrl-C (SIGINT){where}; the states after it did not run."
+    if events and events[-1]["type"] == "ExecutionAborted":
+        events[-1]["executionAbortedEventDetails"] = {"error": result.error, "cause": result.cause}
 
 
 def run_execution(definition: dict, input_text: str, *, name: str, machine_name: str, arn_region: str,
                   account: str, dispatcher: Any, real_time: bool, quiet: bool, source: str) -> Any:
-    """Execute with progress on stderr; returns the engine's ExecutionResult."""
+    """Execute with progress on stderr; returns the engine's ExecutionResult (ABORTED on Ctrl-C)."""
     from engine import execute
     from engine.asl.clock import RealClock, VirtualClock
 
@@ -324,6 +405,8 @@ def run_execution(definition: dict, input_text: str, *, name: str, machine_name:
         fallback.clock = clock
     from engine.asl.errors import DefinitionError
 
+    if _main_thread():
+        signal.signal(signal.SIGINT, _interrupt_once)
     with Progress(quiet) as progress:
         try:
             result = execute(definition, input_text, state_machine_name=machine_name, execution_name=name,
@@ -331,8 +414,34 @@ def run_execution(definition: dict, input_text: str, *, name: str, machine_name:
                              listener=progress)
         except DefinitionError as error:
             _fail(f"{source}: {error}")
+        # What is left (printing, saving) must finish: a second Ctrl-C must not lose the history.
+        # Callers restore Ctrl-C afterwards (_sigint_restored).
+        if _main_thread():
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+        _explain_abort(result)
         _print_result(result, progress)
     return result
+
+
+def _interrupt_once(signum: int, frame: Any) -> None:
+    """The first Ctrl-C stops the execution (ABORTED); later ones are ignored until its history is saved."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    raise KeyboardInterrupt
+
+
+def _main_thread() -> bool:
+    return threading.current_thread() is threading.main_thread()
+
+
+@contextlib.contextmanager
+def _sigint_restored() -> Iterator[None]:
+    """Give Ctrl-C back its handler when the block ends (run_execution ignores it once the run is over)."""
+    previous = signal.getsignal(signal.SIGINT) if _main_thread() else None
+    try:
+        yield
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
 
 
 def _dispatcher(app: App | None, mock_config: Path | None, test_case: str | None, keys: list[str]) -> Any:
@@ -366,71 +475,100 @@ def _dispatcher(app: App | None, mock_config: Path | None, test_case: str | None
 @click.option("--schedule", "from_schedule", is_flag=True,
               help="Scheduled workflows: start with the input the schedule declares, as Scheduler would now.")
 @click.option("--out-dir", type=click.Path(file_okay=False, path_type=Path),
-              help="Copy every S3 object the execution wrote into this folder (by key) at the end.")
+              help="Copy every S3 object the execution wrote (even with unchanged content) into this folder, "
+                   "by key, at the end.")
 @click.option("--mock-config", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="A Step Functions Local MockConfigFile.json; mocked states skip the real call.")
 @click.option("--test-case", help="Which TestCase of --mock-config to use.")
 @click.option("--real-time", is_flag=True, help="Wait states and retry back-off take real time (default: virtual).")
-@click.option("--name", "execution_name", help="Execution name (default: a new UUID, as AWS does).")
+@click.option("--name", "execution_name",
+              help="Execution name, by AWS's rules: 1-80 characters, no whitespace, / : * ? and the like; a name "
+                   "already used is refused (ExecutionAlreadyExists). Default: a new UUID, as AWS does.")
 @parameter_overrides_option
+@app_options
 @click.option("--quiet", "-q", is_flag=True, help="Print only the output (or the error).")
 def run(workflow: str, input_: str | None, upload: Path | None, from_schedule: bool, out_dir: Path | None, mock_config: Path | None,
         test_case: str | None, real_time: bool, execution_name: str | None, parameter_overrides: dict[str, str],
-        quiet: bool) -> None:
-    """Run WORKFLOW (its name, or workflows/NAME.yaml) locally: compile if needed, execute the compiled ASL
-    with your handlers and local AWS (.stepsmith/), print each state and the output.
+        env_vars: Path | None, config_env: str, quiet: bool) -> None:
+    """Run WORKFLOW locally: compile what changed, execute the compiled ASL with your handlers and local AWS
+    (.stepsmith/), print each state and the output.
 
-    Exits 0 when the execution SUCCEEDED, 1 otherwise; the history goes to .stepsmith/executions/NAME.json.
+    WORKFLOW is the workflow's name, its file name or its path (b12, b12-jsonpath, workflows/b12-jsonpath.yaml).
+    Specs with errors are skipped (and named); the others still run. Exits 0 when the execution SUCCEEDED,
+    1 otherwise, 2 on bad input, 130 when stopped with Ctrl-C (the execution is then ABORTED, its history
+    kept). The history goes to .stepsmith/executions/NAME.json.
     """
-    from engine.app import App, AppError
+    from engine.app import AppError
+    from engine.aws.state import StateFileError
+    from engine.project import compile_if_needed, find_machine, load_app, resolve_workflow, settings
     from engine.tasks import TokenMailbox
 
     if sum(given is not None and given is not False for given in (input_, upload, from_schedule)) > 1:
         _fail("give one of --input, --file or --schedule")
+    if execution_name is not None:
+        problem = execution_name_problem(execution_name)
+        if problem:
+            _fail(f"--name {execution_name!r}: not a valid execution name: {problem}")
     root = find_root()
     echo = (lambda text: None) if quiet else (lambda text: click.echo(text, err=True))
-    compile_if_needed(root, echo)
     try:
-        app = App.load(root, parameter_overrides=parameter_overrides)
-        machine = _find_machine(app, workflow)
+        ref = resolve_workflow(root, workflow)
+        skipped = compile_if_needed(root, echo)
+        app = load_app(root, settings(root, "run", parameter_overrides, env_vars, config_env))
+        machine = find_machine(app, ref, skipped)
         app.check_runnable(machine)
+    except ProjectError as error:
+        _fail(str(error))
     except AppError as error:
         _fail(str(error))
     input_text = _schedule_input(app, machine) if from_schedule else _read_input(input_)
     name = execution_name or str(uuid.uuid4())
-    workflow_name = Path(workflow).stem if workflow.endswith((".yaml", ".yml")) else workflow
-    dispatcher = _dispatcher(app, mock_config, test_case,
-                             [workflow_name, machine.name, machine.logical_id])
+    dispatcher = _dispatcher(app, mock_config, test_case, [ref.name, workflow, machine.name, machine.logical_id])
     state_dir = root / STATE_DIR
+    try:
+        reserved = reserve_execution(root, name, f"{machine.arn.replace(':stateMachine:', ':execution:')}:{name}",
+                                     machine.name)
+    except ExecutionAlreadyExists as error:
+        _fail(str(error))
     TokenMailbox.listen(state_dir / "tasks")
     try:
-        result, input_text = _run_in_local_aws(app, machine, dispatcher, state_dir, input_text, upload, out_dir, name,
+        result = _run_in_local_aws(app, machine, dispatcher, state_dir, input_text, upload, out_dir, name,
                                    real_time, quiet, echo)
     except KeyboardInterrupt:
-        # LocalAWS has saved what the run wrote so far; the execution itself is abandoned, as on StopExecution.
-        _fail(f"interrupted: execution {name} stopped; local AWS state saved in {state_dir}", 130)
-    record = write_history(root, result, input_text, machine.name)
-    echo(f"history: {record.relative_to(root) if record.is_relative_to(root) else record}")
+        # Stopped before the execution began (while local AWS loaded): nothing ran, the name is free again.
+        _release(reserved)
+        _fail(f"interrupted before execution {name} started; nothing ran", 130)
+    except StateFileError as error:
+        _release(reserved)
+        _fail(str(error))
+    except BaseException:
+        _release(reserved)
+        raise
+    echo(f"history: {reserved.relative_to(root) if reserved.is_relative_to(root) else reserved}")
+    if result.status == "ABORTED":
+        raise SystemExit(130)
     raise SystemExit(0 if result.status == "SUCCEEDED" else 1)
 
 
 def _run_in_local_aws(app: App, machine: StateMachine, dispatcher: Any, state_dir: Path, input_text: str,
                       upload: Path | None, out_dir: Path | None, name: str, real_time: bool, quiet: bool,
-                      echo: Any) -> tuple[Any, str]:
-    """Provision, upload the trigger file, execute, collect --out-dir; returns (result, the input used)."""
+                      echo: Any) -> Any:
+    """Provision, upload the trigger file, execute, save the history, collect --out-dir; returns the result."""
     from engine.aws import LocalAWS
+    from engine.aws.state import s3_write_marks
 
-    with LocalAWS(state_dir, app=app) as aws:
+    with _sigint_restored(), LocalAWS(state_dir, app=app) as aws:
         if upload is not None:
             input_text = _trigger_event(app, machine, aws, upload)
             echo(f"uploaded {upload} → s3://{json.loads(input_text)['detail']['bucket']['name']}/{upload.name}")
-        before = _s3_snapshot(aws) if out_dir is not None else {}
+        before = s3_write_marks(aws) if out_dir is not None else {}
         result = run_execution(machine.definition, input_text, name=name, machine_name=machine.name,
                                arn_region=app.region, account=app.account, dispatcher=dispatcher,
                                real_time=real_time, quiet=quiet, source=str(machine.path or app.template_path))
+        write_history(app.root, result, input_text, machine.name)
         if out_dir is not None:
             _copy_written(aws, before, out_dir, echo)
-    return result, input_text
+    return result
 
 
 @click.command("exec")
@@ -445,7 +583,8 @@ def exec_(definition: Path, input_: str | None, mock_config: Path | None, test_c
           real_time: bool, quiet: bool) -> None:
     """Run a raw ASL document (DEFINITION.asl.json) locally; no project needed.
 
-    aws-sdk and service tasks reach an in-memory local AWS that is discarded afterwards.
+    aws-sdk and service tasks reach an in-memory local AWS that is discarded afterwards; no history is
+    kept. Exits 0 when the execution SUCCEEDED, 1 otherwise, 2 on bad input, 130 on Ctrl-C (ABORTED).
     """
     from engine.aws import LocalAWS
     from engine.tasks import TokenMailbox
@@ -459,145 +598,115 @@ def exec_(definition: Path, input_: str | None, mock_config: Path | None, test_c
     stem = definition.name.removesuffix(".json").removesuffix(".asl")
     dispatcher = _dispatcher(None, mock_config, test_case, [stem, definition.stem])
     TokenMailbox.listen(find_root() / STATE_DIR / "tasks")
-    with LocalAWS(persist=False):
+    with _sigint_restored(), LocalAWS(persist=False):
         result = run_execution(document, input_text, name=str(uuid.uuid4()), machine_name=stem,
                                arn_region="us-east-1", account="111111111111", dispatcher=dispatcher,
                                real_time=real_time, quiet=quiet, source=str(definition))
-    raise SystemExit(0 if result.status == "SUCCEEDED" else 1)
+    raise SystemExit({"SUCCEEDED": 0, "ABORTED": 130}.get(result.status, 1))
 
 
 # ------------------------------------------------------------------------------------------- history
 
 
+def _read_record(path: Path) -> dict:
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+        if isinstance(record, dict) and "name" in record and "status" in record:
+            return record
+        problem = "not an execution record (no name and status)"
+    except (OSError, UnicodeDecodeError, ValueError) as error:
+        problem = f"cannot be read ({error})"
+    raise ValueError(f"{path}: {problem}; delete it if it is not needed")
+
+
+def _status(record: dict) -> str:
+    """The record's status; a RUNNING one whose process is gone (killed) says so."""
+    pid = record.get("pid")
+    if record["status"] != "RUNNING" or not isinstance(pid, int):
+        return record["status"]
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return "RUNNING (its process ended without a result)"
+    except PermissionError:
+        pass
+    return "RUNNING"
+
+
+def _table(console: Any, headers: list[str], rows: list[list[str]]) -> None:
+    """A table for people on a terminal; whole values separated by tabs for pipes and files."""
+    if not console.is_terminal:
+        click.echo("\t".join(headers))
+        for row in rows:
+            click.echo("\t".join(row))
+        return
+    from rich.table import Table
+
+    table = Table(*headers)
+    for row in rows:
+        table.add_row(*row)
+    console.print(table)
+
+
 @click.command()
 @click.argument("name", required=False)
-@click.option("--json", "as_json", is_flag=True, help="Print the saved record as JSON.")
+@click.option("--json", "as_json", is_flag=True, help="Print the saved record (or, without NAME, the names) as JSON.")
 def history(name: str | None, as_json: bool) -> None:
-    """List past local executions, newest first, or show execution NAME event by event."""
+    """List past local executions, newest first, or show execution NAME event by event.
+
+    On a terminal it prints tables; piped or redirected, tab-separated lines with whole names and values.
+    """
     from rich.console import Console
-    from rich.table import Table
 
     folder = find_root() / STATE_DIR / "executions"
     console = Console(highlight=False)
     if name is None:
-        records = sorted(folder.glob("*.json"), key=lambda path: path.stat().st_mtime, reverse=True)
-        table = Table("name", "state machine", "status", "started", "seconds")
-        for path in records:
+        paths = sorted(folder.glob("*.json"), key=lambda path: path.stat().st_mtime, reverse=True)
+        rows = []
+        for path in paths:
             try:
-                record = json.loads(path.read_text(encoding="utf-8"))
-            except ValueError:
+                record = _read_record(path)
+            except ValueError as error:
+                click.echo(f"skipped {error}", err=True)
                 continue
-            start, stop = dt.datetime.fromisoformat(record["startDate"]), dt.datetime.fromisoformat(record["stopDate"])
-            table.add_row(record["name"], record.get("stateMachine", ""), record["status"],
-                          start.strftime("%Y-%m-%d %H:%M:%S"), f"{(stop - start).total_seconds():.1f}")
+            start = dt.datetime.fromisoformat(record["startDate"])
+            stop = dt.datetime.fromisoformat(record["stopDate"]) if record.get("stopDate") else None
+            seconds = f"{(stop - start).total_seconds():.1f}" if stop else ""
+            rows.append([record["name"], record.get("stateMachine", ""), _status(record),
+                         start.strftime("%Y-%m-%d %H:%M:%S"), seconds])
         if as_json:
-            click.echo(json.dumps([path.stem for path in records]))
-        elif not records:
+            click.echo(json.dumps([row[0] for row in rows]))
+        elif not rows:
             click.echo("no local executions yet (stepsmith run WORKFLOW)", err=True)
         else:
-            console.print(table)
+            _table(console, ["name", "state machine", "status", "started", "seconds"], rows)
         return
+    if execution_name_problem(name):
+        _fail(f"{name!r}: not an execution name (see `stepsmith history`)")
     path = folder / f"{name}.json"
     if not path.is_file():
         _fail(f"{path}: no such execution (see `stepsmith history`)")
-    record = json.loads(path.read_text(encoding="utf-8"))
+    try:
+        record = _read_record(path)
+    except ValueError as error:
+        _fail(str(error))
     if as_json:
         click.echo(json.dumps(record, indent=1))
         return
     start = dt.datetime.fromisoformat(record["startDate"])
-    table = Table("id", "type", "state", "at (s)", "detail")
-    for event in record["events"]:
+    rows = []
+    for event in record.get("events", []):
         details = next((value for key, value in event.items() if key.endswith("EventDetails")), {}) or {}
         at = (dt.datetime.fromisoformat(event["timestamp"]) - start).total_seconds()
         detail = details.get("error") or details.get("output") or details.get("input") or ""
-        table.add_row(str(event["id"]), event["type"], str(details.get("name", "")), f"{at:.3f}",
-                      _one_line(detail, 80))
-    console.print(table)
-    console.print(f"{record['name']}: {record['status']}")
+        rows.append([str(event["id"]), event["type"], str(details.get("name", "")), f"{at:.3f}",
+                     _one_line(detail, 80 if console.is_terminal else 2000)])
+    _table(console, ["id", "type", "state", "at (s)", "detail"], rows)
+    click.echo(f"{record['name']}: {_status(record)}")
     if record.get("output") is not None:
         click.echo(record["output"])
     elif record.get("error"):
         click.echo(f"{record['error']}: {record.get('cause') or ''}")
-
-
-# ------------------------------------------------------------------------------------------- s3
-
-
-def _split(url: str) -> tuple[str, str]:
-    if not url.startswith("s3://"):
-        _fail(f"{url}: expected s3://BUCKET/KEY")
-    bucket, _, key = url[5:].partition("/")
-    if not bucket:
-        _fail(f"{url}: no bucket name")
-    return bucket, key
-
-
-def _s3_root() -> Path:
-    return find_root() / STATE_DIR / "s3"
-
-
-@click.group()
-def s3() -> None:
-    """Local S3: objects live as plain files under .stepsmith/s3/BUCKET/KEY."""
-
-
-@s3.command("ls")
-@click.argument("url", required=False)
-def s3_ls(url: str | None) -> None:
-    """List buckets, or the objects under s3://BUCKET[/PREFIX]."""
-    base = _s3_root()
-    if url is None:
-        for bucket in sorted(path.name for path in base.iterdir() if path.is_dir()) if base.is_dir() else []:
-            click.echo(f"s3://{bucket}")
-        return
-    bucket, prefix = _split(url)
-    folder = base / bucket
-    if not folder.is_dir():
-        _fail(f"s3://{bucket}: no such local bucket (stepsmith s3 ls lists them)")
-    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-        key = path.relative_to(folder).as_posix()
-        if key.startswith(prefix):
-            stat = path.stat()
-            stamp = dt.datetime.fromtimestamp(stat.st_mtime).strftime("%Y-%m-%d %H:%M:%S")
-            click.echo(f"{stamp} {stat.st_size:>12} s3://{bucket}/{key}")
-
-
-@s3.command("cp")
-@click.argument("source")
-@click.argument("destination")
-def s3_cp(source: str, destination: str) -> None:
-    """Copy between local S3 and files: `cp s3://b/k ./file`, `cp ./file s3://b/k`, `cp s3://b/k s3://c/k`."""
-    base = _s3_root()
-
-    def local_path(url: str, fallback_name: str) -> Path:
-        bucket, key = _split(url)
-        if not key or key.endswith("/"):
-            key += fallback_name       # like `aws s3 cp`: a "folder" destination keeps the file name
-        path = (base / bucket / key).resolve()
-        if not path.is_relative_to((base / bucket).resolve()):
-            _fail(f"{url}: key leaves the bucket")
-        return path
-
-    if source.startswith("s3://"):
-        origin = local_path(source, "")
-        if not origin.is_file():
-            _fail(f"{source}: no such object in local S3")
-    else:
-        origin = Path(source)
-        if not origin.is_file():
-            _fail(f"{source}: no such file")
-    if destination.startswith("s3://"):
-        bucket, _ = _split(destination)
-        if not (base / bucket).is_dir():
-            _fail(f"s3://{bucket}: no such local bucket (run the workflow once, or `stepsmith s3 ls`)")
-        target = local_path(destination, origin.name)
-    else:
-        target = Path(destination)
-        if target.is_dir():
-            target = target / origin.name
-    target.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(origin, target)
-    click.echo(f"{source} → {destination}", err=True)
 
 
 # ------------------------------------------------------------------------------------------- send-task

@@ -8,6 +8,7 @@ sign-in can be followed all the way, with the compiled IAM policies deciding who
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import logging
 import re
@@ -16,6 +17,7 @@ import threading
 import time
 import urllib.parse
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -26,6 +28,7 @@ import click
 from compiler.cli import parameter_overrides_option
 from engine.aws.providers import sagemaker_studio
 from engine.iam_eval import PolicyError
+from engine.project import ProjectError, app_options
 
 if TYPE_CHECKING:
     from engine.app import App, Function, StateMachine
@@ -79,11 +82,23 @@ def _group(name: str) -> str:
     return "p_" + re.sub(r"\W", "_", name)
 
 
+def _workflow_prefix(workflow: str | None) -> str:
+    return re.sub(r"[^a-z0-9]", "", (workflow or "").lower())
+
+
+def unresolved_routes(app: App, workflow: str | None = None) -> list[str]:
+    """Routes that cannot be served, each with the real cause: the parameter its function needs."""
+    prefix = _workflow_prefix(workflow)
+    return [f"{', '.join(routes)} → {app.unresolved_reason(logical)}"
+            for logical, routes in sorted(app.unresolved_routes.items())
+            if not prefix or logical.lower().startswith(prefix)]
+
+
 def routes_of(app: App, workflow: str | None = None) -> list[Route]:
     """The API routes of the compiled app, optionally only those of one workflow."""
     from engine.app import load_template
 
-    prefix = re.sub(r"[^a-z0-9]", "", (workflow or "").lower())
+    prefix = _workflow_prefix(workflow)
     routes = []
     for function in app.functions.values():
         if prefix and not function.logical_id.lower().startswith(prefix):
@@ -203,6 +218,13 @@ class LocalApi:
         self.routes = routes
         self.runner = LambdaRunner()
         self.log = log
+        self._sources = _handler_sources(routes)
+        # Saving waits until no request is running, and requests wait while a save runs: moto is not
+        # meant to be read whole while a handler writes to it. Answers never wait for a save.
+        self._idle = threading.Condition()
+        self._in_flight = 0
+        self._dirty = threading.Event()
+        self._saver: threading.Thread | None = None
         self.server = ThreadingHTTPServer(("127.0.0.1", port), _make_handler(self))
         self.server.daemon_threads = True
         self.port = self.server.server_address[1]
@@ -227,7 +249,9 @@ class LocalApi:
             if parameters is not None:
                 event = proxy_event(method, raw_path, headers, body, route, parameters, source_ip,
                                     self.app.account)
-                invocation = self.runner.invoke(route.function, event)
+                self._reload_if_edited()
+                with self._working():
+                    invocation = self.runner.invoke(route.function, event)
                 if invocation.failed:
                     if self.log:
                         self.log(f"{route.function.logical_id} failed: {invocation.error}: "
@@ -236,6 +260,55 @@ class LocalApi:
                 return proxy_answer(invocation.payload)
         # API Gateway REST answers unknown routes this way, not with a 404.
         return _json_answer(403, "Missing Authentication Token")
+
+    def _reload_if_edited(self) -> None:
+        """Handler files changed since the last request: the functions start cold, with the new code."""
+        from engine.tasks import LambdaRunner
+
+        sources = _handler_sources(self.routes)
+        if sources == self._sources:
+            return
+        self._sources = sources
+        for route in self.routes:
+            if route.function is not None:
+                LambdaRunner.forget(route.function)
+        if self.log:
+            self.log("handlers changed: the next requests load the new code")
+
+    @contextlib.contextmanager
+    def _working(self) -> Iterator[None]:
+        """Count a request (or a started execution) in flight; when it ends, ask for a save."""
+        with self._idle:
+            self._in_flight += 1
+        try:
+            yield
+        finally:
+            with self._idle:
+                self._in_flight -= 1
+                self._idle.notify_all()
+            self._dirty.set()
+
+    def _save_when_idle(self) -> None:
+        while True:
+            self._dirty.wait()
+            time.sleep(0.05)   # one save for a burst of requests
+            with self._idle:
+                while self._in_flight:
+                    self._idle.wait()
+                self._dirty.clear()
+                self.save()
+
+    def save(self) -> None:
+        """Merge what requests wrote into .stepsmith/ now, so a `run` beside this server keeps it, and sees it.
+
+        A save that fails (a state file damaged by hand meanwhile) is logged; the next one tries again, and
+        the last one runs when the server stops.
+        """
+        try:
+            self.aws.save()
+        except Exception as error:  # noqa: BLE001 — the answer is already made; the state waits
+            if self.log:
+                self.log(f"could not save local state yet: {error}")
 
     def _start_execution(self, machine: StateMachine, body: bytes) -> Answer:
         """API Gateway's StartExecution integration: the JSON body is the input; the run goes on alone."""
@@ -255,10 +328,13 @@ class LocalApi:
 
         def run() -> None:
             clock = RealClock()
-            result = execute(machine.definition, text, state_machine_name=machine.name, execution_name=name,
-                             account=self.app.account, region=self.app.region,
-                             dispatcher=LocalDispatcher(self.app, clock=clock, runner=self.runner), clock=clock)
-            write_history(self.app.root, result, text, machine.name)
+            self._reload_if_edited()
+            with self._working():
+                result = execute(machine.definition, text, state_machine_name=machine.name,
+                                 execution_name=name, account=self.app.account, region=self.app.region,
+                                 dispatcher=LocalDispatcher(self.app, clock=clock, runner=self.runner),
+                                 clock=clock)
+                write_history(self.app.root, result, text, machine.name)
             if self.log:
                 self.log(f"{machine.logical_id} execution {name}: {result.status}")
 
@@ -276,8 +352,19 @@ class LocalApi:
         return Answer(page.status, [("Content-Type", "text/html; charset=utf-8"), ("Cache-Control", "no-store")],
                       page.html.encode())
 
+    def idle_lock(self) -> threading.Condition:
+        """Held by each save; holding it keeps saves and new requests out."""
+        return self._idle
+
+    def start_saver(self) -> None:
+        """Save what requests write to .stepsmith/ in the background, whenever no request is running."""
+        if self._saver is None and self.aws.persist:
+            self._saver = threading.Thread(target=self._save_when_idle, name="stepsmith-save", daemon=True)
+            self._saver.start()
+
     def start(self) -> LocalApi:
         """Serve in a background thread."""
+        self.start_saver()
         self._thread = threading.Thread(target=self.server.serve_forever, name="stepsmith-serve", daemon=True)
         self._thread.start()
         return self
@@ -319,6 +406,14 @@ class _FunctionLogs(logging.Handler):
             self.log(self.format(record))
         except Exception:  # noqa: BLE001 - logging must never break a request
             self.handleError(record)
+
+
+def _handler_sources(routes: list[Route]) -> dict[str, tuple[int, int]]:
+    """Every Python file under the routed functions' code folders → (size, mtime): what an edit changes."""
+    folders = {route.function.code_uri for route in routes if route.function and route.function.code_uri}
+    return {str(path): (path.stat().st_size, path.stat().st_mtime_ns)
+            for folder in folders if folder.is_dir()
+            for path in folder.rglob("*.py") if "__pycache__" not in path.parts}
 
 
 def _callers(app: App, routes: list[Route], function_ip: str,
@@ -372,55 +467,80 @@ def _make_handler(api: LocalApi) -> type[BaseHTTPRequestHandler]:
 @click.argument("workflow", required=False)
 @click.option("--port", default=3000, show_default=True, help="Port on 127.0.0.1 (0 picks a free one).")
 @parameter_overrides_option
+@app_options
 @click.option("--function-ip", default="127.0.0.1", show_default=True,
               help="The address the functions' own AWS calls come from (aws:SourceIp, aws:VpcSourceIp).")
 @click.option("--template", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="The compiled template (default build/template.yaml; compiled first when stale).")
 @click.option("--state-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Local AWS state (default .stepsmith/ in the project).")
-def serve(workflow: str | None, port: int, parameter_overrides: dict[str, str], function_ip: str,
-          template: Path | None, state_dir: Path | None) -> None:
-    """Serve the API-triggered workflows (or WORKFLOW's) on 127.0.0.1 until Ctrl-C.
+def serve(workflow: str | None, port: int, parameter_overrides: dict[str, str], env_vars: Path | None,
+          config_env: str, function_ip: str, template: Path | None, state_dir: Path | None) -> None:
+    """Serve the API-triggered workflows (or WORKFLOW's: name, file name or path) on 127.0.0.1 until Ctrl-C.
 
-    Requests run the handlers in-process on local AWS, as API Gateway's Lambda proxy would. Presigned
-    SageMaker Studio URLs point at a stand-in page on the same port that admits or refuses the opener's
-    address by the function role's compiled IAM policy.
+    Requests run the handlers in-process on local AWS, as API Gateway's Lambda proxy would; edits to
+    handler files take effect on the next request, without a restart. What requests write is saved to
+    .stepsmith/ after each one. A route whose function needs a parameter without a value is named with
+    that parameter (exit 2 when no route is left). Presigned SageMaker Studio URLs point at a stand-in
+    page on the same port that admits or refuses the opener's address by the function role's compiled
+    IAM policy.
     """
-    from engine.app import App, AppError
     from engine.aws import LocalAWS
-    from engine.commands import compile_if_needed, find_root
+    from engine.aws.state import StateFileError
+    from engine.project import compile_if_needed, find_root, load_app, resolve_workflow, settings
 
     root = find_root()
-    parameters = parameter_overrides
-    if template is None:
-        compile_if_needed(root, echo=lambda text: click.echo(text, err=True))
+    echo = lambda text: click.echo(text, err=True)
     try:
-        app = App.load(root, template, parameter_overrides=parameters)
-    except AppError as error:
-        click.echo(str(error), err=True)
+        name = resolve_workflow(root, workflow).name if workflow else None
+        if template is None:
+            compile_if_needed(root, echo=echo)
+        chosen = settings(root, "serve", parameter_overrides, env_vars, config_env)
+        app = load_app(root, chosen, template)
+    except ProjectError as error:
+        echo(str(error))
         raise SystemExit(2) from None
-    routes = routes_of(app, workflow)
-    if not routes:
-        where = f"workflow {workflow}" if workflow else "the compiled template"
-        click.echo(f"{app.template_path}: {where} has no API route (trigger: api)", err=True)
+    parameters = chosen.parameter_overrides
+    routes = routes_of(app, name)
+    unserved = unresolved_routes(app, name)
+    if unserved and (name or not routes):
+        for line in unserved:
+            echo(f"cannot serve {line}")
         raise SystemExit(2)
-    with LocalAWS(state_dir or root / ".stepsmith", app=app) as aws:
+    if not routes:
+        where = f"workflow {name}" if name else "the compiled template"
+        echo(f"{app.template_path}: {where} has no API route (trigger: api)")
+        raise SystemExit(2)
+    for line in unserved:
+        echo(f"not serving {line}")
+    try:
+        aws = LocalAWS(state_dir or root / ".stepsmith", app=app).__enter__()
+    except StateFileError as error:
+        echo(str(error))
+        raise SystemExit(2) from None
+    api: LocalApi | None = None
+    try:
         try:
             api = LocalApi(app, aws, routes=routes, port=port, function_ip=function_ip, overrides=parameters,
-                           log=lambda text: click.echo(text, err=True))
+                           log=echo)
         except OSError as error:
-            click.echo(f"cannot listen on 127.0.0.1:{port}: {error.strerror}; try --port", err=True)
+            echo(f"cannot listen on 127.0.0.1:{port}: {error.strerror}; try --port")
             raise SystemExit(2) from None
         except PolicyError as error:
-            click.echo(f"{app.template_path}: {error}", err=True)
+            echo(f"{app.template_path}: {error}")
             raise SystemExit(2) from None
         for route in routes:
             click.echo(f"{route.method:6} {api.url}{route.path}  →  {route.target}")
         click.echo(f"Studio stand-in at {api.url}{sagemaker_studio.STUDIO_PREFIX}  (Ctrl-C stops)")
         sys.stdout.flush()
+        api.start_saver()
         try:
             api.server.serve_forever()
         except KeyboardInterrupt:
             pass
         finally:
             api.stop()
+    finally:
+        # The last save waits for a background one to finish, so the two never interleave.
+        with api.idle_lock() if api is not None else contextlib.nullcontext():
+            aws.__exit__(None, None, None)

@@ -142,7 +142,8 @@ class LambdaRunner:
                 with contextlib.redirect_stdout(self.logs) if self.logs is not None else contextlib.nullcontext():
                     result = handler(event, LambdaContext(function, request_id, deadline))
                 try:
-                    outcome["payload"] = json.loads(json.dumps(result))
+                    # Lambda's runtime refuses NaN and Infinity as it refuses a set: not JSON.
+                    outcome["payload"] = json.loads(json.dumps(result, allow_nan=False))
                 except (TypeError, ValueError) as error:
                     outcome["error"] = ("Runtime.MarshalError", {
                         "errorMessage": f"Unable to marshal response: {error}",
@@ -174,6 +175,19 @@ class LambdaRunner:
             name, payload = outcome["error"]
             return Invocation(request_id, error=name, error_payload=payload)
         return Invocation(request_id, payload=outcome.get("payload"))
+
+    @classmethod
+    def forget(cls, function: Function) -> None:
+        """Drop `function`'s warm modules: its next invoke imports the handler afresh, as a cold start does
+        (`stepsmith serve` calls this when handler files change)."""
+        key = f"{function.arn} {function.code_uri}"
+        with _invoke_lock:
+            modules = cls._modules.pop(key, {})
+            cls._handlers.pop(key, None)
+            if cls._active == key:
+                for name in modules:
+                    sys.modules.pop(name, None)
+                cls._active = None
 
     def _environment(self, function: Function) -> dict[str, str]:
         region = os.environ.get("AWS_REGION") or function.arn.split(":")[3]

@@ -1,26 +1,98 @@
-"""Persist local AWS state between sessions, in forms people can open.
+"""Persist local AWS state between sessions, in forms people can open, safely under concurrency.
 
     .stepsmith/s3/<bucket>/<key>          each object as a plain file
     .stepsmith/dynamodb/<table>.json      key schema + items in DynamoDB JSON
     .stepsmith/ssm.json                   parameter name → {Type, Value}
 
-Files a session neither loaded nor wrote (dropped in by hand while it ran) are left alone; objects
-deleted during the session are deleted on disk too.
+Several processes share these files (two `stepsmith run`s, `serve` beside a run), so a session saves only
+what *it* changed — objects, items and parameters it wrote or deleted — merged into what is on disk now,
+under an exclusive lock on `.stepsmith/state.lock`; loading takes the lock shared. Every file is
+written whole to a temporary name and renamed into place, so a reader never sees half a file. Files a
+session neither loaded nor wrote (dropped in by hand, or written by another run) are left alone.
 """
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import json
 import mimetypes
+import os
 import shutil
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from engine.aws import LocalAWS
 
 
 _INDEX_KINDS = ("GlobalSecondaryIndexes", "LocalSecondaryIndexes")
+LOCK_FILE = "state.lock"
+
+
+class StateFileError(Exception):
+    """A local state file that cannot be read; the message names it and says what to do."""
+
+
+# ------------------------------------------------------------------------------------ files and locks
+
+
+@contextlib.contextmanager
+def atomic_writer(path: Path, mode: str = "w") -> Iterator[IO[Any]]:
+    """Open a temporary file beside `path`; on success it replaces `path` in one rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with open(handle, mode, **({"encoding": "utf-8"} if "b" not in mode else {})) as stream:
+            yield stream
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temporary)
+        raise
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write `text` to `path` so that readers see the old file or the new one, never a part."""
+    with atomic_writer(path) as stream:
+        stream.write(text)
+
+
+@contextlib.contextmanager
+def state_lock(state_dir: Path, *, shared: bool = False) -> Iterator[None]:
+    """Hold `state_dir`/state.lock: shared to read a consistent state, exclusive to merge and write."""
+    state_dir.mkdir(parents=True, exist_ok=True)
+    with open(state_dir / LOCK_FILE, "a+") as lock:
+        fcntl.flock(lock.fileno(), fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
+
+
+def read_json_state(path: Path) -> Any:
+    """Parse a JSON state file, or raise StateFileError naming it and saying how to recover."""
+    try:
+        text = path.read_text(encoding="utf-8")
+        return json.loads(text)
+    except UnicodeDecodeError as error:
+        problem = f"not UTF-8 text ({error.reason})"
+    except ValueError as error:
+        problem = f"not valid JSON at line {getattr(error, 'lineno', '?')} column {getattr(error, 'colno', '?')} " \
+                  f"({getattr(error, 'msg', error)})"
+    raise StateFileError(
+        f"{path}: local state file is corrupt or cut short: {problem}; fix it by hand, or delete it to "
+        f"start {_what_is_lost(path)} empty")
+
+
+def _what_is_lost(path: Path) -> str:
+    if path.parent.name == "dynamodb":
+        return f"table {path.stem}"
+    if path.name == "ssm.json":
+        return "the SSM parameters"
+    return "it"
 
 
 def _md5(path: Path) -> str:
@@ -31,7 +103,7 @@ def _md5(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _safe_relative(key: str) -> PurePosixPath | None:
+def safe_relative(key: str) -> PurePosixPath | None:
     # Keys are arbitrary strings; only those that map to a path inside the bucket folder are mirrored.
     path = PurePosixPath(key)
     if not key or key.startswith("/") or any(part in ("..", ".") for part in path.parts):
@@ -39,9 +111,22 @@ def _safe_relative(key: str) -> PurePosixPath | None:
     return path
 
 
+def _item_key(item: dict, key_schema: list[dict]) -> str:
+    """An item's primary key as text: what identifies it when merging with other sessions' writes."""
+    return json.dumps([item.get(part["AttributeName"]) for part in key_schema], sort_keys=True)
+
+
+# ------------------------------------------------------------------------------------ load
+
+
 def load_state(aws: LocalAWS, state_dir: Path) -> dict:
     """Load S3, DynamoDB and SSM state from `state_dir` into the local AWS; return what was loaded."""
-    loaded: dict[str, Any] = {"s3": {}, "dynamodb": set()}
+    with state_lock(state_dir, shared=True):
+        return _load_state(aws, state_dir)
+
+
+def _load_state(aws: LocalAWS, state_dir: Path) -> dict:
+    loaded: dict[str, Any] = {"s3": {}, "dynamodb": {}, "ssm": {}}
     s3_dir = state_dir / "s3"
     if s3_dir.is_dir():
         s3 = aws.client("s3")
@@ -50,7 +135,7 @@ def load_state(aws: LocalAWS, state_dir: Path) -> dict:
             if bucket_dir.name not in buckets:
                 aws.create_bucket(bucket_dir.name)
             objects: dict[str, str] = {}
-            for path in sorted(p for p in bucket_dir.rglob("*") if p.is_file()):
+            for path in sorted(p for p in bucket_dir.rglob("*") if p.is_file() and not is_partial_file(p)):
                 key = path.relative_to(bucket_dir).as_posix()
                 content_type = mimetypes.guess_type(path.name)[0] or "binary/octet-stream"
                 with open(path, "rb") as body:
@@ -63,30 +148,67 @@ def load_state(aws: LocalAWS, state_dir: Path) -> dict:
         dynamodb = aws.client("dynamodb")
         existing = set(dynamodb.list_tables().get("TableNames", []))
         for path in sorted(dynamodb_dir.glob("*.json")):
-            table = json.loads(path.read_text(encoding="utf-8"))
-            name = table["TableName"]
+            table = read_json_state(path)
+            try:
+                name, key_schema = table["TableName"], table["KeySchema"]
+                attributes, items = table["AttributeDefinitions"], table.get("Items", [])
+            except (KeyError, TypeError):
+                raise StateFileError(f"{path}: not a Stepsmith table file (TableName, KeySchema, "
+                                     f"AttributeDefinitions, Items); fix it, or delete it to start table "
+                                     f"{path.stem} empty") from None
             if name not in existing:
                 indexes = {kind: table[kind] for kind in _INDEX_KINDS if table.get(kind)}
-                dynamodb.create_table(TableName=name, KeySchema=table["KeySchema"],
-                                      AttributeDefinitions=table["AttributeDefinitions"],
+                dynamodb.create_table(TableName=name, KeySchema=key_schema, AttributeDefinitions=attributes,
                                       BillingMode="PAY_PER_REQUEST", **indexes)
-            items = table.get("Items", [])
             for start in range(0, len(items), 25):
                 dynamodb.batch_write_item(RequestItems={
                     name: [{"PutRequest": {"Item": item}} for item in items[start:start + 25]]})
-            loaded["dynamodb"].add(name)
+            loaded["dynamodb"][name] = {_item_key(item, key_schema): item for item in items}
     ssm_file = state_dir / "ssm.json"
     if ssm_file.exists():
         ssm = aws.client("ssm")
-        for name, parameter in json.loads(ssm_file.read_text(encoding="utf-8")).items():
+        parameters = read_json_state(ssm_file)
+        if not isinstance(parameters, dict):
+            raise StateFileError(f"{ssm_file}: expected an object of parameter name → {{Type, Value}}; fix it, "
+                                 "or delete it to start the SSM parameters empty")
+        for name, parameter in parameters.items():
             ssm.put_parameter(Name=name, Type=parameter.get("Type", "String"), Value=parameter["Value"],
                               Overwrite=True)
+        loaded["ssm"] = parameters
     return loaded
 
 
+def is_partial_file(path: Path) -> bool:
+    # A temporary file of a write in progress in another process (atomic_writer's naming).
+    return path.name.startswith(".") and path.name.endswith(".tmp")
+
+
+# ------------------------------------------------------------------------------------ save
+
+
 def save_state(aws: LocalAWS, state_dir: Path, loaded: dict) -> dict:
-    """Write the local AWS's S3, DynamoDB and SSM state to `state_dir`; return the new snapshot."""
-    snapshot: dict[str, Any] = {"s3": {}, "dynamodb": set()}
+    """Merge what this session changed in S3, DynamoDB and SSM into `state_dir`; return the new snapshot."""
+    with state_lock(state_dir):
+        return _save_state(aws, state_dir, loaded)
+
+
+def _save_state(aws: LocalAWS, state_dir: Path, loaded: dict) -> dict:
+    snapshot: dict[str, Any] = {"s3": dict(loaded.get("s3", {})), "dynamodb": dict(loaded.get("dynamodb", {})),
+                                "ssm": dict(loaded.get("ssm", {}))}
+    # Only services called since the last save can have changed (`serve` saves after every request).
+    if "s3" in aws.touched:
+        _save_objects(aws, state_dir, loaded, snapshot)
+    if "dynamodb" in aws.touched:
+        _save_tables(aws, state_dir, loaded.get("dynamodb", {}), snapshot)
+    # Loading moto's SSM backend costs seconds (AWS's public parameters); skip it when unused.
+    if "ssm" in aws.touched:
+        _save_parameters(aws, state_dir, loaded.get("ssm", {}), snapshot)
+    aws.touched.clear()
+    return snapshot
+
+
+def _save_objects(aws: LocalAWS, state_dir: Path, loaded: dict, snapshot: dict) -> None:
+    snapshot["s3"] = {}
     s3 = aws.client("s3")
     buckets = [bucket["Name"] for bucket in s3.list_buckets().get("Buckets", [])]
     for bucket in buckets:
@@ -97,7 +219,7 @@ def save_state(aws: LocalAWS, state_dir: Path, loaded: dict) -> dict:
         for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
             for entry in page.get("Contents", []):
                 key, etag = entry["Key"], entry["ETag"].strip('"')
-                relative = _safe_relative(key)
+                relative = safe_relative(key)
                 if relative is None:
                     continue
                 path = bucket_dir / relative
@@ -105,16 +227,14 @@ def save_state(aws: LocalAWS, state_dir: Path, loaded: dict) -> dict:
                 if key.endswith("/"):
                     path.mkdir(parents=True, exist_ok=True)
                     continue
-                if before.get(key) == etag and path.is_file():
-                    continue
+                if before.get(key) == etag:
+                    continue   # unchanged by this session: whatever is on disk now is newer or equal
                 if path.is_file() and "-" not in etag and _md5(path) == etag:
                     continue
-                path.parent.mkdir(parents=True, exist_ok=True)
-                body = s3.get_object(Bucket=bucket, Key=key)["Body"]
-                with open(path, "wb") as handle:
-                    shutil.copyfileobj(body, handle)
+                with atomic_writer(path, "wb") as handle:
+                    shutil.copyfileobj(s3.get_object(Bucket=bucket, Key=key)["Body"], handle)
         for key in set(before) - set(objects):
-            relative = _safe_relative(key)
+            relative = safe_relative(key)
             if relative is not None and (bucket_dir / relative).is_file():
                 (bucket_dir / relative).unlink()
                 parent = (bucket_dir / relative).parent
@@ -125,38 +245,44 @@ def save_state(aws: LocalAWS, state_dir: Path, loaded: dict) -> dict:
     for bucket in set(loaded.get("s3", {})) - set(buckets):
         shutil.rmtree(state_dir / "s3" / bucket, ignore_errors=True)
 
-    snapshot["dynamodb"] = set(loaded.get("dynamodb", set()))
-    if "dynamodb" in aws.touched:
-        _save_tables(aws, state_dir, loaded, snapshot)
-    # Loading moto's SSM backend costs seconds (AWS's public parameters); skip it when unused.
-    if "ssm" in aws.touched:
-        _save_parameters(aws, state_dir)
-    return snapshot
 
-
-def _save_tables(aws: LocalAWS, state_dir: Path, loaded: dict, snapshot: dict) -> None:
+def _save_tables(aws: LocalAWS, state_dir: Path, loaded: dict[str, dict], snapshot: dict) -> None:
     dynamodb = aws.client("dynamodb")
     tables = dynamodb.list_tables().get("TableNames", [])
     for name in tables:
         description = dynamodb.describe_table(TableName=name)["Table"]
-        items = [item for page in dynamodb.get_paginator("scan").paginate(TableName=name)
-                 for item in page.get("Items", [])]
-        document = {"TableName": name, "KeySchema": description["KeySchema"],
-                    "AttributeDefinitions": description["AttributeDefinitions"], "Items": items}
+        key_schema = description["KeySchema"]
+        items = {_item_key(item, key_schema): item
+                 for page in dynamodb.get_paginator("scan").paginate(TableName=name)
+                 for item in page.get("Items", [])}
+        before = loaded.get(name, {})
+        path = state_dir / "dynamodb" / f"{name}.json"
+        changed = {key: item for key, item in items.items() if before.get(key) != item}
+        deleted = set(before) - set(items)
+        if path.is_file() and not changed and not deleted:
+            snapshot["dynamodb"][name] = items
+            continue
+        # Another session may have written other items since this one loaded: keep them.
+        on_disk = read_json_state(path).get("Items", []) if path.is_file() else []
+        merged = {_item_key(item, key_schema): item for item in on_disk}
+        merged.update(changed)
+        for key in deleted:
+            merged.pop(key, None)
+        document = {"TableName": name, "KeySchema": key_schema,
+                    "AttributeDefinitions": description["AttributeDefinitions"],
+                    "Items": [merged[key] for key in sorted(merged)]}
         for kind in _INDEX_KINDS:
             if description.get(kind):
                 document[kind] = [{key: index[key] for key in ("IndexName", "KeySchema", "Projection")}
                                   for index in description[kind]]
-        path = state_dir / "dynamodb" / f"{name}.json"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(document, indent=1, sort_keys=True), encoding="utf-8")
-        snapshot["dynamodb"].add(name)
-    for name in set(loaded.get("dynamodb", set())) - set(tables):
+        atomic_write_text(path, json.dumps(document, indent=1, sort_keys=True))
+        snapshot["dynamodb"][name] = items
+    for name in set(loaded) - set(tables):
         (state_dir / "dynamodb" / f"{name}.json").unlink(missing_ok=True)
-        snapshot["dynamodb"].discard(name)
+        snapshot["dynamodb"].pop(name, None)
 
 
-def _save_parameters(aws: LocalAWS, state_dir: Path) -> None:
+def _save_parameters(aws: LocalAWS, state_dir: Path, loaded: dict[str, dict], snapshot: dict) -> None:
     ssm = aws.client("ssm")
     parameters: dict[str, dict] = {}
     names = [entry["Name"] for page in ssm.get_paginator("describe_parameters").paginate()
@@ -164,6 +290,30 @@ def _save_parameters(aws: LocalAWS, state_dir: Path) -> None:
     for start in range(0, len(names), 10):
         for parameter in ssm.get_parameters(Names=names[start:start + 10], WithDecryption=True)["Parameters"]:
             parameters[parameter["Name"]] = {"Type": parameter["Type"], "Value": parameter["Value"]}
-    if parameters or (state_dir / "ssm.json").exists():
-        state_dir.mkdir(parents=True, exist_ok=True)
-        (state_dir / "ssm.json").write_text(json.dumps(parameters, indent=1, sort_keys=True), encoding="utf-8")
+    changed = {name: value for name, value in parameters.items() if loaded.get(name) != value}
+    deleted = set(loaded) - set(parameters)
+    snapshot["ssm"] = parameters
+    path = state_dir / "ssm.json"
+    if not changed and not deleted:
+        return
+    merged = read_json_state(path) if path.exists() else {}
+    merged.update(changed)
+    for name in deleted:
+        merged.pop(name, None)
+    atomic_write_text(path, json.dumps(merged, indent=1, sort_keys=True))
+
+
+def s3_write_marks(aws: LocalAWS) -> dict[tuple[str, str], object]:
+    """Every object in local S3 with a mark that changes on each write, even of identical content.
+
+    ETags do not change when the same bytes are written again; moto keeps one key object per write, so its
+    identity tells a rewrite apart. The marks hold references, so identities are never reused meanwhile.
+    """
+    from moto.s3.models import s3_backends
+
+    marks: dict[tuple[str, str], object] = {}
+    backend = s3_backends[aws.account]["aws"]
+    for bucket_name, bucket in backend.buckets.items():
+        for key_name in list(bucket.keys.keys()):
+            marks[(bucket_name, key_name)] = bucket.keys.get(key_name)
+    return marks
