@@ -544,6 +544,9 @@ def run(workflow: str, input_: str | None, upload: Path | None, from_schedule: b
     except BaseException:
         _release(reserved)
         raise
+    if result.status == "ABORTED" and _main_thread():
+        # The user is pressing Ctrl-C: a late, repeated one must not turn exit 130 into death by SIGINT.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
     echo(f"history: {reserved.relative_to(root) if reserved.is_relative_to(root) else reserved}")
     if result.status == "ABORTED":
         raise SystemExit(130)
