@@ -37,7 +37,9 @@ Provider = Callable[[dict, "LocalAWS"], dict]
 PROVIDER_MODULES: dict[str, tuple[str, ...]] = {
     "stepfunctions": ("engine.aws.providers.stepfunctions",),
     "rekognition": ("engine.aws.providers.rekognition",),
-    "sagemaker": ("engine.aws.providers.sagemaker_studio",),
+    "sagemaker": ("engine.aws.providers.sagemaker_studio", "engine.aws.providers.sagemaker_training",
+                  "engine.aws.providers.sagemaker_hosting", "engine.aws.providers.sagemaker_transform"),
+    "sagemaker-runtime": ("engine.aws.providers.sagemaker_hosting",),
 }
 
 _registry: dict[tuple[str, str], Provider] = {}
@@ -49,11 +51,12 @@ _active: LocalAWS | None = None
 class ServiceError(Exception):
     """An AWS service error raised by a provider; boto3 callers see ClientError with this code."""
 
-    def __init__(self, code: str, message: str = "", status: int = 400) -> None:
+    def __init__(self, code: str, message: str = "", status: int = 400, fields: dict | None = None) -> None:
         super().__init__(f"{code}: {message}")
         self.code = code
         self.message = message
         self.status = status
+        self.fields = dict(fields or {})   # the error's extra members (ModelError's OriginalStatusCode, …)
 
 
 def operation_name(name: str) -> str:
@@ -112,7 +115,7 @@ def _answer(model: Any, context: dict, **_: Any) -> tuple[AWSResponse, dict] | N
         status = 200
     except ServiceError as error:
         status = error.status
-        parsed = {"Error": {"Code": error.code, "Message": error.message}}
+        parsed = {"Error": {"Code": error.code, "Message": error.message}, **error.fields}
         if error.message:
             parsed["message"] = error.message
     parsed["ResponseMetadata"] = {
