@@ -74,9 +74,10 @@ def test_a_crash_without_a_failure_file_names_the_exit_code_and_the_error(aws):
 def test_stop_sends_sigterm_and_keeps_the_model_saved_on_the_way_out(aws):
     sagemaker = aws.client("sagemaker")
     sagemaker.create_training_job(**training_job("job-stop", hyperparameters={"mode": "sleep"}))
-    wait_for(lambda: sagemaker.describe_training_job(TrainingJobName="job-stop"), "SecondaryStatus",
-             ("Starting", "Downloading"))
-    time.sleep(0.3)   # the script is inside its first epoch
+    log = aws.state_dir / "sagemaker/logs/TrainingJobs/job-stop.log"
+    deadline = time.monotonic() + 30
+    while "epoch=1" not in log.read_text() and time.monotonic() < deadline:   # inside its first epoch
+        time.sleep(0.05)
     sagemaker.stop_training_job(TrainingJobName="job-stop")
     assert sagemaker.describe_training_job(TrainingJobName="job-stop")["TrainingJobStatus"] in ("Stopping", "Stopped")
     job = wait_for(lambda: sagemaker.describe_training_job(TrainingJobName="job-stop"), "TrainingJobStatus",
