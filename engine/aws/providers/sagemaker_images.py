@@ -85,7 +85,9 @@ def local_image(uri: str, root: str | Path) -> LocalImage:
     for line in (folder / "Dockerfile").read_text(encoding="utf-8").splitlines():
         match = _COPY.match(line)
         if match and match["dst"].rstrip("/") == CODE_DIR_IN_IMAGE:
-            source = (root / match["src"]).resolve()   # the build context is the repository root
+            # The build context is the repository root: the source must stay inside it (no `..`); a
+            # symlinked folder inside it is read through (a test project may link images/).
+            source = Path(os.path.normpath(root / match["src"]))
             if not source.is_dir() or not source.is_relative_to(root):
                 raise ImageError(f"{folder / 'Dockerfile'}: COPY {match['src']} {CODE_DIR_IN_IMAGE}: "
                                  f"{source} is not a folder of the project (the build context is its root)")
