@@ -34,6 +34,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 import traceback
 from collections import deque
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -253,10 +254,20 @@ def serve() -> int:
     server = _Server((host, int(os.environ.get("SAGEMAKER_BIND_TO_PORT", "8080"))), _Request)
     server.handlers = handlers
     signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown, daemon=True).start())
+    if "STEPSMITH_OPT_ML" in os.environ:
+        # Locally the endpoint's folder is its state: once it is deleted (`make clean`, a deleted project),
+        # no DeleteEndpoint will ever come, so the server stops by itself instead of running on.
+        threading.Thread(target=_stop_when_gone, args=(root, server), daemon=True).start()
     _report({"status": "InService", "pid": os.getpid(), "port": server.server_address[1]})
     print(f"serving on {server.server_address[0]}:{server.server_address[1]}", flush=True)
     server.serve_forever(poll_interval=0.5)
     return 0
+
+
+def _stop_when_gone(root: Path, server: _Server) -> None:
+    while root.is_dir():
+        time.sleep(2)
+    server.shutdown()
 
 
 def main(argv: list[str]) -> int:

@@ -179,3 +179,18 @@ def test_control_plane_errors_carry_the_service_codes(aws):
     while _alive(pid) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not _alive(pid)
+
+
+def test_a_server_whose_state_was_deleted_stops_by_itself(aws):
+    import shutil
+
+    deploy_model(aws, "m-gone")
+    endpoint_config(aws, "c-gone", "m-gone")
+    aws.client("sagemaker").create_endpoint(EndpointName="ep-gone", EndpointConfigName="c-gone")
+    settled(aws, "ep-gone")
+    pid = _server_pid(aws, "ep-gone")
+    shutil.rmtree(aws.state_dir / "sagemaker")                # `make clean` while the endpoint serves
+    deadline = time.monotonic() + 15
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _alive(pid)
