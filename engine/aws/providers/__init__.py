@@ -38,7 +38,8 @@ PROVIDER_MODULES: dict[str, tuple[str, ...]] = {
     "stepfunctions": ("engine.aws.providers.stepfunctions",),
     "rekognition": ("engine.aws.providers.rekognition",),
     "sagemaker": ("engine.aws.providers.sagemaker_studio", "engine.aws.providers.sagemaker_training",
-                  "engine.aws.providers.sagemaker_hosting", "engine.aws.providers.sagemaker_transform"),
+                  "engine.aws.providers.sagemaker_hosting", "engine.aws.providers.sagemaker_transform",
+                  "engine.aws.providers.sagemaker_registry"),
     "sagemaker-runtime": ("engine.aws.providers.sagemaker_hosting",),
 }
 

@@ -72,6 +72,13 @@ def create_model(params: dict, aws: LocalAWS) -> dict:
     """CreateModel: the image must resolve to an images/<name>/ folder and its model data must exist."""
     name = check_name(params.get("ModelName"), "modelName")
     container = params.get("PrimaryContainer") or (params.get("Containers") or [None])[0]
+    if container and container.get("ModelPackageName"):
+        from engine.aws.providers.sagemaker_registry import package_record
+
+        packaged = ((package_record(aws, container["ModelPackageName"]).get("InferenceSpecification") or {})
+                    .get("Containers") or [{}])[0]
+        container = {**packaged, **{k: v for k, v in container.items() if k != "ModelPackageName"},
+                     "Environment": {**(packaged.get("Environment") or {}), **(container.get("Environment") or {})}}
     if not container or not container.get("Image"):
         raise ServiceError("ValidationException", "PrimaryContainer.Image is required")
     try:

@@ -136,10 +136,14 @@ def log_path(aws: LocalAWS, kind: str, name: str) -> Path:
     return path
 
 
-def process_alive(pid: int | None, marker: str | None = None) -> bool:
-    """Whether `pid` runs (not a zombie) and, given a marker, whether its command line contains it.
+_verified: dict[tuple[int, str], str] = {}   # (pid, marker) → the process's start time when it was checked
 
-    The marker guards against a reused process id after a reboot or a long pause.
+
+def process_alive(pid: int | None, marker: str | None = None) -> bool:
+    """Whether `pid` runs (not a zombie) and, given a marker, whether its command line or environment has it.
+
+    The marker guards against a reused process id; once a process is matched, its start time stands for
+    the marker, so later checks (one per InvokeEndpoint) read one small /proc file.
     """
     if not pid:
         return False
@@ -151,12 +155,19 @@ def process_alive(pid: int | None, marker: str | None = None) -> bool:
         except OSError:
             return False
         return True
-    if stat.rsplit(")", 1)[-1].split()[0] in ("Z", "X"):
+    fields = stat.rsplit(")", 1)[-1].split()
+    if fields[0] in ("Z", "X"):
         return False
-    if marker is not None:
-        try:
-            return marker in Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace") \
-                or marker in Path(f"/proc/{pid}/environ").read_bytes().decode(errors="replace")
-        except OSError:
-            return False
-    return True
+    if marker is None:
+        return True
+    started = fields[19]
+    if _verified.get((pid, marker)) == started:
+        return True
+    try:
+        found = marker in Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace") \
+            or marker in Path(f"/proc/{pid}/environ").read_bytes().decode(errors="replace")
+    except OSError:
+        return False
+    if found:
+        _verified[(pid, marker)] = started
+    return found
