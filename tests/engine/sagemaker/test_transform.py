@@ -104,3 +104,29 @@ def test_transform_validation_errors(aws, model):
     job = _transform(aws, "t-empty", {"S3DataType": "S3Prefix", "S3Uri": "s3://data/nothing/"})
     assert job["TransformJobStatus"] == "Failed"
     assert job["FailureReason"].startswith("ClientError: No S3 objects found")
+
+
+def test_create_transform_job_sync_waits_and_fails_the_task_with_the_description(aws, model):
+    from engine import execute
+    from engine.tasks import LocalDispatcher
+
+    aws.client("s3").put_object(Bucket="data", Key="sync/a.json", Body=b'{"x": 21}')
+
+    def definition(name: str, prefix: str) -> dict:
+        return {"StartAt": "Infer", "States": {"Infer": {
+            "Type": "Task", "Resource": "arn:aws:states:::sagemaker:createTransformJob.sync",
+            "Parameters": {"TransformJobName": name, "ModelName": "m-batch",
+                           "TransformInput": {"DataSource": {"S3DataSource": {"S3DataType": "S3Prefix",
+                                                                              "S3Uri": f"s3://data/{prefix}/"}},
+                                              "ContentType": "application/json"},
+                           "TransformOutput": {"S3OutputPath": f"s3://data/out/{name}"},
+                           "TransformResources": {"InstanceType": "ml.m5.large", "InstanceCount": 1}},
+            "ResultSelector": {"status.$": "$.TransformJobStatus"}, "End": True}}}
+
+    done = execute(definition("t-sync", "sync"), "{}", dispatcher=LocalDispatcher(None))
+    assert done.status == "SUCCEEDED", done.cause
+    assert json.loads(done.output) == {"status": "Completed"}
+    assert json.loads(_outputs(aws, "out/t-sync/")["a.json.out"]) == {"y": 42}
+    failed = execute(definition("t-sync-fail", "nothing-here"), "{}", dispatcher=LocalDispatcher(None))
+    assert failed.status == "FAILED" and failed.error == "States.TaskFailed"
+    assert json.loads(failed.cause)["FailureReason"].startswith("ClientError: No S3 objects found")
