@@ -310,6 +310,8 @@ def _prepare_generation(aws: LocalAWS, endpoint: str, generation: dict) -> None:
             change = {"pid": pid}
         except (ImageError, DataError, OSError) as error:
             change = {"error": str(error)}
+        except Exception as error:  # noqa: BLE001 - an unforeseen failure fails the variant, never hangs it
+            change = {"error": f"{type(error).__name__}: {error}"}
 
         def record_start(record: dict, variant_name: str = variant_name, change: dict = change) -> None:
             pending = record.get("_pending")

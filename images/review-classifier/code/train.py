@@ -14,6 +14,11 @@ metric line per epoch for MetricDefinitions, e.g.
 
 and `metrics.json` (macro-F1, per-class recall, confusion matrix) in SM_OUTPUT_DATA_DIR. Bad data ends
 the job with a reason in /opt/ml/output/failure (SageMaker's FailureReason).
+
+Evaluation only: with a `model` channel holding a model.tar.gz this script trained, nothing is trained;
+that model is scored on the `validation` channel (else `train`) and the same metric lines are printed —
+so a candidate and the production model are measured by the same code on the same held-out set, and no
+SageMaker Model has to be created before the quality gate.
 """
 from __future__ import annotations
 
@@ -22,6 +27,8 @@ import hashlib
 import json
 import os
 import sys
+import tarfile
+import tempfile
 import time
 from pathlib import Path
 
@@ -132,6 +139,37 @@ def evaluate(net: gluon.HybridBlock, images: np.ndarray, labels: np.ndarray, cla
     return scores(labels, np.concatenate(predicted), classes)
 
 
+def metric_line(epoch: int, result: dict, extra: str = "") -> str:
+    recalls = " ".join(f"validation_recall_{name}={value:.4f}" for name, value in result["recall"].items())
+    return (f"epoch={epoch} {extra}validation_accuracy={result['accuracy']:.4f} "
+            f"validation_macro_f1={result['macro_f1']:.4f} {recalls}")
+
+
+def evaluate_only(model_channel: Path, data_channel: Path) -> None:
+    """Score an existing model.tar.gz on a held-out manifest; print the metric lines, write metrics.json."""
+    archives = sorted(model_channel.rglob("*.tar.gz"))
+    if not archives:
+        raise DataProblem(f"the model channel holds no .tar.gz ({model_channel})")
+    with tempfile.TemporaryDirectory() as scratch:
+        with tarfile.open(archives[0]) as tar:
+            tar.extractall(scratch, filter="data")
+        meta = json.loads(Path(scratch, "model.json").read_text())
+        net = get_model(meta["network"], classes=len(meta["classes"]), pretrained=False)
+        net.load_parameters(str(Path(scratch, "model.params")), ctx=mx.cpu())
+    net.hybridize(static_alloc=True)
+    rows, _ = read_manifest(data_channel, meta.get("label_attribute"))
+    unknown = sorted({name for _, name in rows} - set(meta["classes"]))
+    if unknown:
+        raise DataProblem(f"the held-out set has classes the model does not know: {unknown}")
+    images, labels = load_images(rows, meta["classes"], meta["image_size"])
+    result = evaluate(net, images, labels, meta["classes"], 64)
+    print(f"evaluating {archives[0].name} on {len(rows)} images", flush=True)
+    print(metric_line(0, result), flush=True)
+    output = Path(os.environ.get("SM_OUTPUT_DATA_DIR", "/opt/ml/output/data"))
+    output.mkdir(parents=True, exist_ok=True)
+    (output / "metrics.json").write_text(json.dumps(result, indent=1))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--epochs", type=int, default=10)
@@ -147,6 +185,15 @@ def main() -> None:
     mx.random.seed(args.seed)
     np.random.seed(args.seed)
     started = time.monotonic()
+    if os.environ.get("SM_CHANNEL_MODEL"):
+        held_channel = os.environ.get("SM_CHANNEL_VALIDATION") or os.environ.get("SM_CHANNEL_TRAIN")
+        try:
+            if not held_channel:
+                raise DataProblem("evaluation needs a validation (or train) channel with the held-out manifest")
+            evaluate_only(Path(os.environ["SM_CHANNEL_MODEL"]), Path(held_channel))
+        except (DataProblem, KeyError, ValueError, OSError) as error:
+            fail(f"DataError: {error}")
+        return
     try:
         rows, attribute = read_manifest(Path(os.environ["SM_CHANNEL_TRAIN"]), args.label_attribute)
         validation_dir = os.environ.get("SM_CHANNEL_VALIDATION")
@@ -198,10 +245,8 @@ def main() -> None:
             correct += int((output.argmax(axis=1) == label).sum().asscalar())
             seen += len(index)
         result = evaluate(net, held_x, held_y, classes, 64)
-        recalls = " ".join(f"validation_recall_{name}={value:.4f}" for name, value in result["recall"].items())
-        print(f"epoch={epoch} train_loss={total / max(seen, 1):.4f} train_accuracy={correct / max(seen, 1):.4f} "
-              f"validation_accuracy={result['accuracy']:.4f} validation_macro_f1={result['macro_f1']:.4f} {recalls}",
-              flush=True)
+        print(metric_line(epoch, result, f"train_loss={total / max(seen, 1):.4f} "
+                                         f"train_accuracy={correct / max(seen, 1):.4f} "), flush=True)
 
     model_dir = Path(os.environ["SM_MODEL_DIR"])
     net.save_parameters(str(model_dir / "model.params"))

@@ -35,16 +35,21 @@ def _upload(aws, folder: Path, prefix: str) -> None:
                                         Body=path.read_bytes())
 
 
-def _train(aws, name: str, manifest_uri: str) -> dict:
+def _train(aws, name: str, manifest_uri: str, model_uri: str | None = None) -> dict:
     sagemaker = aws.client("sagemaker")
+    channels = [{"ChannelName": "validation" if model_uri else "train", "DataSource": {"S3DataSource": {
+        "S3DataType": "AugmentedManifestFile", "S3Uri": manifest_uri,
+        "AttributeNames": ["source-ref", "review-class", "review-class-metadata"]}}}]
+    if model_uri:   # evaluation only: score that model on the manifest
+        channels.append({"ChannelName": "model", "DataSource": {"S3DataSource": {
+            "S3DataType": "S3Prefix", "S3Uri": model_uri}}})
     sagemaker.create_training_job(
         TrainingJobName=name, RoleArn=ROLE, HyperParameters={"epochs": "2", "image-size": "24", "batch-size": "16"},
         AlgorithmSpecification={"TrainingImage": IMAGE, "TrainingInputMode": "File", "MetricDefinitions": [
             {"Name": "validation:macro_f1", "Regex": r"validation_macro_f1=([0-9.]+)"},
+            {"Name": "validation:accuracy", "Regex": r"validation_accuracy=([0-9.]+)"},
             {"Name": "validation:recall_product", "Regex": r"validation_recall_product=([0-9.]+)"}]},
-        InputDataConfig=[{"ChannelName": "train", "DataSource": {"S3DataSource": {
-            "S3DataType": "AugmentedManifestFile", "S3Uri": manifest_uri,
-            "AttributeNames": ["source-ref", "review-class", "review-class-metadata"]}}}],
+        InputDataConfig=channels,
         OutputDataConfig={"S3OutputPath": "s3://datasets/models"},
         ResourceConfig={"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 1},
         StoppingCondition={"MaxRuntimeInSeconds": 900})
@@ -61,7 +66,7 @@ def test_train_deploy_invoke_and_transform_the_review_classifier(classifier_aws,
     job = _train(aws, "classifier", "s3://datasets/reviews/output.manifest")
     assert job["TrainingJobStatus"] == "Completed", job.get("FailureReason")
     metrics = {m["MetricName"]: m["Value"] for m in job["FinalMetricDataList"]}
-    assert set(metrics) == {"validation:macro_f1", "validation:recall_product"}
+    assert set(metrics) == {"validation:macro_f1", "validation:accuracy", "validation:recall_product"}
     assert 0 <= metrics["validation:macro_f1"] <= 1
 
     sagemaker = aws.client("sagemaker")
@@ -81,6 +86,18 @@ def test_train_deploy_invoke_and_transform_the_review_classifier(classifier_aws,
     assert set(answer["probabilities"]) == set(generator.CLASSES)
     assert sum(answer["probabilities"].values()) == pytest.approx(1, abs=1e-3)
     assert answer["confidence"] == max(answer["probabilities"].values())
+    # an evaluation-only job scores the same model on the whole set exactly as the endpoint answers it
+    evaluation = _train(aws, "evaluate", "s3://datasets/reviews/output.manifest",
+                        job["ModelArtifacts"]["S3ModelArtifacts"])
+    assert evaluation["TrainingJobStatus"] == "Completed", evaluation.get("FailureReason")
+    scored = {m["MetricName"]: m["Value"] for m in evaluation["FinalMetricDataList"]}
+    correct = 0
+    for path in sorted((labelled.folder / "images").glob("*.jpg")):
+        label = json.loads(runtime.invoke_endpoint(EndpointName="review-classifier", Body=path.read_bytes(),
+                                                   ContentType="application/x-image")["Body"].read())["label"]
+        correct += label == labelled.truth[path.name]
+    assert scored["validation:accuracy"] == pytest.approx(correct / len(labelled.truth), abs=1e-4)
+
     with pytest.raises(ClientError) as refused:
         runtime.invoke_endpoint(EndpointName="review-classifier", Body=b"a,b", ContentType="text/csv")
     assert refused.value.response["OriginalStatusCode"] == 415
