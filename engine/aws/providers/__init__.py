@@ -12,7 +12,8 @@ handlers keep calling `boto3.client(...)` unchanged.
     register("rekognition", "StartFaceDetection", start_face_detection)
 
 Raising `ServiceError(code, message, status)` reaches the caller as botocore's ClientError with that
-code, just as a real service error would.
+code, just as a real service error would. A response may carry `ResponseMetadata.HTTPHeaders`, which the
+caller sees among the response's headers.
 """
 from __future__ import annotations
 
@@ -111,8 +112,10 @@ def _answer(model: Any, context: dict, **_: Any) -> tuple[AWSResponse, dict] | N
         return None
     params = context.get("stepsmith_params", {})
     request_id = str(uuid.uuid4())
+    headers: dict = {}
     try:
         parsed = dict(fn(params, aws) or {})
+        headers = dict((parsed.pop("ResponseMetadata", None) or {}).get("HTTPHeaders") or {})
         status = 200
     except ServiceError as error:
         status = error.status
@@ -122,7 +125,7 @@ def _answer(model: Any, context: dict, **_: Any) -> tuple[AWSResponse, dict] | N
     parsed["ResponseMetadata"] = {
         "RequestId": request_id,
         "HTTPStatusCode": status,
-        "HTTPHeaders": {"x-amzn-requestid": request_id},
+        "HTTPHeaders": {**headers, "x-amzn-requestid": request_id},
         "RetryAttempts": 0,
     }
     return AWSResponse("https://stepsmith.local/", status, {"x-amzn-requestid": request_id}, None), parsed

@@ -200,10 +200,11 @@ class _Request(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: object) -> None:
         pass   # one line per request would drown the log; failures are logged below
 
-    def _answer(self, status: int, body: bytes, content_type: str) -> None:
+    def _answer(self, status: int, body: bytes, content_type: str, headers: dict | None = None) -> None:
         # Status line, headers and body in one write: split writes meet Nagle + delayed ACK (40 ms).
+        extra = "".join(f"{name}: {value}\r\n" for name, value in (headers or {}).items())
         head = (f"HTTP/1.1 {status} {self.responses.get(status, ('',))[0]}\r\n"
-                f"Content-Type: {content_type}\r\nContent-Length: {len(body)}\r\n\r\n").encode("latin-1")
+                f"Content-Type: {content_type}\r\nContent-Length: {len(body)}\r\n{extra}\r\n").encode("latin-1")
         self.wfile.write(head + body)
         self.wfile.flush()
 
@@ -220,6 +221,7 @@ class _Request(BaseHTTPRequestHandler):
             return
         content_type = self.headers.get("Content-Type") or "application/json"
         accept = self.headers.get("Accept") or "*/*"
+        started = time.perf_counter()
         try:
             answer, answered_type = self.server.handlers.invoke(body, content_type, accept)
         except Exception as error:  # noqa: BLE001 - every inference failure becomes an HTTP error
@@ -229,7 +231,8 @@ class _Request(BaseHTTPRequestHandler):
             sys.stderr.flush()
             self._answer(status, f"{type(error).__name__}: {error}".encode(), "text/plain")
             return
-        self._answer(200, answer, answered_type)
+        # How long the inference script took: what SageMaker reports as ModelLatency (the rest is overhead).
+        self._answer(200, answer, answered_type, {"X-Model-Latency-Us": str(round((time.perf_counter() - started) * 1e6))})
 
 
 def _report(status: dict) -> None:

@@ -482,9 +482,19 @@ def list_endpoints(params: dict, aws: LocalAWS) -> dict:
 _connections = threading.local()
 
 
+@dataclass(frozen=True)
+class Answer:
+    """A model server's answer: status, body, content type, and the inference script's time (µs, if told)."""
+
+    status: int
+    body: bytes
+    content_type: str
+    model_latency_us: int | None = None
+
+
 def post_invocation(port: int, body: bytes, content_type: str, accept: str,
-                    timeout: float = INVOCATION_TIMEOUT_SECONDS) -> tuple[int, bytes, str]:
-    """POST /invocations to a local model server over a kept-alive connection: (status, body, type)."""
+                    timeout: float = INVOCATION_TIMEOUT_SECONDS) -> Answer:
+    """POST /invocations to a local model server over a kept-alive connection."""
     pool = getattr(_connections, "pool", None)
     if pool is None:
         pool = _connections.pool = {}
@@ -499,7 +509,9 @@ def post_invocation(port: int, body: bytes, content_type: str, accept: str,
                                headers={"Content-Type": content_type, "Accept": accept})
             response = connection.getresponse()
             data = response.read()
-            return response.status, data, response.getheader("Content-Type") or "application/json"
+            latency = response.getheader("X-Model-Latency-Us")
+            return Answer(response.status, data, response.getheader("Content-Type") or "application/json",
+                          int(latency) if latency and latency.isdigit() else None)
         except (ConnectionError, http.client.HTTPException, OSError):
             pool.pop(port, None)
             connection.close()
@@ -544,7 +556,7 @@ def invoke_endpoint(params: dict, aws: LocalAWS) -> dict:
     for attempt in (1, 2):
         port = _serving_port(aws, name, variant_name, variants[variant_name])
         try:
-            status, answer, answered_type = post_invocation(port, body, content_type, accept)
+            answer = post_invocation(port, body, content_type, accept)
             break
         except TimeoutError:
             raise _model_error(aws, name, variant_name, 504, "Your invocation timed out while waiting for a "
@@ -557,10 +569,13 @@ def invoke_endpoint(params: dict, aws: LocalAWS) -> dict:
             if attempt == 2:
                 raise _model_error(aws, name, variant_name, 503,
                                    f"the model server is unreachable: {error}") from None
-    if status != 200:
-        raise _model_error(aws, name, variant_name, status, answer.decode("utf-8", errors="replace"))
-    return {"Body": StreamingBody(io.BytesIO(answer), len(answer)), "ContentType": answered_type,
-            "InvokedProductionVariant": variant_name}
+    if answer.status != 200:
+        raise _model_error(aws, name, variant_name, answer.status, answer.body.decode("utf-8", errors="replace"))
+    headers = {"x-amzn-invoked-production-variant": variant_name, "content-type": answer.content_type}
+    if answer.model_latency_us is not None:
+        headers["x-stepsmith-model-latency-us"] = str(answer.model_latency_us)   # SageMaker's ModelLatency
+    return {"Body": StreamingBody(io.BytesIO(answer.body), len(answer.body)), "ContentType": answer.content_type,
+            "InvokedProductionVariant": variant_name, "ResponseMetadata": {"HTTPHeaders": headers}}
 
 
 def _serving_port(aws: LocalAWS, endpoint: str, variant_name: str, variant: dict) -> int:

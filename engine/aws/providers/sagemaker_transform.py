@@ -277,14 +277,14 @@ class _TransformRun:
                     return
                 if port is None:
                     raise DataError("ClientError: the model server stopped during the job")
-                status, answer, _ = post_invocation(port, body, content_type, accept)
-                if status != 200:
-                    text = answer.decode("utf-8", errors="replace")
-                    self._write_log(f"[sagemaker logs]: {item.bucket}/{item.key}: ClientError: {status}")
+                answer = post_invocation(port, body, content_type, accept)
+                if answer.status != 200:
+                    text = answer.body.decode("utf-8", errors="replace")
+                    self._write_log(f"[sagemaker logs]: {item.bucket}/{item.key}: ClientError: {answer.status}")
                     self._write_log(f"[sagemaker logs]: {item.bucket}/{item.key}: Message: {text}")
-                    failures.append((item.uri, f"{status} from the model: {text}"))
+                    failures.append((item.uri, f"{answer.status} from the model: {text}"))
                     return
-                answers.append(answer)
+                answers.append(answer.body)
             bucket, key = split_uri(f"{out_prefix}/{item.relative}.out")
             self.aws.client("s3").put_object(Bucket=bucket, Key=key,
                                              Body=assemble(answers, output.get("AssembleWith", "None")),

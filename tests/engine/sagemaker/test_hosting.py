@@ -48,6 +48,9 @@ def test_an_endpoint_goes_creating_to_in_service_and_answers_through_the_inferen
         EndpointName="ep", Body=json.dumps({"x": 4}), ContentType="application/json", Accept="application/json")
     assert json.loads(answer["Body"].read()) == {"y": 8.0}
     assert answer["ContentType"] == "application/json" and answer["InvokedProductionVariant"] == "AllTraffic"
+    headers = answer["ResponseMetadata"]["HTTPHeaders"]
+    assert headers["x-amzn-invoked-production-variant"] == "AllTraffic"
+    assert int(headers["x-stepsmith-model-latency-us"]) >= 0        # the script's time (ModelLatency)
 
 
 def test_invoke_errors_carry_the_service_codes(aws):
