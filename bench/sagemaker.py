@@ -163,7 +163,7 @@ def main() -> None:
                     predictions[path.name] = json.loads(answer["Body"].read())["label"]
                 baseline = subprocess.Popen(
                     [str(environment.python), "-c", _DIRECT, str(ml / "code"), str(direct_model), *map(str, paths)],
-                    stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1)
+                    stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, bufsize=1)
                 assert baseline.stdin is not None and baseline.stdout is not None
                 baseline.stdout.readline()                            # the model is loaded
                 latencies, overheads, direct = [], [], {"chain": [], "predict": []}
