@@ -22,6 +22,9 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "send-task": ("engine.commands", "send_task", "Send task success/failure/heartbeat to a waiting task."),
     "serve": ("engine.serve", "serve", "Serve API-triggered workflows on 127.0.0.1, like `sam local start-api`."),
     "idp": ("engine.idp", "idp", "A test SAML identity provider: make signed SAMLResponses."),
+    "invoke-endpoint": ("engine.sagemaker_commands", "invoke_endpoint",
+                        "Send a request to a local SageMaker endpoint and print the answer."),
+    "logs": ("engine.sagemaker_commands", "logs", "Print a local SageMaker training job's, endpoint's or transform's log."),
 }
 
 

@@ -12,7 +12,8 @@ handlers keep calling `boto3.client(...)` unchanged.
     register("rekognition", "StartFaceDetection", start_face_detection)
 
 Raising `ServiceError(code, message, status)` reaches the caller as botocore's ClientError with that
-code, just as a real service error would.
+code, just as a real service error would. A response may carry `ResponseMetadata.HTTPHeaders`, which the
+caller sees among the response's headers.
 """
 from __future__ import annotations
 
@@ -37,7 +38,10 @@ Provider = Callable[[dict, "LocalAWS"], dict]
 PROVIDER_MODULES: dict[str, tuple[str, ...]] = {
     "stepfunctions": ("engine.aws.providers.stepfunctions",),
     "rekognition": ("engine.aws.providers.rekognition",),
-    "sagemaker": ("engine.aws.providers.sagemaker_studio",),
+    "sagemaker": ("engine.aws.providers.sagemaker_studio", "engine.aws.providers.sagemaker_training",
+                  "engine.aws.providers.sagemaker_hosting", "engine.aws.providers.sagemaker_transform",
+                  "engine.aws.providers.sagemaker_registry"),
+    "sagemaker-runtime": ("engine.aws.providers.sagemaker_hosting",),
 }
 
 _registry: dict[tuple[str, str], Provider] = {}
@@ -49,11 +53,12 @@ _active: LocalAWS | None = None
 class ServiceError(Exception):
     """An AWS service error raised by a provider; boto3 callers see ClientError with this code."""
 
-    def __init__(self, code: str, message: str = "", status: int = 400) -> None:
+    def __init__(self, code: str, message: str = "", status: int = 400, fields: dict | None = None) -> None:
         super().__init__(f"{code}: {message}")
         self.code = code
         self.message = message
         self.status = status
+        self.fields = dict(fields or {})   # the error's extra members (ModelError's OriginalStatusCode, …)
 
 
 def operation_name(name: str) -> str:
@@ -107,18 +112,20 @@ def _answer(model: Any, context: dict, **_: Any) -> tuple[AWSResponse, dict] | N
         return None
     params = context.get("stepsmith_params", {})
     request_id = str(uuid.uuid4())
+    headers: dict = {}
     try:
         parsed = dict(fn(params, aws) or {})
+        headers = dict((parsed.pop("ResponseMetadata", None) or {}).get("HTTPHeaders") or {})
         status = 200
     except ServiceError as error:
         status = error.status
-        parsed = {"Error": {"Code": error.code, "Message": error.message}}
+        parsed = {"Error": {"Code": error.code, "Message": error.message}, **error.fields}
         if error.message:
             parsed["message"] = error.message
     parsed["ResponseMetadata"] = {
         "RequestId": request_id,
         "HTTPStatusCode": status,
-        "HTTPHeaders": {"x-amzn-requestid": request_id},
+        "HTTPHeaders": {**headers, "x-amzn-requestid": request_id},
         "RetryAttempts": 0,
     }
     return AWSResponse("https://stepsmith.local/", status, {"x-amzn-requestid": request_id}, None), parsed

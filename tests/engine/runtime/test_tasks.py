@@ -212,23 +212,41 @@ def test_unknown_resource_is_a_runtime_error(dispatcher):
     assert failure.value.error == "States.Runtime"
 
 
-def test_sagemaker_sync_waits_for_the_job_and_returns_its_description(app, dispatcher):
-    from engine import execute
-
-    definition = {"StartAt": "Train", "States": {"Train": {
+def _training_definition(hyperparameters: dict) -> dict:
+    return {"StartAt": "Train", "States": {"Train": {
         "Type": "Task", "Resource": "arn:aws:states:::sagemaker:createTrainingJob.sync",
         "Parameters": {
             "TrainingJobName": "job-1", "RoleArn": "arn:aws:iam::111111111111:role/r",
-            "AlgorithmSpecification": {"TrainingImage": "img", "TrainingInputMode": "File"},
+            "AlgorithmSpecification": {"TrainingImage": "111111111111.dkr.ecr.us-east-1.amazonaws.com/trainer:1",
+                                       "TrainingInputMode": "File",
+                                       "MetricDefinitions": [{"Name": "accuracy", "Regex": "accuracy=(\\S+)"}]},
+            "HyperParameters": hyperparameters,
             "OutputDataConfig": {"S3OutputPath": "s3://demo-databucket/models"},
             "ResourceConfig": {"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 1},
             "StoppingCondition": {"MaxRuntimeInSeconds": 60}},
-        "ResultSelector": {"status.$": "$.TrainingJobStatus", "model.$": "$.ModelArtifacts.S3ModelArtifacts"},
+        "ResultSelector": {"status.$": "$.TrainingJobStatus", "model.$": "$.ModelArtifacts.S3ModelArtifacts",
+                           "metrics.$": "$.FinalMetricDataList[*].Value"},
         "End": True}}}
-    result = execute(definition, "{}", dispatcher=dispatcher)
+
+
+def test_sagemaker_sync_waits_for_the_job_and_returns_its_description(app, dispatcher):
+    from engine import execute
+
+    # images/trainer in the fixture app: the local SageMaker really runs its train.py
+    result = execute(_training_definition({}), "{}", dispatcher=dispatcher)
     assert result.status == "SUCCEEDED", result.cause
-    assert json.loads(result.output) == {"status": "Completed",
+    assert json.loads(result.output) == {"status": "Completed", "metrics": [0.75],
                                          "model": "s3://demo-databucket/models/job-1/output/model.tar.gz"}
+
+
+def test_sagemaker_sync_fails_the_task_with_the_jobs_description(app, dispatcher):
+    from engine import execute
+
+    result = execute(_training_definition({"fail": "no labels"}), "{}", dispatcher=dispatcher)
+    assert result.status == "FAILED" and result.error == "States.TaskFailed"
+    described = json.loads(result.cause)
+    assert described["TrainingJobStatus"] == "Failed"
+    assert described["FailureReason"] == "AlgorithmError: no labels"
 
 
 def test_start_execution_sync_runs_the_child_state_machine(app, dispatcher):

@@ -1,0 +1,132 @@
+"""Local Batch Transform: data sources, splitting, batching, assembling, and per-record failures."""
+import json
+
+import pytest
+from botocore.exceptions import ClientError
+from sagemaker_checks import deploy_model, wait_for
+
+
+def _transform(aws, name: str, source: dict, *, split: str = "None", strategy: str = "SingleRecord",
+               assemble: str = "None", content_type: str = "application/json", max_payload: int = 6,
+               concurrency: int = 2) -> dict:
+    sagemaker = aws.client("sagemaker")
+    sagemaker.create_transform_job(
+        TransformJobName=name, ModelName="m-batch", MaxConcurrentTransforms=concurrency,
+        MaxPayloadInMB=max_payload, BatchStrategy=strategy,
+        TransformInput={"DataSource": {"S3DataSource": source}, "ContentType": content_type, "SplitType": split},
+        TransformOutput={"S3OutputPath": f"s3://data/out/{name}", "AssembleWith": assemble},
+        TransformResources={"InstanceType": "ml.m5.large", "InstanceCount": 1})
+    return wait_for(lambda: sagemaker.describe_transform_job(TransformJobName=name), "TransformJobStatus",
+                    ("InProgress", "Stopping"))
+
+
+def _outputs(aws, prefix: str) -> dict[str, bytes]:
+    s3 = aws.client("s3")
+    listed = s3.list_objects_v2(Bucket="data", Prefix=prefix).get("Contents", [])
+    return {item["Key"][len(prefix):]: s3.get_object(Bucket="data", Key=item["Key"])["Body"].read()
+            for item in listed}
+
+
+@pytest.fixture
+def model(aws):
+    deploy_model(aws, "m-batch", scale=2)
+
+
+def test_each_object_under_the_prefix_gets_its_out_file(aws, model):
+    s3 = aws.client("s3")
+    for key, x in (("in/a.json", 1), ("in/b.json", 2), ("in/deep/c.json", 3)):
+        s3.put_object(Bucket="data", Key=key, Body=json.dumps({"x": x}).encode())
+    job = _transform(aws, "t-prefix", {"S3DataType": "S3Prefix", "S3Uri": "s3://data/in/"})
+    assert job["TransformJobStatus"] == "Completed", job.get("FailureReason")
+    assert job["TransformEndTime"] >= job["TransformStartTime"]
+    outputs = _outputs(aws, "out/t-prefix/")
+    assert {key: json.loads(body) for key, body in outputs.items()} == {
+        "a.json.out": {"y": 2.0}, "b.json.out": {"y": 4.0}, "deep/c.json.out": {"y": 6.0}}
+
+
+def test_lines_split_batched_and_assembled(aws, model):
+    lines = b"".join(json.dumps({"x": x}).encode() + b"\n" for x in range(5))
+    aws.client("s3").put_object(Bucket="data", Key="lines/records.jsonl", Body=lines)
+    source = {"S3DataType": "S3Prefix", "S3Uri": "s3://data/lines/"}
+    single = _transform(aws, "t-single", source, split="Line", strategy="SingleRecord", assemble="Line",
+                        content_type="application/jsonlines")
+    multi = _transform(aws, "t-multi", source, split="Line", strategy="MultiRecord", assemble="Line",
+                       content_type="application/jsonlines")
+    assert single["TransformJobStatus"] == multi["TransformJobStatus"] == "Completed"
+    expected = [{"y": 2.0 * x} for x in range(5)]
+    for job in ("t-single", "t-multi"):
+        body = _outputs(aws, f"out/{job}/")["records.jsonl.out"]
+        assert [json.loads(line) for line in body.decode().splitlines()] == expected
+        assert body.endswith(b"\n")
+    data_log = (aws.state_dir / "sagemaker/logs/TransformJobs/t-multi.log").read_text()
+    assert "BatchStrategy=MultiRecord" in data_log
+
+
+def test_a_manifest_file_names_the_inputs(aws, model):
+    s3 = aws.client("s3")
+    s3.put_object(Bucket="data", Key="m/one.json", Body=b'{"x": 5}')
+    s3.put_object(Bucket="data", Key="m/two.json", Body=b'{"x": 6}')
+    s3.put_object(Bucket="data", Key="m/skipped.json", Body=b'{"x": 7}')
+    s3.put_object(Bucket="data", Key="lists/input.manifest",
+                  Body=json.dumps([{"prefix": "s3://data/m/"}, "one.json", "two.json"]).encode())
+    job = _transform(aws, "t-manifest", {"S3DataType": "ManifestFile", "S3Uri": "s3://data/lists/input.manifest"})
+    assert job["TransformJobStatus"] == "Completed"
+    assert sorted(_outputs(aws, "out/t-manifest/")) == ["one.json.out", "two.json.out"]
+
+
+def test_failed_records_fail_the_job_and_are_named_in_the_data_log(aws, model):
+    s3 = aws.client("s3")
+    s3.put_object(Bucket="data", Key="mixed/good.json", Body=b'{"x": 1}')
+    s3.put_object(Bucket="data", Key="mixed/bad.json", Body=b'{"x": "fail"}')
+    s3.put_object(Bucket="data", Key="mixed/huge.json", Body=b'{"x": 1}' + b" " * (1024 * 1024 + 1))
+    job = _transform(aws, "t-fail", {"S3DataType": "S3Prefix", "S3Uri": "s3://data/mixed/"}, max_payload=1)
+    assert job["TransformJobStatus"] == "Failed"
+    assert job["FailureReason"].startswith("ClientError: 2 input object(s) failed; first: s3://data/mixed/bad.json")
+    assert sorted(_outputs(aws, "out/t-fail/")) == ["good.json.out"]      # the others are still written
+    data_log = (aws.state_dir / "sagemaker/logs/TransformJobs/t-fail.log").read_text()
+    assert "[sagemaker logs]: data/mixed/bad.json: ClientError: 500" in data_log
+    assert "RuntimeError: cannot predict this" in data_log
+    assert "[sagemaker logs]: data/mixed/huge.json: ClientError: Too much data for max payload size" in data_log
+
+
+def test_transform_validation_errors(aws, model):
+    sagemaker = aws.client("sagemaker")
+    base = {"TransformJobName": "t-bad", "ModelName": "m-batch",
+            "TransformInput": {"DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": "s3://data/x/"}}},
+            "TransformOutput": {"S3OutputPath": "s3://data/out/"},
+            "TransformResources": {"InstanceType": "ml.m5.large", "InstanceCount": 1}}
+    with pytest.raises(ClientError) as error:
+        sagemaker.create_transform_job(**{**base, "ModelName": "no-such-model"})
+    assert error.value.response["Error"]["Message"].startswith("Could not find model")
+    with pytest.raises(ClientError) as error:
+        sagemaker.create_transform_job(**{**base, "TransformInput": {**base["TransformInput"], "SplitType": "RecordIO"}})
+    assert error.value.response["Error"]["Code"] == "ValidationException"
+    job = _transform(aws, "t-empty", {"S3DataType": "S3Prefix", "S3Uri": "s3://data/nothing/"})
+    assert job["TransformJobStatus"] == "Failed"
+    assert job["FailureReason"].startswith("ClientError: No S3 objects found")
+
+
+def test_create_transform_job_sync_waits_and_fails_the_task_with_the_description(aws, model):
+    from engine import execute
+    from engine.tasks import LocalDispatcher
+
+    aws.client("s3").put_object(Bucket="data", Key="sync/a.json", Body=b'{"x": 21}')
+
+    def definition(name: str, prefix: str) -> dict:
+        return {"StartAt": "Infer", "States": {"Infer": {
+            "Type": "Task", "Resource": "arn:aws:states:::sagemaker:createTransformJob.sync",
+            "Parameters": {"TransformJobName": name, "ModelName": "m-batch",
+                           "TransformInput": {"DataSource": {"S3DataSource": {"S3DataType": "S3Prefix",
+                                                                              "S3Uri": f"s3://data/{prefix}/"}},
+                                              "ContentType": "application/json"},
+                           "TransformOutput": {"S3OutputPath": f"s3://data/out/{name}"},
+                           "TransformResources": {"InstanceType": "ml.m5.large", "InstanceCount": 1}},
+            "ResultSelector": {"status.$": "$.TransformJobStatus"}, "End": True}}}
+
+    done = execute(definition("t-sync", "sync"), "{}", dispatcher=LocalDispatcher(None))
+    assert done.status == "SUCCEEDED", done.cause
+    assert json.loads(done.output) == {"status": "Completed"}
+    assert json.loads(_outputs(aws, "out/t-sync/")["a.json.out"]) == {"y": 42}
+    failed = execute(definition("t-sync-fail", "nothing-here"), "{}", dispatcher=LocalDispatcher(None))
+    assert failed.status == "FAILED" and failed.error == "States.TaskFailed"
+    assert json.loads(failed.cause)["FailureReason"].startswith("ClientError: No S3 objects found")
