@@ -36,6 +36,7 @@ from engine.aws.providers.sagemaker_data import DataError, extract_tar, read_obj
 from engine.aws.providers.sagemaker_images import ImageError, image_python, local_image
 from engine.aws.providers.sagemaker_state import (
     Records,
+    app_images,
     check_name,
     log_path,
     now,
@@ -82,7 +83,7 @@ def create_model(params: dict, aws: LocalAWS) -> dict:
     if not container or not container.get("Image"):
         raise ServiceError("ValidationException", "PrimaryContainer.Image is required")
     try:
-        local_image(container["Image"], project_root(aws))
+        local_image(container["Image"], project_root(aws), app_images(aws))
     except ImageError as error:
         raise ServiceError("ValidationException", f"Requested image {container['Image']} not found: {error}") \
             from None
@@ -192,7 +193,7 @@ def prepare_server(aws: LocalAWS, model_name: str, folder: Path, log: Path) -> t
     if model is None:
         raise DataError(f"the model {model_name} no longer exists")
     container = model["PrimaryContainer"]
-    image = local_image(container["Image"], project_root(aws))
+    image = local_image(container["Image"], project_root(aws), app_images(aws))
     environment = image_python(image, log=log)
     root = folder / "opt" / "ml"
     shutil.rmtree(root, ignore_errors=True)
@@ -422,10 +423,21 @@ def update_endpoint(params: dict, aws: LocalAWS) -> dict:
     return {"EndpointArn": record["EndpointArn"]}
 
 
+# A state machine's poll of an endpoint waits in virtual time, which takes no real time: it would give up
+# long before a local model server could load. So locally DescribeEndpoint answers a Creating or Updating
+# endpoint once it has settled (or this long has passed) — as if the poll had come later.
+SETTLE_SECONDS = 600.0
+
+
 def describe_endpoint(params: dict, aws: LocalAWS) -> dict:
-    """DescribeEndpoint, reconciled with the servers."""
+    """DescribeEndpoint, reconciled with the servers; a transition in progress is waited out (SETTLE_SECONDS)."""
     name = str(params.get("EndpointName", ""))
     record = _current(aws, name)
+    deadline = time.monotonic() + SETTLE_SECONDS
+    while record is not None and record.get("EndpointStatus") in ("Creating", "Updating") \
+            and time.monotonic() < deadline:
+        time.sleep(0.2)
+        record = _current(aws, name)
     if record is None:
         raise _missing_endpoint(aws, name)
     answer = {key: value for key, value in record.items() if not key.startswith("_")}
@@ -606,7 +618,7 @@ def _restart(aws: LocalAWS, endpoint: str, variant_name: str, variant: dict) -> 
         if current.get("pid") != variant.get("pid") or server_state(current)[0] == "Waiting":
             return current            # another caller restarted it already
         model = _models(aws).get(current["model"]) or {}
-        image = local_image(model.get("PrimaryContainer", {}).get("Image", ""), project_root(aws))
+        image = local_image(model.get("PrimaryContainer", {}).get("Image", ""), project_root(aws), app_images(aws))
         python = image_python(image).python
         env = {str(k): str(v) for k, v in (model.get("PrimaryContainer", {}).get("Environment") or {}).items()}
         plan = ServerPlan(Path(current["marker"]), Path(current["status_file"]), Path(current["log"]))

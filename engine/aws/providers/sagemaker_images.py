@@ -51,11 +51,22 @@ class LocalImage:
     requirements: Path | None
 
 
-def image_folder(uri: str, root: str | Path) -> Path:
-    """The `images/<name>/` folder an ECR image URI (or `images/<name>` path) stands for under `root`."""
+def _untagged(uri: str) -> str:
+    head, _, tag = uri.rpartition(":")
+    return head if head and "/" not in tag else uri.split("@")[0]
+
+
+def image_folder(uri: str, root: str | Path, known: dict[str, Path] | None = None) -> Path:
+    """The `images/<name>/` folder an ECR image URI (or `images/<name>` path) stands for under `root`.
+
+    `known` maps the URIs of the stack's own repositories (the compiled template's, whose names
+    CloudFormation generates) to their folders; any tag of such a repository resolves to its folder."""
     root = Path(root).resolve()
     images = root / "images"
     text = uri.strip()
+    for known_uri, folder in (known or {}).items():
+        if _untagged(known_uri) == _untagged(text):
+            return Path(folder)
     match = _ECR.match(text)
     if match is not None:
         repo = match["repo"]
@@ -77,9 +88,9 @@ def image_folder(uri: str, root: str | Path) -> Path:
                      "(<account>.dkr.ecr.<region>.amazonaws.com/<repository>[:tag]) nor images/<name>")
 
 
-def local_image(uri: str, root: str | Path) -> LocalImage:
+def local_image(uri: str, root: str | Path, known: dict[str, Path] | None = None) -> LocalImage:
     """Resolve an image URI to its folder, code folder (what the Dockerfile copies to /opt/ml/code)."""
-    folder = image_folder(uri, root)
+    folder = image_folder(uri, root, known)
     root = Path(root).resolve()
     code_dir = folder
     for line in (folder / "Dockerfile").read_text(encoding="utf-8").splitlines():

@@ -43,6 +43,11 @@ def project_root(aws: LocalAWS) -> Path:
     return aws.app.root if aws.app is not None else aws.state_dir.parent
 
 
+def app_images(aws: LocalAWS) -> dict[str, Path]:
+    """The compiled template's image repositories (URI → images/<name>/), for names CloudFormation generates."""
+    return dict(getattr(aws.app, "images", {}) or {}) if aws.app is not None else {}
+
+
 def check_name(name: Any, field: str) -> str:
     """A SageMaker resource name, or ValidationException as the service words it."""
     if not isinstance(name, str) or not NAME.match(name):

@@ -39,6 +39,7 @@ from engine.aws.providers.sagemaker_data import (
 from engine.aws.providers.sagemaker_images import ImageError, image_python, local_image
 from engine.aws.providers.sagemaker_state import (
     Records,
+    app_images,
     check_name,
     log_path,
     now,
@@ -303,7 +304,7 @@ class _TrainingRun:
     def _train(self) -> None:
         record = self.jobs.get(self.name)
         assert record is not None
-        image = local_image(record["AlgorithmSpecification"]["TrainingImage"], project_root(self.aws))
+        image = local_image(record["AlgorithmSpecification"]["TrainingImage"], project_root(self.aws), app_images(self.aws))
         environment = image_python(image, log=self.log)
         if environment.build_seconds:
             self._write_log(f"[stepsmith] built the environment of image {image.name} in "

@@ -1,5 +1,7 @@
 """The `deploy` step: create-or-update an endpoint, wait until it serves the new model, route failures."""
 import json
+import shutil
+import tarfile
 import textwrap
 
 import pytest
@@ -34,15 +36,43 @@ SPEC = """
     """
 
 
+INFERENCE = """
+import json, os
+
+def model_fn(model_dir):
+    with open(os.path.join(model_dir, "answer.json")) as f:
+        return json.load(f)
+
+def predict_fn(data, model):
+    return model
+"""
+
+
 @pytest.fixture
 def project(tmp_path, monkeypatch):
+    """A project whose classifier image really serves (the local SageMaker runs it), with a model in S3."""
     (tmp_path / "workflows").mkdir()
     (tmp_path / "handlers").mkdir()
-    (tmp_path / "images" / "classifier").mkdir(parents=True)
-    (tmp_path / "images" / "classifier" / "Dockerfile").write_text("FROM python:3.11-slim\n")
+    image = tmp_path / "images" / "classifier"
+    image.mkdir(parents=True)
+    (image / "Dockerfile").write_text("FROM python:3.11-slim\nCOPY images/classifier/ /opt/ml/code/\n")
+    (image / "requirements.txt").write_text("")
+    (image / "inference.py").write_text(INFERENCE)
     (tmp_path / "workflows" / "promote.yaml").write_text(textwrap.dedent(SPEC))
     monkeypatch.chdir(tmp_path)
-    return tmp_path
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "answer.json").write_text('{"label": "product"}')
+    with tarfile.open(tmp_path / "model.tar.gz", "w:gz") as archive:
+        archive.add(model / "answer.json", "answer.json")
+    bucket = stepsmith("s3", "ls").stdout.split()[-1]        # the local name of the `models` bucket
+    assert stepsmith("s3", "cp", "model.tar.gz", f"s3://{bucket}/m/model.tar.gz").exit_code == 0
+    monkeypatch.setitem(MODEL, "uri", f"s3://{bucket}/m/model.tar.gz")
+    yield tmp_path
+    shutil.rmtree(tmp_path / ".stepsmith" / "sagemaker", ignore_errors=True)   # its model servers stop
+
+
+MODEL = {"uri": ""}
 
 
 def stepsmith(*args):
@@ -50,7 +80,7 @@ def stepsmith(*args):
 
 
 def run(*extra):
-    return stepsmith("run", "promote", "-q", "--input", '{"model_data": "s3://models/m/model.tar.gz"}', *extra)
+    return stepsmith("run", "promote", "-q", "--input", json.dumps({"model_data": MODEL["uri"]}), *extra)
 
 
 def test_a_first_deploy_creates_the_endpoint_and_waits_until_it_serves(project):
