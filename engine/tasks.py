@@ -433,6 +433,9 @@ def _call(spec: _ServiceCall, parameters: Any, timestamps: str) -> tuple[Any, di
                                            f"{spec.service}.")
     input_shape = model.operation_model(operation).input_shape
     arguments = _to_api(parameters or {}, input_shape)
+    from engine.aws.providers import called_by_state_machine
+
+    marked = called_by_state_machine.set(True)
     try:
         response = getattr(client, xform_name(operation))(**arguments)
     except botocore.exceptions.ParamValidationError as error:
@@ -440,6 +443,8 @@ def _call(spec: _ServiceCall, parameters: Any, timestamps: str) -> tuple[Any, di
                          "States.Runtime", str(error).replace("\n", " ")) from None
     except botocore.exceptions.ClientError as error:
         raise _service_failure(spec, error) from None
+    finally:
+        called_by_state_machine.reset(marked)
     metadata = response.get("ResponseMetadata", {})
     output_shape = model.operation_model(operation).output_shape
     return _from_api(response, output_shape, timestamps), metadata

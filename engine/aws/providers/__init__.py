@@ -17,6 +17,7 @@ caller sees among the response's headers.
 """
 from __future__ import annotations
 
+import contextvars
 import copy
 import importlib
 import threading
@@ -48,6 +49,13 @@ _registry: dict[tuple[str, str], Provider] = {}
 _loaded_services: set[str] = set()
 _load_lock = threading.Lock()
 _active: LocalAWS | None = None
+
+
+# Set while the interpreter itself calls a service for a Task state. Its polls wait in virtual time (no real
+# time passes), so a provider whose work runs in real time in the background may answer such a caller once
+# that work has settled (see sagemaker_hosting.describe_endpoint); other callers see every transition.
+called_by_state_machine: contextvars.ContextVar[bool] = contextvars.ContextVar("called_by_state_machine",
+                                                                               default=False)
 
 
 class ServiceError(Exception):

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.response import StreamingBody
 
-from engine.aws.providers import ServiceError, register
+from engine.aws.providers import ServiceError, called_by_state_machine, register
 from engine.aws.providers.sagemaker_data import DataError, extract_tar, read_object, split_uri
 from engine.aws.providers.sagemaker_images import ImageError, image_python, local_image
 from engine.aws.providers.sagemaker_state import (
@@ -425,17 +425,18 @@ def update_endpoint(params: dict, aws: LocalAWS) -> dict:
 
 # A state machine's poll of an endpoint waits in virtual time, which takes no real time: it would give up
 # long before a local model server could load. So locally DescribeEndpoint answers a Creating or Updating
-# endpoint once it has settled (or this long has passed) — as if the poll had come later.
+# endpoint to the state machine once it has settled (or this long has passed) — as if the poll had come
+# later. Handlers and other callers, which wait in real time, see every transition.
 SETTLE_SECONDS = 600.0
 
 
 def describe_endpoint(params: dict, aws: LocalAWS) -> dict:
-    """DescribeEndpoint, reconciled with the servers; a transition in progress is waited out (SETTLE_SECONDS)."""
+    """DescribeEndpoint, reconciled with the servers; for a state machine a transition is waited out."""
     name = str(params.get("EndpointName", ""))
     record = _current(aws, name)
     deadline = time.monotonic() + SETTLE_SECONDS
-    while record is not None and record.get("EndpointStatus") in ("Creating", "Updating") \
-            and time.monotonic() < deadline:
+    while called_by_state_machine.get() and record is not None \
+            and record.get("EndpointStatus") in ("Creating", "Updating") and time.monotonic() < deadline:
         time.sleep(0.2)
         record = _current(aws, name)
     if record is None:
