@@ -120,3 +120,80 @@ def test_jsonata_condition_must_be_boolean():
     result = run(definition, {"n": 3})
     assert (result.status, result.error) == ("FAILED", "States.QueryEvaluationError")
     assert "Expected 'boolean', but was 'number' for value: 3" in result.cause
+
+
+# Equal values are where a strict operator and its "Equals" sibling differ: each pair below is the
+# boundary a one-character slip (< for <=, > for >=) moves.
+T0 = "2024-01-01T00:00:00Z"
+T0_PARIS = "2024-01-01T01:00:00+01:00"  # the same instant as T0, written differently
+T1 = "2024-01-01T00:00:01Z"
+
+
+@pytest.mark.parametrize(
+    ("operator", "literal", "value", "expected"),
+    [
+        ("NumericLessThan", 2, 2, "no"),
+        ("NumericLessThan", 2, 1.999, "yes"),
+        ("NumericGreaterThan", 2, 2, "no"),
+        ("NumericGreaterThan", 2, 2.001, "yes"),
+        ("NumericLessThanEquals", 2, 2, "yes"),
+        ("NumericLessThanEquals", 2, 2.001, "no"),
+        ("NumericGreaterThanEquals", 2, 2, "yes"),
+        ("NumericGreaterThanEquals", 2, 1.999, "no"),
+        ("NumericEquals", 2, 3, "no"),
+        ("StringLessThan", "b", "b", "no"),
+        ("StringLessThan", "b", "B", "yes"),  # code-point order: upper case sorts first
+        ("StringGreaterThan", "b", "b", "no"),
+        ("StringGreaterThan", "b", "ba", "yes"),
+        ("StringLessThanEquals", "b", "b", "yes"),
+        ("StringLessThanEquals", "b", "ba", "no"),
+        ("StringGreaterThanEquals", "b", "a", "no"),
+        ("StringEquals", "b", "B", "no"),
+        ("TimestampLessThan", T0, T0_PARIS, "no"),
+        ("TimestampGreaterThan", T0, T0_PARIS, "no"),
+        ("TimestampGreaterThan", T0, T1, "yes"),
+        ("TimestampLessThanEquals", T0, T0_PARIS, "yes"),
+        ("TimestampLessThanEquals", T0, T1, "no"),
+        ("TimestampGreaterThanEquals", T0, T0_PARIS, "yes"),
+        ("TimestampGreaterThanEquals", T1, T0, "no"),
+        ("TimestampEquals", T0, T1, "no"),
+    ],
+)
+def test_comparison_boundaries(operator, literal, value, expected):
+    assert choose({"Variable": "$.v", operator: literal}, {"v": value}) == expected
+
+
+@pytest.mark.parametrize(
+    ("operator", "a", "b", "expected"),
+    [
+        ("NumericLessThanPath", 2, 2, "no"),
+        ("NumericGreaterThanPath", 2, 2, "no"),
+        ("NumericLessThanEqualsPath", 2, 2, "yes"),
+        ("NumericGreaterThanEqualsPath", 2, 2, "yes"),
+        ("StringGreaterThanPath", "b", "b", "no"),
+        ("StringLessThanEqualsPath", "b", "b", "yes"),
+        ("TimestampLessThanPath", T0, T0_PARIS, "no"),
+        ("TimestampGreaterThanEqualsPath", T0, T0_PARIS, "yes"),
+        # The other side of a path comparison must have the operator's type too.
+        ("NumericLessThanPath", 1, "2", "no"),
+        ("StringLessThanPath", "a", 2, "no"),
+        ("TimestampLessThanPath", T0, "tomorrow", "no"),
+        ("BooleanEqualsPath", True, 1, "no"),
+        ("BooleanEqualsPath", False, False, "yes"),
+    ],
+)
+def test_path_comparison_boundaries(operator, a, b, expected):
+    assert choose({"Variable": "$.a", operator: "$.b"}, {"a": a, "b": b}) == expected
+
+
+@pytest.mark.parametrize(
+    ("operator", "literal", "value"),
+    [
+        ("NumericLessThan", 2, "1"),       # a numeric string is not a number
+        ("NumericGreaterThanEquals", 0, False),
+        ("StringLessThan", "b", 1),
+        ("TimestampGreaterThan", T0, "2025-01-01"),  # a date without time is no timestamp
+    ],
+)
+def test_a_value_of_another_type_never_matches(operator, literal, value):
+    assert choose({"Variable": "$.v", operator: literal}, {"v": value}) == "no"

@@ -1,10 +1,12 @@
 import datetime as dt
 import json
+import random
 from itertools import pairwise
 
+import pytest
 from aslrun import ScriptedDispatcher, event_types, one_state, output, run
 
-from engine.asl import TaskFailed, VirtualClock
+from engine.asl import TaskFailed, VirtualClock, retry
 
 LAMBDA = "arn:aws:states:::lambda:invoke"
 
@@ -66,6 +68,25 @@ def test_max_delay_caps_backoff():
     result = run(definition, {}, dispatcher=d, clock=VirtualClock(start))
     scheduled = [e["timestamp"] for e in result.history if e["type"] == "TaskScheduled"]
     assert [(b - a).total_seconds() for a, b in pairwise(scheduled)] == [10, 15, 15]
+
+
+def test_full_jitter_waits_a_uniform_share_of_each_backoff(monkeypatch):
+    # The engine draws jitter from the `random` module; a seeded generator in its place makes the
+    # waits known in advance: uniform(0, d) for each back-off d (2 s, then 6 s, then the 10 s cap).
+    monkeypatch.setattr(retry, "random", random.Random(19))
+    draws = random.Random(19)
+    expected = [draws.uniform(0, 2), draws.uniform(0, 6), draws.uniform(0, 10)]
+    start = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
+    d = ScriptedDispatcher(TaskFailed("Boom"), TaskFailed("Boom"), TaskFailed("Boom"), {"done": True})
+    definition = task(Retry=[{"ErrorEquals": ["Boom"], "IntervalSeconds": 2, "BackoffRate": 3, "MaxAttempts": 3,
+                              "MaxDelaySeconds": 10, "JitterStrategy": "FULL"}])
+    result = run(definition, {}, dispatcher=d, clock=VirtualClock(start))
+    assert result.status == "SUCCEEDED"
+    scheduled = [e["timestamp"] for e in result.history if e["type"] == "TaskScheduled"]
+    waits = [(b - a).total_seconds() for a, b in pairwise(scheduled)]
+    assert waits == pytest.approx(expected, abs=0.01)
+    assert all(0 <= wait < cap for wait, cap in zip(waits, [2, 6, 10], strict=True))
+    assert waits != pytest.approx([2, 6, 10], abs=0.01)  # jitter applied, not the plain back-off
 
 
 def test_retry_exhausted_fails_with_the_task_error():
