@@ -1,10 +1,11 @@
 """The IAM statements each construct needs: exactly the actions used, scoped to the resources touched."""
 
+import json
 import textwrap
 
 import pytest
 
-from compiler import iam
+from compiler import iam, validate_project
 from compiler.load import build_workflow, read_document
 
 
@@ -294,3 +295,76 @@ def test_external_resources_are_scoped_by_their_names(tmp_path):
 ])
 def test_sdk_service_and_action_names_map_to_iam_actions(service, action, expected):
     assert iam.iam_actions(service, action) == expected
+
+
+@pytest.mark.parametrize("service", ["sqs:sendMessage", "aws-sdk:sqs:sendMessage"])
+def test_sqs_calls_are_scoped_to_the_queue_their_queue_url_names(tmp_path, service):
+    policy = machine_policy(tmp_path, f"""
+        resources:
+          jobs: {{type: queue}}
+          dead-letters: {{type: queue}}
+        steps:
+          - name: Enqueue
+            service: {service}
+            parameters: {{QueueUrl: "${{resource:jobs}}", MessageBody.$: $}}
+        """)
+    assert policy["SqsQueues"] == {"Sid": "SqsQueues", "Effect": "Allow", "Action": ["sqs:SendMessage"],
+                                   "Resource": {"Fn::GetAtt": ["JobsQueue", "Arn"]}}
+
+
+def test_a_table_parameter_naming_a_bucket_grants_nothing_on_the_bucket(tmp_path):
+    # `validate` rejects this spec (test_misnamed_resource_is_a_validate_error); the grant must stay narrow anyway.
+    policy = machine_policy(tmp_path, """
+        resources:
+          videos: {type: bucket}
+          ids: {type: table, key: id}
+        steps:
+          - name: Remember
+            service: dynamodb:putItem
+            parameters: {TableName: "${resource:videos}", Item: {id: {S.$: $.id}}}
+        """)
+    granted = json.dumps(policy["DynamodbTables"])
+    assert "VideosBucket" not in granted
+    assert policy["DynamodbTables"]["Action"] == ["dynamodb:PutItem"]
+
+
+@pytest.mark.parametrize(("service", "key", "named", "message"), [
+    ("dynamodb:putItem", "TableName", "videos",
+     "TableName names resource 'videos', a bucket; dynamodb:putItem needs a table"),
+    ("aws-sdk:sqs:sendMessage", "QueueUrl", "alerts",
+     "QueueUrl names resource 'alerts', a topic; sqs:sendMessage needs a queue"),
+    ("s3:getObject", "Bucket", "ids", "Bucket names resource 'ids', a table; s3:getObject needs a bucket"),
+])
+def test_misnamed_resource_is_a_validate_error(tmp_path, service, key, named, message):
+    (tmp_path / "workflows").mkdir()
+    spec = tmp_path / "workflows" / "demo.yaml"
+    spec.write_text(textwrap.dedent(f"""\
+        resources:
+          videos: {{type: bucket}}
+          ids: {{type: table, key: id}}
+          alerts: {{type: topic}}
+        steps:
+          - name: Call
+            service: {service}
+            parameters: {{{key}: "${{resource:{named}}}", Other: x}}
+        """))
+    errors = validate_project(tmp_path)
+    assert [(e.place.line, e.message) for e in errors] == [(8, message)]
+    assert errors[0].place.file.endswith("demo.yaml")
+
+
+def test_resources_of_the_right_type_pass_validate(tmp_path):
+    (tmp_path / "workflows").mkdir()
+    (tmp_path / "workflows" / "demo.yaml").write_text(textwrap.dedent("""\
+        resources:
+          ids: {type: table, key: id}
+          jobs: {type: queue}
+        steps:
+          - name: Remember
+            service: dynamodb:putItem
+            parameters: {TableName: "${resource:ids}", Item: {id: {S.$: $.id}}}
+          - name: Enqueue
+            service: sqs:sendMessage
+            parameters: {QueueUrl: "${resource:jobs}", MessageBody.$: $}
+        """))
+    assert validate_project(tmp_path) == []

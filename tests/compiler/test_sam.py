@@ -305,3 +305,34 @@ def test_write_outputs_is_deterministic_and_removes_stale_machines(tmp_path, fac
     assert not (out / "statemachines" / "gone.asl.json").exists()
     assert json.loads(first[written[1]]) == definition
     assert [p.name for p in out.iterdir() if p.name.startswith(".")] == []  # no temp files left
+
+
+@pytest.mark.parametrize(("key", "starts"), [
+    ("uploads/clip.mp4", True),
+    ("uploads/holiday/CLIP.MP4", True),   # the suffix keeps its documented case-insensitivity
+    ("uploads/clip.Mov", True),
+    ("uploads/.mp4", True),
+    ("uploads/clip.mp4.txt", False),
+    ("other/clip.mp4", False),
+    ("Uploads/clip.mp4", False),          # S3 keys, and so the prefix, are case-sensitive
+    ("clip.mp4", False),
+])
+def test_s3_trigger_with_prefix_and_suffix(tmp_path, key, starts):
+    from engine.aws.events import matches, s3_object_created
+
+    template = template_of(tmp_path, """
+        resources:
+          videos-in: {type: bucket}
+        trigger:
+          s3: {bucket: videos-in, prefix: uploads/, suffix: [.mp4, .MOV, .mov]}
+        steps:
+          - name: Done
+            succeed: true
+        """)
+    pattern = template["Resources"]["DemoTrigger"]["Properties"]["EventPattern"]
+    keys = pattern["detail"]["object"]["key"]
+    assert {"wildcard": "uploads/*.mp4"} in keys and {"wildcard": "uploads/*.MOV"} in keys
+    assert len(keys) == 4 + 8  # every letter-case spelling once, though .MOV and .mov are both listed
+    pattern = json.loads(json.dumps(pattern).replace('{"Ref": "VideosInBucket"}', '"videos-in"'))
+    event = s3_object_created("videos-in", key, size=1, etag='"e"', account="111111111111", region="us-east-1")
+    assert matches(pattern, event) is starts
