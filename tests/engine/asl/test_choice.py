@@ -1,16 +1,19 @@
 import pytest
 from aslrun import output, run
 
+from engine.asl import DefinitionError
+
 
 def choose(rule: dict, value, query_language: str = "JSONPath") -> str:
     rule = dict(rule, Next="Yes")
+    result = "Result" if query_language == "JSONPath" else "Output"
     definition = {
         "QueryLanguage": query_language,
         "StartAt": "C",
         "States": {
             "C": {"Type": "Choice", "Choices": [rule], "Default": "No"},
-            "Yes": {"Type": "Pass", "Result": "yes", "End": True},
-            "No": {"Type": "Pass", "Result": "no", "End": True},
+            "Yes": {"Type": "Pass", result: "yes", "End": True},
+            "No": {"Type": "Pass", result: "no", "End": True},
         },
     }
     return output(definition, value)
@@ -197,3 +200,33 @@ def test_path_comparison_boundaries(operator, a, b, expected):
 )
 def test_a_value_of_another_type_never_matches(operator, literal, value):
     assert choose({"Variable": "$.v", operator: literal}, {"v": value}) == "no"
+
+
+@pytest.mark.parametrize(
+    ("pattern", "value", "expected"),
+    [
+        ("log-*.txt", "log-2024.csv", "no"),
+        ("*.txt", "a/b.txt", "yes"),
+        ("*", "", "yes"),
+        (r"ab\*", "ab*", "yes"),          # an escape as the last step of the pattern
+        (r"ab\*", "abc", "no"),
+        (r"a\\*", "a\\anything", "yes"),  # an escaped backslash, then a real wildcard
+        (r"a\\*", "a*", "no"),
+        ("ab\\", "ab\\", "yes"),          # a lone backslash at the end is itself
+        ("a.c", "abc", "no"),             # only '*' is special
+    ],
+)
+def test_string_matches_wildcards_and_escapes(pattern, value, expected):
+    assert choose({"Variable": "$.v", "StringMatches": pattern}, {"v": value}) == expected
+
+
+@pytest.mark.parametrize(("condition", "expected"), [(True, "yes"), (False, "no")])
+def test_jsonata_condition_may_be_a_literal_boolean(condition, expected):
+    assert choose({"Condition": condition}, {}, query_language="JSONata") == expected
+
+
+def test_jsonata_condition_that_is_not_an_expression_is_rejected_with_its_place():
+    with pytest.raises(DefinitionError) as info:
+        choose({"Condition": "$states.input.n > 2"}, {}, query_language="JSONata")
+    assert (info.value.state, info.value.field) == ("C", "Condition")
+    assert info.value.message == "'Condition' must be a JSONata expression {% ... %} or a boolean"
