@@ -6,7 +6,7 @@ from itertools import pairwise
 import pytest
 from aslrun import ScriptedDispatcher, event_types, one_state, output, run
 
-from engine.asl import TaskFailed, VirtualClock, retry
+from engine.asl import DefinitionError, TaskFailed, VirtualClock, retry
 
 LAMBDA = "arn:aws:states:::lambda:invoke"
 
@@ -87,6 +87,34 @@ def test_full_jitter_waits_a_uniform_share_of_each_backoff(monkeypatch):
     assert waits == pytest.approx(expected, abs=0.01)
     assert all(0 <= wait < cap for wait, cap in zip(waits, [2, 6, 10], strict=True))
     assert waits != pytest.approx([2, 6, 10], abs=0.01)  # jitter applied, not the plain back-off
+
+
+def test_retry_defaults_are_three_attempts_one_second_doubling():
+    start = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
+    d = ScriptedDispatcher(TaskFailed("Boom"))
+    result = run(task(Retry=[{"ErrorEquals": ["Boom"]}]), {}, dispatcher=d, clock=VirtualClock(start))
+    assert (result.status, len(d.calls)) == ("FAILED", 4)
+    scheduled = [e["timestamp"] for e in result.history if e["type"] == "TaskScheduled"]
+    assert [(b - a).total_seconds() for a, b in pairwise(scheduled)] == pytest.approx([1, 2, 4], abs=0.01)
+
+
+@pytest.mark.parametrize(("retrier", "message"), [
+    ({"ErrorEquals": []}, "'ErrorEquals' must be a non-empty array of error names"),
+    ({"ErrorEquals": ["States.ALL", "X"]}, "'States.ALL' must appear alone in 'ErrorEquals'"),
+    ({"ErrorEquals": ["X"], "IntervalSeconds": 0}, "'IntervalSeconds' must be a positive integer"),
+    ({"ErrorEquals": ["X"], "IntervalSeconds": 1.5}, "'IntervalSeconds' must be a positive integer"),
+    ({"ErrorEquals": ["X"], "IntervalSeconds": True}, "'IntervalSeconds' must be a positive integer"),
+    ({"ErrorEquals": ["X"], "MaxAttempts": -1}, "'MaxAttempts' must be a non-negative integer"),
+    ({"ErrorEquals": ["X"], "MaxAttempts": False}, "'MaxAttempts' must be a non-negative integer"),
+    ({"ErrorEquals": ["X"], "MaxAttempts": 2.0}, "'MaxAttempts' must be a non-negative integer"),
+    ({"ErrorEquals": ["X"], "BackoffRate": 0.5}, "'BackoffRate' must be a number >= 1.0"),
+    ({"ErrorEquals": ["X"], "BackoffRate": True}, "'BackoffRate' must be a number >= 1.0"),
+    ({"ErrorEquals": ["X"], "JitterStrategy": "HALF"}, "'JitterStrategy' must be FULL or NONE"),
+])
+def test_a_malformed_retrier_is_rejected_with_its_place(retrier, message):
+    with pytest.raises(DefinitionError) as info:
+        run(task(Retry=[retrier]), {})
+    assert (info.value.message, info.value.state, info.value.field) == (message, "S", "Retry")
 
 
 def test_retry_exhausted_fails_with_the_task_error():
