@@ -117,6 +117,18 @@ def test_a_malformed_retrier_is_rejected_with_its_place(retrier, message):
     assert (info.value.message, info.value.state, info.value.field) == (message, "S", "Retry")
 
 
+@pytest.mark.parametrize(("catcher", "message"), [
+    ({"ErrorEquals": ["X"]}, "A catcher needs 'Next'"),
+    ({"ErrorEquals": "States.ALL", "Next": "S"}, "'ErrorEquals' must be a non-empty array of error names"),
+    ({"ErrorEquals": [1], "Next": "S"}, "'ErrorEquals' must be a non-empty array of error names"),
+    ({"ErrorEquals": ["X", "States.ALL"], "Next": "S"}, "'States.ALL' must appear alone in 'ErrorEquals'"),
+])
+def test_a_malformed_catcher_is_rejected_with_its_place(catcher, message):
+    with pytest.raises(DefinitionError) as info:
+        run(task(Catch=[catcher]), {})
+    assert (info.value.message, info.value.state, info.value.field) == (message, "S", "Catch")
+
+
 def test_retry_exhausted_fails_with_the_task_error():
     d = ScriptedDispatcher(TaskFailed("Boom", "why"))
     result = run(task(Retry=[{"ErrorEquals": ["Boom"], "MaxAttempts": 1}]), {}, dispatcher=d)
