@@ -98,6 +98,17 @@ def test_retry_defaults_are_three_attempts_one_second_doubling():
     assert [(b - a).total_seconds() for a, b in pairwise(scheduled)] == pytest.approx([1, 2, 4], abs=0.01)
 
 
+@pytest.mark.parametrize(("rate", "waits"), [(1, [2, 2, 2]), (1.5, [2, 3, 4.5])])
+def test_backoff_rate_may_be_one_or_a_fraction_above(rate, waits):
+    start = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
+    d = ScriptedDispatcher(TaskFailed("Boom"), TaskFailed("Boom"), TaskFailed("Boom"), 1)
+    definition = task(Retry=[{"ErrorEquals": ["Boom"], "IntervalSeconds": 2, "BackoffRate": rate}])
+    result = run(definition, {}, dispatcher=d, clock=VirtualClock(start))
+    assert result.status == "SUCCEEDED"
+    scheduled = [e["timestamp"] for e in result.history if e["type"] == "TaskScheduled"]
+    assert [(b - a).total_seconds() for a, b in pairwise(scheduled)] == pytest.approx(waits, abs=0.01)
+
+
 @pytest.mark.parametrize(("retrier", "message"), [
     ({"ErrorEquals": []}, "'ErrorEquals' must be a non-empty array of error names"),
     ({"ErrorEquals": ["States.ALL", "X"]}, "'States.ALL' must appear alone in 'ErrorEquals'"),
