@@ -123,6 +123,7 @@ def test_jsonata_condition_must_be_boolean():
     result = run(definition, {"n": 3})
     assert (result.status, result.error) == ("FAILED", "States.QueryEvaluationError")
     assert "Expected 'boolean', but was 'number' for value: 3" in result.cause
+    assert "The JSONata expression '$states.input.n' specified for the field 'Condition'" in result.cause
 
 
 # Equal values are where a strict operator and its "Equals" sibling differ: each pair below is the
@@ -214,6 +215,7 @@ def test_a_value_of_another_type_never_matches(operator, literal, value):
         (r"a\\*", "a*", "no"),
         ("ab\\", "ab\\", "yes"),          # a lone backslash at the end is itself
         ("a.c", "abc", "no"),             # only '*' is special
+        ("first*last", "first\nlast", "yes"),  # '*' spans line breaks too
     ],
 )
 def test_string_matches_wildcards_and_escapes(pattern, value, expected):
