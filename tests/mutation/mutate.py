@@ -64,6 +64,9 @@ def _scratch(name: str, target: str, tests: list[str]) -> Path:
         shutil.copy2(copy, work / top)
     shutil.copy2(Path(__file__).with_name("fresh_caches.py"), work / "fresh_caches.py")
     also_copy = [*PROJECT_FILES, "fresh_caches.py", *([] if handler else ["handlers"])]
+    # mutmut copies only the Python files of the package it mutates; its data files (schema.json …) too.
+    also_copy += sorted(str(path.relative_to(work)) for path in (work / top).rglob("*")
+                        if path.is_file() and path.suffix not in (".py", ".pyc")) if (work / top).is_dir() else []
     for path in PROJECT_FILES + ([] if handler else ["handlers"]):
         (shutil.copytree if (ROOT / path).is_dir() else shutil.copy2)(ROOT / path, work / path)
     config = {
