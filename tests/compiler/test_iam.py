@@ -368,3 +368,98 @@ def test_resources_of_the_right_type_pass_validate(tmp_path):
             parameters: {QueueUrl: "${resource:jobs}", MessageBody.$: $}
         """))
     assert validate_project(tmp_path) == []
+
+
+def test_a_table_chosen_at_run_time_is_scoped_to_the_listed_tables_of_that_type(tmp_path):
+    policy = machine_policy(tmp_path, """
+        resources:
+          ids: {type: table, key: id}
+          names: {type: table, key: id}
+          videos: {type: bucket}
+        steps:
+          - name: Remember
+            service: dynamodb:putItem
+            parameters: {TableName.$: $.table, Item: {id: {S.$: $.id}}}
+            writes: [videos, ids]
+        """)
+    assert policy["DynamodbTables"]["Resource"] == [{"Fn::GetAtt": ["IdsTable", "Arn"]}, sub("${IdsTable.Arn}/index/*")]
+
+
+def test_a_queue_chosen_at_run_time_with_no_queue_declared_is_a_commented_wildcard(tmp_path):
+    statements = iam.state_machine_statements(workflow_of(tmp_path, """
+        steps:
+          - name: Enqueue
+            service: sqs:sendMessage
+            parameters: {QueueUrl.$: $.queue, MessageBody.$: $}
+        """))
+    queues = {s.sid: s for s in statements}["SqsQueues"]
+    assert queues.resources == ("*",)
+    assert queues.reason == "QueueUrl is chosen at run time names no queue the workflow declares"
+
+
+def test_a_jsonata_expression_that_may_name_a_table_is_chosen_at_run_time(tmp_path):
+    # The expression may answer the declared table or another: every declared table, not just the one named.
+    policy = machine_policy(tmp_path, """
+        query_language: JSONata
+        resources:
+          ids: {type: table, key: id}
+          names: {type: table, key: id}
+        steps:
+          - name: Remember
+            service: dynamodb:putItem
+            arguments: {TableName: "{% $states.input.table ? $states.input.table : '${resource:ids}' %}",
+                        Item: {id: {S: "{% $states.input.id %}"}}}
+        """)
+    granted = json.dumps(policy["DynamodbTables"])
+    assert "IdsTable" in granted and "NamesTable" in granted
+
+
+def test_a_table_named_by_a_template_parameter_is_not_taken_for_a_resource(tmp_path):
+    policy = machine_policy(tmp_path, """
+        parameters:
+          Table: {default: legacy}
+        resources:
+          ids: {type: table, key: id}
+        steps:
+          - name: Remember
+            service: dynamodb:putItem
+            parameters: {TableName: "${param:Table}", Item: {id: {S.$: $.id}}}
+        """)
+    assert policy["DynamodbTables"]["Resource"] == [{"Fn::GetAtt": ["IdsTable", "Arn"]}, sub("${IdsTable.Arn}/index/*")]
+
+
+def _validate(tmp_path, spec):
+    (tmp_path / "workflows").mkdir()
+    (tmp_path / "workflows" / "demo.yaml").write_text(textwrap.dedent(spec))
+    return validate_project(tmp_path)
+
+
+def test_misnamed_resources_are_found_in_polls_jsonata_steps_and_after_other_steps(tmp_path):
+    errors = _validate(tmp_path, """\
+        resources:
+          videos: {type: bucket}
+          ids: {type: table, key: id}
+        steps:
+          - name: Detect
+            service: rekognition:startFaceDetection
+            parameters: {Video: {S3Object: {Bucket: "${resource:videos}", Name.$: $.key}}}
+          - name: Wait for it
+            poll:
+              service: dynamodb:getItem
+              parameters: {TableName: "${resource:videos}", Key: {id: {S.$: $.id}}}
+              until: $.Item is not null
+          - name: Remember
+            query_language: JSONata
+            service: dynamodb:putItem
+            arguments: {TableName: "${resource:videos}", Item: {id: {S: "{% $states.input.id %}"}}}
+          - name: Expression
+            query_language: JSONata
+            service: dynamodb:putItem
+            arguments: "{% {'TableName': $states.input.t} %}"
+        """)
+    message = "TableName names resource 'videos', a bucket; dynamodb:{} needs a table"
+    assert [(e.place.line, e.message, e.hint) for e in errors] == [
+        (11, message.format("getItem"), "name a table resource"),
+        (16, message.format("putItem"), "name a table resource"),
+    ]
+    assert [e.place.col for e in errors] == [31, 28]  # the value, not the start of its mapping
