@@ -232,3 +232,38 @@ def test_jsonata_condition_that_is_not_an_expression_is_rejected_with_its_place(
         choose({"Condition": "$states.input.n > 2"}, {}, query_language="JSONata")
     assert (info.value.state, info.value.field) == ("C", "Condition")
     assert info.value.message == "'Condition' must be a JSONata expression {% ... %} or a boolean"
+
+
+def test_a_comparison_on_a_missing_path_fails_the_execution_with_the_path():
+    result = run({
+        "StartAt": "C",
+        "States": {
+            "C": {"Type": "Choice", "Choices": [{"Variable": "$.missing", "NumericEquals": 1, "Next": "E"}],
+                  "Default": "E"},
+            "E": {"Type": "Succeed"},
+        },
+    }, {"present": 1})
+    assert (result.status, result.error) == ("FAILED", "States.Runtime")
+    assert "$.missing" in result.cause
+
+
+def test_a_comparison_may_read_a_variable():
+    definition = {
+        "StartAt": "Set",
+        "States": {
+            "Set": {"Type": "Pass", "Assign": {"limit": 3}, "Next": "C"},
+            "C": {"Type": "Choice", "Choices": [{"Variable": "$limit", "NumericGreaterThan": 2, "Next": "Yes"}],
+                  "Default": "No"},
+            "Yes": {"Type": "Pass", "Result": "yes", "End": True},
+            "No": {"Type": "Pass", "Result": "no", "End": True},
+        },
+    }
+    assert output(definition, {}) == "yes"
+
+
+def test_a_rule_with_two_operators_is_rejected_with_its_place():
+    with pytest.raises(DefinitionError) as info:
+        choose({"Variable": "$.v", "NumericEquals": 1, "StringEquals": "1"}, {"v": 1})
+    assert info.value.state == "C" and info.value.field == "Choices"
+    assert info.value.message == ("A choice rule must have exactly one comparison operator or And/Or/Not, "
+                                  "found ['NumericEquals', 'StringEquals']")
