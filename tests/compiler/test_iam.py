@@ -440,6 +440,8 @@ def test_misnamed_resources_are_found_in_polls_jsonata_steps_and_after_other_ste
           videos: {type: bucket}
           ids: {type: table, key: id}
         steps:
+          - name: Begin
+            pass: null
           - name: Detect
             service: rekognition:startFaceDetection
             parameters: {Video: {S3Object: {Bucket: "${resource:videos}", Name.$: $.key}}}
@@ -459,7 +461,7 @@ def test_misnamed_resources_are_found_in_polls_jsonata_steps_and_after_other_ste
         """)
     message = "TableName names resource 'videos', a bucket; dynamodb:{} needs a table"
     assert [(e.place.line, e.message, e.hint) for e in errors] == [
-        (11, message.format("getItem"), "name a table resource"),
-        (16, message.format("putItem"), "name a table resource"),
+        (13, message.format("getItem"), "name a table resource"),
+        (18, message.format("putItem"), "name a table resource"),
     ]
     assert [e.place.col for e in errors] == [31, 28]  # the value, not the start of its mapping
