@@ -267,3 +267,23 @@ def test_a_rule_with_two_operators_is_rejected_with_its_place():
     assert info.value.state == "C" and info.value.field == "Choices"
     assert info.value.message == ("A choice rule must have exactly one comparison operator or And/Or/Not, "
                                   "found ['NumericEquals', 'StringEquals']")
+
+
+@pytest.mark.parametrize(("rule", "message"), [
+    ({"Variable": "$.v"}, "A choice rule must have exactly one comparison operator or And/Or/Not"),
+    ({"And": []}, "'And' must be a non-empty array of rules"),
+    ({"Or": {"Variable": "$.v", "IsNull": True}}, "'Or' must be a non-empty array of rules"),
+    ({"Not": [{"Variable": "$.v", "IsNull": True}]}, "'Not' must be a rule object"),
+    ({"NumericEquals": 1}, "The comparison 'NumericEquals' needs a 'Variable' path"),
+    ({"Variable": "$.v", "IsPresent": "yes"}, "'IsPresent' must be true or false"),
+    ({"Variable": "$.v", "IsNull": 1}, "'IsNull' must be true or false"),
+    ({"Variable": "$.v", "StringMatches": 1}, "'StringMatches' must be a string"),
+    ({"Variable": "$.v", "NumericEqualsPath": 1}, "'NumericEqualsPath' must be a path"),
+    ({"Variable": "$.v", "NumericEquals": "1"}, "The value of 'NumericEquals' must be of type Numeric"),
+    ({"Variable": "$.v", "BooleanEquals": 0}, "The value of 'BooleanEquals' must be of type Boolean"),
+    ({"And": [{"Variable": "$.v"}]}, "A choice rule must have exactly one comparison operator or And/Or/Not"),
+])
+def test_a_malformed_rule_is_rejected_with_its_place(rule, message):
+    with pytest.raises(DefinitionError) as info:
+        choose(rule, {"v": 1})
+    assert (info.value.message, info.value.state, info.value.field) == (message, "C", "Choices")
