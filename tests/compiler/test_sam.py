@@ -336,3 +336,28 @@ def test_s3_trigger_with_prefix_and_suffix(tmp_path, key, starts):
     pattern = json.loads(json.dumps(pattern).replace('{"Ref": "VideosInBucket"}', '"videos-in"'))
     event = s3_object_created("videos-in", key, size=1, etag='"e"', account="111111111111", region="us-east-1")
     assert matches(pattern, event) is starts
+
+
+@pytest.mark.parametrize(("trigger", "key_filter"), [
+    ("{bucket: videos-in, prefix: uploads/}", [{"prefix": "uploads/"}]),
+    ("{bucket: videos-in}", None),
+])
+def test_s3_trigger_with_a_prefix_or_nothing(tmp_path, trigger, key_filter):
+    template = template_of(tmp_path, f"""
+        resources:
+          videos-in: {{type: bucket}}
+        trigger:
+          s3: {trigger}
+        steps:
+          - name: Done
+            succeed: true
+        """)
+    detail = {"bucket": {"name": [{"Ref": "VideosInBucket"}]}}
+    if key_filter is not None:
+        detail["object"] = {"key": key_filter}
+    rule = template["Resources"]["DemoTrigger"]
+    assert rule["Type"] == "AWS::Events::Rule"
+    assert rule["Properties"]["State"] == "ENABLED"
+    assert rule["Properties"]["Description"] == "Start demo when an object is created in videos-in"
+    assert rule["Properties"]["EventPattern"] == {"source": ["aws.s3"], "detail-type": ["Object Created"],
+                                                  "detail": detail}
