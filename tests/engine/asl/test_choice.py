@@ -244,7 +244,8 @@ def test_a_comparison_on_a_missing_path_fails_the_execution_with_the_path():
         },
     }, {"present": 1})
     assert (result.status, result.error) == ("FAILED", "States.Runtime")
-    assert "$.missing" in result.cause
+    assert result.cause == ("An error occurred while executing the state 'C' (entered at the event id #2). "
+                            "Invalid path '$.missing' : No results for path: $['missing']")
 
 
 def test_a_comparison_may_read_a_variable():
