@@ -1,7 +1,10 @@
+import json
+
 import pytest
 from aslrun import one_state, output, run
 
-from engine.asl.errors import DATA_LIMIT_EXCEEDED, RUNTIME
+from engine import execute
+from engine.asl.errors import DATA_LIMIT_EXCEEDED, RUNTIME, DefinitionError
 
 
 def test_pass_copies_input_by_default():
@@ -113,3 +116,32 @@ def test_context_object_fields():
     assert ctx["StateMachine"] == {"Id": "arn:aws:states:eu-west-1:222222222222:stateMachine:m", "Name": "m"}
     assert ctx["State"]["Name"] == "S"
     assert ctx["State"]["EnteredTime"].endswith("Z")
+
+
+@pytest.mark.parametrize(("value", "result_path"), [
+    ([1, 2], "$.x"),                 # a field of a list
+    ({"a": 5}, "$.a.b"),             # a field of a number, one level down
+    ({"xs": [0, 1]}, "$.xs[2]"),     # past the end of a list
+    ({"a": {"k": 1}}, "$.a[0]"),     # an index into an object
+])
+def test_result_path_that_does_not_fit_the_input_fails_with_both_in_the_cause(value, result_path):
+    result = run(one_state({"Type": "Pass", "Result": 1, "ResultPath": result_path}), value)
+    assert (result.status, result.error) == ("FAILED", "States.ResultPathMatchFailure")
+    assert result.cause == f'Unable to apply ResultPath "{result_path}" to input "{json.dumps(value, separators=(",", ":"))}"'
+
+
+def test_result_path_into_a_null_input_fails():
+    result = execute(one_state({"Type": "Pass", "Result": 1, "ResultPath": "$.x"}), "null")
+    assert (result.error, result.cause) == ("States.ResultPathMatchFailure",
+                                           'Unable to apply ResultPath "$.x" to input "null"')
+
+
+def test_result_path_creates_a_missing_object_one_level_down():
+    assert output(one_state({"Type": "Pass", "Result": 1, "ResultPath": "$.a.b"}), {"other": 0}) == {
+        "other": 0, "a": {"b": 1}}
+
+
+def test_a_result_path_that_is_not_a_reference_path_is_rejected_with_its_place():
+    with pytest.raises(DefinitionError) as info:
+        run(one_state({"Type": "Pass", "Result": 1, "ResultPath": "$.a[?(@.x)]"}), {})
+    assert (info.value.state, info.value.field) == ("S", "ResultPath")
