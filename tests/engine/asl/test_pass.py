@@ -123,6 +123,7 @@ def test_context_object_fields():
     ({"a": 5}, "$.a.b"),             # a field of a number, one level down
     ({"xs": [0, 1]}, "$.xs[2]"),     # past the end of a list
     ({"a": {"k": 1}}, "$.a[0]"),     # an index into an object
+    ({"xs": [5]}, "$.xs[0].a"),      # a field of a number inside a list
 ])
 def test_result_path_that_does_not_fit_the_input_fails_with_both_in_the_cause(value, result_path):
     result = run(one_state({"Type": "Pass", "Result": 1, "ResultPath": result_path}), value)
