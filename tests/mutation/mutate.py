@@ -90,7 +90,10 @@ def run_module(name: str, children: int, only: list[str]) -> dict:
     work = _scratch(name, target, tests)
     mutmut = [str(Path(sys.executable).with_name("mutmut"))]
     module = target.removeprefix("handlers/").removesuffix(".py").replace("/", ".")  # as the tests import it
-    env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1", MUTATED_MODULE_RELOAD=module if name in RELOADED else "")
+    env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1", MUTATED_MODULE_RELOAD=module if name in RELOADED else "",
+               # The packages not copied come from the project: mutmut's copy stays first on the path, and
+               # the project's regular packages win over the tests/engine folder pytest puts on it.
+               PYTHONPATH=str(ROOT))
     log = (work / "mutmut.log").open("w")
     subprocess.run([*mutmut, "run", "--max-children", str(children), *only], cwd=work, env=env, stdout=log,
                    stderr=subprocess.STDOUT, check=False)
