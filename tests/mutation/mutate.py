@@ -64,6 +64,11 @@ def _scratch(name: str, target: str, tests: list[str]) -> Path:
         shutil.copy2(copy, work / top)
     shutil.copy2(Path(__file__).with_name("fresh_caches.py"), work / "fresh_caches.py")
     also_copy = [*PROJECT_FILES, "fresh_caches.py", *([] if handler else ["handlers"])]
+    if handler:  # the handlers next to it, importable as Lambda imports them, unmutated
+        for other in sorted((ROOT / "handlers").iterdir()):
+            if other.name != top and other.name != "__pycache__":
+                (shutil.copytree if other.is_dir() else shutil.copy2)(other, work / other.name)
+                also_copy.append(other.name)
     # mutmut copies only the Python files of the package it mutates; its data files (schema.json …) too.
     also_copy += sorted(str(path.relative_to(work)) for path in (work / top).rglob("*")
                         if path.is_file() and path.suffix not in (".py", ".pyc")) if (work / top).is_dir() else []
