@@ -5,7 +5,7 @@ VENV := .venv
 SAM_VENV := .venv-sam
 SAMPLE := build/sample/people-walking.mp4
 
-.PHONY: run test setup setup-sam conformance clean
+.PHONY: run test setup setup-sam conformance mutate clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,14 +31,20 @@ run: setup
 	$(VENV)/bin/python bench/media.py $(SAMPLE)
 	$(VENV)/bin/stepsmith run face-blur --file $(SAMPLE) --out-dir out/
 
-## Tests: lint, the unit and end-to-end suite, and the SAM tool checks.
+## Tests: lint, the unit, conformance and end-to-end suite, and the SAM tool checks. Test files run in
+## parallel (pytest-xdist; one file stays on one worker) and in a random order whose seed is printed.
 test: setup setup-sam
 	$(VENV)/bin/ruff check compiler engine handlers tests bench
-	$(VENV)/bin/pytest
+	$(VENV)/bin/pytest -n auto --dist loadfile
 
-## AWS-recorded ASL conformance (needs ../shared, which only the project's own machines have).
+## AWS-recorded ASL conformance as a table per category (the test suite gates on the same cases).
 conformance: setup
-	$(VENV)/bin/python ../shared/conformance/run.py
+	$(VENV)/bin/python tests/conformance/aws_recorded.py
+
+## Mutation testing of the core modules (slow: run before a release, not in CI). MODULES=choice retry …
+## picks some; the score per module is printed, survivors are listed in tests/mutation/survivors.md.
+mutate: setup
+	$(VENV)/bin/python tests/mutation/mutate.py $(MODULES)
 
 clean:
 	rm -rf build out .stepsmith

@@ -67,6 +67,7 @@ def _display(path: Path, root: Path) -> str:
 
 def _load(path: Path, root: Path) -> tuple[Workflow | None, list[SpecError]]:
     from compiler.errors import SpecErrors
+    from compiler.iam import misnamed_resources
     from compiler.load import build_workflow, read_document
     from compiler.validate import check_schema, check_workflow
 
@@ -78,7 +79,7 @@ def _load(path: Path, root: Path) -> tuple[Workflow | None, list[SpecError]]:
     if schema_errors:
         return None, schema_errors + _checks_despite(schema_errors, document, path, root)
     workflow, errors = build_workflow(document, path)
-    return workflow, errors + check_workflow(workflow, document, root)
+    return workflow, errors + check_workflow(workflow, document, root) + misnamed_resources(workflow)
 
 
 def _checks_despite(schema_errors: list[SpecError], document: object, path: Path,

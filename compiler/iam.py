@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from compiler import names
+from compiler.errors import SpecError
 from compiler.model import (
     REFERENCE,
     HandlerStep,
@@ -298,6 +299,29 @@ _NAMED_BY_PARAMETER = {
     "sqs": ("queue", "QueueUrl", "Queues"),
     "ssm": ("parameter", "Name", "Parameters"),
 }
+
+
+def misnamed_resources(workflow: Workflow) -> list[SpecError]:
+    """Service steps whose resource-naming parameter (TableName, QueueUrl, Bucket …) names a resource of
+    another type: the call would fail on AWS, and the grant could not be scoped to what it names."""
+    errors = []
+    for step in workflow.all_steps():
+        task = step.task if isinstance(step, PollStep) else step
+        if not isinstance(task, ServiceStep):
+            continue
+        prefix = task.service if task.optimized else iam_prefix(task.service)
+        kind, key = ("bucket", "Bucket") if prefix == "s3" else _NAMED_BY_PARAMETER.get(prefix, (None, None, None))[:2]
+        field = "parameters" if task.query_language == "JSONPath" else "arguments"
+        value = getattr(task, field)
+        if kind is None or not isinstance(value, dict) or not isinstance(value.get(key), str):
+            continue
+        for match in REFERENCE.finditer(value[key]):
+            resource = workflow.resources.get(match.group(2))
+            if match.group(1) == "resource" and resource is not None and resource.type != kind:
+                errors.append(SpecError(task.where(field, key), f"{key} names resource '{resource.name}', a "
+                                        f"{resource.type}; {task.service}:{task.action} needs a {kind}",
+                                        f"name a {kind} resource"))
+    return errors
 
 
 def _scoped_by_parameter(collector: _Collector, workflow: Workflow, step: ServiceStep, parameters: Any,

@@ -70,6 +70,15 @@ def _assume_role(service: str | list[str]) -> dict[str, Any]:
         "Effect": "Allow", "Principal": {"Service": principal}, "Action": "sts:AssumeRole"}]}
 
 
+def _letter_cases(text: str) -> list[str]:
+    """Every upper/lower-case spelling of `text` (`.mp4` → `.mp4`, `.mP4`, `.Mp4`, `.MP4`), sorted."""
+    spellings = [""]
+    for ch in text:
+        variants = sorted({ch.lower(), ch.upper()}) if ch.lower() != ch.upper() else [ch]
+        spellings = [start + variant for start in spellings for variant in variants]
+    return sorted(spellings)
+
+
 def _role(service: str | list[str], statements: list[iam.Statement], description: str,
           written: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """An IAM role for `service` with one inline policy (generated statements, then those the spec
@@ -427,8 +436,10 @@ class SAMTemplateGenerator:
     def _generate_s3_trigger(self, workflow: Workflow, trigger: S3Trigger, suffix: str = "") -> None:
         bucket = workflow.resources[trigger.bucket]
         if trigger.prefix and trigger.suffix:
-            # EventBridge cannot combine prefix and suffix matchers on one field; wildcard can (case-sensitive).
-            keys = [{"wildcard": f"{trigger.prefix}*{suffix}"} for suffix in trigger.suffix]
+            # EventBridge cannot combine prefix and suffix matchers on one field; a wildcard can, but only
+            # case-sensitively: one wildcard per letter-case spelling keeps the suffix case-insensitive.
+            spellings = dict.fromkeys(s for suffix in trigger.suffix for s in _letter_cases(suffix))
+            keys = [{"wildcard": f"{trigger.prefix}*{spelling}"} for spelling in spellings]
         elif trigger.suffix:
             keys = [{"suffix": {"equals-ignore-case": suffix}} for suffix in trigger.suffix]
         elif trigger.prefix:

@@ -110,7 +110,7 @@ def _path_getter(text: str, state: str, field: str) -> Callable[[Any, Any], Any]
     return get
 
 
-def compile_rule(rule: dict, state: str, top: bool = True) -> Test:
+def compile_rule(rule: dict, state: str) -> Test:
     """Compile one JSONPath choice rule (a top-level rule also carries Next, which the caller reads)."""
     ops = [k for k in rule if k in OPERATORS]
     if len(ops) != 1:
@@ -125,14 +125,14 @@ def compile_rule(rule: dict, state: str, top: bool = True) -> Test:
     if op in ("And", "Or"):
         if not isinstance(value, list) or not value:
             raise DefinitionError(f"'{op}' must be a non-empty array of rules", state, "Choices")
-        tests = [compile_rule(r, state, top=False) for r in value]
+        tests = [compile_rule(r, state) for r in value]
         if op == "And":
             return lambda data, frame: all(t(data, frame) for t in tests)
         return lambda data, frame: any(t(data, frame) for t in tests)
     if op == "Not":
         if not isinstance(value, dict):
             raise DefinitionError("'Not' must be a rule object", state, "Choices")
-        inner = compile_rule(value, state, top=False)
+        inner = compile_rule(value, state)
         return lambda data, frame: not inner(data, frame)
 
     variable = rule.get("Variable")

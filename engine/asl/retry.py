@@ -77,11 +77,10 @@ class Catcher:
 class RetryState:
     """Attempts made so far against each retrier of one state entry."""
 
-    __slots__ = ("counts", "total")
+    __slots__ = ("counts",)
 
     def __init__(self, n: int) -> None:
         self.counts = [0] * n
-        self.total = 0
 
     def next_delay(self, retriers: list[Retrier], error: str | None) -> float | None:
         """Delay before the next attempt, or None when no retrier allows one (first match decides)."""
@@ -91,6 +90,5 @@ class RetryState:
                     return None
                 delay = retrier.delay(self.counts[i])
                 self.counts[i] += 1
-                self.total += 1
                 return delay
         return None

@@ -1,10 +1,11 @@
 """The IAM statements each construct needs: exactly the actions used, scoped to the resources touched."""
 
+import json
 import textwrap
 
 import pytest
 
-from compiler import iam
+from compiler import iam, validate_project
 from compiler.load import build_workflow, read_document
 
 
@@ -314,3 +315,173 @@ def test_sagemaker_calls_are_scoped_to_the_names_known_at_compile_time(tmp_path,
     resource = policy["SageMaker"]["Resource"]
     resource = resource if isinstance(resource, list) else [resource]
     assert sorted(r["Fn::Sub"].rsplit(":", 1)[1] for r in resource) == sorted(resources)
+
+
+@pytest.mark.parametrize("service", ["sqs:sendMessage", "aws-sdk:sqs:sendMessage"])
+def test_sqs_calls_are_scoped_to_the_queue_their_queue_url_names(tmp_path, service):
+    policy = machine_policy(tmp_path, f"""
+        resources:
+          jobs: {{type: queue}}
+          dead-letters: {{type: queue}}
+        steps:
+          - name: Enqueue
+            service: {service}
+            parameters: {{QueueUrl: "${{resource:jobs}}", MessageBody.$: $}}
+        """)
+    assert policy["SqsQueues"] == {"Sid": "SqsQueues", "Effect": "Allow", "Action": ["sqs:SendMessage"],
+                                   "Resource": {"Fn::GetAtt": ["JobsQueue", "Arn"]}}
+
+
+def test_a_table_parameter_naming_a_bucket_grants_nothing_on_the_bucket(tmp_path):
+    # `validate` rejects this spec (test_misnamed_resource_is_a_validate_error); the grant must stay narrow anyway.
+    policy = machine_policy(tmp_path, """
+        resources:
+          videos: {type: bucket}
+          ids: {type: table, key: id}
+        steps:
+          - name: Remember
+            service: dynamodb:putItem
+            parameters: {TableName: "${resource:videos}", Item: {id: {S.$: $.id}}}
+        """)
+    granted = json.dumps(policy["DynamodbTables"])
+    assert "VideosBucket" not in granted
+    assert policy["DynamodbTables"]["Action"] == ["dynamodb:PutItem"]
+
+
+@pytest.mark.parametrize(("service", "key", "named", "message"), [
+    ("dynamodb:putItem", "TableName", "videos",
+     "TableName names resource 'videos', a bucket; dynamodb:putItem needs a table"),
+    ("aws-sdk:sqs:sendMessage", "QueueUrl", "alerts",
+     "QueueUrl names resource 'alerts', a topic; sqs:sendMessage needs a queue"),
+    ("s3:getObject", "Bucket", "ids", "Bucket names resource 'ids', a table; s3:getObject needs a bucket"),
+])
+def test_misnamed_resource_is_a_validate_error(tmp_path, service, key, named, message):
+    (tmp_path / "workflows").mkdir()
+    spec = tmp_path / "workflows" / "demo.yaml"
+    spec.write_text(textwrap.dedent(f"""\
+        resources:
+          videos: {{type: bucket}}
+          ids: {{type: table, key: id}}
+          alerts: {{type: topic}}
+        steps:
+          - name: Call
+            service: {service}
+            parameters: {{{key}: "${{resource:{named}}}", Other: x}}
+        """))
+    errors = validate_project(tmp_path)
+    assert [(e.place.line, e.message) for e in errors] == [(8, message)]
+    assert errors[0].place.file.endswith("demo.yaml")
+
+
+def test_resources_of_the_right_type_pass_validate(tmp_path):
+    (tmp_path / "workflows").mkdir()
+    (tmp_path / "workflows" / "demo.yaml").write_text(textwrap.dedent("""\
+        resources:
+          ids: {type: table, key: id}
+          jobs: {type: queue}
+        steps:
+          - name: Remember
+            service: dynamodb:putItem
+            parameters: {TableName: "${resource:ids}", Item: {id: {S.$: $.id}}}
+          - name: Enqueue
+            service: sqs:sendMessage
+            parameters: {QueueUrl: "${resource:jobs}", MessageBody.$: $}
+        """))
+    assert validate_project(tmp_path) == []
+
+
+def test_a_table_chosen_at_run_time_is_scoped_to_the_listed_tables_of_that_type(tmp_path):
+    policy = machine_policy(tmp_path, """
+        resources:
+          ids: {type: table, key: id}
+          names: {type: table, key: id}
+          videos: {type: bucket}
+        steps:
+          - name: Remember
+            service: dynamodb:putItem
+            parameters: {TableName.$: $.table, Item: {id: {S.$: $.id}}}
+            writes: [videos, ids]
+        """)
+    assert policy["DynamodbTables"]["Resource"] == [{"Fn::GetAtt": ["IdsTable", "Arn"]}, sub("${IdsTable.Arn}/index/*")]
+
+
+def test_a_queue_chosen_at_run_time_with_no_queue_declared_is_a_commented_wildcard(tmp_path):
+    statements = iam.state_machine_statements(workflow_of(tmp_path, """
+        steps:
+          - name: Enqueue
+            service: sqs:sendMessage
+            parameters: {QueueUrl.$: $.queue, MessageBody.$: $}
+        """))
+    queues = {s.sid: s for s in statements}["SqsQueues"]
+    assert queues.resources == ("*",)
+    assert queues.reason == "QueueUrl is chosen at run time names no queue the workflow declares"
+
+
+def test_a_jsonata_expression_that_may_name_a_table_is_chosen_at_run_time(tmp_path):
+    # The expression may answer the declared table or another: every declared table, not just the one named.
+    policy = machine_policy(tmp_path, """
+        query_language: JSONata
+        resources:
+          ids: {type: table, key: id}
+          names: {type: table, key: id}
+        steps:
+          - name: Remember
+            service: dynamodb:putItem
+            arguments: {TableName: "{% $states.input.table ? $states.input.table : '${resource:ids}' %}",
+                        Item: {id: {S: "{% $states.input.id %}"}}}
+        """)
+    granted = json.dumps(policy["DynamodbTables"])
+    assert "IdsTable" in granted and "NamesTable" in granted
+
+
+def test_a_table_named_by_a_template_parameter_is_not_taken_for_a_resource(tmp_path):
+    policy = machine_policy(tmp_path, """
+        parameters:
+          Table: {default: legacy}
+        resources:
+          ids: {type: table, key: id}
+        steps:
+          - name: Remember
+            service: dynamodb:putItem
+            parameters: {TableName: "${param:Table}", Item: {id: {S.$: $.id}}}
+        """)
+    assert policy["DynamodbTables"]["Resource"] == [{"Fn::GetAtt": ["IdsTable", "Arn"]}, sub("${IdsTable.Arn}/index/*")]
+
+
+def _validate(tmp_path, spec):
+    (tmp_path / "workflows").mkdir()
+    (tmp_path / "workflows" / "demo.yaml").write_text(textwrap.dedent(spec))
+    return validate_project(tmp_path)
+
+
+def test_misnamed_resources_are_found_in_polls_jsonata_steps_and_after_other_steps(tmp_path):
+    errors = _validate(tmp_path, """\
+        resources:
+          videos: {type: bucket}
+          ids: {type: table, key: id}
+        steps:
+          - name: Begin
+            pass: null
+          - name: Detect
+            service: rekognition:startFaceDetection
+            parameters: {Video: {S3Object: {Bucket: "${resource:videos}", Name.$: $.key}}}
+          - name: Wait for it
+            poll:
+              service: dynamodb:getItem
+              parameters: {TableName: "${resource:videos}", Key: {id: {S.$: $.id}}}
+              until: $.Item is not null
+          - name: Remember
+            query_language: JSONata
+            service: dynamodb:putItem
+            arguments: {TableName: "${resource:videos}", Item: {id: {S: "{% $states.input.id %}"}}}
+          - name: Expression
+            query_language: JSONata
+            service: dynamodb:putItem
+            arguments: "{% {'TableName': $states.input.t} %}"
+        """)
+    message = "TableName names resource 'videos', a bucket; dynamodb:{} needs a table"
+    assert [(e.place.line, e.message, e.hint) for e in errors] == [
+        (13, message.format("getItem"), "name a table resource"),
+        (18, message.format("putItem"), "name a table resource"),
+    ]
+    assert [e.place.col for e in errors] == [31, 28]  # the value, not the start of its mapping

@@ -305,3 +305,59 @@ def test_write_outputs_is_deterministic_and_removes_stale_machines(tmp_path, fac
     assert not (out / "statemachines" / "gone.asl.json").exists()
     assert json.loads(first[written[1]]) == definition
     assert [p.name for p in out.iterdir() if p.name.startswith(".")] == []  # no temp files left
+
+
+@pytest.mark.parametrize(("key", "starts"), [
+    ("uploads/clip.mp4", True),
+    ("uploads/holiday/CLIP.MP4", True),   # the suffix keeps its documented case-insensitivity
+    ("uploads/clip.Mov", True),
+    ("uploads/.mp4", True),
+    ("uploads/clip.mp4.txt", False),
+    ("other/clip.mp4", False),
+    ("Uploads/clip.mp4", False),          # S3 keys, and so the prefix, are case-sensitive
+    ("clip.mp4", False),
+])
+def test_s3_trigger_with_prefix_and_suffix(tmp_path, key, starts):
+    from engine.aws.events import matches, s3_object_created
+
+    template = template_of(tmp_path, """
+        resources:
+          videos-in: {type: bucket}
+        trigger:
+          s3: {bucket: videos-in, prefix: uploads/, suffix: [.mp4, .MOV, .mov]}
+        steps:
+          - name: Done
+            succeed: true
+        """)
+    pattern = template["Resources"]["DemoTrigger"]["Properties"]["EventPattern"]
+    keys = pattern["detail"]["object"]["key"]
+    assert {"wildcard": "uploads/*.mp4"} in keys and {"wildcard": "uploads/*.MOV"} in keys
+    assert len(keys) == 4 + 8  # every letter-case spelling once, though .MOV and .mov are both listed
+    pattern = json.loads(json.dumps(pattern).replace('{"Ref": "VideosInBucket"}', '"videos-in"'))
+    event = s3_object_created("videos-in", key, size=1, etag='"e"', account="111111111111", region="us-east-1")
+    assert matches(pattern, event) is starts
+
+
+@pytest.mark.parametrize(("trigger", "key_filter"), [
+    ("{bucket: videos-in, prefix: uploads/}", [{"prefix": "uploads/"}]),
+    ("{bucket: videos-in}", None),
+])
+def test_s3_trigger_with_a_prefix_or_nothing(tmp_path, trigger, key_filter):
+    template = template_of(tmp_path, f"""
+        resources:
+          videos-in: {{type: bucket}}
+        trigger:
+          s3: {trigger}
+        steps:
+          - name: Done
+            succeed: true
+        """)
+    detail = {"bucket": {"name": [{"Ref": "VideosInBucket"}]}}
+    if key_filter is not None:
+        detail["object"] = {"key": key_filter}
+    rule = template["Resources"]["DemoTrigger"]
+    assert rule["Type"] == "AWS::Events::Rule"
+    assert rule["Properties"]["State"] == "ENABLED"
+    assert rule["Properties"]["Description"] == "Start demo when an object is created in videos-in"
+    assert rule["Properties"]["EventPattern"] == {"source": ["aws.s3"], "detail-type": ["Object Created"],
+                                                  "detail": detail}

@@ -1,16 +1,19 @@
 import pytest
 from aslrun import output, run
 
+from engine.asl import DefinitionError
+
 
 def choose(rule: dict, value, query_language: str = "JSONPath") -> str:
     rule = dict(rule, Next="Yes")
+    result = "Result" if query_language == "JSONPath" else "Output"
     definition = {
         "QueryLanguage": query_language,
         "StartAt": "C",
         "States": {
             "C": {"Type": "Choice", "Choices": [rule], "Default": "No"},
-            "Yes": {"Type": "Pass", "Result": "yes", "End": True},
-            "No": {"Type": "Pass", "Result": "no", "End": True},
+            "Yes": {"Type": "Pass", result: "yes", "End": True},
+            "No": {"Type": "Pass", result: "no", "End": True},
         },
     }
     return output(definition, value)
@@ -120,3 +123,168 @@ def test_jsonata_condition_must_be_boolean():
     result = run(definition, {"n": 3})
     assert (result.status, result.error) == ("FAILED", "States.QueryEvaluationError")
     assert "Expected 'boolean', but was 'number' for value: 3" in result.cause
+    assert "The JSONata expression '$states.input.n' specified for the field 'Condition'" in result.cause
+
+
+# Equal values are where a strict operator and its "Equals" sibling differ: each pair below is the
+# boundary a one-character slip (< for <=, > for >=) moves.
+T0 = "2024-01-01T00:00:00Z"
+T0_PARIS = "2024-01-01T01:00:00+01:00"  # the same instant as T0, written differently
+T1 = "2024-01-01T00:00:01Z"
+
+
+@pytest.mark.parametrize(
+    ("operator", "literal", "value", "expected"),
+    [
+        ("NumericLessThan", 2, 2, "no"),
+        ("NumericLessThan", 2, 1.999, "yes"),
+        ("NumericGreaterThan", 2, 2, "no"),
+        ("NumericGreaterThan", 2, 2.001, "yes"),
+        ("NumericLessThanEquals", 2, 2, "yes"),
+        ("NumericLessThanEquals", 2, 2.001, "no"),
+        ("NumericGreaterThanEquals", 2, 2, "yes"),
+        ("NumericGreaterThanEquals", 2, 1.999, "no"),
+        ("NumericEquals", 2, 3, "no"),
+        ("StringLessThan", "b", "b", "no"),
+        ("StringLessThan", "b", "B", "yes"),  # code-point order: upper case sorts first
+        ("StringGreaterThan", "b", "b", "no"),
+        ("StringGreaterThan", "b", "ba", "yes"),
+        ("StringLessThanEquals", "b", "b", "yes"),
+        ("StringLessThanEquals", "b", "ba", "no"),
+        ("StringGreaterThanEquals", "b", "a", "no"),
+        ("StringEquals", "b", "B", "no"),
+        ("TimestampLessThan", T0, T0_PARIS, "no"),
+        ("TimestampGreaterThan", T0, T0_PARIS, "no"),
+        ("TimestampGreaterThan", T0, T1, "yes"),
+        ("TimestampLessThanEquals", T0, T0_PARIS, "yes"),
+        ("TimestampLessThanEquals", T0, T1, "no"),
+        ("TimestampGreaterThanEquals", T0, T0_PARIS, "yes"),
+        ("TimestampGreaterThanEquals", T1, T0, "no"),
+        ("TimestampEquals", T0, T1, "no"),
+    ],
+)
+def test_comparison_boundaries(operator, literal, value, expected):
+    assert choose({"Variable": "$.v", operator: literal}, {"v": value}) == expected
+
+
+@pytest.mark.parametrize(
+    ("operator", "a", "b", "expected"),
+    [
+        ("NumericLessThanPath", 2, 2, "no"),
+        ("NumericGreaterThanPath", 2, 2, "no"),
+        ("NumericLessThanEqualsPath", 2, 2, "yes"),
+        ("NumericGreaterThanEqualsPath", 2, 2, "yes"),
+        ("StringGreaterThanPath", "b", "b", "no"),
+        ("StringLessThanEqualsPath", "b", "b", "yes"),
+        ("TimestampLessThanPath", T0, T0_PARIS, "no"),
+        ("TimestampGreaterThanEqualsPath", T0, T0_PARIS, "yes"),
+        # The other side of a path comparison must have the operator's type too.
+        ("NumericLessThanPath", 1, "2", "no"),
+        ("StringLessThanPath", "a", 2, "no"),
+        ("TimestampLessThanPath", T0, "tomorrow", "no"),
+        ("BooleanEqualsPath", True, 1, "no"),
+        ("BooleanEqualsPath", False, False, "yes"),
+    ],
+)
+def test_path_comparison_boundaries(operator, a, b, expected):
+    assert choose({"Variable": "$.a", operator: "$.b"}, {"a": a, "b": b}) == expected
+
+
+@pytest.mark.parametrize(
+    ("operator", "literal", "value"),
+    [
+        ("NumericLessThan", 2, "1"),       # a numeric string is not a number
+        ("NumericGreaterThanEquals", 0, False),
+        ("StringLessThan", "b", 1),
+        ("TimestampGreaterThan", T0, "2025-01-01"),  # a date without time is no timestamp
+    ],
+)
+def test_a_value_of_another_type_never_matches(operator, literal, value):
+    assert choose({"Variable": "$.v", operator: literal}, {"v": value}) == "no"
+
+
+@pytest.mark.parametrize(
+    ("pattern", "value", "expected"),
+    [
+        ("log-*.txt", "log-2024.csv", "no"),
+        ("*.txt", "a/b.txt", "yes"),
+        ("*", "", "yes"),
+        (r"ab\*", "ab*", "yes"),          # an escape as the last step of the pattern
+        (r"ab\*", "abc", "no"),
+        (r"a\\*", "a\\anything", "yes"),  # an escaped backslash, then a real wildcard
+        (r"a\\*", "a*", "no"),
+        ("ab\\", "ab\\", "yes"),          # a lone backslash at the end is itself
+        ("a.c", "abc", "no"),             # only '*' is special
+        ("first*last", "first\nlast", "yes"),  # '*' spans line breaks too
+    ],
+)
+def test_string_matches_wildcards_and_escapes(pattern, value, expected):
+    assert choose({"Variable": "$.v", "StringMatches": pattern}, {"v": value}) == expected
+
+
+@pytest.mark.parametrize(("condition", "expected"), [(True, "yes"), (False, "no")])
+def test_jsonata_condition_may_be_a_literal_boolean(condition, expected):
+    assert choose({"Condition": condition}, {}, query_language="JSONata") == expected
+
+
+def test_jsonata_condition_that_is_not_an_expression_is_rejected_with_its_place():
+    with pytest.raises(DefinitionError) as info:
+        choose({"Condition": "$states.input.n > 2"}, {}, query_language="JSONata")
+    assert (info.value.state, info.value.field) == ("C", "Condition")
+    assert info.value.message == "'Condition' must be a JSONata expression {% ... %} or a boolean"
+
+
+def test_a_comparison_on_a_missing_path_fails_the_execution_with_the_path():
+    result = run({
+        "StartAt": "C",
+        "States": {
+            "C": {"Type": "Choice", "Choices": [{"Variable": "$.missing", "NumericEquals": 1, "Next": "E"}],
+                  "Default": "E"},
+            "E": {"Type": "Succeed"},
+        },
+    }, {"present": 1})
+    assert (result.status, result.error) == ("FAILED", "States.Runtime")
+    assert result.cause == ("An error occurred while executing the state 'C' (entered at the event id #2). "
+                            "Invalid path '$.missing' : No results for path: $['missing']")
+
+
+def test_a_comparison_may_read_a_variable():
+    definition = {
+        "StartAt": "Set",
+        "States": {
+            "Set": {"Type": "Pass", "Assign": {"limit": 3}, "Next": "C"},
+            "C": {"Type": "Choice", "Choices": [{"Variable": "$limit", "NumericGreaterThan": 2, "Next": "Yes"}],
+                  "Default": "No"},
+            "Yes": {"Type": "Pass", "Result": "yes", "End": True},
+            "No": {"Type": "Pass", "Result": "no", "End": True},
+        },
+    }
+    assert output(definition, {}) == "yes"
+
+
+def test_a_rule_with_two_operators_is_rejected_with_its_place():
+    with pytest.raises(DefinitionError) as info:
+        choose({"Variable": "$.v", "NumericEquals": 1, "StringEquals": "1"}, {"v": 1})
+    assert info.value.state == "C" and info.value.field == "Choices"
+    assert info.value.message == ("A choice rule must have exactly one comparison operator or And/Or/Not, "
+                                  "found ['NumericEquals', 'StringEquals']")
+
+
+@pytest.mark.parametrize(("rule", "message"), [
+    ({"Variable": "$.v"}, "A choice rule must have exactly one comparison operator or And/Or/Not"),
+    ({"And": []}, "'And' must be a non-empty array of rules"),
+    ({"Or": {"Variable": "$.v", "IsNull": True}}, "'Or' must be a non-empty array of rules"),
+    ({"Not": [{"Variable": "$.v", "IsNull": True}]}, "'Not' must be a rule object"),
+    ({"NumericEquals": 1}, "The comparison 'NumericEquals' needs a 'Variable' path"),
+    ({"Variable": "$.v", "IsPresent": "yes"}, "'IsPresent' must be true or false"),
+    ({"Variable": "$.v", "IsNull": 1}, "'IsNull' must be true or false"),
+    ({"Variable": "$.v", "StringMatches": 1}, "'StringMatches' must be a string"),
+    ({"Variable": "$.v", "NumericEqualsPath": 1}, "'NumericEqualsPath' must be a path"),
+    ({"Variable": "$.v", "NumericEquals": "1"}, "The value of 'NumericEquals' must be of type Numeric"),
+    ({"Variable": "$.v", "BooleanEquals": 0}, "The value of 'BooleanEquals' must be of type Boolean"),
+    ({"And": [{"Variable": "$.v"}]}, "A choice rule must have exactly one comparison operator or And/Or/Not"),
+])
+def test_a_malformed_rule_is_rejected_with_its_place(rule, message):
+    with pytest.raises(DefinitionError) as info:
+        choose(rule, {"v": 1})
+    assert (info.value.message, info.value.state, info.value.field) == (message, "C", "Choices")

@@ -1,6 +1,10 @@
+import json
+
+import pytest
 from aslrun import one_state, output, run
 
-from engine.asl.errors import DATA_LIMIT_EXCEEDED, RUNTIME
+from engine import execute
+from engine.asl.errors import DATA_LIMIT_EXCEEDED, RUNTIME, DefinitionError
 
 
 def test_pass_copies_input_by_default():
@@ -37,11 +41,43 @@ def test_null_paths_discard():
     assert output(one_state({"Type": "Pass", "OutputPath": None}), {"a": 1}) == {}
 
 
+def then_show_execution_input(state: dict) -> dict:
+    """`state`, then a Pass that outputs the engine's own execution input (`$$.Execution.Input`)."""
+    return {"StartAt": "S", "States": {
+        "S": dict(state, Next="Input"),
+        "Input": {"Type": "Pass", "Parameters": {"changed.$": "$", "input.$": "$$.Execution.Input"}, "End": True},
+    }}
+
+
 def test_result_path_creates_missing_objects_without_touching_the_input():
-    value = {"a": {"keep": True}}
-    out = output(one_state({"Type": "Pass", "Result": 5, "ResultPath": "$.a.b.c"}), value)
-    assert out == {"a": {"keep": True, "b": {"c": 5}}}
-    assert value == {"a": {"keep": True}}
+    # The input object the engine holds is the one $$.Execution.Input shows: a ResultPath that wrote
+    # into it in place would show the result there too.
+    definition = then_show_execution_input({"Type": "Pass", "Result": 5, "ResultPath": "$.a.b.c"})
+    assert output(definition, {"a": {"keep": True}}) == {
+        "changed": {"a": {"keep": True, "b": {"c": 5}}},
+        "input": {"a": {"keep": True}},
+    }
+
+
+@pytest.mark.parametrize(("value", "result_path", "changed"), [
+    ([1, [2, 3]], "$[1][0]", [1, ["r", 3]]),
+    ({"xs": [{"n": 1}, {"n": 2}]}, "$.xs[1].n", {"xs": [{"n": 1}, {"n": "r"}]}),
+    ({"xs": [0, 1]}, "$.xs[0]", {"xs": ["r", 1]}),
+])
+def test_result_path_into_a_list_copies_it(value, result_path, changed):
+    definition = then_show_execution_input({"Type": "Pass", "Result": "r", "ResultPath": result_path})
+    assert output(definition, value) == {"changed": changed, "input": value}
+
+
+def test_result_path_in_one_parallel_branch_leaves_the_other_branch_input_alone():
+    # Branches run one after another on the very same input object; the second must not see the first's write.
+    def write(name):
+        return {"StartAt": name, "States": {name: {"Type": "Pass", "Result": "r", "ResultPath": "$.xs[0]",
+                                                   "End": True}}}
+
+    read = {"StartAt": "R", "States": {"R": {"Type": "Pass", "End": True}}}
+    definition = one_state({"Type": "Parallel", "Branches": [write("W1"), read, write("W2")]})
+    assert output(definition, {"xs": [0, 1]}) == [{"xs": ["r", 1]}, {"xs": [0, 1]}, {"xs": ["r", 1]}]
 
 
 def test_result_path_into_non_object_is_result_path_match_failure():
@@ -80,3 +116,33 @@ def test_context_object_fields():
     assert ctx["StateMachine"] == {"Id": "arn:aws:states:eu-west-1:222222222222:stateMachine:m", "Name": "m"}
     assert ctx["State"]["Name"] == "S"
     assert ctx["State"]["EnteredTime"].endswith("Z")
+
+
+@pytest.mark.parametrize(("value", "result_path"), [
+    ([1, 2], "$.x"),                 # a field of a list
+    ({"a": 5}, "$.a.b"),             # a field of a number, one level down
+    ({"xs": [0, 1]}, "$.xs[2]"),     # past the end of a list
+    ({"a": {"k": 1}}, "$.a[0]"),     # an index into an object
+    ({"xs": [5]}, "$.xs[0].a"),      # a field of a number inside a list
+])
+def test_result_path_that_does_not_fit_the_input_fails_with_both_in_the_cause(value, result_path):
+    result = run(one_state({"Type": "Pass", "Result": 1, "ResultPath": result_path}), value)
+    assert (result.status, result.error) == ("FAILED", "States.ResultPathMatchFailure")
+    assert result.cause == f'Unable to apply ResultPath "{result_path}" to input "{json.dumps(value, separators=(",", ":"))}"'
+
+
+def test_result_path_into_a_null_input_fails():
+    result = execute(one_state({"Type": "Pass", "Result": 1, "ResultPath": "$.x"}), "null")
+    assert (result.error, result.cause) == ("States.ResultPathMatchFailure",
+                                           'Unable to apply ResultPath "$.x" to input "null"')
+
+
+def test_result_path_creates_a_missing_object_one_level_down():
+    assert output(one_state({"Type": "Pass", "Result": 1, "ResultPath": "$.a.b"}), {"other": 0}) == {
+        "other": 0, "a": {"b": 1}}
+
+
+def test_a_result_path_that_is_not_a_reference_path_is_rejected_with_its_place():
+    with pytest.raises(DefinitionError) as info:
+        run(one_state({"Type": "Pass", "Result": 1, "ResultPath": "$.a[?(@.x)]"}), {})
+    assert (info.value.state, info.value.field) == ("S", "ResultPath")

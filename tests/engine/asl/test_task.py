@@ -1,10 +1,12 @@
 import datetime as dt
 import json
+import random
 from itertools import pairwise
 
+import pytest
 from aslrun import ScriptedDispatcher, event_types, one_state, output, run
 
-from engine.asl import TaskFailed, VirtualClock
+from engine.asl import DefinitionError, TaskFailed, VirtualClock, retry
 
 LAMBDA = "arn:aws:states:::lambda:invoke"
 
@@ -66,6 +68,76 @@ def test_max_delay_caps_backoff():
     result = run(definition, {}, dispatcher=d, clock=VirtualClock(start))
     scheduled = [e["timestamp"] for e in result.history if e["type"] == "TaskScheduled"]
     assert [(b - a).total_seconds() for a, b in pairwise(scheduled)] == [10, 15, 15]
+
+
+def test_full_jitter_waits_a_uniform_share_of_each_backoff(monkeypatch):
+    # The engine draws jitter from the `random` module; a seeded generator in its place makes the
+    # waits known in advance: uniform(0, d) for each back-off d (2 s, then 6 s, then the 10 s cap).
+    monkeypatch.setattr(retry, "random", random.Random(19))
+    draws = random.Random(19)
+    expected = [draws.uniform(0, 2), draws.uniform(0, 6), draws.uniform(0, 10)]
+    start = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
+    d = ScriptedDispatcher(TaskFailed("Boom"), TaskFailed("Boom"), TaskFailed("Boom"), {"done": True})
+    definition = task(Retry=[{"ErrorEquals": ["Boom"], "IntervalSeconds": 2, "BackoffRate": 3, "MaxAttempts": 3,
+                              "MaxDelaySeconds": 10, "JitterStrategy": "FULL"}])
+    result = run(definition, {}, dispatcher=d, clock=VirtualClock(start))
+    assert result.status == "SUCCEEDED"
+    scheduled = [e["timestamp"] for e in result.history if e["type"] == "TaskScheduled"]
+    waits = [(b - a).total_seconds() for a, b in pairwise(scheduled)]
+    assert waits == pytest.approx(expected, abs=0.01)
+    assert all(0 <= wait < cap for wait, cap in zip(waits, [2, 6, 10], strict=True))
+    assert waits != pytest.approx([2, 6, 10], abs=0.01)  # jitter applied, not the plain back-off
+
+
+def test_retry_defaults_are_three_attempts_one_second_doubling():
+    start = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
+    d = ScriptedDispatcher(TaskFailed("Boom"))
+    result = run(task(Retry=[{"ErrorEquals": ["Boom"]}]), {}, dispatcher=d, clock=VirtualClock(start))
+    assert (result.status, len(d.calls)) == ("FAILED", 4)
+    scheduled = [e["timestamp"] for e in result.history if e["type"] == "TaskScheduled"]
+    assert [(b - a).total_seconds() for a, b in pairwise(scheduled)] == pytest.approx([1, 2, 4], abs=0.01)
+
+
+@pytest.mark.parametrize(("rate", "waits"), [(1, [2, 2, 2]), (1.5, [2, 3, 4.5])])
+def test_backoff_rate_may_be_one_or_a_fraction_above(rate, waits):
+    start = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
+    d = ScriptedDispatcher(TaskFailed("Boom"), TaskFailed("Boom"), TaskFailed("Boom"), 1)
+    definition = task(Retry=[{"ErrorEquals": ["Boom"], "IntervalSeconds": 2, "BackoffRate": rate}])
+    result = run(definition, {}, dispatcher=d, clock=VirtualClock(start))
+    assert result.status == "SUCCEEDED"
+    scheduled = [e["timestamp"] for e in result.history if e["type"] == "TaskScheduled"]
+    assert [(b - a).total_seconds() for a, b in pairwise(scheduled)] == pytest.approx(waits, abs=0.01)
+
+
+@pytest.mark.parametrize(("retrier", "message"), [
+    ({"ErrorEquals": []}, "'ErrorEquals' must be a non-empty array of error names"),
+    ({"ErrorEquals": ["States.ALL", "X"]}, "'States.ALL' must appear alone in 'ErrorEquals'"),
+    ({"ErrorEquals": ["X"], "IntervalSeconds": 0}, "'IntervalSeconds' must be a positive integer"),
+    ({"ErrorEquals": ["X"], "IntervalSeconds": 1.5}, "'IntervalSeconds' must be a positive integer"),
+    ({"ErrorEquals": ["X"], "IntervalSeconds": True}, "'IntervalSeconds' must be a positive integer"),
+    ({"ErrorEquals": ["X"], "MaxAttempts": -1}, "'MaxAttempts' must be a non-negative integer"),
+    ({"ErrorEquals": ["X"], "MaxAttempts": False}, "'MaxAttempts' must be a non-negative integer"),
+    ({"ErrorEquals": ["X"], "MaxAttempts": 2.0}, "'MaxAttempts' must be a non-negative integer"),
+    ({"ErrorEquals": ["X"], "BackoffRate": 0.5}, "'BackoffRate' must be a number >= 1.0"),
+    ({"ErrorEquals": ["X"], "BackoffRate": True}, "'BackoffRate' must be a number >= 1.0"),
+    ({"ErrorEquals": ["X"], "JitterStrategy": "HALF"}, "'JitterStrategy' must be FULL or NONE"),
+])
+def test_a_malformed_retrier_is_rejected_with_its_place(retrier, message):
+    with pytest.raises(DefinitionError) as info:
+        run(task(Retry=[retrier]), {})
+    assert (info.value.message, info.value.state, info.value.field) == (message, "S", "Retry")
+
+
+@pytest.mark.parametrize(("catcher", "message"), [
+    ({"ErrorEquals": ["X"]}, "A catcher needs 'Next'"),
+    ({"ErrorEquals": "States.ALL", "Next": "S"}, "'ErrorEquals' must be a non-empty array of error names"),
+    ({"ErrorEquals": [1], "Next": "S"}, "'ErrorEquals' must be a non-empty array of error names"),
+    ({"ErrorEquals": ["X", "States.ALL"], "Next": "S"}, "'States.ALL' must appear alone in 'ErrorEquals'"),
+])
+def test_a_malformed_catcher_is_rejected_with_its_place(catcher, message):
+    with pytest.raises(DefinitionError) as info:
+        run(task(Catch=[catcher]), {})
+    assert (info.value.message, info.value.state, info.value.field) == (message, "S", "Catch")
 
 
 def test_retry_exhausted_fails_with_the_task_error():
