@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -193,7 +194,7 @@ def make_set(folder: str | Path, *, per_class: int, seed: int, size: int = 64, b
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("out", type=Path)
+    parser.add_argument("out", type=Path, nargs="?", help="the folder to write (not with --quick)")
     parser.add_argument("--per-class", type=int, default=120)
     parser.add_argument("--held-out", type=int, default=40, help="held-out images per class (0: none)")
     parser.add_argument("--size", type=int, default=64)
@@ -201,7 +202,17 @@ def main() -> None:
     parser.add_argument("--bucket", default="datasets")
     parser.add_argument("--prefix", default="reviews/")
     parser.add_argument("--shuffle-labels", type=float, default=0.0)
+    parser.add_argument("--quick", action="store_true", help="two photos a class in a temporary folder (CI)")
     args = parser.parse_args()
+    if args.quick:
+        with tempfile.TemporaryDirectory() as folder:
+            made = make_set(Path(folder), per_class=2, seed=args.seed, size=32, bucket=args.bucket,
+                            prefix=args.prefix, name="quick")
+            lines = made.manifest.read_text().splitlines()
+            print(f"--quick: {len(made.truth)} photos, {len(lines)} manifest lines")
+            raise SystemExit(0 if len(lines) == len(made.truth) == 8 else 1)
+    if args.out is None:
+        parser.error("the output folder is required (or --quick)")
     train = make_set(args.out / "train", per_class=args.per_class, seed=args.seed, size=args.size,
                      bucket=args.bucket, prefix=f"{args.prefix.rstrip('/')}/train/", name="train",
                      shuffle_labels=args.shuffle_labels)

@@ -79,6 +79,13 @@ def _letter_cases(text: str) -> list[str]:
     return sorted(spellings)
 
 
+def _suffix_spellings(suffix: str) -> list[str]:
+    """Every letter-case spelling of a short suffix; a long one as written, lower and upper case."""
+    if sum(ch.lower() != ch.upper() for ch in suffix) <= 4:
+        return _letter_cases(suffix)
+    return list(dict.fromkeys([suffix, suffix.lower(), suffix.upper()]))
+
+
 def _role(service: str | list[str], statements: list[iam.Statement], description: str,
           written: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """An IAM role for `service` with one inline policy (generated statements, then those the spec
@@ -437,8 +444,10 @@ class SAMTemplateGenerator:
         bucket = workflow.resources[trigger.bucket]
         if trigger.prefix and trigger.suffix:
             # EventBridge cannot combine prefix and suffix matchers on one field; a wildcard can, but only
-            # case-sensitively: one wildcard per letter-case spelling keeps the suffix case-insensitive.
-            spellings = dict.fromkeys(s for suffix in trigger.suffix for s in _letter_cases(suffix))
+            # case-sensitively: one wildcard per letter-case spelling keeps the suffix case-insensitive. Past
+            # four letters (16 spellings) the pattern would outgrow EventBridge's size limit, so a longer
+            # suffix matches as written, in lower and in upper case (README: triggers).
+            spellings = dict.fromkeys(s for suffix in trigger.suffix for s in _suffix_spellings(suffix))
             keys = [{"wildcard": f"{trigger.prefix}*{spelling}"} for spelling in spellings]
         elif trigger.suffix:
             keys = [{"suffix": {"equals-ignore-case": suffix}} for suffix in trigger.suffix]

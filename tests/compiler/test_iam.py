@@ -368,7 +368,7 @@ def test_misnamed_resource_is_a_validate_error(tmp_path, service, key, named, me
             service: {service}
             parameters: {{{key}: "${{resource:{named}}}", Other: x}}
         """))
-    errors = validate_project(tmp_path)
+    errors = [e for e in validate_project(tmp_path) if "names resource" in e.message]  # not the botocore checks
     assert [(e.place.line, e.message) for e in errors] == [(8, message)]
     assert errors[0].place.file.endswith("demo.yaml")
 

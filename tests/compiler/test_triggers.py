@@ -47,7 +47,8 @@ def test_each_trigger_starts_the_same_state_machine_through_one_role(tmp_path):
     resources = build_template([workflow], tmp_path)["Resources"]
     machine = {"Ref": "RetrainStateMachine"}
     rule, schedule, event = (resources[key] for key in ("RetrainTrigger", "RetrainSchedule", "RetrainEventTrigger"))
-    assert rule["Properties"]["EventPattern"]["detail"]["object"]["key"] == [{"wildcard": "manifests/*.manifest"}]
+    assert rule["Properties"]["EventPattern"]["detail"]["object"]["key"] == [  # a long suffix with a prefix: as written, lower, upper
+        {"wildcard": "manifests/*.manifest"}, {"wildcard": "manifests/*.MANIFEST"}]
     assert schedule["Properties"]["ScheduleExpression"] == "cron(0 3 ? * SUN *)"
     assert schedule["Properties"]["Target"]["Input"] == (
         '{"fired": "<aws.scheduler.scheduled-time>", "manifest": "latest"}')
