@@ -246,7 +246,7 @@ def _s3_snapshot(aws: Any) -> dict[tuple[str, str], str]:
     return snapshot
 
 
-def _trigger_event(app: App, machine: StateMachine, aws: Any, upload: Path) -> str:
+def _trigger_event(app: App, machine: StateMachine, aws: Any, upload: Path, key: str | None = None) -> str:
     from engine.aws.events import is_s3_trigger, matches, s3_object_created, trigger_buckets
 
     rules = [rule for rule in app.rules_for(machine) if is_s3_trigger(rule.pattern)]
@@ -256,7 +256,7 @@ def _trigger_event(app: App, machine: StateMachine, aws: Any, upload: Path) -> s
     buckets = [bucket for rule in rules for bucket in trigger_buckets(rule.pattern)]
     if not buckets:
         _fail(f"{app.template_path}: the S3 trigger of {machine.logical_id} names no bucket")
-    bucket, key = buckets[0], upload.name
+    bucket, key = buckets[0], key or upload.name
     s3 = aws.client("s3")
     if bucket not in {entry["Name"] for entry in s3.list_buckets().get("Buckets", [])}:
         aws.create_bucket(bucket)     # an `external` trigger bucket: the stack does not create it
@@ -351,6 +351,10 @@ def _dispatcher(app: App | None, mock_config: Path | None, test_case: str | None
 @click.option("--input", "input_", metavar="JSON|@FILE", help="Execution input: JSON text, or @path to a JSON file.")
 @click.option("--file", "upload", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="S3-triggered workflows: upload FILE to the trigger bucket and start with the event AWS sends.")
+@click.option("--key", "upload_key", metavar="KEY", help="With --file: the object key to upload under "
+              "(default: the file's name), e.g. lines/3/clip.mp4 to try a prefix trigger.")
+@click.option("--schedule", is_flag=True, help="Fire the workflow's schedule now: start with its declared "
+              "input, time placeholders filled in.")
 @click.option("--out-dir", type=click.Path(file_okay=False, path_type=Path),
               help="Copy every S3 object the execution wrote into this folder (by key) at the end.")
 @click.option("--mock-config", type=click.Path(exists=True, dir_okay=False, path_type=Path),
@@ -360,19 +364,22 @@ def _dispatcher(app: App | None, mock_config: Path | None, test_case: str | None
 @click.option("--name", "execution_name", help="Execution name (default: a new UUID, as AWS does).")
 @parameter_overrides_option
 @click.option("--quiet", "-q", is_flag=True, help="Print only the output (or the error).")
-def run(workflow: str, input_: str | None, upload: Path | None, out_dir: Path | None, mock_config: Path | None,
-        test_case: str | None, real_time: bool, execution_name: str | None, parameter_overrides: dict[str, str],
-        quiet: bool) -> None:
+def run(workflow: str, input_: str | None, upload: Path | None, upload_key: str | None, schedule: bool,
+        out_dir: Path | None, mock_config: Path | None, test_case: str | None, real_time: bool,
+        execution_name: str | None, parameter_overrides: dict[str, str], quiet: bool) -> None:
     """Run WORKFLOW (its name, or workflows/NAME.yaml) locally: compile if needed, execute the compiled ASL
     with your handlers and local AWS (.stepsmith/), print each state and the output.
 
     Exits 0 when the execution SUCCEEDED, 1 otherwise; the history goes to .stepsmith/executions/NAME.json.
+    What it writes to S3 and the events it puts start the local workflows whose triggers match.
     """
     from engine.app import App, AppError
     from engine.tasks import TokenMailbox
 
-    if input_ is not None and upload is not None:
-        _fail("give either --input or --file, not both")
+    if sum(given is not None and given is not False for given in (input_, upload, schedule or None)) > 1:
+        _fail("give one of --input, --file and --schedule")
+    if upload_key is not None and upload is None:
+        _fail("--key names where --file is uploaded; give --file too")
     root = find_root()
     echo = (lambda text: None) if quiet else (lambda text: click.echo(text, err=True))
     compile_if_needed(root, echo)
@@ -383,6 +390,13 @@ def run(workflow: str, input_: str | None, upload: Path | None, out_dir: Path | 
     except AppError as error:
         _fail(str(error))
     input_text = _read_input(input_)
+    if schedule:
+        from engine.aws.chaining import ScheduleError, scheduled_input
+
+        try:
+            input_text = scheduled_input(app, machine)
+        except ScheduleError as error:
+            _fail(str(error))
     name = execution_name or str(uuid.uuid4())
     workflow_name = Path(workflow).stem if workflow.endswith((".yaml", ".yml")) else workflow
     dispatcher = _dispatcher(app, mock_config, test_case,
@@ -391,29 +405,40 @@ def run(workflow: str, input_: str | None, upload: Path | None, out_dir: Path | 
     TokenMailbox.listen(state_dir / "tasks")
     try:
         result, input_text = _run_in_local_aws(app, machine, dispatcher, state_dir, input_text, upload, out_dir, name,
-                                   real_time, quiet, echo)
+                                               real_time, quiet, echo, upload_key)
     except KeyboardInterrupt:
         # LocalAWS has saved what the run wrote so far; the execution itself is abandoned, as on StopExecution.
         _fail(f"interrupted: execution {name} stopped; local AWS state saved in {state_dir}", 130)
     record = write_history(root, result, input_text, machine.name)
+    from engine import samlocal
+    from engine.aws import chaining
+
+    chaining.annotate(record, result.name)
+    samlocal.save_lambda_events(app, record)
     echo(f"history: {record.relative_to(root) if record.is_relative_to(root) else record}")
     raise SystemExit(0 if result.status == "SUCCEEDED" else 1)
 
 
 def _run_in_local_aws(app: App, machine: StateMachine, dispatcher: Any, state_dir: Path, input_text: str,
                       upload: Path | None, out_dir: Path | None, name: str, real_time: bool, quiet: bool,
-                      echo: Any) -> tuple[Any, str]:
-    """Provision, upload the trigger file, execute, collect --out-dir; returns (result, the input used)."""
+                      echo: Any, upload_key: str | None = None) -> tuple[Any, str]:
+    """Provision, upload the trigger file, execute, start what it triggers, collect --out-dir;
+    returns (result, the input used)."""
     from engine.aws import LocalAWS
+    from engine.aws.chaining import Chain, local_starter
 
     with LocalAWS(state_dir, app=app) as aws:
+        chain = Chain(app, aws, start=local_starter(app, real_time, quiet, echo), echo=echo)
         if upload is not None:
-            input_text = _trigger_event(app, machine, aws, upload)
-            echo(f"uploaded {upload} → s3://{json.loads(input_text)['detail']['bucket']['name']}/{upload.name}")
+            input_text = _trigger_event(app, machine, aws, upload, upload_key)
+            event = json.loads(input_text)["detail"]
+            echo(f"uploaded {upload} → s3://{event['bucket']['name']}/{event['object']['key']}")
         before = _s3_snapshot(aws) if out_dir is not None else {}
+        mark = chain.mark()
         result = run_execution(machine.definition, input_text, name=name, machine_name=machine.name,
                                arn_region=app.region, account=app.account, dispatcher=dispatcher,
                                real_time=real_time, quiet=quiet, source=str(machine.path or app.template_path))
+        chain.follow(machine, result.name, mark)
         if out_dir is not None:
             _copy_written(aws, before, out_dir, echo)
     return result, input_text
