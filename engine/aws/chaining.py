@@ -15,8 +15,10 @@ What each run published (SNS messages, SQS messages, EventBridge events) is kept
 """
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
+import sys
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -145,13 +147,17 @@ def local_starter(app: App, real_time: bool, quiet: bool, echo: Any) -> Any:
 
     def start(machine: StateMachine, input_text: str, cause: str) -> tuple[str, str, Path]:
         from engine.commands import _dispatcher, run_execution, write_history
+        from engine.samlocal import save_lambda_events
 
         name = str(uuid.uuid4())
-        result = run_execution(machine.definition, input_text, name=name, machine_name=machine.name,
-                               arn_region=app.region, account=app.account,
-                               dispatcher=_dispatcher(app, None, None, []), real_time=real_time, quiet=quiet,
-                               source=str(machine.path or app.template_path))
+        # stdout carries only the output of the execution the user started (`stepsmith run wf | jq`).
+        with contextlib.redirect_stdout(sys.stderr):
+            result = run_execution(machine.definition, input_text, name=name, machine_name=machine.name,
+                                   arn_region=app.region, account=app.account,
+                                   dispatcher=_dispatcher(app, None, None, []), real_time=real_time, quiet=quiet,
+                                   source=str(machine.path or app.template_path))
         history = write_history(app.root, result, input_text, machine.name)
+        save_lambda_events(app, history)
         echo(f"{machine.name} {name}: {result.status} (started by {cause})")
         return name, result.status, history
 
