@@ -413,7 +413,7 @@ def run(workflow: str, input_: str | None, upload: Path | None, upload_key: str 
     from engine import samlocal
     from engine.aws import chaining
 
-    chaining.annotate(record, result.name)
+    chaining.annotate(record, result)
     samlocal.save_lambda_events(app, record)
     echo(f"history: {record.relative_to(root) if record.is_relative_to(root) else record}")
     raise SystemExit(0 if result.status == "SUCCEEDED" else 1)

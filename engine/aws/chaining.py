@@ -55,7 +55,7 @@ class Chain:
     def __init__(self, app: App, aws: LocalAWS, *, start: Any = None, echo: Any = None) -> None:
         self.app = app
         self.aws = aws
-        self.start = start          # (machine, input_text, cause) -> (execution name, status, history file)
+        self.start = start          # (machine, input_text, cause) -> (ExecutionResult, history file)
         self.echo = echo or (lambda text: None)
         self.put_events: list[dict] = []
         _listen_for_put_events(self.put_events, aws)
@@ -111,11 +111,12 @@ class Chain:
                     continue
                 child_mark = self.mark()
                 self.echo(f"{cause} starts {target.name}")
-                name, status, history = self.start(target, json.dumps(event), cause)
+                result, history = self.start(target, json.dumps(event), cause)
+                name, status = result.name, result.status
                 record["started"].append({"name": name, "stateMachine": target.name, "status": status,
                                           "cause": cause})
                 self.follow(target, name, child_mark, lineage)
-                annotate(history, name)
+                annotate(history, result)
 
     def targets(self, event: dict) -> list[StateMachine]:
         """The state machines whose EventBridge rules match `event` (each once, in template order)."""
@@ -131,21 +132,31 @@ class Chain:
 _PENDING: dict[str, dict] = {}
 
 
-def annotate(history: Path, execution: str) -> None:
-    """Add what `execution` started, refused and published to its saved history (.stepsmith/executions/)."""
-    record = _PENDING.pop(execution, None)
-    if record is None:
+def annotate(history: Path, result: Any) -> None:
+    """Add to an execution's saved history (.stepsmith/executions/) what else it caused: the executions it
+    started or that were refused, what it published, and its distributed Maps' child executions (failed
+    ones in full, as ListExecutions --map-run-arn --status-filter FAILED shows them)."""
+    record = _PENDING.pop(result.name, None)
+    map_runs = getattr(result, "map_runs", None) or []
+    if record is None and not map_runs:
         return
     saved = json.loads(history.read_text(encoding="utf-8"))
-    saved.update(startedExecutions=record["started"], refusedExecutions=record["refused"],
-                 published=record.get("published", {}))
+    if record is not None:
+        saved.update(startedExecutions=record["started"], refusedExecutions=record["refused"],
+                     published=record.get("published", {}))
+    if map_runs:
+        saved["mapRuns"] = [{
+            "mapRunArn": arn, "stateMachineArn": machine, "executions": len(children),
+            "failed": sum(child.failure is not None for child in children),
+            "failedExecutions": [child.record(machine) for child in children if child.failure is not None],
+        } for arn, machine, children in map_runs]
     history.write_text(json.dumps(saved, indent=1), encoding="utf-8")
 
 
 def local_starter(app: App, real_time: bool, quiet: bool, echo: Any) -> Any:
     """How a chained execution starts locally: like `stepsmith run`, with the event as input, saved to history."""
 
-    def start(machine: StateMachine, input_text: str, cause: str) -> tuple[str, str, Path]:
+    def start(machine: StateMachine, input_text: str, cause: str) -> tuple[Any, Path]:
         from engine.commands import _dispatcher, run_execution, write_history
         from engine.samlocal import save_lambda_events
 
@@ -159,7 +170,7 @@ def local_starter(app: App, real_time: bool, quiet: bool, echo: Any) -> Any:
         history = write_history(app.root, result, input_text, machine.name)
         save_lambda_events(app, history)
         echo(f"{machine.name} {name}: {result.status} (started by {cause})")
-        return name, result.status, history
+        return result, history
 
     return start
 

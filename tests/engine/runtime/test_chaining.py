@@ -106,3 +106,18 @@ def test_schedule_fires_now_with_its_input_and_placeholders_filled_in(project):
     assert len(given["run"]) == 36
     none = stepsmith("run", "ConsumerStateMachine", "--schedule")
     assert none.exit_code == 2 and "has no schedule" in none.stderr
+
+
+def test_a_distributed_maps_failed_children_reach_the_parents_history(project):
+    result = stepsmith("run", "FanOutStateMachine", "--input", '{"items": [{"n": 1}, {"n": -2}, {"n": 3}]}',
+                       "--name", "fan")
+    assert result.exit_code == 0, result.stderr        # one failure is tolerated
+    (map_run,) = record(project, "fan")["mapRuns"]
+    assert map_run["mapRunArn"].startswith("arn:aws:states:us-east-1:111111111111:mapRun:proj-FanOutStateMachine/")
+    assert (map_run["executions"], map_run["failed"]) == (3, 1)
+    (failed,) = map_run["failedExecutions"]
+    assert failed["Status"] == "FAILED" and json.loads(failed["Input"]) == {"n": -2}
+    assert failed["Error"] == "ValueError" and "item -2 is negative" in failed["Cause"]
+    too_many = stepsmith("run", "FanOutStateMachine", "--input", '{"items": [{"n": -1}, {"n": -2}]}', "--name", "f2")
+    assert too_many.exit_code == 1
+    assert record(project, "f2")["mapRuns"][0]["failed"] == 2
