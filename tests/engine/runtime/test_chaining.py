@@ -121,3 +121,62 @@ def test_a_distributed_maps_failed_children_reach_the_parents_history(project):
     too_many = stepsmith("run", "FanOutStateMachine", "--input", '{"items": [{"n": -1}, {"n": -2}]}', "--name", "f2")
     assert too_many.exit_code == 1
     assert record(project, "f2")["mapRuns"][0]["failed"] == 2
+
+
+COMPILED = {
+    "store.yaml": """
+resources:
+  inbox: {type: bucket, shared: true}
+steps:
+  - name: Store
+    service: s3:putObject
+    parameters: {Bucket: "${resource:inbox}", Key.$: "States.Format('incoming/{}.json', $$.Execution.Name)",
+                 Body.$: States.JsonToString($)}
+    result_path: null
+""",
+    "consume.yaml": """
+trigger:
+  s3: {bucket: inbox, prefix: incoming/, suffix: [.json]}
+resources:
+  inbox: {type: bucket, shared: true}
+steps:
+  - name: Again
+    service: s3:putObject
+    parameters: {Bucket: "${resource:inbox}", Key: incoming/again.json, Body: "{}"}
+""",
+    "nightly.yaml": """
+trigger:
+  schedule: {cron: "0 3 * * ? *", input: {mode: nightly, at: "<aws.scheduler.scheduled-time>"}}
+steps:
+  - name: Start
+    pass: {}
+""",
+}
+
+
+@pytest.fixture
+def compiled(tmp_path, monkeypatch) -> Path:
+    root = tmp_path / "shop"
+    (root / "workflows").mkdir(parents=True)
+    for name, text in COMPILED.items():
+        (root / "workflows" / name).write_text(text)
+    monkeypatch.chdir(root)
+    return root
+
+
+def test_compiled_workflows_chain_through_s3_and_a_self_trigger_is_refused(compiled):
+    result = stepsmith("run", "store", "--input", '{"a": 1}', "--name", "s")
+    assert result.exit_code == 0, result.stderr
+    (consume,) = record(compiled, "s")["startedExecutions"]
+    assert consume["stateMachine"] == "shop-consume" and consume["cause"] == "s3://shop-inboxbucket/incoming/s.json"
+    # consume writes to the bucket whose new objects start it (the compiler's recursion lint warns): refused.
+    (refused,) = record(compiled, consume["name"])["refusedExecutions"]
+    assert refused["stateMachine"] == "shop-consume"
+    assert refused["cause"] == "s3://shop-inboxbucket/incoming/again.json"
+
+
+def test_compiled_schedule_fires_with_its_declared_input(compiled):
+    result = stepsmith("run", "nightly", "--schedule", "--name", "n")
+    assert result.exit_code == 0, result.stderr
+    given = json.loads(record(compiled, "n")["input"])
+    assert given["mode"] == "nightly" and given["at"].endswith("Z") and given["at"][:2] == "20"
