@@ -86,10 +86,15 @@ class Chain:
         """The EventBridge events a run's activity puts on the default bus, with what caused each."""
         events = [(f"s3://{item['bucket']}/{item['key']}",
                    s3_object_created(item["bucket"], item["key"], size=item["size"], etag=item["etag"],
-                                     account=self.aws.account, region=self.aws.region))
+                                     account=self.aws.account, region=self.aws.region,
+                                     # a multipart upload's ETag has a part count after a dash
+                                     reason="CompleteMultipartUpload" if "-" in item["etag"] else "PutObject"))
                   for item in activity.written]
-        events += [(f"PutEvents {event['source']} {event['detail-type']}", event)
-                   for event in activity.published["events"]]
+        # The template's rules are on the default bus; an event put on another bus reaches none of them.
+        events += [(f"PutEvents {event['source']} {event['detail-type']}",
+                    {key: value for key, value in event.items() if key != "eventBusName"})
+                   for event in activity.published["events"]
+                   if event.get("eventBusName", "default").rsplit("/", 1)[-1] == "default"]
         return events
 
     def follow(self, machine: StateMachine, execution: str, mark: Mark, ancestry: tuple[str, ...] = ()) -> None:
