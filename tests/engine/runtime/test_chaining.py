@@ -180,3 +180,11 @@ def test_compiled_schedule_fires_with_its_declared_input(compiled):
     assert result.exit_code == 0, result.stderr
     given = json.loads(record(compiled, "n")["input"])
     assert given["mode"] == "nightly" and given["at"].endswith("Z") and given["at"][:2] == "20"
+
+
+def test_writing_the_same_bytes_again_is_a_new_object_event(project):
+    for name in ("first", "second"):
+        result = stepsmith("run", "ProducerStateMachine", "--input", '{"key": "incoming/a.txt"}', "--name", name)
+        assert result.exit_code == 0, result.stderr
+        started = [entry["stateMachine"] for entry in record(project, name)["startedExecutions"]]
+        assert "proj-ConsumerStateMachine" in started
