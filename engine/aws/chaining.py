@@ -37,7 +37,7 @@ class Mark:
 
     objects: dict[tuple[str, str], tuple[str, int, Any]]    # (bucket, key) → (ETag, size, last modified)
     notifications: dict[str, int]
-    queued: dict[str, set[str]]
+    messages: int
     events: int
 
 
@@ -58,13 +58,15 @@ class Chain:
         self.start = start          # (machine, input_text, cause) -> (ExecutionResult, history file)
         self.echo = echo or (lambda text: None)
         self.put_events: list[dict] = []
+        self.sent_messages: list[dict] = []
         _listen_for_put_events(self.put_events, aws)
+        _listen_for_sent_messages(self.sent_messages, aws)
 
     # -- what changed
 
     def mark(self) -> Mark:
         """Remember what local AWS holds now, to tell later what a run added."""
-        return Mark(_objects(self.aws), _notification_counts(self.aws), _queued_ids(self.aws), len(self.put_events))
+        return Mark(_objects(self.aws), _notification_counts(self.aws), len(self.sent_messages), len(self.put_events))
 
     def since(self, mark: Mark) -> Activity:
         """What was written and published after `mark`."""
@@ -75,7 +77,7 @@ class Chain:
                 continue
             activity.written.append({"bucket": bucket, "key": key, "size": size, "etag": etag})
         activity.published["sns"] = _new_notifications(self.aws, mark.notifications)
-        activity.published["sqs"] = _new_queued(self.aws, mark.queued)
+        activity.published["sqs"] = [dict(message) for message in self.sent_messages[mark.messages:]]
         activity.published["events"] = [dict(event) for event in self.put_events[mark.events:]]
         return activity
 
@@ -288,21 +290,21 @@ def _new_notifications(aws: LocalAWS, before: dict[str, int]) -> list[dict]:
     return messages
 
 
-def _queued_ids(aws: LocalAWS) -> dict[str, set[str]]:
-    return {name: {message.id for message in queue._messages} for name, queue in _sqs_backend(aws).queues.items()}
+def _listen_for_sent_messages(log: list[dict], aws: LocalAWS) -> None:
+    """Append every message sent to an SQS queue of this local AWS to `log` (SendMessage, its batch form,
+    SNS deliveries), whether or not something receives it later in the run."""
+    backend = _sqs_backend(aws)
+    send_message = backend.send_message
 
+    def recording(queue_name: str, message_body: str, *args: Any, **kwargs: Any) -> Any:
+        message = send_message(queue_name, message_body, *args, **kwargs)
+        entry = {"queue": queue_name, "messageId": message.id, "body": message_body}
+        if message.message_attributes:
+            entry["attributes"] = message.message_attributes
+        log.append(entry)
+        return message
 
-def _new_queued(aws: LocalAWS, before: dict[str, set[str]]) -> list[dict]:
-    # Messages still in the queue at the end of the run: what a consumer of the queue would receive.
-    messages = []
-    for name, queue in _sqs_backend(aws).queues.items():
-        for message in queue._messages:
-            if message.id not in before.get(name, set()):
-                entry = {"queue": name, "messageId": message.id, "body": message.body}
-                if message.message_attributes:
-                    entry["attributes"] = message.message_attributes
-                messages.append(entry)
-    return messages
+    backend.send_message = recording
 
 
 def _listen_for_put_events(log: list[dict], aws: LocalAWS) -> None:

@@ -188,3 +188,8 @@ def test_writing_the_same_bytes_again_is_a_new_object_event(project):
         assert result.exit_code == 0, result.stderr
         started = [entry["stateMachine"] for entry in record(project, name)["startedExecutions"]]
         assert "proj-ConsumerStateMachine" in started
+
+
+def test_a_message_received_during_the_run_was_still_published(project):
+    assert stepsmith("run", "DrainStateMachine", "--name", "d").exit_code == 0
+    assert [m["body"] for m in record(project, "d")["published"]["sqs"]] == ["consumed"]
