@@ -5,7 +5,7 @@ VENV := .venv
 SAM_VENV := .venv-sam
 SAMPLE := build/sample/people-walking.mp4
 
-.PHONY: run test setup setup-sam conformance mutate clean
+.PHONY: run test setup setup-sam lambda-image conformance mutate clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,12 @@ run: setup
 test: setup setup-sam
 	$(VENV)/bin/ruff check compiler engine handlers tests bench
 	$(VENV)/bin/pytest -n auto --dist loadfile
+
+## The offline stand-in for public.ecr.aws/lambda/python:3.11 that `sam local invoke --skip-pull-image` runs
+## functions in (root, dockerd running, debootstrap; first build ~6 min, then instant). With it, `make test`
+## also runs tests/engine/runtime/test_samlocal.py's `sam local invoke` test; without it that test skips.
+lambda-image: setup-sam
+	tests/sam/lambda-image.sh
 
 ## AWS-recorded ASL conformance as a table per category (the test suite gates on the same cases).
 conformance: setup

@@ -298,7 +298,7 @@ def write_history(root: Path, result: Any, input_text: str, machine_name: str) -
     return path
 
 
-def _trigger_event(app: App, machine: StateMachine, aws: Any, upload: Path) -> str:
+def _trigger_event(app: App, machine: StateMachine, aws: Any, upload: Path, key: str | None = None) -> str:
     from engine.aws.events import is_s3_trigger, matches, s3_object_created, trigger_buckets
 
     rules = [rule for rule in app.rules_for(machine) if is_s3_trigger(rule.pattern)]
@@ -308,7 +308,7 @@ def _trigger_event(app: App, machine: StateMachine, aws: Any, upload: Path) -> s
     buckets = [bucket for rule in rules for bucket in trigger_buckets(rule.pattern)]
     if not buckets:
         _fail(f"{app.template_path}: the S3 trigger of {machine.logical_id} names no bucket")
-    bucket, key = buckets[0], upload.name
+    bucket, key = buckets[0], key or upload.name
     s3 = aws.client("s3")
     if bucket not in {entry["Name"] for entry in s3.list_buckets().get("Buckets", [])}:
         aws.create_bucket(bucket)     # an `external` trigger bucket: the stack does not create it
@@ -472,6 +472,8 @@ def _dispatcher(app: App | None, mock_config: Path | None, test_case: str | None
 @click.option("--input", "input_", metavar="JSON|@FILE", help="Execution input: JSON text, or @path to a JSON file.")
 @click.option("--file", "upload", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="S3-triggered workflows: upload FILE to the trigger bucket and start with the event AWS sends.")
+@click.option("--key", "upload_key", metavar="KEY", help="With --file: the object key to upload under "
+              "(default: the file's name), e.g. lines/3/clip.mp4 to try a prefix trigger.")
 @click.option("--schedule", "from_schedule", is_flag=True,
               help="Scheduled workflows: start with the input the schedule declares, as Scheduler would now.")
 @click.option("--out-dir", type=click.Path(file_okay=False, path_type=Path),
@@ -487,7 +489,8 @@ def _dispatcher(app: App | None, mock_config: Path | None, test_case: str | None
 @parameter_overrides_option
 @app_options
 @click.option("--quiet", "-q", is_flag=True, help="Print only the output (or the error).")
-def run(workflow: str, input_: str | None, upload: Path | None, from_schedule: bool, out_dir: Path | None, mock_config: Path | None,
+def run(workflow: str, input_: str | None, upload: Path | None, upload_key: str | None, from_schedule: bool,
+        out_dir: Path | None, mock_config: Path | None,
         test_case: str | None, real_time: bool, execution_name: str | None, parameter_overrides: dict[str, str],
         env_vars: Path | None, config_env: str, quiet: bool) -> None:
     """Run WORKFLOW locally: compile what changed, execute the compiled ASL with your handlers and local AWS
@@ -496,7 +499,8 @@ def run(workflow: str, input_: str | None, upload: Path | None, from_schedule: b
     WORKFLOW is the workflow's name, its file name or its path (b12, b12-jsonpath, workflows/b12-jsonpath.yaml).
     Specs with errors are skipped (and named); the others still run. Exits 0 when the execution SUCCEEDED,
     1 otherwise, 2 on bad input, 130 when stopped with Ctrl-C (the execution is then ABORTED, its history
-    kept). The history goes to .stepsmith/executions/NAME.json.
+    kept). The history goes to .stepsmith/executions/NAME.json. What it writes to S3 and the events it puts
+    start the local workflows whose triggers match.
     """
     from engine.app import AppError
     from engine.aws.state import StateFileError
@@ -509,6 +513,8 @@ def run(workflow: str, input_: str | None, upload: Path | None, from_schedule: b
         problem = execution_name_problem(execution_name)
         if problem:
             _fail(f"--name {execution_name!r}: not a valid execution name: {problem}")
+    if upload_key is not None and upload is None:
+        _fail("--key names where --file is uploaded; give --file too")
     root = find_root()
     echo = (lambda text: None) if quiet else (lambda text: click.echo(text, err=True))
     try:
@@ -533,7 +539,7 @@ def run(workflow: str, input_: str | None, upload: Path | None, from_schedule: b
     TokenMailbox.listen(state_dir / "tasks")
     try:
         result = _run_in_local_aws(app, machine, dispatcher, state_dir, input_text, upload, out_dir, name,
-                                   real_time, quiet, echo)
+                                   real_time, quiet, echo, upload_key)
     except KeyboardInterrupt:
         # Stopped before the execution began (while local AWS loaded): nothing ran, the name is free again.
         _release(reserved)
@@ -555,20 +561,28 @@ def run(workflow: str, input_: str | None, upload: Path | None, from_schedule: b
 
 def _run_in_local_aws(app: App, machine: StateMachine, dispatcher: Any, state_dir: Path, input_text: str,
                       upload: Path | None, out_dir: Path | None, name: str, real_time: bool, quiet: bool,
-                      echo: Any) -> Any:
-    """Provision, upload the trigger file, execute, save the history, collect --out-dir; returns the result."""
-    from engine.aws import LocalAWS
+                      echo: Any, upload_key: str | None = None) -> Any:
+    """Provision, upload the trigger file, execute, save the history, start what the run triggers
+    (S3 writes, events), collect --out-dir; returns the result."""
+    from engine import samlocal
+    from engine.aws import LocalAWS, chaining
     from engine.aws.state import s3_write_marks
 
     with _sigint_restored(), LocalAWS(state_dir, app=app) as aws:
+        chain = chaining.Chain(app, aws, start=chaining.local_starter(app, real_time, quiet, echo), echo=echo)
         if upload is not None:
-            input_text = _trigger_event(app, machine, aws, upload)
-            echo(f"uploaded {upload} → s3://{json.loads(input_text)['detail']['bucket']['name']}/{upload.name}")
+            input_text = _trigger_event(app, machine, aws, upload, upload_key)
+            event = json.loads(input_text)["detail"]
+            echo(f"uploaded {upload} → s3://{event['bucket']['name']}/{event['object']['key']}")
         before = s3_write_marks(aws) if out_dir is not None else {}
+        mark = chain.mark()
         result = run_execution(machine.definition, input_text, name=name, machine_name=machine.name,
                                arn_region=app.region, account=app.account, dispatcher=dispatcher,
                                real_time=real_time, quiet=quiet, source=str(machine.path or app.template_path))
-        write_history(app.root, result, input_text, machine.name)
+        record = write_history(app.root, result, input_text, machine.name)
+        chain.follow(machine, result.name, mark)
+        chaining.annotate(record, result)
+        samlocal.save_lambda_events(app, record)
         if out_dir is not None:
             _copy_written(aws, before, out_dir, echo)
     return result

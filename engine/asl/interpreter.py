@@ -47,6 +47,8 @@ class ExecutionResult:
     start_date: float = 0.0  # epoch seconds on the run's clock
     stop_date: float = 0.0
     _history: History | None = field(default=None, repr=False)
+    # Distributed Maps' child executions: (mapRunArn, child state machine ARN, [ChildExecution]) per Map run.
+    map_runs: list = field(default_factory=list, repr=False)
 
     @property
     def history(self) -> list[dict]:
@@ -79,6 +81,7 @@ class Run:
             "RedriveCount": 0,
         }
         self.machine_context = {"Id": self.state_machine_arn, "Name": state_machine_name}
+        self.map_runs: list = []   # see ExecutionResult.map_runs
         # A Standard workflow runs at most a year; a longer wait ends the execution as timed out.
         limit = MAX_DURATION if machine.timeout_seconds is None else min(machine.timeout_seconds, MAX_DURATION)
         self.deadline = self.started + limit
@@ -213,6 +216,7 @@ def execute(
         run.event(scope, "ExecutionSucceeded", {"output": text, "outputDetails": _NOT_TRUNCATED})
     result.stop_date = clock.now()
     result._history = run.history
+    result.map_runs = run.map_runs
     return result
 
 

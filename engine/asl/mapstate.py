@@ -169,6 +169,8 @@ class MapState(RecoverableState):
             run.event(scope, "MapRunStarted", {"mapRunArn": map_run_arn})
         inputs = self._iteration_inputs(items, effective, binding, scope)
         children: list[ChildExecution] = []
+        if self.distributed:   # kept with the run (filled as items finish) so failures reach the parent's record
+            run.map_runs.append((map_run_arn, self._child_machine(run), children))
         results = self._iterate(run, inputs, scope, count, percentage, children)
         if self.writer is not None:
             results = self._write(run, scope, data, map_run_arn or "", results, children)
@@ -322,6 +324,9 @@ class MapState(RecoverableState):
             items = items[:limit]
         return items
 
+    def _child_machine(self, run: Any) -> str:
+        return f"arn:aws:states:{run.region}:{run.account}:stateMachine:{run.machine_context['Name']}/{self.label}"
+
     def _write(self, run: Any, scope: Scope, data: Any, map_run_arn: str, results: list,
                children: list[ChildExecution]) -> Any:
         """ResultWriter: export the child executions' results to S3 (or only reshape them, without Resource)."""
@@ -335,7 +340,7 @@ class MapState(RecoverableState):
         prefix = str(arguments.get("Prefix", "")).rstrip("/")
         run_id = map_run_arn.rsplit(":", 1)[-1]
         base = f"{prefix}/{run_id}" if prefix else run_id
-        child_machine = f"arn:aws:states:{run.region}:{run.account}:stateMachine:{run.machine_context['Name']}/{self.label}"
+        child_machine = self._child_machine(run)
         jsonl = config.get("OutputType", "JSON") == "JSONL"
         manifest: dict = {"DestinationBucket": bucket, "MapRunArn": map_run_arn,
                           "ResultFiles": {"FAILED": [], "PENDING": [], "SUCCEEDED": []}}
