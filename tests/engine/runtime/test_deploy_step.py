@@ -123,6 +123,7 @@ def test_an_endpoint_that_settles_on_another_configuration_is_routed(project):
         "MockedResponses": {"Settled": {"0": {"Return": describe}},
                             "Updating": {"0": {"Return": {**describe, "EndpointStatus": "Updating"}}}}}))
     for case in ("RolledBack", "Stuck"):
+        shutil.rmtree(project / ".stepsmith" / "sagemaker", ignore_errors=True)   # each case: no endpoint yet
         result = run("--mock-config", "mocks.json", "--test-case", case)
         assert result.exit_code == 1
         assert "RolledBack" in result.stderr
