@@ -142,6 +142,7 @@ class App:
     rules: list[EventRule] = field(default_factory=list)
     # logical id → the parameter it needs that has no value: such a resource only matters if a run uses it.
     unresolved: dict[str, str] = field(default_factory=dict)
+    parameter_overrides: dict[str, str] = field(default_factory=dict)   # as passed to load
 
     @classmethod
     def load(cls, root: str | Path = ".", template: str | Path | None = None, *, stack: str | None = None,
@@ -154,7 +155,7 @@ class App:
             path = (root / path).resolve()
         document = load_template(path)
         app = cls(root=root, template_path=path, stack=stack or _stack_name(root), account=account,
-                  region=region)
+                  region=region, parameter_overrides=dict(parameter_overrides or {}))
         _Builder(app, document, parameter_overrides or {}).build()
         return app
 

@@ -360,9 +360,10 @@ def _dispatcher(app: App | None, mock_config: Path | None, test_case: str | None
 @click.option("--name", "execution_name", help="Execution name (default: a new UUID, as AWS does).")
 @parameter_overrides_option
 @click.option("--quiet", "-q", is_flag=True, help="Print only the output (or the error).")
+@click.option("--no-iam", is_flag=True, help="Do not check AWS calls against the roles' compiled IAM policies.")
 def run(workflow: str, input_: str | None, upload: Path | None, out_dir: Path | None, mock_config: Path | None,
         test_case: str | None, real_time: bool, execution_name: str | None, parameter_overrides: dict[str, str],
-        quiet: bool) -> None:
+        quiet: bool, no_iam: bool = False) -> None:
     """Run WORKFLOW (its name, or workflows/NAME.yaml) locally: compile if needed, execute the compiled ASL
     with your handlers and local AWS (.stepsmith/), print each state and the output.
 
@@ -391,7 +392,7 @@ def run(workflow: str, input_: str | None, upload: Path | None, out_dir: Path | 
     TokenMailbox.listen(state_dir / "tasks")
     try:
         result, input_text = _run_in_local_aws(app, machine, dispatcher, state_dir, input_text, upload, out_dir, name,
-                                   real_time, quiet, echo)
+                                   real_time, quiet, echo, iam=not no_iam)
     except KeyboardInterrupt:
         # LocalAWS has saved what the run wrote so far; the execution itself is abandoned, as on StopExecution.
         _fail(f"interrupted: execution {name} stopped; local AWS state saved in {state_dir}", 130)
@@ -402,11 +403,11 @@ def run(workflow: str, input_: str | None, upload: Path | None, out_dir: Path | 
 
 def _run_in_local_aws(app: App, machine: StateMachine, dispatcher: Any, state_dir: Path, input_text: str,
                       upload: Path | None, out_dir: Path | None, name: str, real_time: bool, quiet: bool,
-                      echo: Any) -> tuple[Any, str]:
+                      echo: Any, *, iam: bool = True) -> tuple[Any, str]:
     """Provision, upload the trigger file, execute, collect --out-dir; returns (result, the input used)."""
     from engine.aws import LocalAWS
 
-    with LocalAWS(state_dir, app=app) as aws:
+    with LocalAWS(state_dir, app=app, iam=iam) as aws:
         if upload is not None:
             input_text = _trigger_event(app, machine, aws, upload)
             echo(f"uploaded {upload} → s3://{json.loads(input_text)['detail']['bucket']['name']}/{upload.name}")

@@ -378,8 +378,9 @@ def _make_handler(api: LocalApi) -> type[BaseHTTPRequestHandler]:
               help="The compiled template (default build/template.yaml; compiled first when stale).")
 @click.option("--state-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Local AWS state (default .stepsmith/ in the project).")
+@click.option("--no-iam", is_flag=True, help="Do not check AWS calls against the roles' compiled IAM policies.")
 def serve(workflow: str | None, port: int, parameter_overrides: dict[str, str], function_ip: str,
-          template: Path | None, state_dir: Path | None) -> None:
+          template: Path | None, state_dir: Path | None, no_iam: bool = False) -> None:
     """Serve the API-triggered workflows (or WORKFLOW's) on 127.0.0.1 until Ctrl-C.
 
     Requests run the handlers in-process on local AWS, as API Gateway's Lambda proxy would. Presigned
@@ -404,7 +405,7 @@ def serve(workflow: str | None, port: int, parameter_overrides: dict[str, str], 
         where = f"workflow {workflow}" if workflow else "the compiled template"
         click.echo(f"{app.template_path}: {where} has no API route (trigger: api)", err=True)
         raise SystemExit(2)
-    with LocalAWS(state_dir or root / ".stepsmith", app=app) as aws:
+    with LocalAWS(state_dir or root / ".stepsmith", app=app, iam=not no_iam) as aws:
         try:
             api = LocalApi(app, aws, routes=routes, port=port, function_ip=function_ip, overrides=parameters,
                            log=lambda text: click.echo(text, err=True))

@@ -37,6 +37,8 @@ import botocore.session
 from botocore import xform_name
 
 from engine.asl.tasks import TaskCall, TaskFailed
+from engine.aws import access
+from engine.aws import providers as local_aws
 
 if TYPE_CHECKING:
     from engine.app import App, Function
@@ -139,7 +141,8 @@ class LambdaRunner:
             try:
                 os.environ.update(self._environment(function))
                 handler = self._load(function)
-                with contextlib.redirect_stdout(self.logs) if self.logs is not None else contextlib.nullcontext():
+                with contextlib.redirect_stdout(self.logs) if self.logs is not None else contextlib.nullcontext(), \
+                        access.acting_as(function.arn):   # its AWS calls are checked against its role
                     result = handler(event, LambdaContext(function, request_id, deadline))
                 try:
                     outcome["payload"] = json.loads(json.dumps(result))
@@ -464,6 +467,12 @@ def _sdk_metadata(metadata: dict) -> dict:
 # --------------------------------------------------------------------------- the dispatcher
 
 
+def _permissions() -> access.Permissions | None:
+    """The compiled roles of the active LocalAWS, while it checks IAM."""
+    aws = local_aws._active
+    return aws.permissions if aws is not None else None
+
+
 _LAMBDA_ARN = re.compile(r"^arn:aws[\w-]*:lambda:[\w-]+:\d{12}:function:[\w-]+(:[\w$-]+)?$")
 _SERVICE_ARN = re.compile(r"^arn:aws[\w-]*:states:::(?P<sdk>aws-sdk:)?(?P<service>[\w-]+):(?P<action>\w+)"
                           r"(?:\.(?P<pattern>sync(?::2)?|waitForTaskToken))?$")
@@ -496,6 +505,14 @@ class LocalDispatcher:
             self.clock.sleep_until(virtual_start + time.monotonic() - real_start)
 
     def _run(self, call: TaskCall) -> Any:
+        # Everything a Task does on AWS is done as the state machine's role.
+        machine = (call.context.get("StateMachine") or {}).get("Id")
+        if not machine:
+            return self._dispatch(call)
+        with access.acting_as(machine, (call.context.get("Execution") or {}).get("Name")):
+            return self._dispatch(call)
+
+    def _dispatch(self, call: TaskCall) -> Any:
         resource = call.resource
         if _LAMBDA_ARN.match(resource):
             return self._lambda_function(call)
@@ -533,6 +550,11 @@ class LocalDispatcher:
         return function
 
     def _invoke(self, call: TaskCall, function: Function, event: Any) -> Invocation:
+        refusal = access.refusal_now(_permissions(), "lambda", "lambda:InvokeFunction", function.arn)
+        if refusal is not None:
+            raise TaskFailed("Lambda.AWSLambdaException",
+                             f"{refusal.message} (Service: AWSLambda; Status Code: {refusal.status}; Error Code: "
+                             f"{refusal.code}; Request ID: {uuid.uuid4()}; Proxy: null)")
         invocation = self.runner.invoke(function, event, task_timeout=call.timeout_seconds)
         if invocation.timed_out_by_task:
             raise TaskFailed("States.Timeout", None)
@@ -673,6 +695,11 @@ class LocalDispatcher:
                              f"State Machine Does Not Exist: '{arn}' (Service: AWSStepFunctions; Status Code: "
                              "400; Error Code: StateMachineDoesNotExist; Request ID: "
                              f"{uuid.uuid4()}; Proxy: null)")
+        refusal = access.refusal_now(_permissions(), "stepfunctions", "states:StartExecution", machine.arn)
+        if refusal is not None:
+            raise TaskFailed("StepFunctions.AccessDeniedException",
+                             f"{refusal.message} (Service: AWSStepFunctions; Status Code: {refusal.status}; Error "
+                             f"Code: {refusal.code}; Request ID: {uuid.uuid4()}; Proxy: null)")
         input_value = arguments.get("Input", {})
         input_text = input_value if isinstance(input_value, str) else json.dumps(input_value)
         name = str(arguments.get("Name") or uuid.uuid4())
