@@ -93,14 +93,18 @@ class Permissions:
     """The compiled roles of an app, and the decision for each call made as one of them."""
 
     def __init__(self, app: App) -> None:
-        from engine.app import _Builder, load_template
-
         self.app = app
-        self._document = load_template(app.template_path)
-        self._builder = _Builder(app, self._document, dict(app.parameter_overrides))
-        self._resources: dict[str, dict] = self._document.get("Resources") or {}
+        self._builder: Any = None     # the template, read on the first checked call (runs that call no AWS pay nothing)
+        self._resources: dict[str, dict] = {}
         self._principals: dict[tuple[str, str | None], Principal | None] = {}
         self._warned: set[str] = set()
+
+    def _read_template(self) -> None:
+        from engine.app import _Builder, load_template
+
+        document = load_template(self.app.template_path)
+        self._builder = _Builder(self.app, document, dict(self.app.parameter_overrides))
+        self._resources = document.get("Resources") or {}
 
     # -- who
 
@@ -112,6 +116,8 @@ class Permissions:
         return self._principals[key]
 
     def _principal(self, arn: str, session: str | None) -> Principal | None:
+        if self._builder is None:
+            self._read_template()
         function = self.app.function(arn) if ":function:" in arn else None
         if function is not None:
             role, policies, unknown = self._role_of(function.logical_id, implicit_basic=True)

@@ -163,3 +163,17 @@ def test_an_unknown_resource_is_refused_only_when_no_statement_allows_the_action
 def test_a_local_aws_without_an_app_checks_nothing(tmp_path):
     with LocalAWS(tmp_path, persist=False), acting_as("arn:aws:states:us-east-1:1:stateMachine:x"):
         boto3.client("s3").create_bucket(Bucket="free")
+
+
+def test_work_done_as_a_role_arn_is_judged_by_that_role(project, tmp_path):
+    # The hook a local SageMaker job uses: it works as the RoleArn it was created with.
+    assert stepsmith("compile").exit_code == 0
+    app = App.load(project)
+    role = f"arn:aws:iam::{ACCOUNT}:role/guarded-GuardedNoteFunctionRole"
+    with LocalAWS(tmp_path / "state", app=app) as aws, acting_as(role, "SageMaker"):
+        dynamodb = aws.client("dynamodb")
+        dynamodb.put_item(TableName=LEDGER, Item={"id": {"S": "job"}})
+        with pytest.raises(ClientError) as error:
+            dynamodb.put_item(TableName=AUDIT, Item={"id": {"S": "job"}})
+    assert f"assumed-role/guarded-GuardedNoteFunctionRole/SageMaker is not authorized to perform: " \
+           f"dynamodb:PutItem on resource: arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{AUDIT}" in str(error.value)

@@ -1,0 +1,86 @@
+"""What checking IAM locally costs: the same boto3 calls, as a function's role, with and without the check.
+
+    .venv/bin/python bench/iam.py [--n 300]
+    .venv/bin/python bench/iam.py --quick     # tiny inputs, one repetition: proves it runs (CI)
+
+Prints mean times per call and the ratio against the unchecked call measured in the same run, and the
+decision alone (operation → authorizations → policy evaluation).
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+FIXTURE = ROOT / "tests" / "engine" / "runtime" / "fixtures" / "app"
+
+
+def mean_seconds(fn, n: int) -> float:
+    samples = []
+    for _ in range(n):
+        started = time.perf_counter()
+        fn()
+        samples.append(time.perf_counter() - started)
+    return statistics.mean(samples)
+
+
+def calls_per_mode(app, n: int, iam: bool) -> tuple[float, float]:
+    from engine.aws import LocalAWS
+    from engine.aws.access import acting_as
+
+    function = app.functions["DemoWriteFunction"]   # its role may s3:PutObject in the data bucket
+    bucket = app.buckets["DataBucket"]
+    with LocalAWS(ROOT / "build" / "bench-iam-state", app=app, persist=False, iam=iam) as aws:
+        s3 = aws.client("s3")
+        s3.put_object(Bucket=bucket, Key="warm", Body=b"x")
+        with acting_as(function.arn):
+            put = mean_seconds(lambda: s3.put_object(Bucket=bucket, Key="k", Body=b"x"), n)
+            head = mean_seconds(lambda: _head_or_denied(s3, bucket), n)
+    return put, head
+
+
+def _head_or_denied(s3, bucket: str) -> None:
+    from botocore.exceptions import ClientError
+
+    try:
+        s3.head_object(Bucket=bucket, Key="warm")    # s3:GetObject: not granted to this role
+    except ClientError:
+        pass
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=300)
+    parser.add_argument("--quick", action="store_true", help="tiny inputs, one repetition (CI: it runs; no figures)")
+    args = parser.parse_args()
+    n = 2 if args.quick else args.n
+    if args.quick:
+        print("--quick: tiny inputs, one repetition; the figures show that it runs, not how fast.")
+
+    from engine.app import App
+    from engine.aws.access import Permissions
+    from engine.aws.requests import authorizations
+
+    app = App.load(FIXTURE, stack="bench")
+    put_off, head_off = calls_per_mode(app, n, iam=False)
+    put_on, head_on = calls_per_mode(app, n, iam=True)
+    permissions = Permissions(app)
+    caller = (app.functions["DemoWriteFunction"].arn, None)
+    params = {"Bucket": app.buckets["DataBucket"], "Key": "k", "Body": b"x"}
+    decide = mean_seconds(lambda: permissions.refusal(
+        caller, "s3", authorizations("s3", "s3", "PutObject", params, app.region, app.account)), n * 10)
+
+    print(f"s3 PutObject, IAM off          {put_off * 1e6:10.1f} µs   1.00×")
+    print(f"s3 PutObject, IAM checked      {put_on * 1e6:10.1f} µs   {put_on / put_off:.2f}× unchecked")
+    print(f"s3 HeadObject, IAM off         {head_off * 1e6:10.1f} µs   1.00×")
+    print(f"s3 HeadObject, refused by IAM  {head_on * 1e6:10.1f} µs   {head_on / head_off:.2f}× unchecked (answered)")
+    print(f"the decision alone             {decide * 1e6:10.1f} µs   {decide / put_off:.3f}× an unchecked PutObject")
+
+
+if __name__ == "__main__":
+    main()
