@@ -177,3 +177,21 @@ def test_work_done_as_a_role_arn_is_judged_by_that_role(project, tmp_path):
             dynamodb.put_item(TableName=AUDIT, Item={"id": {"S": "job"}})
     assert f"assumed-role/guarded-GuardedNoteFunctionRole/SageMaker is not authorized to perform: " \
            f"dynamodb:PutItem on resource: arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{AUDIT}" in str(error.value)
+
+
+def test_a_task_may_invoke_only_the_functions_its_state_machine_role_allows(app, aws, dispatcher):
+    from engine import execute
+
+    machine = app.state_machines["DemoStateMachine"]
+    allowed, other = app.functions["DemoGreetFunction"], app.functions["DemoCountFunction"]
+    definition = {"StartAt": "Greet", "States": {
+        "Greet": {"Type": "Task", "Resource": allowed.arn, "ResultPath": "$.greeting", "Next": "Count"},
+        "Count": {"Type": "Task", "Resource": other.arn, "End": True}}}
+    result = execute(definition, "{}", state_machine_name=machine.name, execution_name="ex-1",
+                     account=app.account, region=app.region, dispatcher=dispatcher)
+    assert result.status == "FAILED"
+    assert result.error == "Lambda.AWSLambdaException"
+    assert result.cause.startswith(
+        f"User: arn:aws:sts::{app.account}:assumed-role/demo-DemoStateMachineRole/ex-1 is not authorized to "
+        f"perform: lambda:InvokeFunction on resource: {other.arn} because no identity-based policy allows the "
+        "lambda:InvokeFunction action (Service: AWSLambda; Status Code: 403; Error Code: AccessDeniedException;")
