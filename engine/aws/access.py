@@ -110,9 +110,18 @@ class Permissions:
 
     def principal(self, arn: str, session: str | None = None) -> Principal | None:
         """The principal a function, state machine or role ARN calls as (None: not in the template)."""
+        from engine.app import AppError, _ParameterMissing
+
         key = (arn, session)
         if key not in self._principals:
-            self._principals[key] = self._principal(arn, session)
+            try:
+                self._principals[key] = self._principal(arn, session)
+            except (_ParameterMissing, AppError) as error:
+                # A policy that needs a parameter with no value cannot be decided: say so, check nothing.
+                why = (f"its policy needs parameter {error.parameter}, which has no value"
+                       if isinstance(error, _ParameterMissing) else str(error))
+                name = arn.rsplit(":", 1)[-1].rsplit("/", 1)[-1]
+                self._principals[key] = Principal(self.app.account, name, session or name, (), why)
         return self._principals[key]
 
     def _principal(self, arn: str, session: str | None) -> Principal | None:

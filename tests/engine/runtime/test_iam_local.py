@@ -195,3 +195,37 @@ def test_a_task_may_invoke_only_the_functions_its_state_machine_role_allows(app,
         f"User: arn:aws:sts::{app.account}:assumed-role/demo-DemoStateMachineRole/ex-1 is not authorized to "
         f"perform: lambda:InvokeFunction on resource: {other.arn} because no identity-based policy allows the "
         "lambda:InvokeFunction action (Service: AWSLambda; Status Code: 403; Error Code: AccessDeniedException;")
+
+
+def test_a_role_whose_policy_cannot_be_decided_is_reported_and_not_checked(tmp_path, capsys):
+    root = tmp_path / "app"
+    (root / "build").mkdir(parents=True)
+    (root / "build" / "template.yaml").write_text("""
+Parameters:
+  Domain: {Type: String}
+Resources:
+  Machine:
+    Type: AWS::Serverless::StateMachine
+    Properties:
+      Definition: {StartAt: P, States: {P: {Type: Pass, End: true}}}
+      Policies:
+        - Statement:
+            - {Effect: Allow, Action: sagemaker:CreatePresignedDomainUrl, Resource: !Sub "arn:aws:sagemaker:::${Domain}"}
+  Tables:
+    Type: AWS::Serverless::Function
+    Properties:
+      Handler: h.handler
+      CodeUri: .
+      Policies:
+        - DynamoDBCrudPolicy: {TableName: t}
+""")
+    app = App.load(root, stack="s")
+    with LocalAWS(tmp_path / "state", app=app, persist=False) as aws:
+        for caller in (f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:s-Machine",
+                       f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:s-Tables"):
+            with acting_as(caller):
+                aws.client("s3").list_buckets()     # not refused: these roles cannot be decided locally
+    err = capsys.readouterr().err
+    assert "IAM not checked for role s-Machine: its policy needs parameter Domain, which has no value" in err
+    assert "IAM not checked for role s-TablesRole: SAM policy template DynamoDBCrudPolicy cannot be " \
+           "evaluated locally" in err
