@@ -8,6 +8,7 @@ import pytest
 from botocore.exceptions import ClientError
 from click.testing import CliRunner
 
+from compiler.iam import IAM_ACTIONS, iam_actions
 from engine.app import App
 from engine.aws import LocalAWS
 from engine.aws.access import acting_as
@@ -229,3 +230,23 @@ Resources:
     assert "IAM not checked for role s-Machine: its policy needs parameter Domain, which has no value" in err
     assert "IAM not checked for role s-TablesRole: SAM policy template DynamoDBCrudPolicy cannot be " \
            "evaluated locally" in err
+
+
+@pytest.mark.parametrize("service, action", [
+    *IAM_ACTIONS,
+    ("sfn", "startExecution"), ("eventbridge", "putEvents"), ("sagemakerruntime", "invokeEndpoint"),
+    ("secretsmanager", "getSecretValue"), ("ssm", "getParameters"), ("rekognition", "startFaceDetection"),
+    ("sqs", "sendMessageBatch"), ("sqs", "deleteMessageBatch"), ("sns", "publishBatch"), ("s3", "putObject"),
+    ("dynamodb", "batchWriteItem"), ("sagemaker", "createTrainingJob")])
+def test_what_the_compiler_grants_a_service_step_is_what_the_check_asks(service, action):
+    # The compiler names the IAM actions of each aws-sdk step; the local check names those of the same
+    # API call. If they drift, a compiled workflow is refused locally (and, if the compiler is wrong, on AWS).
+    import botocore.session
+
+    from engine.tasks import boto3_service
+
+    client = boto3_service(service)
+    prefix = botocore.session.get_session().get_service_model(client).signing_name
+    operation = action[:1].upper() + action[1:]
+    asked = {need.action for need in authorizations(client, prefix, operation, {}, REGION, ACCOUNT)}
+    assert asked <= set(iam_actions(service, action))
