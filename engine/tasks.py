@@ -37,8 +37,6 @@ import botocore.session
 from botocore import xform_name
 
 from engine.asl.tasks import TaskCall, TaskFailed
-from engine.aws import access
-from engine.aws import providers as local_aws
 
 if TYPE_CHECKING:
     from engine.app import App, Function
@@ -142,7 +140,7 @@ class LambdaRunner:
                 os.environ.update(self._environment(function))
                 handler = self._load(function)
                 with contextlib.redirect_stdout(self.logs) if self.logs is not None else contextlib.nullcontext(), \
-                        access.acting_as(function.arn):   # its AWS calls are checked against its role
+                        _acting_as(function.arn):   # its AWS calls are checked against its role
                     result = handler(event, LambdaContext(function, request_id, deadline))
                 try:
                     outcome["payload"] = json.loads(json.dumps(result))
@@ -467,10 +465,21 @@ def _sdk_metadata(metadata: dict) -> dict:
 # --------------------------------------------------------------------------- the dispatcher
 
 
-def _permissions() -> access.Permissions | None:
-    """The compiled roles of the active LocalAWS, while it checks IAM."""
-    aws = local_aws._active
-    return aws.permissions if aws is not None else None
+# The IAM check lives with local AWS (engine/aws/access.py), imported on use: the compiler imports this
+# module for its service tables and must not load moto.
+
+def _acting_as(arn: str, session: str | None = None) -> Any:
+    from engine.aws import access
+
+    return access.acting_as(arn, session)
+
+
+def _refusal(service: str, action: str, resource: str) -> Any:
+    """Whether the active LocalAWS's IAM refuses the current caller `action` on `resource` (None: allowed)."""
+    from engine.aws import access, providers
+
+    aws = providers._active
+    return access.refusal_now(aws.permissions if aws is not None else None, service, action, resource)
 
 
 _LAMBDA_ARN = re.compile(r"^arn:aws[\w-]*:lambda:[\w-]+:\d{12}:function:[\w-]+(:[\w$-]+)?$")
@@ -509,7 +518,7 @@ class LocalDispatcher:
         machine = (call.context.get("StateMachine") or {}).get("Id")
         if not machine:
             return self._dispatch(call)
-        with access.acting_as(machine, (call.context.get("Execution") or {}).get("Name")):
+        with _acting_as(machine, (call.context.get("Execution") or {}).get("Name")):
             return self._dispatch(call)
 
     def _dispatch(self, call: TaskCall) -> Any:
@@ -550,7 +559,7 @@ class LocalDispatcher:
         return function
 
     def _invoke(self, call: TaskCall, function: Function, event: Any) -> Invocation:
-        refusal = access.refusal_now(_permissions(), "lambda", "lambda:InvokeFunction", function.arn)
+        refusal = _refusal("lambda", "lambda:InvokeFunction", function.arn)
         if refusal is not None:
             raise TaskFailed("Lambda.AWSLambdaException",
                              f"{refusal.message} (Service: AWSLambda; Status Code: {refusal.status}; Error Code: "
@@ -695,7 +704,7 @@ class LocalDispatcher:
                              f"State Machine Does Not Exist: '{arn}' (Service: AWSStepFunctions; Status Code: "
                              "400; Error Code: StateMachineDoesNotExist; Request ID: "
                              f"{uuid.uuid4()}; Proxy: null)")
-        refusal = access.refusal_now(_permissions(), "stepfunctions", "states:StartExecution", machine.arn)
+        refusal = _refusal("stepfunctions", "states:StartExecution", machine.arn)
         if refusal is not None:
             raise TaskFailed("StepFunctions.AccessDeniedException",
                              f"{refusal.message} (Service: AWSStepFunctions; Status Code: {refusal.status}; Error "
