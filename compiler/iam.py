@@ -93,6 +93,11 @@ IAM_ACTIONS: dict[tuple[str, str], tuple[str, ...]] = {
     ("s3", "completeMultipartUpload"): ("s3:PutObject",),
     ("s3", "listMultipartUploads"): ("s3:ListBucketMultipartUploads",),
     ("s3", "listParts"): ("s3:ListMultipartUploadParts",),
+    # Batch calls are authorized by the single call's action (there is no sqs:SendMessageBatch action).
+    ("sqs", "sendMessageBatch"): ("sqs:SendMessage",),
+    ("sqs", "deleteMessageBatch"): ("sqs:DeleteMessage",),
+    ("sqs", "changeMessageVisibilityBatch"): ("sqs:ChangeMessageVisibility",),
+    ("sns", "publishBatch"): ("sns:Publish",),
     ("lambda", "invoke"): ("lambda:InvokeFunction",),
     ("lambda", "invokeAsync"): ("lambda:InvokeFunction",),
     ("dynamodb", "transactGetItems"): ("dynamodb:GetItem",),

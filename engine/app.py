@@ -154,6 +154,7 @@ class App:
     images: dict[str, Path] = field(default_factory=dict)
     # logical id → the parameter it needs that has no value: such a resource only matters if a run uses it.
     unresolved: dict[str, str] = field(default_factory=dict)
+    parameter_overrides: dict[str, str] = field(default_factory=dict)   # as passed to load
 
     # logical id → its API routes ("POST /saml"), for resources left unresolved: `serve` names them.
     unresolved_routes: dict[str, list[str]] = field(default_factory=dict)
@@ -179,7 +180,7 @@ class App:
         if problems:
             raise AppError("\n".join(f"--parameter-overrides: {problem}" for problem in problems))
         app = cls(root=root, template_path=path, stack=stack or _stack_name(root, config_env), account=account,
-                  region=region)
+                  region=region, parameter_overrides=dict(parameter_overrides or {}))
         _Builder(app, document, parameter_overrides or {}).build()
         return app
 

@@ -489,10 +489,11 @@ def _dispatcher(app: App | None, mock_config: Path | None, test_case: str | None
 @parameter_overrides_option
 @app_options
 @click.option("--quiet", "-q", is_flag=True, help="Print only the output (or the error).")
+@click.option("--no-iam", is_flag=True, help="Do not check AWS calls against the roles' compiled IAM policies.")
 def run(workflow: str, input_: str | None, upload: Path | None, upload_key: str | None, from_schedule: bool,
         out_dir: Path | None, mock_config: Path | None,
         test_case: str | None, real_time: bool, execution_name: str | None, parameter_overrides: dict[str, str],
-        env_vars: Path | None, config_env: str, quiet: bool) -> None:
+        env_vars: Path | None, config_env: str, quiet: bool, no_iam: bool = False) -> None:
     """Run WORKFLOW locally: compile what changed, execute the compiled ASL with your handlers and local AWS
     (.stepsmith/), print each state and the output.
 
@@ -539,7 +540,7 @@ def run(workflow: str, input_: str | None, upload: Path | None, upload_key: str 
     TokenMailbox.listen(state_dir / "tasks")
     try:
         result = _run_in_local_aws(app, machine, dispatcher, state_dir, input_text, upload, out_dir, name,
-                                   real_time, quiet, echo, upload_key)
+                                   real_time, quiet, echo, upload_key, iam=not no_iam)
     except KeyboardInterrupt:
         # Stopped before the execution began (while local AWS loaded): nothing ran, the name is free again.
         _release(reserved)
@@ -561,14 +562,14 @@ def run(workflow: str, input_: str | None, upload: Path | None, upload_key: str 
 
 def _run_in_local_aws(app: App, machine: StateMachine, dispatcher: Any, state_dir: Path, input_text: str,
                       upload: Path | None, out_dir: Path | None, name: str, real_time: bool, quiet: bool,
-                      echo: Any, upload_key: str | None = None) -> Any:
+                      echo: Any, upload_key: str | None = None, *, iam: bool = True) -> Any:
     """Provision, upload the trigger file, execute, save the history, start what the run triggers
     (S3 writes, events), collect --out-dir; returns the result."""
     from engine import samlocal
     from engine.aws import LocalAWS, chaining
     from engine.aws.state import s3_write_marks
 
-    with _sigint_restored(), LocalAWS(state_dir, app=app) as aws:
+    with _sigint_restored(), LocalAWS(state_dir, app=app, iam=iam) as aws:
         chain = chaining.Chain(app, aws, start=chaining.local_starter(app, real_time, quiet, echo), echo=echo)
         if upload is not None:
             input_text = _trigger_event(app, machine, aws, upload, upload_key)

@@ -161,14 +161,22 @@ def condition_holds(operator: str, block: Mapping[str, Any], context: Mapping[st
     return True
 
 
-def statement_applies(statement: Mapping, action: str, resource: str, context: Mapping[str, Any]) -> bool:
-    """Whether a statement's Action, Resource and Condition all match this request."""
+def statement_applies(statement: Mapping, action: str, resource: str | None,
+                      context: Mapping[str, Any]) -> bool:
+    """Whether a statement's Action, Resource and Condition all match this request.
+
+    `resource=None` (a request whose resource is not known locally) leans toward allowing: an Allow
+    statement matches whatever its Resource, a Deny only when it denies every resource (`"*"`).
+    """
     if "NotAction" in statement:
         if any(action_matches(p, action) for p in _as_list(statement["NotAction"])):
             return False
     elif not any(action_matches(p, action) for p in _as_list(statement.get("Action"))):
         return False
-    if "NotResource" in statement:
+    if resource is None:
+        if statement.get("Effect") == DENY and "*" not in _as_list(statement.get("Resource")):
+            return False
+    elif "NotResource" in statement:
         if any(resource_matches(p, resource) for p in _as_list(statement["NotResource"])):
             return False
     elif not any(resource_matches(p, resource) for p in _as_list(statement.get("Resource"))):
@@ -190,9 +198,13 @@ def statements_of(policies: Iterable[Mapping]) -> list[Mapping]:
     return statements
 
 
-def evaluate(policies: Iterable[Mapping], action: str, resource: str,
+def evaluate(policies: Iterable[Mapping], action: str, resource: str | None,
              context: Mapping[str, Any] | None = None) -> Decision:
-    """Decide a request against identity policies: an explicit Deny wins, then any Allow, else deny."""
+    """Decide a request against identity policies: an explicit Deny wins, then any Allow, else deny.
+
+    With `resource=None` the answer is exact when it is a deny for want of any Allow of the action (no
+    resource could change that) and may be too lenient otherwise; see `statement_applies`.
+    """
     context = context or {}
     allow: Mapping | None = None
     for statement in statements_of(policies):

@@ -474,8 +474,10 @@ def _make_handler(api: LocalApi) -> type[BaseHTTPRequestHandler]:
               help="The compiled template (default build/template.yaml; compiled first when stale).")
 @click.option("--state-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Local AWS state (default .stepsmith/ in the project).")
+@click.option("--no-iam", is_flag=True, help="Do not check AWS calls against the roles' compiled IAM policies.")
 def serve(workflow: str | None, port: int, parameter_overrides: dict[str, str], env_vars: Path | None,
-          config_env: str, function_ip: str, template: Path | None, state_dir: Path | None) -> None:
+          config_env: str, function_ip: str, template: Path | None, state_dir: Path | None,
+          no_iam: bool = False) -> None:
     """Serve the API-triggered workflows (or WORKFLOW's: name, file name or path) on 127.0.0.1 until Ctrl-C.
 
     Requests run the handlers in-process on local AWS, as API Gateway's Lambda proxy would; edits to
@@ -514,7 +516,7 @@ def serve(workflow: str | None, port: int, parameter_overrides: dict[str, str], 
     for line in unserved:
         echo(f"not serving {line}")
     try:
-        aws = LocalAWS(state_dir or root / ".stepsmith", app=app).__enter__()
+        aws = LocalAWS(state_dir or root / ".stepsmith", app=app, iam=not no_iam).__enter__()
     except StateFileError as error:
         echo(str(error))
         raise SystemExit(2) from None

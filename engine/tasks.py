@@ -139,7 +139,8 @@ class LambdaRunner:
             try:
                 os.environ.update(self._environment(function))
                 handler = self._load(function)
-                with contextlib.redirect_stdout(self.logs) if self.logs is not None else contextlib.nullcontext():
+                with contextlib.redirect_stdout(self.logs) if self.logs is not None else contextlib.nullcontext(), \
+                        _acting_as(function.arn):   # its AWS calls are checked against its role
                     result = handler(event, LambdaContext(function, request_id, deadline))
                 try:
                     # Lambda's runtime refuses NaN and Infinity as it refuses a set: not JSON.
@@ -483,6 +484,23 @@ def _sdk_metadata(metadata: dict) -> dict:
 # --------------------------------------------------------------------------- the dispatcher
 
 
+# The IAM check lives with local AWS (engine/aws/access.py), imported on use: the compiler imports this
+# module for its service tables and must not load moto.
+
+def _acting_as(arn: str, session: str | None = None) -> Any:
+    from engine.aws import access
+
+    return access.acting_as(arn, session)
+
+
+def _refusal(service: str, action: str, resource: str) -> Any:
+    """Whether the active LocalAWS's IAM refuses the current caller `action` on `resource` (None: allowed)."""
+    from engine.aws import access, providers
+
+    aws = providers._active
+    return access.refusal_now(aws.permissions if aws is not None else None, service, action, resource)
+
+
 _LAMBDA_ARN = re.compile(r"^arn:aws[\w-]*:lambda:[\w-]+:\d{12}:function:[\w-]+(:[\w$-]+)?$")
 _SERVICE_ARN = re.compile(r"^arn:aws[\w-]*:states:::(?P<sdk>aws-sdk:)?(?P<service>[\w-]+):(?P<action>\w+)"
                           r"(?:\.(?P<pattern>sync(?::2)?|waitForTaskToken))?$")
@@ -515,6 +533,14 @@ class LocalDispatcher:
             self.clock.sleep_until(virtual_start + time.monotonic() - real_start)
 
     def _run(self, call: TaskCall) -> Any:
+        # Everything a Task does on AWS is done as the state machine's role.
+        machine = (call.context.get("StateMachine") or {}).get("Id")
+        if not machine:
+            return self._dispatch(call)
+        with _acting_as(machine, (call.context.get("Execution") or {}).get("Name")):
+            return self._dispatch(call)
+
+    def _dispatch(self, call: TaskCall) -> Any:
         resource = call.resource
         if _LAMBDA_ARN.match(resource):
             return self._lambda_function(call)
@@ -552,6 +578,11 @@ class LocalDispatcher:
         return function
 
     def _invoke(self, call: TaskCall, function: Function, event: Any) -> Invocation:
+        refusal = _refusal("lambda", "lambda:InvokeFunction", function.arn)
+        if refusal is not None:
+            raise TaskFailed("Lambda.AWSLambdaException",
+                             f"{refusal.message} (Service: AWSLambda; Status Code: {refusal.status}; Error Code: "
+                             f"{refusal.code}; Request ID: {uuid.uuid4()}; Proxy: null)")
         invocation = self.runner.invoke(function, event, task_timeout=call.timeout_seconds)
         if invocation.timed_out_by_task:
             raise TaskFailed("States.Timeout", None)
@@ -692,6 +723,11 @@ class LocalDispatcher:
                              f"State Machine Does Not Exist: '{arn}' (Service: AWSStepFunctions; Status Code: "
                              "400; Error Code: StateMachineDoesNotExist; Request ID: "
                              f"{uuid.uuid4()}; Proxy: null)")
+        refusal = _refusal("stepfunctions", "states:StartExecution", machine.arn)
+        if refusal is not None:
+            raise TaskFailed("StepFunctions.AccessDeniedException",
+                             f"{refusal.message} (Service: AWSStepFunctions; Status Code: {refusal.status}; Error "
+                             f"Code: {refusal.code}; Request ID: {uuid.uuid4()}; Proxy: null)")
         input_value = arguments.get("Input", {})
         input_text = input_value if isinstance(input_value, str) else json.dumps(input_value)
         name = str(arguments.get("Name") or uuid.uuid4())

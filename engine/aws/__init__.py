@@ -3,6 +3,9 @@
     with LocalAWS(".stepsmith", app=app) as aws:     # buckets, tables, topics… of the app exist
         aws.client("s3").put_object(...)              # so does any boto3 client, handlers' included
 
+Every call a handler or a state machine makes is checked against its role's compiled IAM policy
+(engine/aws/access.py) unless `iam=False` (`--no-iam`).
+
 S3 objects persist as plain files (`.stepsmith/s3/<bucket>/<key>`) so users can open them; DynamoDB
 tables as JSON (`.stepsmith/dynamodb/<table>.json`), SSM parameters in `.stepsmith/ssm.json`.
 """
@@ -17,6 +20,7 @@ import boto3
 from moto import mock_aws
 
 from engine.aws import providers
+from engine.aws.access import Permissions
 from engine.aws.state import load_state, save_state
 
 if TYPE_CHECKING:
@@ -47,12 +51,15 @@ class LocalAWS:
     _lock = threading.Lock()
 
     def __init__(self, state_dir: str | Path = ".stepsmith", *, app: App | None = None,
-                 account: str | None = None, region: str | None = None, persist: bool = True) -> None:
+                 account: str | None = None, region: str | None = None, persist: bool = True,
+                 iam: bool = True) -> None:
         self.state_dir = Path(state_dir).resolve()
         self.app = app
         self.account = account or (app.account if app else "111111111111")
         self.region = region or (app.region if app else "us-east-1")
         self.persist = persist
+        self.iam = iam
+        self.permissions: Permissions | None = None   # the app's compiled roles, while IAM is checked
         self.store: dict[str, Any] = {}      # per-session scratch space for providers (jobs, …)
         self.touched: set[str] = set()       # services called in this session (only those are saved)
         self._mock = mock_aws()
@@ -76,6 +83,8 @@ class LocalAWS:
             # The template's definitions first (indexes, TTL), then the items and objects saved earlier.
             if self.app is not None:
                 self.provision(self.app)
+                if self.iam:
+                    self.permissions = Permissions(self.app)
             if self.persist:
                 self._loaded = load_state(self, self.state_dir)
         except BaseException:
@@ -96,6 +105,7 @@ class LocalAWS:
             self._active = False
         self._restore_env()
         self._clients.clear()
+        self.permissions = None
         providers.activate(None)
 
     def _set_env(self) -> None:

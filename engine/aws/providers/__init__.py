@@ -2,7 +2,11 @@
 
 A provider answers one botocore operation before moto sees it. Every boto3 client created while a
 `LocalAWS` is active — the engine's and the handlers' alike — consults the registry first, so
-handlers keep calling `boto3.client(...)` unchanged.
+handlers keep calling `boto3.client(...)` unchanged. Before either a provider or moto answers, the call
+passes the IAM check of engine/aws/access.py (when the LocalAWS checks IAM). A provider's own boto3 calls
+are judged as its caller's (Rekognition reads the video with the caller's credentials, as on AWS); work
+done as another principal — a SageMaker job as its RoleArn — goes inside
+`access.acting_as(role_arn, "SageMaker")`, in every thread that does it.
 
     from engine.aws.providers import register, ServiceError
 
@@ -27,6 +31,8 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.awsrequest import AWSResponse
 from botocore.handlers import BUILTIN_HANDLERS
+
+from engine.aws import access
 
 if TYPE_CHECKING:
     from engine.aws import LocalAWS
@@ -105,8 +111,11 @@ def activate(aws: LocalAWS | None) -> None:
 
 
 def _remember_params(params: dict, model: Any, context: dict, **_: Any) -> None:
-    # before-call only sees the serialised HTTP request; keep the caller's own parameters for providers.
-    if _active is not None and provider_for(model.service_model.service_name, model.name) is not None:
+    # before-call only sees the serialised HTTP request; keep the caller's own parameters for providers
+    # and for the IAM check.
+    aws = _active
+    if aws is not None and (aws.permissions is not None
+                            or provider_for(model.service_model.service_name, model.name) is not None):
         context["stepsmith_params"] = copy.copy(params)
 
 
@@ -114,14 +123,21 @@ def _answer(model: Any, context: dict, **_: Any) -> tuple[AWSResponse, dict] | N
     aws = _active
     if aws is None:
         return None
-    aws.touched.add(model.service_model.service_name)
-    fn = provider_for(model.service_model.service_name, model.name)
-    if fn is None:
-        return None
+    service = model.service_model.service_name
+    aws.touched.add(service)
     params = context.get("stepsmith_params", {})
+    refusal = None
+    if aws.permissions is not None:
+        refusal = access.refusal_for_call(aws.permissions, service, model.service_model.signing_name,
+                                          model.name, params, aws.region, aws.account)
+    fn = provider_for(service, model.name)
+    if fn is None and refusal is None:
+        return None
     request_id = str(uuid.uuid4())
     headers: dict = {}
     try:
+        if refusal is not None:
+            raise ServiceError(refusal.code, refusal.message, refusal.status)
         parsed = dict(fn(params, aws) or {})
         headers = dict((parsed.pop("ResponseMetadata", None) or {}).get("HTTPHeaders") or {})
         status = 200
