@@ -14,6 +14,7 @@ so whichever process looks next moves it on.
 """
 from __future__ import annotations
 
+import contextlib
 import http.client
 import io
 import json
@@ -31,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.response import StreamingBody
 
+from engine.aws.access import acting_as
 from engine.aws.providers import ServiceError, called_by_state_machine, register
 from engine.aws.providers.sagemaker_data import DataError, extract_tar, read_object, split_uri
 from engine.aws.providers.sagemaker_images import ImageError, image_python, local_image
@@ -89,8 +91,11 @@ def create_model(params: dict, aws: LocalAWS) -> dict:
             from None
     if container.get("ModelDataUrl"):
         bucket, key = split_uri(container["ModelDataUrl"], "ModelDataUrl")
+        # SageMaker reads the model data with the model's execution role, not the caller's.
+        role = params.get("ExecutionRoleArn")
         try:
-            aws.client("s3").head_object(Bucket=bucket, Key=key)
+            with acting_as(role, "SageMaker") if role else contextlib.nullcontext():
+                aws.client("s3").head_object(Bucket=bucket, Key=key)
         except Exception:  # noqa: BLE001 - botocore's 404 for head_object is a generic ClientError
             raise ServiceError("ValidationException",
                                f"Could not find model data at {container['ModelDataUrl']}.") from None
