@@ -95,7 +95,10 @@ class LocalAWS:
     def __exit__(self, *exc: object) -> None:
         try:
             if self.persist and self._active:
-                save_state(self, self.state_dir, self._loaded)
+                from engine.aws.access import as_engine
+
+                with as_engine():
+                    save_state(self, self.state_dir, self._loaded)
         finally:
             self._stop()
 

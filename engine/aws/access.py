@@ -222,9 +222,25 @@ def _context(principal: Principal, need: Authorization) -> dict[str, Any]:
     return base
 
 
+_ENGINE = ("", None)
+
+
+@contextlib.contextmanager
+def as_engine() -> Iterator[None]:
+    """Calls in this context are the engine's own (saving state, provisioning): never checked, even while
+    a handler's environment is still in place (a run stopped with Ctrl-C inside it)."""
+    token = _caller.set(_ENGINE)
+    try:
+        yield
+    finally:
+        _caller.reset(token)
+
+
 def _caller_now(permissions: Permissions) -> tuple[str, str | None] | None:
     # Set by `acting_as`, else the Lambda function running now (a thread its handler started).
     caller = _caller.get()
+    if caller == _ENGINE:
+        return None
     if caller is None:
         name = os.environ.get("AWS_LAMBDA_FUNCTION_NAME")
         function = permissions.app.function(name) if name else None
