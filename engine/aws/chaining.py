@@ -184,66 +184,6 @@ def local_starter(app: App, real_time: bool, quiet: bool, echo: Any) -> Any:
 # -------------------------------------------------------------------------------------------- schedules
 
 
-class ScheduleError(Exception):
-    """The workflow has no schedule to fire."""
-
-
-def scheduled_input(app: App, machine: StateMachine, *, now: dt.datetime | None = None) -> str:
-    """The input a schedule of `machine` would start it with now: an EventBridge Scheduler schedule's
-    declared Input with its context placeholders filled in, or an EventBridge rule's "Scheduled Event"."""
-    from engine.app import load_template
-
-    now = (now or dt.datetime.now(dt.UTC)).replace(microsecond=0)
-    stamp = now.strftime("%Y-%m-%dT%H:%M:%SZ")
-    resources = load_template(app.template_path).get("Resources") or {}
-    for logical, spec in resources.items():
-        props = (spec or {}).get("Properties") or {}
-        if spec.get("Type") == "AWS::Scheduler::Schedule" and _targets_machine((props.get("Target") or {}).get("Arn"),
-                                                                                 machine.logical_id):
-            text = (props.get("Target") or {}).get("Input") or "{}"
-            if not isinstance(text, str):
-                raise ScheduleError(f"{app.template_path}: {logical}: Target.Input is not a plain string; "
-                                    "cannot fill it in locally")
-            # EventBridge Scheduler's context attributes, replaced in the Input text as AWS does.
-            context = {
-                "<aws.scheduler.schedule-arn>":
-                    f"arn:aws:scheduler:{app.region}:{app.account}:schedule/default/{app.stack}-{logical}",
-                "<aws.scheduler.scheduled-time>": stamp,
-                "<aws.scheduler.execution-id>": str(uuid.uuid4()),
-                "<aws.scheduler.attempt-number>": "1",
-            }
-            for placeholder, value in context.items():
-                text = text.replace(placeholder, value)
-            try:
-                json.loads(text)
-            except ValueError as error:
-                raise ScheduleError(f"{app.template_path}: {logical}: Target.Input is not JSON once its "
-                                    f"placeholders are filled in: {error}") from None
-            return text
-        if spec.get("Type") == "AWS::Events::Rule" and props.get("ScheduleExpression") and any(
-                _targets_machine(target.get("Arn"), machine.logical_id) for target in props.get("Targets") or []):
-            return json.dumps({
-                "version": "0", "id": str(uuid.uuid4()), "detail-type": "Scheduled Event", "source": "aws.events",
-                "account": app.account, "time": stamp, "region": app.region,
-                "resources": [f"arn:aws:events:{app.region}:{app.account}:rule/{app.stack}-{logical}"],
-                "detail": {}})
-    raise ScheduleError(f"{app.template_path}: {machine.logical_id} has no schedule (AWS::Scheduler::Schedule or "
-                        "a scheduled AWS::Events::Rule); --schedule needs a workflow with a `schedule:` trigger")
-
-
-def _targets_machine(arn: Any, logical_id: str) -> bool:
-    if isinstance(arn, dict):
-        if "Ref" in arn:
-            return arn["Ref"] == logical_id
-        target = arn.get("Fn::GetAtt")
-        if target is not None:
-            return (target[0] if isinstance(target, list) else str(target).split(".")[0]) == logical_id
-    return False
-
-
-# -------------------------------------------------------------------------------------------- moto's record
-
-
 def _objects(aws: LocalAWS) -> dict[tuple[str, str], tuple[str, int, Any]]:
     """(bucket, key) → (ETag, size, last modified) of every object, read from moto's S3 backend: listing through the API
     takes about a second per 2,000 objects, and this runs before and after every execution."""
