@@ -85,6 +85,7 @@ class _Worker:
         theirs.close()
         self.connection = Connection(ours.detach())
         self.logs: Any = None
+        self.function_name = function.name
         self.cold = True
         self._reader = threading.Thread(target=self._forward_output, name=f"lambda-logs:{function.name}",
                                         daemon=True)
@@ -95,9 +96,13 @@ class _Worker:
         assert stream is not None
         for line in iter(stream.readline, b""):
             target = self.logs if self.logs is not None else sys.stdout
+            text = line.decode("utf-8", "replace")
             try:
-                target.write(line.decode("utf-8", "replace"))
-                target.flush()
+                if hasattr(target, "function_output"):   # a log that names the function (serve's)
+                    target.function_output(self.function_name, text)
+                else:
+                    target.write(text)
+                    target.flush()
             except (OSError, ValueError):   # the log target was closed (a test's capture): drop the line
                 pass
 
@@ -218,6 +223,8 @@ atexit.register(LambdaRunner.shutdown)
 
 def _serve(worker: _Worker, deadline: float) -> tuple | None:
     """Answer the worker's AWS calls until its invocation ends; None if `deadline` passes first."""
+    from engine.aws import providers
+
     connection = worker.connection
     while True:
         remaining = deadline - time.monotonic()
@@ -234,12 +241,14 @@ def _serve(worker: _Worker, deadline: float) -> tuple | None:
                 "errorType": "Runtime.ExitError",
                 "errorMessage": f"Runtime exited with error: exit status {code if code is not None else -1}"})
         kind = message[0]
-        if kind == "http":
-            connection.send(_http_call(*message[1:]))
-        elif kind == "api":
-            connection.send(_api_call(*message[1:]))
-        else:
+        if kind not in ("http", "api"):
             return message
+        # Answered on the function's behalf: providers (and IAM) see which function calls.
+        token = providers.calling_function.set(worker.function_name)
+        try:
+            connection.send(_http_call(*message[1:]) if kind == "http" else _api_call(*message[1:]))
+        finally:
+            providers.calling_function.reset(token)
 
 
 def _http_call(method: str, url: str, headers: list, body: bytes | None) -> tuple:

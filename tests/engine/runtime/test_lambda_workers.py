@@ -101,3 +101,29 @@ def test_handlers_in_parallel_branches_reach_the_same_local_aws(app, aws):
     assert result.status == "SUCCEEDED", result.cause
     s3 = aws.client("s3")
     assert {s3.get_object(Bucket="demo-databucket", Key=f"k{i}")["Body"].read() for i in range(2)} == {b"v0", b"v1"}
+
+
+def test_serve_answers_concurrent_requests_concurrently(app, aws):
+    import urllib.request
+
+    from engine.serve import LocalApi, Route
+
+    lines: list = []
+    route = Route.of("GET", "/probe/{id}", app.functions["DemoProbeApiFunction"])
+    with LocalApi(app, aws, routes=[route], port=0, log=lines.append) as api:
+        bodies: dict = {}
+
+        def get(name):
+            with urllib.request.urlopen(f"{api.url}/probe/{name}", timeout=30) as answer:
+                bodies[name] = json.loads(answer.read())
+
+        for _ in range(2):   # the first round starts two workers; the second finds them warm
+            threads = [threading.Thread(target=get, args=(name,)) for name in ("one", "two")]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+    one, two = bodies["one"], bodies["two"]
+    assert (one["env"], two["env"]) == ("one", "two")
+    assert max(one["began"], two["began"]) < min(one["ended"], two["ended"])   # answered side by side
+    assert "[WARNING] demo-DemoProbeApiFunction probe one logged" in lines   # its log, as serve shows it
