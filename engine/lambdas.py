@@ -81,6 +81,7 @@ class _Worker:
             [sys.executable, "-m", "engine.lambda_worker", str(theirs.fileno())],
             pass_fds=(theirs.fileno(),), env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT, cwd=os.getcwd(),
+            start_new_session=True,   # the user's Ctrl-C stops the run, not the sandboxes (killed at exit)
         )
         theirs.close()
         self.connection = Connection(ours.detach())

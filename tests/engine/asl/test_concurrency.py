@@ -132,18 +132,19 @@ def test_two_branches_wait_for_their_task_tokens_at_the_same_time():
             return {"MessageId": call.state_name}
 
     answered: list = []
+    earlier = set(tokens.pending())   # tokens other tests left behind are not this run's
 
     def answer_when_both_wait():
         deadline = time.monotonic() + 5
         while time.monotonic() < deadline:
-            waiting = tokens.pending()
+            waiting = set(tokens.pending()) - earlier
             if len(waiting) == 2:   # only possible when both branches wait at once
                 for n, token in enumerate(sorted(waiting)):
                     tokens.send_task_success(token, {"n": n})
                 answered.append(True)
                 return
             time.sleep(0.01)
-        for token in tokens.pending():
+        for token in set(tokens.pending()) - earlier:
             tokens.send_task_failure(token, "NeverBothWaiting", "the branches waited one after the other")
 
     helper = threading.Thread(target=answer_when_both_wait)
