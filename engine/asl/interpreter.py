@@ -33,7 +33,6 @@ MAX_DURATION = 365 * 24 * 3600
 DEFAULT_ROLE_NAME = "snf_role"
 _NOT_TRUNCATED = {"truncated": False}
 _NO_CONTEXT: dict = {}
-_NOT_STARTED = NOT_STARTED
 
 
 @dataclass
@@ -118,9 +117,9 @@ class Run:
         and the work advances a virtual clock by its real duration (overlapping work overlaps)."""
         return Working(self, cancel)
 
-    def fork(self, jobs: list[Callable[[], Any]], limit: int, can_wait: bool,
+    def fork(self, job: Callable[[int, Any], Any], items: list, limit: int, can_wait: bool,
              stop: Callable[[int, BaseException], bool]) -> tuple[list[Any], int | None, int | None]:
-        """Run branches or iterations side by side (see Lanes.fork for what comes back).
+        """Run ``job(index, item)`` for every item side by side (see Lanes.fork for what comes back).
 
         Jobs that can never wait (no Task, Wait or back-off anywhere in them) would not overlap
         anyway: they run one after another in this thread, in the order lanes would have run them.
@@ -129,12 +128,12 @@ class Run:
             if self.lanes is None:
                 self.lanes = Lanes(self.clock)
             if self.lanes.owns_current_thread():
-                return self.lanes.fork(jobs, limit, stop)
-        outcomes: list[Any] = [_NOT_STARTED] * len(jobs)
+                return self.lanes.fork(job, items, limit, stop)
+        outcomes: list[Any] = [NOT_STARTED] * len(items)
         last = None
-        for index, job in enumerate(jobs):
+        for index, item in enumerate(items):
             try:
-                outcomes[index] = job()
+                outcomes[index] = job(index, item)
             except (StateFailure, ExecutionTimedOut) as error:
                 outcomes[index] = error
                 if stop(index, error):

@@ -119,9 +119,9 @@ class Lanes:
             self._schedule()
         self._await(lane)
 
-    def fork(self, jobs: list[Callable[[], Any]], limit: int,
+    def fork(self, job: Callable[[int, Any], Any], items: list, limit: int,
              stop: Callable[[int, BaseException], bool]) -> tuple[list[Any], int | None, int | None]:
-        """Run ``jobs`` as lanes, at most ``limit`` at once (0: all), and wait for them.
+        """Run ``job(index, item)`` for each item as a lane, at most ``limit`` at once (0: all); wait for them.
 
         A job's outcome is its value or the exception it raised. A failure for which ``stop(index,
         error)`` is true stops the fork: running lanes are aborted (outcome ABORTED, or NOT_STARTED if
@@ -129,7 +129,7 @@ class Lanes:
         the lane that finished last or None).
         """
         parent = self._local.lane
-        count = len(jobs)
+        count = len(items)
         outcomes: list[Any] = [NOT_STARTED] * count
         lanes: list[Lane | None] = [None] * count
         progress = {"next": 0, "running": 0, "stopped": None, "last": None}
@@ -144,7 +144,7 @@ class Lanes:
             parent.children.append(child)
             child.waiting = "ready"
             self._ready.append(child)
-            threading.Thread(target=self._lane_main, args=(child, index, jobs[index], finished),
+            threading.Thread(target=self._lane_main, args=(child, index, job, items[index], finished),
                              name=f"lane-{index}", daemon=True).start()
 
         def finished(child: Lane, index: int, ok: bool, outcome: Any) -> None:  # baton held by child
@@ -190,14 +190,14 @@ class Lanes:
 
     # --- inside ------------------------------------------------------------------------------------
 
-    def _lane_main(self, lane: Lane, index: int, job: Callable[[], Any],
+    def _lane_main(self, lane: Lane, index: int, job: Callable[[int, Any], Any], item: Any,
                    finished: Callable[[Lane, int, bool, Any], None]) -> None:
         self._local.lane = lane
         try:
             self._await(lane)
             lane.ran = True
             try:
-                value = job()
+                value = job(index, item)
             except LaneAborted:
                 raise
             except BaseException as error:  # noqa: BLE001 — the fork's owner decides what a failure means

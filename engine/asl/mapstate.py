@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import csv
-import functools
 import io
 import json
 import uuid
@@ -269,8 +268,7 @@ class MapState(RecoverableState):
             run.event(lane, "MapIterationSucceeded", {"name": name, "index": index})
             return out
 
-        jobs = [functools.partial(iteration, index, item) for index, item in enumerate(inputs)]
-        outcomes, failed, last = run.fork(jobs, limit, processor.can_wait, _always)
+        outcomes, failed, last = run.fork(iteration, inputs, limit, processor.can_wait, _always)
         if failed is not None:
             # The first failed iteration fails the Map; those still running are aborted, as on AWS.
             for index, outcome in enumerate(outcomes):
@@ -311,8 +309,7 @@ class MapState(RecoverableState):
             failures += 1
             return not _tolerated(failures, total, count, percentage)
 
-        jobs = [functools.partial(child, index, item) for index, item in enumerate(inputs)]
-        outcomes, stopped, _ = run.fork(jobs, limit, processor.can_wait, intolerable)
+        outcomes, stopped, _ = run.fork(child, inputs, limit, processor.can_wait, intolerable)
         children.extend(record for record in records if record is not None)
         if stopped is not None:
             error = outcomes[stopped]

@@ -1,7 +1,6 @@
 """The Parallel state: every branch gets the same input; the result is the list of branch outputs."""
 from __future__ import annotations
 
-import functools
 from typing import Any
 
 from .errors import DefinitionError
@@ -29,10 +28,11 @@ class ParallelState(RecoverableState):
         effective = self.effective_input(raw, scope)
         fork = run.event(scope, "ParallelStateStarted")  # every branch's first event follows this one
         lanes = [Scope(child_variables(scope.variables, branch), fork, scope.history) for branch in self.branches]
-        jobs = [functools.partial(run.run_program, branch, effective, lane)
-                for branch, lane in zip(self.branches, lanes, strict=True)]
+        def branch(index: int, program: Any) -> Any:
+            return run.run_program(program, effective, lanes[index])
+
         # Branches run side by side; the first to fail fails the state and the others are stopped.
-        outcomes, failed, last = run.fork(jobs, 0, self.can_wait, _always)
+        outcomes, failed, last = run.fork(branch, self.branches, 0, self.can_wait, _always)
         if failed is not None:
             scope.prev = lanes[failed].prev
             run.event(scope, "ParallelStateFailed")
