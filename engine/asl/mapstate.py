@@ -270,6 +270,9 @@ class MapState(RecoverableState):
 
         outcomes, failed, last = run.fork(iteration, inputs, limit, processor.can_wait, _always)
         if failed is not None:
+            error = outcomes[failed]
+            if not isinstance(error, StateFailure):   # the execution timed out: no state failed
+                raise error
             # The first failed iteration fails the Map; those still running are aborted, as on AWS.
             for index, outcome in enumerate(outcomes):
                 lane = lanes[index]
@@ -277,7 +280,7 @@ class MapState(RecoverableState):
                     run.event(lane, "MapIterationAborted", {"name": name, "index": index})
             scope.prev = lanes[failed].prev
             run.event(scope, "MapStateFailed")
-            raise outcomes[failed]
+            raise error
         if last is not None:
             scope.prev = lanes[last].prev
         return outcomes

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .errors import DefinitionError
+from .errors import DefinitionError, StateFailure
 from .states import RecoverableState, Scope, child_variables
 
 
@@ -34,9 +34,12 @@ class ParallelState(RecoverableState):
         # Branches run side by side; the first to fail fails the state and the others are stopped.
         outcomes, failed, last = run.fork(branch, self.branches, 0, self.can_wait, _always)
         if failed is not None:
+            error = outcomes[failed]
+            if not isinstance(error, StateFailure):   # the execution timed out: no state failed
+                raise error
             scope.prev = lanes[failed].prev
             run.event(scope, "ParallelStateFailed")
-            raise outcomes[failed]
+            raise error
         if last is not None:
             scope.prev = lanes[last].prev
         run.event(scope, "ParallelStateSucceeded")

@@ -93,6 +93,21 @@ def test_a_failing_iteration_does_not_stop_the_others_starting_and_aborts_those_
     aborted = [e["mapIterationAbortedEventDetails"]["index"] for e in result.history
                if e["type"] == "MapIterationAborted"]
     assert sorted(aborted) == [1, 2, 3]
+    recorded = len(result.history)
+    time.sleep(0.8)                  # the aborted iterations' tasks end now, and record nothing
+    assert len(result.history) == recorded
+
+
+def test_the_execution_timeout_ends_waiting_branches_without_a_state_failure():
+    definition = {"TimeoutSeconds": 60, "StartAt": "P", "States": {"P": {"Type": "Parallel", "End": True,
+        "Catch": [{"ErrorEquals": ["States.ALL"], "Next": "Caught"}], "Branches": [
+            {"StartAt": "A", "States": {"A": {"Type": "Wait", "Seconds": 100, "End": True}}},
+            {"StartAt": "B", "States": {"B": {"Type": "Wait", "Seconds": 200, "End": True}}}]},
+        "Caught": {"Type": "Pass", "End": True}}}
+    result = execute(definition, "{}", clock=VirtualClock(START))
+    assert (result.status, result.error) == ("TIMED_OUT", "States.Timeout")
+    assert result.stop_date - result.start_date == 60
+    assert "ParallelStateFailed" not in [e["type"] for e in result.history]
 
 
 def test_a_failed_iteration_caught_by_the_map_lets_the_execution_go_on():
