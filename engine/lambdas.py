@@ -35,8 +35,10 @@ from typing import TYPE_CHECKING, Any, ClassVar
 if TYPE_CHECKING:
     from engine.app import Function
 
-# Idle workers kept per function configuration (more are started when invocations overlap).
+# Idle workers kept per function configuration (more are started when invocations overlap), and in all:
+# past that, the least recently used idle worker stops (a test suite runs many configurations).
 WARM_PER_FUNCTION = 10
+WARM_IN_ALL = 32
 # Seconds a new worker may take to import its handler (Lambda's init phase limit), or the Timeout if longer.
 INIT_LIMIT = 10.0
 # Variables of this process that must not reach a worker: they would point its boto3 elsewhere.
@@ -88,6 +90,7 @@ class _Worker:
         self.logs: Any = None
         self.function_name = function.name
         self.cold = True
+        self.idle_since = 0.0
         self._reader = threading.Thread(target=self._forward_output, name=f"lambda-logs:{function.name}",
                                         daemon=True)
         self._reader.start()
@@ -196,14 +199,22 @@ class LambdaRunner:
         return key, worker, None
 
     def _release(self, key: tuple, worker: _Worker, outcome: tuple | None) -> None:
+        retired = []
         with LambdaRunner._lock:
             LambdaRunner._busy.discard(worker)
             idle = LambdaRunner._pools.setdefault(key, [])
             keep = outcome is not None and outcome[0] != "exit" and worker.alive() and len(idle) < WARM_PER_FUNCTION
             if keep:
+                worker.idle_since = time.monotonic()
                 idle.append(worker)
-        if not keep:
-            worker.kill()
+            else:
+                retired.append(worker)
+            pools = LambdaRunner._pools.values()
+            while sum(len(pool) for pool in pools) > WARM_IN_ALL:
+                oldest = min((pool for pool in pools if pool), key=lambda pool: pool[0].idle_since)
+                retired.append(oldest.pop(0))
+        for done in retired:
+            done.kill()
 
     def _finish_late(self, key: tuple, worker: _Worker, deadline: float) -> None:
         self._release(key, worker, _serve(worker, deadline))

@@ -127,3 +127,16 @@ def test_serve_answers_concurrent_requests_concurrently(app, aws):
     assert (one["env"], two["env"]) == ("one", "two")
     assert max(one["began"], two["began"]) < min(one["ended"], two["ended"])   # answered side by side
     assert "[WARNING] demo-DemoProbeApiFunction probe one logged" in lines   # its log, as serve shows it
+
+
+def test_idle_workers_past_the_limit_stop_least_recently_used_first(app, aws, monkeypatch):
+    from engine import lambdas
+
+    LambdaRunner.shutdown()
+    monkeypatch.setattr(lambdas, "WARM_IN_ALL", 1)
+    runner = LambdaRunner(logs=io.StringIO())
+    first = runner.invoke(app.functions["DemoProbeFunction"], {"id": "p", "seconds": 0}).payload["pid"]
+    runner.invoke(app.functions["DemoCountFunction"], {})
+    idle = [worker for pool in LambdaRunner._pools.values() for worker in pool]
+    assert len(idle) == 1 and idle[0].function_name == "demo-DemoCountFunction"
+    assert runner.invoke(app.functions["DemoProbeFunction"], {"id": "p", "seconds": 0}).payload["pid"] != first
