@@ -251,3 +251,14 @@ def test_distributed_map_children_overlap_and_fail_past_the_tolerance():
     result = execute(definition, json.dumps({"items": items}), dispatcher=SlowDispatcher(0.05))
     assert result.status == "SUCCEEDED", result.cause
     assert json.loads(result.output)[1] == {"Error": "Boom", "Cause": "item 1"}
+
+
+def test_with_the_real_clock_waits_in_branches_overlap_in_real_time():
+    from engine.asl import RealClock
+
+    definition = {"StartAt": "P", "States": {"P": {"Type": "Parallel", "End": True, "Branches": [
+        {"StartAt": "A", "States": {"A": {"Type": "Wait", "Seconds": 1, "End": True}}},
+        {"StartAt": "B", "States": {"B": {"Type": "Wait", "Seconds": 1, "End": True}}}]}}}
+    result = execute(definition, "{}", clock=RealClock())
+    assert result.status == "SUCCEEDED"
+    assert 1 <= result.stop_date - result.start_date < 1.9   # one second, not two one after the other
