@@ -1,14 +1,18 @@
-"""Task dispatch overhead: a handler called directly vs. through LambdaRunner and a whole local execution.
+"""Task dispatch overhead: a handler called directly vs. a warm and a cold local Lambda invoke and a whole
+local execution; and a Map over 100 items of 50 ms work at MaxConcurrency 10 against the ideal.
 
-    .venv/bin/python bench/runtime.py [--n 500]
+    .venv/bin/python bench/runtime.py [--n 500] [--cold 5] [--items 100]
     .venv/bin/python bench/runtime.py --quick     # tiny inputs, one repetition: proves it runs (CI)
 
 Prints mean times and ratios against the direct call measured in the same run, plus LocalAWS start/stop.
+A cold invoke starts a worker process and imports the handler (Lambda's init phase); a warm one reuses it.
+The Map's ideal is ⌈items / concurrency⌉ × 50 ms: what perfectly overlapped work would take.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import statistics
 import sys
 import time
@@ -32,9 +36,13 @@ def mean_seconds(fn, n: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=500)
+    parser.add_argument("--cold", type=int, default=5, help="cold invokes to time")
+    parser.add_argument("--items", type=int, default=100, help="Map items (50 ms of work each)")
     parser.add_argument("--quick", action="store_true", help="tiny inputs, one repetition (CI: it runs; no figures)")
     args = parser.parse_args()
     n = 2 if args.quick else args.n
+    cold_n = 1 if args.quick else args.cold
+    items = 4 if args.quick else args.items
 
     if args.quick:
         print("--quick: tiny inputs, one repetition; the figures show that it runs, not how fast.")
@@ -53,6 +61,12 @@ def main() -> None:
 
         direct = mean_seconds(lambda: demo.count({}, None), n)
         runner = LambdaRunner()
+
+        def cold_invoke() -> None:
+            LambdaRunner.shutdown()
+            runner.invoke(function, {"x": 1})
+
+        cold = mean_seconds(cold_invoke, cold_n)
         invoke = mean_seconds(lambda: runner.invoke(function, {"x": 1}), n)
         dispatcher = LocalDispatcher(app, runner=runner)
         greet = app.functions["DemoGreetFunction"].arn
@@ -61,15 +75,34 @@ def main() -> None:
             "B": {"Type": "Task", "Resource": greet, "ResultPath": "$.b", "Next": "C"},
             "C": {"Type": "Task", "Resource": greet, "ResultPath": "$.c", "End": True}}}
         text = json.dumps({"name": "bench"})
+        execute(definition, text, dispatcher=dispatcher)   # its function's worker starts warm, as the others
         execution = mean_seconds(lambda: execute(definition, text, dispatcher=dispatcher), max(1, n // 10))
+        slow = app.functions["DemoSlowFunction"].arn
+        concurrency = 10
+        fan_out = {"StartAt": "M", "States": {"M": {
+            "Type": "Map", "ItemsPath": "$.items", "MaxConcurrency": concurrency, "End": True,
+            "ItemProcessor": {"StartAt": "Work", "States": {"Work": {"Type": "Task", "Resource": slow, "End": True}}}}}}
+        work = json.dumps({"items": [{"seconds": 0.05}] * items})
+        LambdaRunner.shutdown()
+        map_cold = mean_seconds(lambda: execute(fan_out, work, dispatcher=dispatcher), 1)
+        map_warm = mean_seconds(lambda: execute(fan_out, work, dispatcher=dispatcher), 1 if args.quick else 3)
+        LambdaRunner.shutdown()
     restart = mean_seconds(lambda: LocalAWS(ROOT / "build" / "bench-state", app=app, persist=False)
                            .__enter__().__exit__(None, None, None), 5)
 
     print(f"direct handler call            {direct * 1e6:10.1f} µs   1.0×")
-    print(f"LambdaRunner.invoke            {invoke * 1e6:10.1f} µs   {invoke / direct:,.0f}× direct")
+    print(f"Lambda invoke, warm            {invoke * 1e6:10.1f} µs   {invoke / direct:,.0f}× direct "
+          f"(overhead {(invoke - direct) * 1e3:.2f} ms)")
+    print(f"Lambda invoke, cold            {cold * 1e3:10.1f} ms   {cold / direct:,.0f}× direct "
+          f"({cold / invoke:,.0f}× warm: a worker process starts and imports the handler)")
     print(f"execute: 3 Lambda tasks        {execution * 1e3:10.2f} ms   {execution / invoke:.1f}× one invoke")
     print(f"LocalAWS first start (app)     {first_start * 1e3:10.1f} ms")
     print(f"LocalAWS start+stop, warm      {restart * 1e3:10.1f} ms")
+    ideal = math.ceil(items / concurrency) * 0.05
+    label = f"Map {items}×50 ms, concurrency {concurrency}"
+    print(f"{label + ', warm':<31}{map_warm:10.2f} s    {map_warm / ideal:.2f}× ideal ({ideal:.2f} s)")
+    print(f"{label + ', cold':<31}{map_cold:10.2f} s    {map_cold / ideal:.2f}× ideal "
+          f"(includes {min(items, concurrency)} cold starts)")
 
 
 if __name__ == "__main__":

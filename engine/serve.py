@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import contextlib
 import json
-import logging
 import re
 import sys
 import threading
@@ -216,7 +215,9 @@ class LocalApi:
         self.app = app
         self.aws = aws
         self.routes = routes
-        self.runner = LambdaRunner()
+        # Each request's function runs in a worker of its own (engine/lambdas.py), so requests that
+        # arrive together are answered together, as API Gateway and Lambda answer them.
+        self.runner = LambdaRunner(logs=_FunctionLogs(log) if log else None)
         self.log = log
         self._sources = _handler_sources(routes)
         # Saving waits until no request is running, and requests wait while a save runs: moto is not
@@ -232,9 +233,6 @@ class LocalApi:
         sagemaker_studio.set_base_url(aws, self.url)
         sagemaker_studio.set_callers(aws, _callers(app, routes, function_ip, overrides or {}))
         self._thread: threading.Thread | None = None
-        self._function_logs = _FunctionLogs(log) if log else None
-        if self._function_logs:
-            logging.getLogger().addHandler(self._function_logs)
 
     def handle(self, method: str, raw_path: str, headers: list[tuple[str, str]], body: bytes,
                source_ip: str) -> Answer:
@@ -375,8 +373,6 @@ class LocalApi:
             self.server.shutdown()
             self._thread.join()
         self.server.server_close()
-        if self._function_logs:
-            logging.getLogger().removeHandler(self._function_logs)
 
     def __enter__(self) -> Self:
         return self.start()
@@ -385,27 +381,30 @@ class LocalApi:
         self.stop()
 
 
-class _FunctionLogs(logging.Handler):
-    """What the functions log, into serve's output: on AWS the Lambda runtime sends it to CloudWatch Logs.
-
-    Lambda's runtime puts a handler on the root logger, so a handler's `logging` records (at the level its
-    own logger allows) reach the function's log stream; this does the same for the functions run here
-    (LambdaRunner runs each in a thread named `lambda:<function>`), one line per record.
-    """
+class _FunctionLogs:
+    """What the functions print and log, into serve's output: on AWS the Lambda runtime sends it to
+    CloudWatch Logs. A `logging` line (`[LEVEL]<tab>time<tab>request id<tab>message` from the runtime)
+    is shown as `[LEVEL] <function name> <message>`; printed lines as they are."""
 
     def __init__(self, log: Any) -> None:
-        super().__init__()
         self.log = log
-        self.setFormatter(logging.Formatter("[%(levelname)s] %(function)s %(message)s"))
 
-    def emit(self, record: logging.LogRecord) -> None:
-        if not record.threadName or not record.threadName.startswith("lambda:"):
-            return
-        record.function = record.threadName.removeprefix("lambda:")
+    def function_output(self, function: str, line: str) -> None:
+        line = line.rstrip("\n")
+        parts = line.split("\t", 3)
+        if len(parts) == 4 and re.fullmatch(r"\[[A-Z]+\]", parts[0]):
+            line = f"{parts[0]} {function} {parts[3]}"
         try:
-            self.log(self.format(record))
-        except Exception:  # noqa: BLE001 - logging must never break a request
-            self.handleError(record)
+            self.log(line)
+        except Exception:  # noqa: BLE001, S110 - logging must never break a request
+            pass
+
+    def write(self, text: str) -> None:
+        for line in text.splitlines():
+            self.function_output("", line)
+
+    def flush(self) -> None:
+        pass
 
 
 def _handler_sources(routes: list[Route]) -> dict[str, tuple[int, int]]:

@@ -3,33 +3,27 @@
     dispatcher = LocalDispatcher(app)                 # inside `with LocalAWS(...)`
     execute(definition, input_text, dispatcher=dispatcher)
 
-Lambda functions run in this process, imported as Lambda imports them (their CodeUri on sys.path,
-`Handler` as module.function), with their environment variables and a Lambda-shaped context.
-Container-image functions run the same way: the handler module is found where the Dockerfile copies
-it from, and the image's own dependencies must be installed in the local venv.
-
-Invocations are serialised: environment variables and `sys.modules` belong to the whole process, and
-Lambda gives every concurrent invocation its own. A handler that outlives its Timeout is reported as
-AWS reports it (Lambda.Unknown) and left to finish in a daemon thread, since Python cannot kill it.
+Lambda functions run in worker processes (engine/lambdas.py), imported as Lambda imports them (their
+CodeUri on sys.path, `Handler` as module.function), with their environment variables and a
+Lambda-shaped context; overlapping invocations get workers of their own, as Lambda gives every
+concurrent invocation its own execution environment. Container-image functions run the same way: the
+handler module is found where the Dockerfile copies it from, and the image's own dependencies must be
+installed in the local venv. A handler that outlives its Timeout is reported as AWS reports it
+(Lambda.Unknown) and its worker is killed.
 """
 from __future__ import annotations
 
 import base64
-import contextlib
 import datetime as dt
 import functools
-import importlib
 import json
 import os
 import re
-import sys
-import threading
 import time
-import traceback
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any
 
 import boto3
 import botocore.exceptions
@@ -37,255 +31,10 @@ import botocore.session
 from botocore import xform_name
 
 from engine.asl.tasks import TaskCall, TaskFailed
+from engine.lambdas import Invocation, LambdaRunner
 
 if TYPE_CHECKING:
     from engine.app import App, Function
-
-# --------------------------------------------------------------------------- running Lambda handlers
-
-
-class LambdaContext:
-    """The `context` argument a Python Lambda handler receives."""
-
-    def __init__(self, function: Function, request_id: str, deadline: float) -> None:
-        self.function_name = function.name
-        self.function_version = "$LATEST"
-        self.invoked_function_arn = function.arn
-        self.memory_limit_in_mb = str(function.memory)
-        self.aws_request_id = request_id
-        self.log_group_name = f"/aws/lambda/{function.name}"
-        today = dt.datetime.now(dt.UTC).strftime("%Y/%m/%d")
-        self.log_stream_name = f"{today}/[$LATEST]{uuid.uuid4().hex}"
-        self.identity = None
-        self.client_context = None
-        self.tenant_id = None
-        self._deadline = deadline
-
-    def get_remaining_time_in_millis(self) -> int:
-        """Milliseconds left before the function's Timeout."""
-        return max(0, int((self._deadline - time.monotonic()) * 1000))
-
-
-@dataclass
-class Invocation:
-    """What one invoke returned: the payload, or Lambda's error (name + payload) when the function failed."""
-
-    request_id: str
-    payload: Any = None
-    error: str | None = None          # the Step Functions error name (errorType, or Lambda.Unknown)
-    error_payload: dict | None = None  # what Lambda returns as the error payload
-    timed_out_by_task: bool = False   # the Task's TimeoutSeconds, not the function's, ran out
-
-    @property
-    def failed(self) -> bool:
-        return self.error is not None
-
-    @property
-    def cause(self) -> str:
-        """The cause text Step Functions reports for this failure."""
-        payload = json.dumps(self.error_payload, separators=(",", ":"))
-        if self.error == "Lambda.Unknown":
-            return ("The cause could not be determined because Lambda did not return an error type. "
-                    f"Returned payload: {payload}")
-        return payload
-
-
-_invoke_lock = threading.Lock()
-_inside = threading.local()   # set in handler threads, so a handler that invokes another does not deadlock
-
-
-class LambdaRunner:
-    """Runs Lambda functions in-process; each function keeps its own warm modules, like its container."""
-
-    # Process-wide, like sys.modules itself. Each function gets its own copies of the modules under its
-    # code root: module-level code runs with that function's environment (BUCKET = os.environ[...]),
-    # and globals are never shared between functions, as in Lambda.
-    _modules: ClassVar[dict[str, dict[str, Any]]] = {}   # "ARN root" → its modules (under its root)
-    _active: ClassVar[str | None] = None                # whose modules are in sys.modules now
-    _handlers: ClassVar[dict[str, Any]] = {}             # "ARN root" → its handler, once imported
-
-    def __init__(self, logs: Any = None) -> None:
-        # Where handlers' prints go (Lambda sends them to CloudWatch, never to the caller); None: stdout.
-        self.logs = logs
-
-    def invoke(self, function: Function, event: Any, *, task_timeout: float | None = None) -> Invocation:
-        """Invoke `function` with `event` (a JSON value); never raises for handler failures."""
-        request_id = str(uuid.uuid4())
-        try:
-            event = json.loads(json.dumps(event))
-        except (TypeError, ValueError) as error:
-            return _failure(request_id, "Lambda.InvalidRequestContentException", str(error))
-        nested = getattr(_inside, "active", False)
-        if not nested:
-            _invoke_lock.acquire()
-        try:
-            return self._invoke_locked(function, event, request_id, task_timeout)
-        finally:
-            if not nested:
-                _invoke_lock.release()
-
-    def _invoke_locked(self, function: Function, event: Any, request_id: str,
-                       task_timeout: float | None) -> Invocation:
-        limit = float(function.timeout)
-        by_task = task_timeout is not None and task_timeout < limit
-        wait = task_timeout if by_task else limit
-        deadline = time.monotonic() + limit
-        outcome: dict[str, Any] = {}
-        saved_env = os.environ.copy()
-        saved_path = list(sys.path)
-
-        def run() -> None:
-            _inside.active = True
-            try:
-                os.environ.update(self._environment(function))
-                handler = self._load(function)
-                with contextlib.redirect_stdout(self.logs) if self.logs is not None else contextlib.nullcontext(), \
-                        _acting_as(function.arn):   # its AWS calls are checked against its role
-                    result = handler(event, LambdaContext(function, request_id, deadline))
-                try:
-                    # Lambda's runtime refuses NaN and Infinity as it refuses a set: not JSON.
-                    outcome["payload"] = json.loads(json.dumps(result, allow_nan=False))
-                except (TypeError, ValueError) as error:
-                    outcome["error"] = ("Runtime.MarshalError", {
-                        "errorMessage": f"Unable to marshal response: {error}",
-                        "errorType": "Runtime.MarshalError", "requestId": request_id, "stackTrace": []})
-            except SystemExit as error:
-                outcome["error"] = ("Runtime.ExitError", {
-                    "errorType": "Runtime.ExitError",
-                    "errorMessage": f"RequestId: {request_id} Error: Runtime exited with error: "
-                                    f"exit status {error.code if isinstance(error.code, int) else 1}"})
-            except _HandlerNotFound as error:
-                outcome["error"] = (error.error_type, {
-                    "errorMessage": str(error), "errorType": error.error_type, "requestId": "",
-                    "stackTrace": []})
-            except BaseException as error:  # noqa: BLE001 - every handler failure becomes Lambda's shape
-                outcome["error"] = (type(error).__name__, _error_payload(error, request_id))
-
-        worker = threading.Thread(target=run, name=f"lambda:{function.name}", daemon=True)
-        worker.start()
-        worker.join(wait)
-        _restore_environ(saved_env)
-        sys.path[:] = saved_path
-        if worker.is_alive():
-            if by_task:
-                return Invocation(request_id, error="States.Timeout", error_payload=None, timed_out_by_task=True)
-            stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
-            return Invocation(request_id, error="Lambda.Unknown", error_payload={
-                "errorMessage": f"{stamp} {request_id} Task timed out after {limit:.2f} seconds"})
-        if "error" in outcome:
-            name, payload = outcome["error"]
-            return Invocation(request_id, error=name, error_payload=payload)
-        return Invocation(request_id, payload=outcome.get("payload"))
-
-    @classmethod
-    def forget(cls, function: Function) -> None:
-        """Drop `function`'s warm modules: its next invoke imports the handler afresh, as a cold start does
-        (`stepsmith serve` calls this when handler files change)."""
-        key = f"{function.arn} {function.code_uri}"
-        with _invoke_lock:
-            modules = cls._modules.pop(key, {})
-            cls._handlers.pop(key, None)
-            if cls._active == key:
-                for name in modules:
-                    sys.modules.pop(name, None)
-                cls._active = None
-
-    def _environment(self, function: Function) -> dict[str, str]:
-        region = os.environ.get("AWS_REGION") or function.arn.split(":")[3]
-        root = str(function.code_uri or "")
-        return {
-            "AWS_LAMBDA_FUNCTION_NAME": function.name,
-            "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
-            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(function.memory),
-            "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{function.name}",
-            "AWS_EXECUTION_ENV": f"AWS_Lambda_{function.runtime or 'python3.11'}",
-            "AWS_REGION": region,
-            "AWS_DEFAULT_REGION": region,
-            "LAMBDA_TASK_ROOT": root,
-            **function.environment,
-        }
-
-    def _load(self, function: Function) -> Any:
-        if not function.handler or "." not in function.handler:
-            raise _HandlerNotFound("Runtime.MalformedHandlerName",
-                                   f"Bad handler '{function.handler}': not enough values to unpack "
-                                   "(expected 2, got 1)")
-        if function.code_uri is None:
-            raise _HandlerNotFound("Runtime.ImportModuleError",
-                                   f"Unable to import module '{function.handler}': no local code for "
-                                   f"{function.logical_id}")
-        module_name, attribute = function.handler.rsplit(".", 1)
-        root = function.code_uri
-        key = f"{function.arn} {root}"   # the same name in two projects is two functions
-        self._activate(key)
-        sys.path.insert(0, str(root))   # for imports the handler makes while it runs
-        cached = LambdaRunner._handlers.get(key)
-        if cached is not None:
-            return cached
-        importlib.invalidate_caches()
-        try:
-            module = importlib.import_module(module_name)
-        except ImportError as error:
-            raise _HandlerNotFound("Runtime.ImportModuleError",
-                                   f"Unable to import module '{module_name}': {error}") from None
-        finally:
-            self._remember(key, root)
-        handler = getattr(module, attribute, None)
-        if handler is None:
-            raise _HandlerNotFound("Runtime.HandlerNotFound",
-                                   f"Handler '{attribute}' missing on module '{module_name}'")
-        LambdaRunner._handlers[key] = handler
-        return handler
-
-    def _activate(self, key: str) -> None:
-        """Put function `key`'s modules in sys.modules and take every other function's out."""
-        if LambdaRunner._active == key:
-            return
-        for other, modules in LambdaRunner._modules.items():
-            if other != key:
-                for name in modules:
-                    sys.modules.pop(name, None)
-        sys.modules.update(LambdaRunner._modules.get(key, {}))
-        LambdaRunner._active = key
-
-    def _remember(self, key: str, root: Path) -> None:
-        prefix = str(root) + os.sep
-        owned = LambdaRunner._modules.setdefault(key, {})
-        for name, module in list(sys.modules.items()):
-            path = getattr(module, "__file__", None)
-            if path and path.startswith(prefix):
-                owned[name] = module
-
-
-class _HandlerNotFound(Exception):
-    def __init__(self, error_type: str, message: str) -> None:
-        super().__init__(message)
-        self.error_type = error_type
-
-
-def _restore_environ(saved: dict[str, str]) -> None:
-    current = os.environ.copy()
-    for key in current.keys() - saved.keys():
-        del os.environ[key]
-    for key, value in saved.items():
-        if current.get(key) != value:
-            os.environ[key] = value
-
-
-def _error_payload(error: BaseException, request_id: str) -> dict:
-    # The Python runtime's shape: the frames below the runtime, each as "  File ..., line N, in f\n    code\n".
-    frames = traceback.extract_tb(error.__traceback__)[1:]
-    return {
-        "errorMessage": str(error),
-        "errorType": type(error).__name__,
-        "requestId": request_id,
-        "stackTrace": traceback.format_list(frames),
-    }
-
-
-def _failure(request_id: str, error: str, message: str) -> Invocation:
-    return Invocation(request_id, error=error, error_payload={"errorMessage": message, "errorType": error})
-
 
 # --------------------------------------------------------------------------- boto3 calls, AWS's way
 

@@ -14,7 +14,7 @@ _MAX_NAME = 80
 class Program:
     """StartAt plus States: the top level, a Parallel branch, or a Map's item processor."""
 
-    __slots__ = ("assigns", "query_language", "start_at", "states")
+    __slots__ = ("assigns", "can_wait", "query_language", "start_at", "states")
 
     def __init__(self, start_at: str, states: dict[str, State], query_language: str) -> None:
         self.start_at = start_at
@@ -23,6 +23,9 @@ class Program:
         # Whether any state here assigns variables: if none does, a branch or iteration can share its
         # parent's variable scope instead of opening its own.
         self.assigns = any(_assigns(state) for state in states.values())
+        # Whether running it can ever wait (a Task, a Wait, a back-off): only then can branches or
+        # iterations of it overlap in time, so only then do they need lanes of their own.
+        self.can_wait = any(_can_wait(state) for state in states.values())
 
 
 class StateMachine(Program):
@@ -33,6 +36,7 @@ class StateMachine(Program):
     def __init__(self, program: Program, timeout_seconds: int | None, comment: str | None) -> None:
         super().__init__(program.start_at, program.states, program.query_language)
         self.assigns = program.assigns
+        self.can_wait = program.can_wait
         self.timeout_seconds = timeout_seconds
         self.comment = comment
 
@@ -103,6 +107,13 @@ def _assigns(state: State) -> bool:
     if any(rule[2] is not None for rule in getattr(state, "rules", ())):
         return True
     return any(c.assign is not None for c in getattr(state, "catchers", ()))
+
+
+def _can_wait(state: State) -> bool:
+    if state.kind in ("Task", "Wait") or getattr(state, "retriers", None):
+        return True
+    programs = getattr(state, "branches", None) or [getattr(state, "processor", None)]
+    return any(program is not None and program.can_wait for program in programs)
 
 
 def _transitions(state: State) -> list[tuple[str, str]]:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import time
 import traceback
 from collections import ChainMap
 from collections.abc import Callable
@@ -21,6 +22,7 @@ from .errors import (
     state_cause,
 )
 from .history import Deferred, History
+from .lanes import NOT_STARTED, Lanes
 from .payload import dumps
 from .states import Scope, State
 from .tasks import NoDispatcher, TaskDispatcher
@@ -85,6 +87,7 @@ class Run:
         # A Standard workflow runs at most a year; a longer wait ends the execution as timed out.
         limit = MAX_DURATION if machine.timeout_seconds is None else min(machine.timeout_seconds, MAX_DURATION)
         self.deadline = self.started + limit
+        self.lanes: Lanes | None = None  # made by the first fork whose lanes can wait (see lanes.py)
 
     # --- events and time -------------------------------------------------------------------------
 
@@ -101,9 +104,45 @@ class Run:
     def wait_until(self, epoch_seconds: float) -> None:
         """Let time pass until an instant, stopping at the execution's deadline."""
         if epoch_seconds > self.deadline:
-            self.clock.sleep_until(self.deadline)
+            self._sleep_until(self.deadline)
             raise ExecutionTimedOut()
-        self.clock.sleep_until(epoch_seconds)
+        self._sleep_until(epoch_seconds)
+
+    def _sleep_until(self, epoch_seconds: float) -> None:
+        lanes = self.lanes
+        if lanes is None or not lanes.owns_current_thread():
+            self.clock.sleep_until(epoch_seconds)
+        else:
+            lanes.sleep_until(epoch_seconds)   # other lanes run meanwhile; the clock jumps when none can
+
+    def working(self, cancel: Callable[[], None] | None = None) -> Working:
+        """``with run.working():`` around real work (a task, a task token): other lanes run meanwhile,
+        and the work advances a virtual clock by its real duration (overlapping work overlaps)."""
+        return Working(self, cancel)
+
+    def fork(self, job: Callable[[int, Any], Any], items: list, limit: int, can_wait: bool,
+             stop: Callable[[int, BaseException], bool]) -> tuple[list[Any], int | None, int | None]:
+        """Run ``job(index, item)`` for every item side by side (see Lanes.fork for what comes back).
+
+        Jobs that can never wait (no Task, Wait or back-off anywhere in them) would not overlap
+        anyway: they run one after another in this thread, in the order lanes would have run them.
+        """
+        if can_wait:
+            if self.lanes is None:
+                self.lanes = Lanes(self.clock)
+            if self.lanes.owns_current_thread():
+                return self.lanes.fork(job, items, limit, stop)
+        outcomes: list[Any] = [NOT_STARTED] * len(items)
+        last = None
+        for index, item in enumerate(items):
+            try:
+                outcomes[index] = job(index, item)
+            except (StateFailure, ExecutionTimedOut) as error:
+                outcomes[index] = error
+                if stop(index, error):
+                    return outcomes, index, index
+            last = index
+        return outcomes, None, last
 
     def state_context(self, name: str, retry_count: int | None = None) -> dict:
         """The context object (``$$``) as a state sees it on entry."""
@@ -154,6 +193,37 @@ class Run:
         scope.prev = history.add(state.exited_type, scope.prev, details)
         scope.last_out, scope.last_text = out, out_text
         return nxt, out
+
+
+class Working:
+    """Real work in a lane: gives the baton up meanwhile, then brings the virtual clock up to date.
+
+    Only noticeable durations count, so instant local work does not blur the exact times of waits and
+    back-off. A lane aborted meanwhile raises LaneAborted on the way out and leaves the clock alone.
+    """
+
+    __slots__ = ("_cancel", "_clock_from", "_lanes", "_real_from", "_run")
+
+    def __init__(self, run: Run, cancel: Callable[[], None] | None) -> None:
+        self._run = run
+        self._cancel = cancel
+        self._lanes: Lanes | None = None
+
+    def __enter__(self) -> None:
+        run = self._run
+        self._real_from, self._clock_from = time.monotonic(), run.clock.now()
+        lanes = run.lanes
+        if lanes is not None and lanes.owns_current_thread():
+            self._lanes = lanes
+            lanes.begin_work(self._cancel)
+
+    def __exit__(self, *exc: object) -> None:
+        if self._lanes is not None:
+            self._lanes.end_work()
+        clock = self._run.clock
+        lag = (time.monotonic() - self._real_from) - (clock.now() - self._clock_from)
+        if lag >= 0.05:
+            clock.sleep(lag)
 
 
 def execute(

@@ -20,6 +20,7 @@ from .errors import (
     StateFailure,
 )
 from .history import History
+from .lanes import ABORTED
 from .payload import (
     compile_jsonata_template,
     compile_jsonpath_template,
@@ -28,6 +29,9 @@ from .payload import (
 )
 from .states import Frame, RecoverableState, Scope, child_variables, number_from_path
 from .tasks import TaskCall, TaskFailed
+
+# Iterations one Map runs at once when MaxConcurrency allows more (AWS: 40 for an inline Map).
+LANE_LIMIT = 40
 
 
 class MapState(RecoverableState):
@@ -153,7 +157,7 @@ class MapState(RecoverableState):
             effective = self.apply_input_path(raw, scope)
             binding = None
             data = effective
-        self._resolve(self.max_concurrency, "MaxConcurrency", "integer", data, scope)
+        concurrency = self._resolve(self.max_concurrency, "MaxConcurrency", "integer", data, scope) or 0
         count = self._resolve(self.tolerated_count, "ToleratedFailureCount", "integer", data, scope)
         if count is not None and count < 0:
             raise FieldFailure(RUNTIME, "ToleratedFailureCount cannot be negative.")
@@ -171,7 +175,7 @@ class MapState(RecoverableState):
         children: list[ChildExecution] = []
         if self.distributed:   # kept with the run (filled as items finish) so failures reach the parent's record
             run.map_runs.append((map_run_arn, self._child_machine(run), children))
-        results = self._iterate(run, inputs, scope, count, percentage, children)
+        results = self._iterate(run, inputs, scope, count, percentage, children, concurrency)
         if self.writer is not None:
             results = self._write(run, scope, data, map_run_arn or "", results, children)
         if self.distributed:
@@ -243,54 +247,86 @@ class MapState(RecoverableState):
         return out
 
     def _iterate(self, run: Any, inputs: list, scope: Scope, count: int | None, percentage: float | None,
-                 children: list) -> list:
-        results: list = []
-        failures: list = []
+                 children: list, concurrency: int) -> list:
+        # Iterations run side by side, at most MaxConcurrency at once (0: as many as AWS would, 40
+        # inline; locally distributed runs are held to the same number of lanes).
+        limit = min(concurrency, LANE_LIMIT) if concurrency else LANE_LIMIT
+        total = len(inputs)
+        if self.distributed:
+            return self._children(run, inputs, scope, count, percentage, children, limit)
         processor = self.processor
         name = self.name
         fork = scope.prev  # every iteration's first event follows MapStateStarted, as iterations run side by side
-        for index, item in enumerate(inputs):
-            if self.distributed:
-                # Each item is a child execution with its own history, as on AWS.
-                lane = Scope(child_variables(scope.variables, processor), 0, History(run.clock, None))
-                started = run.clock.now()
-                try:
-                    out = run.run_program(processor, item, lane)
-                except StateFailure as f:
-                    failures.append((index, item, f))
-                    out = _error_output(f)
-                    children.append(ChildExecution(item, None, f, started, run.clock.now()))
-                else:
-                    children.append(ChildExecution(item, out, None, started, run.clock.now()))
-                results.append(out)
-                continue
-            lane = Scope(child_variables(scope.variables, processor), fork, scope.history)
+        lanes: list[Scope | None] = [None] * total
+
+        def iteration(index: int, item: Any) -> Any:
+            lane = lanes[index] = Scope(child_variables(scope.variables, processor), fork, scope.history)
             run.event(lane, "MapIterationStarted", {"name": name, "index": index})
             try:
                 out = run.run_program(processor, item, lane)
             except StateFailure:
                 run.event(lane, "MapIterationFailed", {"name": name, "index": index})
-                scope.prev = lane.prev
-                run.event(scope, "MapStateFailed")
                 raise
             run.event(lane, "MapIterationSucceeded", {"name": name, "index": index})
-            scope.prev = lane.prev
-            results.append(out)
-        if failures:
-            total = len(inputs)
-            tolerated = False
-            if count is not None and len(failures) <= count:
-                tolerated = True
-            if percentage is not None and total and len(failures) * 100.0 / total <= percentage:
-                tolerated = True
-            if not tolerated:
-                run.event(scope, "MapRunFailed", {"error": EXCEEDED_TOLERATED_FAILURE,
-                                                  "cause": "The specified tolerance threshold was exceeded"})
-                run.event(scope, "MapStateFailed")
-                if count is None and percentage is None:
-                    raise failures[0][2]
-                raise StateFailure(EXCEEDED_TOLERATED_FAILURE, "The specified tolerance threshold was exceeded")
-        return results
+            return out
+
+        outcomes, failed, last = run.fork(iteration, inputs, limit, processor.can_wait, _always)
+        if failed is not None:
+            error = outcomes[failed]
+            if not isinstance(error, StateFailure):   # the execution timed out: no state failed
+                raise error
+            # The first failed iteration fails the Map; those still running are aborted, as on AWS.
+            for index, outcome in enumerate(outcomes):
+                lane = lanes[index]
+                if outcome is ABORTED and lane is not None:
+                    run.event(lane, "MapIterationAborted", {"name": name, "index": index})
+            scope.prev = lanes[failed].prev
+            run.event(scope, "MapStateFailed")
+            raise error
+        if last is not None:
+            scope.prev = lanes[last].prev
+        return outcomes
+
+    def _children(self, run: Any, inputs: list, scope: Scope, count: int | None, percentage: float | None,
+                  children: list, limit: int) -> list:
+        """A distributed map's child executions, each with its own history, failing past the tolerance."""
+        processor = self.processor
+        total = len(inputs)
+        records: list[ChildExecution | None] = [None] * total
+
+        def child(index: int, item: Any) -> Any:
+            lane = Scope(child_variables(scope.variables, processor), 0, History(run.clock, None))
+            started = run.clock.now()
+            try:
+                out = run.run_program(processor, item, lane)
+            except StateFailure as f:
+                records[index] = ChildExecution(item, None, f, started, run.clock.now())
+                raise
+            records[index] = ChildExecution(item, out, None, started, run.clock.now())
+            return out
+
+        failures = 0
+
+        def intolerable(index: int, error: BaseException) -> bool:
+            nonlocal failures
+            if not isinstance(error, StateFailure):
+                return True
+            failures += 1
+            return not _tolerated(failures, total, count, percentage)
+
+        outcomes, stopped, _ = run.fork(child, inputs, limit, processor.can_wait, intolerable)
+        children.extend(record for record in records if record is not None)
+        if stopped is not None:
+            error = outcomes[stopped]
+            if not isinstance(error, StateFailure):
+                raise error
+            run.event(scope, "MapRunFailed", {"error": EXCEEDED_TOLERATED_FAILURE,
+                                              "cause": "The specified tolerance threshold was exceeded"})
+            run.event(scope, "MapStateFailed")
+            if count is None and percentage is None:
+                raise error
+            raise StateFailure(EXCEEDED_TOLERATED_FAILURE, "The specified tolerance threshold was exceeded")
+        return [_error_output(outcome) if isinstance(outcome, StateFailure) else outcome for outcome in outcomes]
 
     # --- ItemReader / ResultWriter (through the dispatcher, as the service calls AWS makes) -----
 
@@ -298,7 +334,8 @@ class MapState(RecoverableState):
         call = TaskCall(state_name=self.name, resource=resource, arguments=arguments, timeout_seconds=None,
                         heartbeat_seconds=None, task_token=None, credentials=None, context=scope.context)
         try:
-            return run.dispatcher.run_task(call)
+            with run.working():
+                return run.dispatcher.run_task(call)
         except TaskFailed as f:
             raise StateFailure(error, f"{f.error}: {f.cause}" if f.cause else f.error) from None
         except Exception as exc:  # noqa: BLE001 — a dispatcher bug must stay a state failure
@@ -403,6 +440,17 @@ class ChildExecution:
             "StopDate": iso(self.stopped),
         })
         return entry
+
+
+def _tolerated(failures: int, total: int, count: int | None, percentage: float | None) -> bool:
+    """Whether a distributed map's failed children are within ToleratedFailureCount/Percentage."""
+    if count is not None and failures <= count:
+        return True
+    return percentage is not None and total > 0 and failures * 100.0 / total <= percentage
+
+
+def _always(index: int, error: BaseException) -> bool:
+    return True
 
 
 def _transform(outputs: list, transformation: str) -> list:

@@ -22,22 +22,32 @@ class ParallelState(RecoverableState):
         if not isinstance(branches, list) or not branches:
             raise DefinitionError("'Branches' must be a non-empty array", name, "Branches")
         self.branches = [compile_program(b, query_language, name) for b in branches]
+        self.can_wait = any(branch.can_wait for branch in self.branches)
 
     def attempt(self, run: Any, raw: Any, scope: Scope, entered: int, retry_count: int) -> Any:
         effective = self.effective_input(raw, scope)
         fork = run.event(scope, "ParallelStateStarted")  # every branch's first event follows this one
-        outputs = []
-        for branch in self.branches:
-            lane = Scope(child_variables(scope.variables, branch), fork, scope.history)
-            try:
-                outputs.append(run.run_program(branch, effective, lane))
-            except StateFailure:
-                scope.prev = lane.prev
-                run.event(scope, "ParallelStateFailed")
-                raise
-            scope.prev = lane.prev
+        lanes = [Scope(child_variables(scope.variables, branch), fork, scope.history) for branch in self.branches]
+        def branch(index: int, program: Any) -> Any:
+            return run.run_program(program, effective, lanes[index])
+
+        # Branches run side by side; the first to fail fails the state and the others are stopped.
+        outcomes, failed, last = run.fork(branch, self.branches, 0, self.can_wait, _always)
+        if failed is not None:
+            error = outcomes[failed]
+            if not isinstance(error, StateFailure):   # the execution timed out: no state failed
+                raise error
+            scope.prev = lanes[failed].prev
+            run.event(scope, "ParallelStateFailed")
+            raise error
+        if last is not None:
+            scope.prev = lanes[last].prev
         run.event(scope, "ParallelStateSucceeded")
-        return outputs
+        return outcomes
 
     def failed_event(self, run: Any, scope: Scope, error: str | None, cause: str | None) -> None:
         run.event(scope, "ParallelStateFailed")
+
+
+def _always(index: int, error: BaseException) -> bool:
+    return True

@@ -1,7 +1,6 @@
 """The Task state: hands the work to the dispatcher, waits for a task token when asked."""
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from . import expressions, jsonpath, tokens
@@ -149,22 +148,16 @@ class TaskState(RecoverableState):
         )
         started = run.clock.now()
         try:
-            real_from = time.monotonic()
-            try:
+            with run.working():
                 result = run.dispatcher.run_task(call)
-            finally:
-                _catch_up(run.clock, real_from, started)
             if token is not None:
                 run.event(scope, "TaskSubmitted", {
                     "resourceType": self.resource_type, "resource": self.resource_name,
                     "output": dumps(result), "outputDetails": _NOT_TRUNCATED,
                 })
                 remaining = None if timeout is None else max(0.0, timeout - (run.clock.now() - started))
-                waited_from, clock_from = time.monotonic(), run.clock.now()
-                try:
+                with run.working(cancel=lambda: _abandon(token)):
                     failed, output, error, cause = tokens.wait(token, remaining, heartbeat)
-                finally:
-                    _catch_up(run.clock, waited_from, clock_from)
                 if failed:
                     raise TaskFailed(error or "", cause)
                 result = output
@@ -218,14 +211,12 @@ class TaskState(RecoverableState):
         run.event(scope, "LambdaFunctionTimedOut" if self.legacy_lambda else "TaskTimedOut", details)
 
 
-def _catch_up(clock: Any, real_from: float, clock_from: float) -> None:
-    """Work done in real time (a handler, a human answering a token) shows in a virtual clock's history.
-
-    Only noticeable durations count, so instant local work does not blur the exact times of waits/back-off.
-    """
-    lag = (time.monotonic() - real_from) - (clock.now() - clock_from)
-    if lag >= 0.05:
-        clock.sleep(lag)
+def _abandon(token: str) -> None:
+    """End the wait for a token whose lane was aborted (a sibling failed); nobody reads the answer."""
+    try:
+        tokens.send_task_failure(token, "States.Aborted", None)
+    except tokens.InvalidToken:
+        pass
 
 
 def _maybe_json(text: str) -> Any:

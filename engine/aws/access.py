@@ -3,12 +3,14 @@ against the compiled IAM policy of the role it runs as, and refused with AWS's A
 
 Who is calling is said where the work starts, never guessed from the call:
 
-    with acting_as(function.arn):               # LambdaRunner, around a handler
+    with acting_as(function.arn):               # LambdaRunner, around each call a handler's worker makes
     with acting_as(machine_arn, execution):     # LocalDispatcher, around a Task (service calls, invokes)
     with acting_as(job["RoleArn"], "SageMaker"): # a local SageMaker job, around the work it does as its role
 
-A thread a handler starts (boto3's S3 transfer manager does) is still the function: the runner sets
-AWS_LAMBDA_FUNCTION_NAME while a handler runs, as Lambda does. Calls with no caller — the engine's own
+Handlers run in worker processes (engine/lambdas.py): every call one makes, from any thread it starts
+(boto3's S3 transfer manager does), comes back to the engine and is judged as that function — calls
+sent as HTTP are checked first (a "check" message), those of services with local providers through
+boto3 here. Calls with no caller — the engine's own
 (provisioning, loading and saving state, `--file` uploads) — are not checked. The policies are those of
 the compiled template (build/template.yaml), intrinsics resolved to local names (engine/app.py), and
 decided by the one evaluator, engine/iam_eval.py.

@@ -91,12 +91,18 @@ def test_published_samples_without_service_calls_run_to_the_end_they_describe():
                                     if "stateEnteredEventDetails" in e][-1]
     assert list(routed.values()) == ["NEXT_STATE_ONE", "NEXT_STATE_TWO", "NEXT_STATE_TWO", "DEFAULT_STATE"]
     # The either-or sample polls in two branches until one reports completion; the catcher routes on
-    # which branch failed first. (With neither process completing, AWS ends it through the third
-    # branch's 15 s timeout; the engine runs branches one after another, so that case is not run here.)
+    # which branch failed first. With neither process completing, the third branch's 15 s timeout
+    # fails the Parallel while the others still poll (they are stopped), as AWS ends it.
     either_or = (HERE / "workflows-collection/either-or-parallel-pattern__statemachine__statemachine.asl.json")
-    result = execute(either_or.read_text(), json.dumps({"Process1ToComplete": True}))
-    assert result.status == "SUCCEEDED"
-    assert json.loads(result.output)["Error"] == "States.FauxFailure1"
+    for data, error, last in (({"Process1ToComplete": True}, "States.FauxFailure1", "Next Step If Process1 Completes"),
+                              ({"Process2ToComplete": True}, "States.FauxFailure2", "Next Step if Process 2 Completes"),
+                              ({}, "States.RanOutOfTime", "Next Step if Process Ran out of time")):
+        result = execute(either_or.read_text(), json.dumps(data))
+        assert result.status == "SUCCEEDED"
+        assert json.loads(result.output)["Error"] == error
+        assert [e["stateEnteredEventDetails"]["name"] for e in result.history
+                if "stateEnteredEventDetails" in e][-1] == last
+    assert result.stop_date - result.start_date == 15
 
 
 @pytest.mark.skipif(not CONFORMANCE.is_file(), reason="the AWS-recorded corpus is only on the project's machines")

@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextvars
 import copy
 import importlib
+import os
 import threading
 import uuid
 from collections.abc import Callable
@@ -50,6 +51,17 @@ PROVIDER_MODULES: dict[str, tuple[str, ...]] = {
                   "engine.aws.providers.sagemaker_registry"),
     "sagemaker-runtime": ("engine.aws.providers.sagemaker_hosting",),
 }
+
+# The Lambda function on whose behalf a call is answered: set by the Lambda runner (engine/lambdas.py)
+# while it answers a call from that function's worker process; None for the engine's own calls.
+calling_function: contextvars.ContextVar[str | None] = contextvars.ContextVar("stepsmith_calling_function",
+                                                                              default=None)
+
+
+def function_calling() -> str | None:
+    """The name of the Lambda function making the call in progress, if a function makes it."""
+    return calling_function.get() or os.environ.get("AWS_LAMBDA_FUNCTION_NAME")
+
 
 _registry: dict[tuple[str, str], Provider] = {}
 _loaded_services: set[str] = set()

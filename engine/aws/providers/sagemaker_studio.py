@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import html
-import os
 import re
 import secrets
 import threading
@@ -20,7 +19,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from engine.aws.providers import ServiceError, register
+from engine.aws.providers import ServiceError, function_calling, register
 from engine.iam_eval import PolicyError, evaluate
 
 if TYPE_CHECKING:
@@ -105,8 +104,8 @@ def current_caller(aws: LocalAWS) -> Caller | None:
     """The caller of the SageMaker call in progress: set by `calling_as`, else the running function."""
     caller = _caller.get()
     if caller is None:
-        # The local Lambda runner sets the function's name in the environment while it runs, as Lambda does.
-        caller = _studio(aws).callers.get(os.environ.get("AWS_LAMBDA_FUNCTION_NAME", ""))
+        # The local Lambda runner says which function's worker made the call.
+        caller = _studio(aws).callers.get(function_calling() or "")
     return caller
 
 
