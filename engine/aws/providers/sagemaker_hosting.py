@@ -35,15 +35,14 @@ from botocore.response import StreamingBody
 from engine.aws.access import acting_as
 from engine.aws.providers import ServiceError, called_by_state_machine, register
 from engine.aws.providers.sagemaker_data import DataError, extract_tar, read_object, split_uri
-from engine.aws.providers.sagemaker_images import ImageError, image_python, local_image
+from engine.aws.providers.sagemaker_images import ImageError, image_python
 from engine.aws.providers.sagemaker_state import (
     Records,
-    app_images,
     check_name,
+    image_of,
     log_path,
     now,
     process_alive,
-    project_root,
     timestamp,
 )
 
@@ -85,7 +84,7 @@ def create_model(params: dict, aws: LocalAWS) -> dict:
     if not container or not container.get("Image"):
         raise ServiceError("ValidationException", "PrimaryContainer.Image is required")
     try:
-        local_image(container["Image"], project_root(aws), app_images(aws))
+        image_of(aws, container["Image"])
     except ImageError as error:
         raise ServiceError("ValidationException", f"Requested image {container['Image']} not found: {error}") \
             from None
@@ -198,7 +197,7 @@ def prepare_server(aws: LocalAWS, model_name: str, folder: Path, log: Path) -> t
     if model is None:
         raise DataError(f"the model {model_name} no longer exists")
     container = model["PrimaryContainer"]
-    image = local_image(container["Image"], project_root(aws), app_images(aws))
+    image = image_of(aws, container["Image"])
     environment = image_python(image, log=log)
     root = folder / "opt" / "ml"
     shutil.rmtree(root, ignore_errors=True)
@@ -624,7 +623,7 @@ def _restart(aws: LocalAWS, endpoint: str, variant_name: str, variant: dict) -> 
         if current.get("pid") != variant.get("pid") or server_state(current)[0] == "Waiting":
             return current            # another caller restarted it already
         model = _models(aws).get(current["model"]) or {}
-        image = local_image(model.get("PrimaryContainer", {}).get("Image", ""), project_root(aws), app_images(aws))
+        image = image_of(aws, model.get("PrimaryContainer", {}).get("Image", ""))
         python = image_python(image).python
         env = {str(k): str(v) for k, v in (model.get("PrimaryContainer", {}).get("Environment") or {}).items()}
         plan = ServerPlan(Path(current["marker"]), Path(current["status_file"]), Path(current["log"]))

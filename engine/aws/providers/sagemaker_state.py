@@ -26,6 +26,7 @@ from engine.aws.providers import ServiceError
 
 if TYPE_CHECKING:
     from engine.aws import LocalAWS
+    from engine.aws.providers.sagemaker_images import LocalImage
 
 NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
 LOG_GROUPS = {"training-jobs": "TrainingJobs", "endpoints": "Endpoints", "transform-jobs": "TransformJobs"}
@@ -43,9 +44,12 @@ def project_root(aws: LocalAWS) -> Path:
     return aws.app.root if aws.app is not None else aws.state_dir.parent
 
 
-def app_images(aws: LocalAWS) -> dict[str, Path]:
-    """The compiled template's image repositories (URI → images/<name>/), for names CloudFormation generates."""
-    return dict(getattr(aws.app, "images", {}) or {}) if aws.app is not None else {}
+def image_of(aws: LocalAWS, uri: str) -> LocalImage:
+    """The local image an image URI names: the stack's own ECR repositories (names CloudFormation generates)
+    through the compiled template, any other by name under the project's images/."""
+    from engine.aws.providers.sagemaker_images import local_image
+
+    return local_image(uri, project_root(aws), dict(aws.app.images) if aws.app is not None else {})
 
 
 def check_name(name: Any, field: str) -> str:

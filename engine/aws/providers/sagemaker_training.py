@@ -36,15 +36,14 @@ from engine.aws.providers.sagemaker_data import (
     split_uri,
     upload_folder_as_tar,
 )
-from engine.aws.providers.sagemaker_images import ImageError, image_python, local_image
+from engine.aws.providers.sagemaker_images import ImageError, image_python
 from engine.aws.providers.sagemaker_state import (
     Records,
-    app_images,
     check_name,
+    image_of,
     log_path,
     now,
     process_alive,
-    project_root,
     timestamp,
 )
 
@@ -304,7 +303,7 @@ class _TrainingRun:
     def _train(self) -> None:
         record = self.jobs.get(self.name)
         assert record is not None
-        image = local_image(record["AlgorithmSpecification"]["TrainingImage"], project_root(self.aws), app_images(self.aws))
+        image = image_of(self.aws, record["AlgorithmSpecification"]["TrainingImage"])
         environment = image_python(image, log=self.log)
         if environment.build_seconds:
             self._write_log(f"[stepsmith] built the environment of image {image.name} in "
