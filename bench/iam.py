@@ -19,14 +19,7 @@ sys.path.insert(0, str(ROOT))
 
 FIXTURE = ROOT / "tests" / "engine" / "runtime" / "fixtures" / "app"
 
-
-def mean_seconds(fn, n: int) -> float:
-    samples = []
-    for _ in range(n):
-        started = time.perf_counter()
-        fn()
-        samples.append(time.perf_counter() - started)
-    return statistics.mean(samples)
+from runtime import mean_seconds  # bench/runtime.py: this folder is on sys.path when a benchmark runs
 
 
 def interleaved(app, n: int) -> dict[str, float]:
