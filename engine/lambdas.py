@@ -305,11 +305,8 @@ def _check_call(service: str, prefix: str, operation: str, params: dict, _region
                                       aws.region, aws.account)
     if refusal is None:
         return ("ok",)
-    request_id = str(uuid.uuid4())
-    parsed = {"Error": {"Code": refusal.code, "Message": refusal.message}, "message": refusal.message,
-              "ResponseMetadata": {"RequestId": request_id, "HTTPStatusCode": refusal.status,
-                                   "HTTPHeaders": {"x-amzn-requestid": request_id}, "RetryAttempts": 0}}
-    return ("refused", refusal.status, parsed)
+    return ("refused", *providers.error_answer(providers.ServiceError(refusal.code, refusal.message,
+                                                                      refusal.status)))
 
 
 def _http_call(method: str, url: str, headers: list, body: bytes | None) -> tuple:

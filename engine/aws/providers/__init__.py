@@ -145,26 +145,36 @@ def _answer(model: Any, context: dict, **_: Any) -> tuple[AWSResponse, dict] | N
     fn = provider_for(service, model.name)
     if fn is None and refusal is None:
         return None
-    request_id = str(uuid.uuid4())
-    headers: dict = {}
     try:
         if refusal is not None:
             raise ServiceError(refusal.code, refusal.message, refusal.status)
         parsed = dict(fn(params, aws) or {})
         headers = dict((parsed.pop("ResponseMetadata", None) or {}).get("HTTPHeaders") or {})
-        status = 200
+        status, parsed = with_metadata(200, parsed, headers)
     except ServiceError as error:
-        status = error.status
-        parsed = {"Error": {"Code": error.code, "Message": error.message}, **error.fields}
-        if error.message:
-            parsed["message"] = error.message
+        status, parsed = error_answer(error)
+    request_id = parsed["ResponseMetadata"]["RequestId"]
+    return AWSResponse("https://stepsmith.local/", status, {"x-amzn-requestid": request_id}, None), parsed
+
+
+def error_answer(error: ServiceError) -> tuple[int, dict]:
+    """(status, parsed response) as botocore receives a service error: what callers catch as ClientError."""
+    parsed = {"Error": {"Code": error.code, "Message": error.message}, **error.fields}
+    if error.message:
+        parsed["message"] = error.message
+    return with_metadata(error.status, parsed)
+
+
+def with_metadata(status: int, parsed: dict, headers: dict | None = None) -> tuple[int, dict]:
+    """`parsed` with the ResponseMetadata a real answer carries (a fresh request id)."""
+    request_id = str(uuid.uuid4())
     parsed["ResponseMetadata"] = {
         "RequestId": request_id,
         "HTTPStatusCode": status,
-        "HTTPHeaders": {**headers, "x-amzn-requestid": request_id},
+        "HTTPHeaders": {**(headers or {}), "x-amzn-requestid": request_id},
         "RetryAttempts": 0,
     }
-    return AWSResponse("https://stepsmith.local/", status, {"x-amzn-requestid": request_id}, None), parsed
+    return status, parsed
 
 
 # Registered once, at import, into every botocore session created afterwards (moto does the same for
