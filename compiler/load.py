@@ -200,6 +200,9 @@ class _Builder:
     def parameter(self, name: str, spec: dict[str, Any]) -> Parameter:
         return Parameter(name=name, type=spec.get("type", "String"), default=spec.get("default"),
                          description=spec.get("description"), allowed_values=spec.get("allowed_values"),
+                         allowed_pattern=spec.get("allowed_pattern"), min_value=spec.get("min_value"),
+                         max_value=spec.get("max_value"), min_length=spec.get("min_length"),
+                         max_length=spec.get("max_length"), constraint_description=spec.get("constraint_description"),
                          **self.located(("parameters", name)))
 
     def resource(self, name: str, spec: dict[str, Any]) -> Resource:

@@ -111,6 +111,13 @@ class Parameter(Located):
     default: Any = None  # None: no default (deploy must supply it)
     description: str | None = None
     allowed_values: list[Any] | None = None
+    # CloudFormation's other constraints, enforced by CloudFormation on deploy and by run/serve locally.
+    allowed_pattern: str | None = None
+    min_value: float | None = None
+    max_value: float | None = None
+    min_length: int | None = None
+    max_length: int | None = None
+    constraint_description: str | None = None
     place: SourcePlace
     places: dict[KeyPath, SourcePlace] = field(default_factory=dict, repr=False, compare=False)
 

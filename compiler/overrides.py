@@ -31,11 +31,12 @@ def check_parameter_values(parameters: dict[str, Any], overrides: dict[str, str]
     for name, value in overrides.items():
         spec = parameters.get(name)
         if isinstance(spec, dict):
-            problems.extend(_check_value(name, spec, str(value)))
+            problems.extend(check_value(name, spec, str(value)))
     return problems
 
 
-def _check_value(name: str, spec: dict, value: str) -> list[str]:
+def check_value(name: str, spec: dict, value: str) -> list[str]:
+    """The problems CloudFormation reports for `value` of the template parameter `spec` (none: it is fine)."""
     kind = str(spec.get("Type", "String"))
     listed = kind.startswith("List<") or kind == "CommaDelimitedList"
     members = [member.strip() for member in value.split(",")] if listed else [value]

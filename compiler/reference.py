@@ -69,6 +69,8 @@ def render() -> str:
            (f"{schema['description']} Point your editor at the schema for completion: "
            "`# yaml-language-server: $schema=../compiler/schema.json`."), "",
            "### Top level", "", *_table(schema, schema), ""]
+    out += ["### `parameters.<Name>`", "", defs["parameter"]["description"], "", *_table(schema, defs["parameter"]),
+            ""]
     out += ["### `resources.<name>`", "", defs["resource"]["description"], "", *_table(schema, defs["resource"]),
             "", "### `functions`", "", defs["functions"]["description"], "", *_table(schema, defs["functions"]),
             "", "### `trigger`", "", defs["trigger"]["description"], ""]

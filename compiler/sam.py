@@ -105,6 +105,26 @@ def _role(service: str | list[str], statements: list[iam.Statement], description
     return role
 
 
+# A parameter's constraint fields and their CloudFormation names, in the order the template lists them.
+PARAMETER_CONSTRAINTS = (("allowed_values", "AllowedValues"), ("allowed_pattern", "AllowedPattern"),
+                         ("min_value", "MinValue"), ("max_value", "MaxValue"), ("min_length", "MinLength"),
+                         ("max_length", "MaxLength"), ("constraint_description", "ConstraintDescription"))
+
+
+def parameter_spec(parameter: Parameter) -> dict[str, Any]:
+    """A parameter as the template's `Parameters` section declares it."""
+    spec: dict[str, Any] = {"Type": parameter.type}
+    if parameter.default is not None:
+        spec["Default"] = parameter.default
+    if parameter.description:
+        spec["Description"] = parameter.description
+    for field, key in PARAMETER_CONSTRAINTS:
+        value = getattr(parameter, field)
+        if value is not None and value != []:
+            spec[key] = value
+    return spec
+
+
 class SAMTemplateGenerator:
     """Turns workflows into SAM resources; each model type has its own `_generate_*` method."""
 
@@ -193,13 +213,7 @@ class SAMTemplateGenerator:
                 self._generate_api_trigger(workflow, trigger)
 
     def _generate_parameter(self, parameter: Parameter) -> None:
-        spec: dict[str, Any] = {"Type": parameter.type}
-        if parameter.default is not None:
-            spec["Default"] = parameter.default
-        if parameter.description:
-            spec["Description"] = parameter.description
-        if parameter.allowed_values:
-            spec["AllowedValues"] = parameter.allowed_values
+        spec = parameter_spec(parameter)
         existing = self.parameters.get(parameter.name)
         if existing is not None and existing != spec:
             self.errors.append(SpecError(parameter.place, f"parameter {parameter.name} is declared differently "

@@ -374,6 +374,7 @@ class _Checker:
         if not _NAME.match(workflow.name):
             self.error(workflow.where("name"), f"workflow name '{workflow.name}' is not kebab-case",
                        "rename the file or set `name:` like face-blur")
+        self.check_parameters()
         self.check_resources()
         self.check_triggers()
         self.check_references()
@@ -389,7 +390,54 @@ class _Checker:
             self.check_step(step)
         return self.errors
 
-    # resources and triggers
+    # parameters, resources and triggers
+
+    def check_parameters(self) -> None:
+        """Each constraint fits the parameter's type, and the default satisfies them (CloudFormation refuses
+        a stack whose default breaks its own constraints, and run/serve use the default)."""
+        from compiler.overrides import check_value
+        from compiler.sam import parameter_spec
+
+        for parameter in self.workflow.parameters.values():
+            numeric = parameter.type in ("Number", "List<Number>")
+            text = parameter.type == "String" or parameter.type.startswith("AWS::") or \
+                parameter.type in ("CommaDelimitedList",) or parameter.type.startswith("List<") and not numeric
+            for key, applies, kind in (("min_value", numeric, "Number"), ("max_value", numeric, "Number"),
+                                       ("min_length", text, "String"), ("max_length", text, "String"),
+                                       ("allowed_pattern", text, "String")):
+                if getattr(parameter, key) is not None and not applies:
+                    self.error(parameter.where(key), f"`{key}` applies to {kind} parameters, not {parameter.type}",
+                               "remove it, or change the parameter's type")
+            for low, high in (("min_value", "max_value"), ("min_length", "max_length")):
+                if None not in (getattr(parameter, low), getattr(parameter, high)) and \
+                        getattr(parameter, low) > getattr(parameter, high):
+                    self.error(parameter.where(low), f"{low} {getattr(parameter, low)} is greater than {high} "
+                               f"{getattr(parameter, high)}", "no value could satisfy both")
+            if parameter.allowed_pattern is not None:
+                try:
+                    re.compile(parameter.allowed_pattern)
+                except re.error as exc:
+                    self.error(parameter.where("allowed_pattern"), f"allowed_pattern is not a regular "
+                               f"expression: {exc}", "CloudFormation matches it against the whole value")
+                    continue
+            if numeric:
+                for index, value in enumerate(parameter.allowed_values or []):
+                    if not _is_number(value):
+                        self.error(parameter.where("allowed_values", index), f"{parameter.type} parameter "
+                                   f"{parameter.name} allows {json.dumps(value)}, which is not a number")
+            if parameter.default is None:
+                continue
+            if parameter.type == "Number" and not _is_number(parameter.default):
+                self.error(parameter.where("default"), f"the default of Number parameter {parameter.name} is "
+                           f"{json.dumps(parameter.default)}, not a number",
+                           "give a number, or declare the parameter as type: String")
+                continue
+            default = parameter.default
+            if isinstance(default, bool):
+                default = "true" if default else "false"
+            for problem in check_value(parameter.name, parameter_spec(parameter), str(default)):
+                self.error(parameter.where("default"), f"the default breaks the parameter's own constraints: "
+                           f"{problem}", "CloudFormation refuses the stack; change the default or the constraint")
 
     def resource(self, name: str, place: SourcePlace, types: tuple[str, ...] | None = None) -> None:
         resources = self.workflow.resources
@@ -1106,6 +1154,19 @@ class _Checker:
             self.resource(step.writer.bucket, step.writer.where("bucket"), ("bucket",))
 
 
+def _is_number(value: Any) -> bool:
+    """A number, or text CloudFormation reads as one (parameter values are strings)."""
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, (int, float)):
+        return True
+    try:
+        float(str(value))
+    except ValueError:
+        return False
+    return True
+
+
 def _handler_problem(source: Path, function: str) -> tuple[str, str | None] | None:
     """Why `function` in `source` is not a Lambda handler, or None if it is one."""
     tree = _parse_python(source)
@@ -1223,7 +1284,8 @@ def _resource_conflicts(workflows: list[Workflow]) -> list[SpecError]:
 
 _RESOURCE_FIELDS = ("type", "key", "ttl", "value", "service", "reads", "writes", "external", "endpoints",
                     "policies", "images")
-_PARAMETER_FIELDS = ("type", "default", "allowed_values", "description")
+_PARAMETER_FIELDS = ("type", "default", "allowed_values", "description", "allowed_pattern", "min_value", "max_value",
+                     "min_length", "max_length", "constraint_description")
 
 
 def _differences(here: Any, there: Any, fields: tuple[str, ...]) -> str:
