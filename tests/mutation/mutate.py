@@ -23,16 +23,19 @@ ROOT = Path(__file__).resolve().parents[2]
 WORK = ROOT / "build" / "mutate"
 
 ASL = "tests/engine/asl"
+# The executions recorded on AWS (tests/conformance): AWS's own answer for every state type, cheap to run.
+AWS = "tests/conformance/test_aws_recorded.py"
 # Modules whose import builds tables by calling their own functions: imported again before each test.
 RELOADED = {"choice"}
 # module → (file to mutate, the test files that exercise it)
 MODULES: dict[str, tuple[str, list[str]]] = {
-    "choice": ("engine/asl/choice.py", [f"{ASL}/test_choice.py"]),
+    "choice": ("engine/asl/choice.py", [f"{ASL}/test_choice.py", AWS]),
     "retry": ("engine/asl/retry.py", [f"{ASL}/test_task.py", f"{ASL}/test_map_parallel.py"]),
     "payload": ("engine/asl/payload.py", [f"{ASL}/test_pass.py", f"{ASL}/test_task.py",
-                                          f"{ASL}/test_map_parallel.py", f"{ASL}/test_jsonata.py"]),
-    "jsonpath": ("engine/asl/jsonpath.py", [f"{ASL}/test_jsonpath.py"]),
-    "intrinsics": ("engine/asl/intrinsics.py", [f"{ASL}/test_intrinsics.py"]),
+                                          f"{ASL}/test_map_parallel.py", f"{ASL}/test_jsonata.py",
+                                          f"{ASL}/test_choice.py", f"{ASL}/test_templates.py", AWS]),
+    "jsonpath": ("engine/asl/jsonpath.py", [f"{ASL}/test_jsonpath.py", f"{ASL}/test_pass.py", AWS]),
+    "intrinsics": ("engine/asl/intrinsics.py", [f"{ASL}/test_intrinsics.py", AWS]),
     "iam": ("compiler/iam.py", ["tests/compiler/test_iam.py"]),
     "sam": ("compiler/sam.py", ["tests/compiler/test_sam.py"]),
     # Handlers are imported as Lambda does, from the function's code directory (`face_blur.tracks`),
@@ -81,7 +84,10 @@ def _scratch(name: str, target: str, tests: list[str]) -> Path:
         "pytest_add_cli_args_test_selection": tests,
         # One order, one process: a mutant's verdict must not depend on the seed or on a worker.
         "pytest_add_cli_args": ["-x", "--tb=no", "-p", "no:randomly", "-p", "no:cacheprovider", "-p", "fresh_caches"],
+        # A mutant that loops is cut off at 4 times its tests' measured time (plus 5 s), not mutmut's 15
+        # times: on 2 shared cores the default spends minutes on each looping mutant.
         "timeout_constant": 5.0,
+        "timeout_multiplier": 4.0,
     }
     lines = ["[tool.mutmut]"] + [f"{key} = {json.dumps(value)}" for key, value in config.items()]
     lines += ["", "[tool.pytest.ini_options]", 'testpaths = ["tests"]', 'addopts = "-q"', ""]

@@ -193,3 +193,115 @@ def test_any_text_either_compiles_or_is_rejected_and_never_crashes(text, data):
 ])
 def test_jayway_dot_bracket_and_unquoted_filter_words(path, data, expected):
     assert compile_path(path).get(data) == expected
+
+
+# Jayway's filter operators (its README: "in: left exists in right", "subsetof: left is a subset of
+# right", "anyof: left has an intersection with right", "noneof: … no intersection", "size: size of left
+# (array or string) should match right", "empty: left (array or string) should be empty", "contains: left
+# (array or string) should include right"). Item 3 lacks `n`: a comparison with a missing value holds only
+# for `!=`.
+SHOP = {"limit": 2, "ref": {"k": 1}, "a": [
+    {"id": 1, "n": 1, "s": "ab", "tags": ["x", "y"], "o": {"k": 1}, "f": True},
+    {"id": 2, "n": 2.5, "s": "b", "tags": [], "o": {"k": 2}, "f": 1},
+    {"id": 3, "s": "", "tags": ["z"], "o": {"k": 1, "j": 0}, "f": "1"},
+]}
+
+
+@pytest.mark.parametrize(("condition", "ids"), [
+    ("@.n < 2", [1]), ("@.n < 1", []), ("@.n <= 2.5", [1, 2]), ("@.n <= 0.5", []),
+    ("@.n > 1", [2]), ("@.n > 2.5", []), ("@.n >= 1", [1, 2]), ("@.n >= 2.5", [2]),
+    ("@.s < 'b'", [1, 3]), ("@.s <= 'b'", [1, 2, 3]), ("@.s > 'ab'", [2]), ("@.s >= 'ab'", [1, 2]),
+    ("@.s > 1", []), ("@.n < 'b'", []),                     # numbers and strings are never ordered
+    ("@.n == 2.5", [2]), ("@.n != 1", [2, 3]), ("@.n == $.limit", []), ("@.n < $.limit", [1]),
+    ("@.f == 1", [2, 3]), ("@.f == true", [1]), ("@.f != true", [2, 3]), ("@.s == 1", []),
+    ("@.n == '1'", [1]), ("@.n == '2.50'", [2]), ("@.n == 'one'", []),
+    ("@.tags == ['x', 'y']", [1]), ("@.tags == ['y', 'x']", []), ("@.tags == ['x']", []),
+    ("@.o == $.ref", [1]), ("@.tags == $.ref", []),
+    ("@.s =~ /a.*/", [1]), ("@.s =~ /A.*/", []), ("@.s =~ /A.*/i", [1]), ("@.s =~ /b/", [2]),
+    ("@.n =~ /1/", []),
+    ("@.n in [1, 3]", [1]), ("@.s in ['b', 'ab']", [1, 2]), ("@.n in $.limit", []),
+    ("@.n nin [1, 3]", [2]), ("@.s nin ['b']", [1, 3]), ("@.n nin $.limit", []),
+    ("@.tags subsetof ['x', 'y', 'z']", [1, 2, 3]), ("@.tags subsetof ['x']", [2]), ("@.s subsetof ['ab']", []),
+    ("@.tags anyof ['y', 'q']", [1]), ("@.tags anyof []", []), ("@.s anyof ['ab']", []),
+    ("@.tags noneof ['y']", [2, 3]), ("@.tags noneof ['x', 'z']", [2]), ("@.s noneof ['q']", []),
+    ("@.tags size 2", [1]), ("@.s size 1", [2]), ("@.o size 2", [3]), ("@.n size 1", []), ("@.s size 'x'", []),
+    ("@.tags empty true", [2]), ("@.s empty true", [3]), ("@.tags empty false", [1, 3]), ("@.n empty false", []),
+    ("@.tags contains 'x'", [1]), ("@.s contains 'a'", [1]), ("@.s contains 1", []), ("@.n contains 1", []),
+    ("@.n", [1, 2]), ("!(@.n)", [3]), ("!@.n", [3]),
+    ("@.n > 0 && @.s == 'b'", [2]), ("@.n == 1 || @.s == ''", [1, 3]),
+    ("@.n == 1 || @.n == 2.5 && @.s == 'x'", [1]), ("(@.n == 1 || @.n == 2.5) && @.s == 'b'", [2]),
+    ("@.s == \"ab\"", [1]), ("@.s == 'a\\'b'", []), ("@.missing == null", []), ("@.n != null", [1, 2, 3]),
+])
+def test_filter_operators_select_like_jayway(condition, ids):
+    assert compile_path(f"$.a[?({condition})].id").get(SHOP) == ids
+
+
+def test_a_filter_on_an_object_tests_the_object_itself():
+    data = {"o": {"n": 1}, "p": {"n": 2}, "x": 5}
+    assert compile_path("$.o[?(@.n == 1)]").get(data) == [{"n": 1}]
+    assert compile_path("$.p[?(@.n == 1)]").get(data) == []
+    assert compile_path("$.x[?(@ == 5)]").get(data) == []  # neither a list nor an object
+
+
+@pytest.mark.parametrize("path", [
+    "$.a[?(@.n ==)]", "$.a[?(@.n == 1", "$.a[?@.n]", "$.a[?(@.n == 1) ", "$.a[?((@.n == 1)]",
+    "$.a[?(@.n == 1))]", "$.a[?(@.n == 1 &&)]", "$.a[?(@.n # 1)]", "$.a[?(@.n in [1,)]", "$.a[?(@.n == /x/)]",
+])
+def test_malformed_filters_are_rejected_at_compile_time(path):
+    with pytest.raises(PathSyntaxError) as info:
+        compile_path(path)
+    assert info.value.path == path
+
+
+TREE = {"p": {"n": 1, "m": [10, 20, 30, 40]}, "q": {"n": 2, "m": []}, "r": 3}
+
+
+@pytest.mark.parametrize(("path", "expected"), [
+    ("$['p','q'].n", [1, 2]),                      # several names inside a path fan out…
+    ("$['p','x','q'].n", [1, 2]),                  # …skipping the missing one
+    ("$['p','x']", {"p": TREE["p"]}),              # …and merge into one object at the end
+    ("$.p.m[-1]", 40), ("$.p.m[-4]", 10),
+    ("$.p.m[0,-1,9,-9]", [10, 40]),                # indexes past either end are skipped
+    ("$.r[0,1]", []),
+    ("$.p.m[1:3]", [20, 30]), ("$.p.m[:-1]", [10, 20, 30]), ("$.p.m[::2]", [10, 30]),
+    ("$.p.m[::-1]", [40, 30, 20, 10]), ("$.p.m[-3:-1]", [20, 30]), ("$.r[0:1]", []),
+    ("$.p.*", [1, [10, 20, 30, 40]]), ("$.r.*", []),
+    ("$..n", [1, 2]), ("$..m[0]", [10]),
+    ("$.p.m.length()", 4), ("$.p.m.size()", 4), ("$.p.length()", 2),
+    ("$.p.m.min()", 10), ("$.p.m.avg()", 25), ("$.p.m.stddev()", pytest.approx(11.180339887)),
+    ("$.p.m.first()", 10), ("$.p.m.last()", 40), ("$.q.m.first()", None), ("$.p.keys()", ["n", "m"]),
+])
+def test_selectors_and_functions_read_like_jayway(path, expected):
+    assert compile_path(path).get(TREE) == expected
+
+
+@pytest.mark.parametrize(("path", "message"), [
+    ("$.q.m.max()", "Aggregation function attempted to calculate value using empty array (max)"),
+    ("$.r.sum()", "Aggregation function attempted to calculate value using empty array (sum)"),
+    ("$.r.length()", "Invalid function length() applied to a value that has no length"),
+])
+def test_a_function_without_a_value_to_work_on_fails_with_jayway_text(path, message):
+    with pytest.raises(PathError) as info:
+        compile_path(path).get(TREE)
+    assert (info.value.error, info.value.cause) == ("States.Runtime", message)
+
+
+@pytest.mark.parametrize(("path", "present"), [
+    ("$.p.n", True), ("$.p.x", False), ("$.p.m[*]", True), ("$.q.m[*]", False),
+    ("$..nothing", False), ("$.q.m.length()", True), ("$.r.length()", False), ("$.p[?(@.n == 1)]", True),
+])
+def test_is_present_means_a_definite_value_a_function_result_or_a_nonempty_selection(path, present):
+    assert compile_path(path).exists(TREE) is present
+
+
+@pytest.mark.parametrize(("path", "detail"), [
+    ("$$.Execution.Nope.x", "Missing property in path $$['Execution']['Nope']"),
+    ("$v.a.b", "Missing property in path $v['a']"),
+    ("$v.c", "No results for path: $v['c']"),
+    ("$v.list[3]", "No results for path: $v['list'][3]"),
+    ("$v.list['a','b']", "No results for path: $v['list']['a','b']"),  # not an object: nothing to merge
+])
+def test_a_missing_path_below_the_context_or_a_variable_is_named_from_its_root(path, detail):
+    with pytest.raises(PathNotFound) as info:
+        compile_path(path).get({}, {"Execution": {}}, {"v": {"list": [1]}})
+    assert info.value.detail == detail

@@ -179,3 +179,28 @@ def test_a_box_on_the_upright_picture_maps_onto_the_picture_as_stored(rotation, 
     shown = Box(100 / 400, 50 / 240, 60 / 400, 40 / 240)  # on a 400x240 picture as shown
     size = (400, 240) if rotation in (0, 180) else (240, 400)
     assert shown.as_stored(rotation).to_pixels(*size) == stored
+
+
+def test_a_face_coming_closer_is_interpolated_about_its_centre_as_it_grows():
+    # Walking towards the camera: the same centre, twice the size 200 ms later.
+    faces = [sample(0, 0.45, 0.45, 0.1), sample(200, 0.4, 0.4, 0.2)]
+    (box,) = FaceTimeline(build_tracks(faces), hold_ms=0).boxes_at(100)
+    assert (box.cx, box.cy) == (pytest.approx(0.5), pytest.approx(0.5))
+
+
+def test_a_face_moving_away_shrinks_between_samples_no_larger_than_it_was():
+    faces = [sample(0, 0.4, 0.4, 0.2), sample(200, 0.45, 0.45, 0.1)]
+    (box,) = FaceTimeline(build_tracks(faces), hold_ms=0).boxes_at(100)
+    assert (box.width, box.height) == (pytest.approx(0.2), pytest.approx(0.2))
+    assert (box.cx, box.cy) == (pytest.approx(0.5), pytest.approx(0.5))
+
+
+@pytest.mark.parametrize(("second_left", "second_top"), [(0.1, 0.8), (0.8, 0.1)])
+def test_a_far_jump_along_one_axis_starts_a_new_track(second_left, second_top):
+    assert len(build_tracks([sample(0, 0.1, 0.1), sample(200, second_left, second_top)])) == 2
+
+
+@pytest.mark.parametrize("box", [Box(0.4, -0.1, 0.2, 0.1), Box(0.4, 1.0, 0.2, 0.1),
+                                 Box(-0.2, 0.4, 0.2, 0.2), Box(1.0, 0.4, 0.2, 0.2)])
+def test_a_box_that_only_touches_the_frame_from_outside_gives_nothing(box):
+    assert box.to_pixels(320, 240) is None
