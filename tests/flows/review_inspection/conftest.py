@@ -7,9 +7,15 @@ and an `Approved` package naming its image and ModelDataUrl.
 from __future__ import annotations
 
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
+
+HANDLERS = Path(__file__).resolve().parents[3] / "handlers"
+if str(HANDLERS) not in sys.path:
+    sys.path.insert(0, str(HANDLERS))  # the Lambda task root: `review_inspection` is a top-level package
+
 from review_inspection_checks import ROOT, make_day, upload_day
 
 from engine.aws import LocalAWS

@@ -11,8 +11,10 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from conftest import new_project, register_approved
 from review_inspection_checks import Reviewer, read_object, review_day, table_rows, truthful
 
+from engine.aws import LocalAWS
 from engine.commands import run
 
 DATE = "2026-12-03"
@@ -88,3 +90,57 @@ def test_a_day_is_inspected_against_the_true_labels(project, day, monkeypatch):
     assert second["errors"] == written["errors"]     # broken reviews are reported again, still broken
     assert (second["auto_credited"] + second["person_credited"]
             == written["auto_credited"] + written["person_credited"])
+
+
+def test_a_review_nobody_answers_is_left_open_and_a_later_run_decides_it(project, day, monkeypatch):
+    silent = Reviewer(lambda task: None)      # the review tool reads the tasks, nobody answers
+    result = inspect(project, monkeypatch, silent, "--parameter-overrides", "HumanReviewTimeout=1")
+    assert result.exit_code == 0, result.output
+    rows = {row["review_id"]: row for row in table_rows(project)}
+    open_reviews = {task["review_id"] for task in silent.seen}
+    assert open_reviews, "the tiny model is unsure of some photos"
+    for review_id in open_reviews:
+        assert rows[review_id]["decision"] == "unanswered"
+        assert rows[review_id]["reason"] == "no answer from a person in time"
+    first = summary(project)
+    assert first["unanswered"] == first["sent_to_people"] == len(open_reviews)
+    assert first["labels_manifest"] is None and first["labelled_photos"] == 0
+    assert not (project / ".stepsmith/s3/stepsmith-datasetsbucket/manifests").exists()
+
+    # Later, with the gate opened (threshold 0: the model decides every photo), the open reviews are
+    # decided; the reviews decided for good before stay as they were.
+    result = inspect(project, monkeypatch, Reviewer(lambda task: None), "--parameter-overrides",
+                     "ConfidenceThreshold=0")
+    assert result.exit_code == 0, result.output
+    after = {row["review_id"]: row for row in table_rows(project)}
+    for review_id in open_reviews:
+        assert after[review_id]["decision"] in ("credited", "refused")
+        assert after[review_id]["decided_by"] == "model"
+    for review_id, row in rows.items():
+        if row["decision"] in ("credited", "refused"):
+            assert after[review_id] == row
+    second = summary(project)
+    assert second["sent_to_people"] == 0 and second["unanswered"] == 0
+    assert second["auto_credited"] + second["auto_refused"] >= len(open_reviews)
+
+
+def test_without_a_promoted_model_the_run_says_to_run_retrain_and_promote(tmp_path, monkeypatch):
+    project = new_project(tmp_path / "project")
+    result = inspect(project, monkeypatch, None)
+    assert result.exit_code == 1
+    assert "NoPromotedModel: no promoted review-classifier model yet: run retrain-and-promote first" in result.output
+    job = {"TrainingJobName": "rejected", "ModelArtifacts": {"S3ModelArtifacts": "s3://nowhere/model.tar.gz"}}
+    with LocalAWS(project / ".stepsmith") as aws:
+        register_approved(aws, job, status="Rejected")    # a candidate that was not promoted is no model
+    result = inspect(project, monkeypatch, None)
+    assert result.exit_code == 1 and "no promoted review-classifier model yet" in result.output
+
+
+def test_a_day_that_is_not_a_date_is_refused_by_name(tmp_path, monkeypatch):
+    project = new_project(tmp_path / "project")
+    job = {"TrainingJobName": "any", "ModelArtifacts": {"S3ModelArtifacts": "s3://nowhere/model.tar.gz"}}
+    with LocalAWS(project / ".stepsmith") as aws:
+        register_approved(aws, job)
+    result = inspect(project, monkeypatch, None, day="../2026-12-03")
+    assert result.exit_code == 1
+    assert "BadInput: date must be YYYY-MM-DD, not '../2026-12-03'" in result.output
