@@ -414,7 +414,9 @@ def _scoped(collector: _Collector, sid: str, actions: Iterable[str], resources: 
 
 def _sagemaker_arns(action_name: str, parameters: Any = None) -> list[Any]:
     """The ARNs a SageMaker call acts on: named ones where its parameters fix the name (or its prefix)
-    at compile time, else every resource of the action's type."""
+    at compile time, else every resource of the action's type. List actions take no resource ([])."""
+    if action_name.startswith("List"):   # SageMaker's List* actions support no resource-level permissions
+        return []
     for noun in sorted(_SAGEMAKER_KINDS, key=len, reverse=True):
         if action_name.endswith((noun, noun + "s")):
             nouns = [noun]
