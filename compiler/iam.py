@@ -414,7 +414,9 @@ def _scoped(collector: _Collector, sid: str, actions: Iterable[str], resources: 
 
 def _sagemaker_arns(action_name: str, parameters: Any = None) -> list[Any]:
     """The ARNs a SageMaker call acts on: named ones where its parameters fix the name (or its prefix)
-    at compile time, else every resource of the action's type."""
+    at compile time, else every resource of the action's type. List actions take no resource ([])."""
+    if action_name.startswith("List"):   # SageMaker's List* actions support no resource-level permissions
+        return []
     for noun in sorted(_SAGEMAKER_KINDS, key=len, reverse=True):
         if action_name.endswith((noun, noun + "s")):
             nouns = [noun]
@@ -434,6 +436,9 @@ def _sagemaker_name_pattern(parameters: Any, noun: str) -> str:
     SageMaker writes names lower case in its ARNs, so the pattern is lower case too."""
     if not isinstance(parameters, dict):
         return "*"
+    group = parameters.get("ModelPackageGroupName")
+    if noun == "ModelPackage" and isinstance(group, str) and re.fullmatch(r"[A-Za-z0-9-]+", group):
+        return group.lower() + "/*"   # a version of that group: model-package/<group>/<version>
     key = noun + "Name"
     literal = parameters.get(key)
     if isinstance(literal, str) and re.fullmatch(r"[A-Za-z0-9-]+", literal):
