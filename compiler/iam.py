@@ -436,6 +436,9 @@ def _sagemaker_name_pattern(parameters: Any, noun: str) -> str:
     SageMaker writes names lower case in its ARNs, so the pattern is lower case too."""
     if not isinstance(parameters, dict):
         return "*"
+    group = parameters.get("ModelPackageGroupName")
+    if noun == "ModelPackage" and isinstance(group, str) and re.fullmatch(r"[A-Za-z0-9-]+", group):
+        return group.lower() + "/*"   # a version of that group: model-package/<group>/<version>
     key = noun + "Name"
     literal = parameters.get(key)
     if isinstance(literal, str) and re.fullmatch(r"[A-Za-z0-9-]+", literal):

@@ -228,7 +228,12 @@ def _sagemaker(action: str, operation: str, params: Mapping, region: str, accoun
     for noun, kind in _SAGEMAKER_KINDS.items():
         name = params.get(f"{noun}Name")
         if operation.endswith(noun) and name:
-            resource = f"arn:aws:sagemaker:{region}:{account}:{kind}/{str(name).lower()}"
+            name = str(name)   # versioned model packages are named by their ARN
+            resource = name if name.startswith("arn:") else f"arn:aws:sagemaker:{region}:{account}:{kind}/{name.lower()}"
+            break
+        group = params.get("ModelPackageGroupName")
+        if operation == "CreateModelPackage" and group:   # a new version: model-package/<group>/<version>
+            resource = f"arn:aws:sagemaker:{region}:{account}:model-package/{str(group).lower()}/*"
             break
     if operation == "CreatePresignedDomainUrl":
         resource = (f"arn:aws:sagemaker:{region}:{account}:user-profile/{params.get('DomainId', '')}/"
