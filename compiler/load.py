@@ -266,7 +266,7 @@ class _Builder:
                 else:
                     step.end = True
         for step in steps:
-            if isinstance(step, DeployStep) and isinstance(step.result_path, str):
+            if isinstance(step, DeployStep) and (isinstance(step.result_path, str) or step.query_language == "JSONata"):
                 step.parts = ml.deployment_parts(step)
         return steps
 
@@ -372,8 +372,12 @@ class _Builder:
                          hyperparameters=dict(body.get("hyperparameters") or {}),
                          environment=dict(body.get("environment") or {}), channels=channels,
                          output_uri=body["output"], metrics=dict(body.get("metrics") or {}), **common)
-        step.parameters = ml.training_parameters(step)
-        step.result_selector = ml.training_result_selector(step)
+        if step.query_language == "JSONata":
+            step.arguments = ml.training_parameters(step)
+            step.output, step.assign = ml.training_output(step, step.output, step.assign)
+        else:
+            step.parameters = ml.training_parameters(step)
+            step.result_selector = ml.training_result_selector(step)
         return step
 
     def deploy_step(self, body: dict[str, Any], common: dict[str, Any]) -> DeployStep:

@@ -499,6 +499,10 @@ class PollStep(Step):
     # Where a workflow routes the outcomes instead of failing: the step after `fail_if` held / gave up.
     on_fail: str | None = None
     on_timeout: str | None = None
+    # Set on every way out that continues the workflow (done, on_fail, on_timeout): a fragment's own
+    # output and variables (a JSONata deploy step's `output`/`assign`).
+    outcome_output: Any = UNSET
+    outcome_assign: dict[str, Any] | None = None
     kind: str = "poll"
 
     def targets(self) -> Iterator[tuple[str, KeyPath]]:
