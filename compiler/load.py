@@ -342,6 +342,7 @@ class _Builder:
         if not module:
             module, function = function, "handler"
         return HandlerStep(module=module, function=function, image=spec.get("image"),
+                           requirements=spec.get("requirements"),
                            reads=list(spec.get("reads", [])), writes=list(spec.get("writes", [])),
                            config=_function_config(spec, self.functions),
                            policies=[dict(statement) for statement in spec.get("policies", [])],

@@ -368,6 +368,8 @@ class HandlerStep(Step):
     module: str  # "face_blur" → handlers/face_blur.py
     function: str = "handler"
     image: str | None = None  # images/<image>/Dockerfile
+    # `requirements:` as written: requirement lines, or a requirements file's path from the project root
+    requirements: list[str] | str | None = None
     reads: list[str] = field(default_factory=list)
     writes: list[str] = field(default_factory=list)
     config: FunctionConfig = field(default_factory=FunctionConfig)  # workflow defaults + step overrides

@@ -1095,6 +1095,38 @@ class _Checker:
         if step.wait_for_token and (self.workflow.type == "express" or id(step) in self.express_children):
             self.error(step.where("wait_for_token"), "express executions cannot wait for a task token",
                        "use type: standard (or the map's execution_type: standard)")
+        if step.requirements is not None:
+            self.check_requirements(step)
+
+    def check_requirements(self, step: HandlerStep) -> None:
+        """`requirements:` is a zip function's: its file exists inside the project, every line is one pip reads."""
+        from compiler.package import step_requirements
+
+        place = step.where("requirements")
+        if step.image is not None:
+            self.error(place, "an image function installs what its Dockerfile installs",
+                       f"list them in images/{step.image}/requirements.txt, or drop `image`")
+            return
+        if isinstance(step.requirements, str):
+            path = (self.root / step.requirements).resolve()
+            if not path.is_relative_to(self.root.resolve()):
+                self.error(place, f"requirements file '{step.requirements}' is outside the project",
+                           "give a path from the project root, e.g. handlers/resize/requirements.txt")
+                return
+            if not path.is_file():
+                self.error(place, f"requirements file '{step.requirements}' does not exist",
+                           did_you_mean(step.requirements, [
+                               str(p.relative_to(self.root)) for p in (*self.root.glob("*requirements*.txt"),
+                                                                       *(self.root / "handlers").rglob("*.txt"))])
+                           or "give a path from the project root, e.g. handlers/resize/requirements.txt")
+                return
+        for number, line, problem in step_requirements(self.root, step):
+            if problem is None:
+                continue
+            where = (step.where("requirements", number - 1) if isinstance(step.requirements, list)
+                     else SourcePlace(step.requirements, number, 1))
+            self.error(where, f"not a pip requirement: {line!r}: {problem}",
+                       "one requirement per line, e.g. pillow>=10 or requests==2.32.3")
 
     def check_service(self, step: ServiceStep) -> None:
         place = step.where("service") if "service" in self.step_keys(step) else step.where("poll", "service")
