@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from compiler import ml
+from compiler import dynamodb, ml
 from compiler.conditions import And, Comparison, ConditionError, JsonataCondition, Not, Or, parse_condition
 from compiler.errors import SpecError, SpecErrors
 from compiler.model import (
@@ -353,6 +353,10 @@ class _Builder:
         assert match is not None, "the schema pattern admits only well-formed service names"
         service, action, suffix = match.group("service"), match.group("action"), match.group("suffix")
         optimized = not match.group("sdk") and (service, action) in OPTIMIZED_INTEGRATIONS
+        if service == "dynamodb":  # N attributes are numbers in and out (see compiler/dynamodb.py)
+            common = {**common, "parameters": dynamodb.typed_request(common["parameters"], False),
+                      "arguments": dynamodb.typed_request(common["arguments"], True),
+                      "result_selector": dynamodb.typed_result_selector(common["result_selector"])}
         return ServiceStep(service=service, action=action, integration=suffix, optimized=optimized,
                            reads=list(spec.get("reads", [])), writes=list(spec.get("writes", [])), **common)
 

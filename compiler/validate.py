@@ -1135,6 +1135,8 @@ class _Checker:
                 self.resource(name, step.where(key, index) if key in self.step_keys(step)
                               else step.where("poll", key, index))
         self.check_api(step, place)
+        if step.service == "dynamodb":
+            self.check_number_literals(step)
         if step.integration is None:
             return
         if step.optimized:
@@ -1151,6 +1153,19 @@ class _Checker:
         elif id(step) in self.express_children:
             self.error(place, f"express child executions cannot use .{step.integration}",
                        "set the map's execution_type: standard")
+
+    def check_number_literals(self, step: ServiceStep) -> None:
+        """A literal `N` is a number's text, or DynamoDB refuses the call at run time."""
+        from compiler.dynamodb import number_literals
+
+        key = "parameters" if step.query_language == "JSONPath" else "arguments"
+        prefix = (key,) if key in self.step_keys(step) else ("poll", key)
+        for keys, value in number_literals(getattr(step, key)):
+            if not isinstance(value, str) or not _is_number(value) or value.strip().lower() in ("nan", "inf",
+                                                                                               "-inf", "infinity"):
+                self.error(step.where(*prefix, *keys), f"DynamoDB number attribute value {json.dumps(value)} is "
+                           "not a number", "write N: 8, or N.$: a path to a number" if step.query_language ==
+                           "JSONPath" else "write N: 8, or N: \"{% expression giving a number %}\"")
 
     def check_api(self, step: ServiceStep, place: SourcePlace) -> None:
         """The service and action exist (in Step Functions' spelling), and the fixed parts of the
