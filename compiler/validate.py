@@ -1110,10 +1110,18 @@ class _Checker:
                        f"list them in images/{step.image}/requirements.txt, or drop `image`")
             return
         if isinstance(step.requirements, str):
+            from compiler.freshness import SOURCE_FOLDERS
+
             path = (self.root / step.requirements).resolve()
             if not path.is_relative_to(self.root.resolve()):
                 self.error(place, f"requirements file '{step.requirements}' is outside the project",
                            "give a path from the project root, e.g. handlers/resize/requirements.txt")
+                return
+            if path.relative_to(self.root.resolve()).parts[0] not in SOURCE_FOLDERS:
+                self.error(place, f"requirements file '{step.requirements}' is outside "
+                           f"{', '.join(folder + '/' for folder in SOURCE_FOLDERS)}",
+                           "keep it beside the handler (e.g. handlers/resize-prod.txt), where run and serve "
+                           "notice its changes and compile again")
                 return
             if not path.is_file():
                 self.error(place, f"requirements file '{step.requirements}' does not exist",
