@@ -56,8 +56,8 @@ def test_the_code_folder_carries_the_handlers_and_the_steps_requirements(tmp_pat
      "handlers/reqs.txt:1:1: not a pip requirement: '-r other.txt': '-r' is a pip option, not a requirement"),
     ('["jinja2>=3.1", "pil low"]', None, "workflows/thumbs.yaml:5:35: not a pip requirement: 'pil low'"),
     ("../outside.txt", None, "workflows/thumbs.yaml:5:19: requirements file '../outside.txt' is outside the project"),
-    ("requirements.txt", None, "workflows/thumbs.yaml:5:19: requirements file 'requirements.txt' is outside "
-     "workflows/, handlers/, images/"),
+    ("requirements.txt", None, ("workflows/thumbs.yaml:5:19: requirements file 'requirements.txt' is outside "
+     "workflows/, handlers/, images/")),
 ])
 def test_validate_names_the_file_and_line_of_a_bad_requirement(tmp_path, requirements, file_text, expected):
     root = _project(tmp_path, requirements)
