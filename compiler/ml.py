@@ -258,7 +258,8 @@ def deployment_parts(step: DeployStep) -> list[Step]:
 
 def deployment_variable(step: DeployStep) -> str:
     """JSONata: the variable a deploy fragment keeps its names and the endpoint's state in."""
-    return "deploy_" + re.sub(r"[^A-Za-z0-9]+", "_", step.name).strip("_").lower()
+    # Step Functions variable names are at most 80 characters.
+    return ("deploy_" + re.sub(r"[^A-Za-z0-9]+", "_", step.name).strip("_").lower())[:80]
 
 
 def _jsonata_deployment_parts(step: DeployStep) -> list[Step]:
