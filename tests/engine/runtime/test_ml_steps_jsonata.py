@@ -246,3 +246,11 @@ def test_what_a_query_language_cannot_say_is_a_validate_error(project, spec, cha
     result = stepsmith("validate")
     assert result.exit_code == 2
     assert expected in result.stderr, result.stderr
+
+
+def test_only_states_result_outside_string_literals_means_the_readable_result():
+    from compiler.ml import with_result
+
+    assert with_result({"a": "{% '$states.result' & $states.result.name & $states.resultant %}", "b": [1, "x"]},
+                       "$record") == {"a": "{% '$states.result' & $record.name & $states.resultant %}",
+                                      "b": [1, "x"]}
