@@ -139,7 +139,7 @@ def step_state_names(step: Step) -> list[str]:
         return list(dict.fromkeys(poll_state_names(step).values()))
     if isinstance(step, ChoiceStep) and carried_parameters(*(branch.condition for branch in step.branches)):
         return [parameters_state_name(step), step.name]
-    if isinstance(step, TrainStep) and step.metrics:
+    if isinstance(step, TrainStep) and step.metrics and step.query_language == "JSONPath":
         return [step.name, ml.metrics_state_name(step)]
     return [step.name]
 
@@ -351,8 +351,8 @@ class _ASLBuilder:
     def visit_train(self, step: TrainStep) -> dict[str, Any]:
         """The training job's Task, then a Pass that reads each metric's one value out of its list."""
         states = self.visit_handler(step)  # type: ignore[arg-type]
-        if not step.metrics or step.result_path is None:
-            return states
+        if not step.metrics or step.result_path is None or step.query_language == "JSONata":
+            return states  # JSONata reads the metrics in the Task's own Output
         base = "$" if step.result_path is UNSET else str(step.result_path)
         metrics = ("$" if base == "$" else base) + ".metrics"
         task = states[step.name]
@@ -399,14 +399,14 @@ class _ASLBuilder:
         choices: list[dict[str, Any]] = []
         if step.fail_if is not None:
             failed_target = self.target(step.on_fail) if step.on_fail else state_names["failed"]
-            choices.append({**self.rule(step.fail_if), "Next": failed_target})
-        choices.append({**self.rule(step.until), "Next": done_target})
+            choices.append(self.outcome(step, {**self.rule(step.fail_if), "Next": failed_target}, step.on_fail))
+        choices.append(self.outcome(step, {**self.rule(step.until), "Next": done_target}, True))
         if step.timeout is not None:
             attempts = math.ceil(float(step.timeout) / step.every)
             gave_up = ({"Condition": "{% $" + counter + f" >= {attempts} %}}"} if jsonata
                        else {"Variable": "$" + counter, "NumericGreaterThanEquals": attempts})
             gave_up_target = self.target(step.on_timeout) if step.on_timeout else state_names["timed_out"]
-            choices.append({**gave_up, "Next": gave_up_target})
+            choices.append(self.outcome(step, {**gave_up, "Next": gave_up_target}, step.on_timeout))
         check = self.common(step, "Choice")
         check["Choices"] = choices
         check["Default"] = state_names["wait"]
@@ -436,6 +436,14 @@ class _ASLBuilder:
             done["End"] = True
             states[state_names["done"]] = done
         return states
+
+    def outcome(self, step: PollStep, rule: dict[str, Any], continues: Any) -> dict[str, Any]:
+        """A poll's way out, with the step's outcome Output/Assign when it continues the workflow."""
+        if continues and step.outcome_assign:
+            rule["Assign"] = self.resolve(step.outcome_assign)
+        if continues and step.outcome_output is not UNSET:
+            rule["Output"] = self.resolve(step.outcome_output)
+        return rule
 
     # -- flow ---------------------------------------------------------------------------------------
 

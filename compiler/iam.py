@@ -428,10 +428,12 @@ def _sagemaker_arns(action_name: str, parameters: Any = None) -> list[Any]:
 
 
 _FORMAT_PREFIX = re.compile(r"^States\.Format\('([A-Za-z0-9-]*)\{\}")
+_JSONATA_PREFIX = re.compile(r"^\{%\s*'([A-Za-z0-9-]*)'\s*&")  # JSONata: {% 'retrain-' & $uuid() %}
 
 
 def _sagemaker_name_pattern(parameters: Any, noun: str) -> str:
-    """`my-endpoint` for a literal name, `retrain-*` for States.Format('retrain-{}', ...), else `*`.
+    """`my-endpoint` for a literal name, `retrain-*` for States.Format('retrain-{}', ...) (or JSONata's
+    `'retrain-' & …`), else `*`.
 
     SageMaker writes names lower case in its ARNs, so the pattern is lower case too."""
     if not isinstance(parameters, dict):
@@ -443,7 +445,7 @@ def _sagemaker_name_pattern(parameters: Any, noun: str) -> str:
     literal = parameters.get(key)
     if isinstance(literal, str) and re.fullmatch(r"[A-Za-z0-9-]+", literal):
         return literal.lower()
-    formatted = _FORMAT_PREFIX.match(str(parameters.get(key + ".$", "")))
+    formatted = _FORMAT_PREFIX.match(str(parameters.get(key + ".$", ""))) or _JSONATA_PREFIX.match(str(literal or ""))
     if formatted and formatted.group(1):
         return formatted.group(1).lower() + "*"
     return "*"

@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from compiler import ml
+from compiler import dynamodb, ml
 from compiler.conditions import And, Comparison, ConditionError, JsonataCondition, Not, Or, parse_condition
 from compiler.errors import SpecError, SpecErrors
 from compiler.model import (
@@ -266,7 +266,7 @@ class _Builder:
                 else:
                     step.end = True
         for step in steps:
-            if isinstance(step, DeployStep) and isinstance(step.result_path, str):
+            if isinstance(step, DeployStep) and (isinstance(step.result_path, str) or step.query_language == "JSONata"):
                 step.parts = ml.deployment_parts(step)
         return steps
 
@@ -342,6 +342,7 @@ class _Builder:
         if not module:
             module, function = function, "handler"
         return HandlerStep(module=module, function=function, image=spec.get("image"),
+                           requirements=spec.get("requirements"),
                            reads=list(spec.get("reads", [])), writes=list(spec.get("writes", [])),
                            config=_function_config(spec, self.functions),
                            policies=[dict(statement) for statement in spec.get("policies", [])],
@@ -352,6 +353,10 @@ class _Builder:
         assert match is not None, "the schema pattern admits only well-formed service names"
         service, action, suffix = match.group("service"), match.group("action"), match.group("suffix")
         optimized = not match.group("sdk") and (service, action) in OPTIMIZED_INTEGRATIONS
+        if service == "dynamodb":  # N attributes are numbers in and out (see compiler/dynamodb.py)
+            common = {**common, "parameters": dynamodb.typed_request(common["parameters"], False),
+                      "arguments": dynamodb.typed_request(common["arguments"], True),
+                      "result_selector": dynamodb.typed_result_selector(common["result_selector"])}
         return ServiceStep(service=service, action=action, integration=suffix, optimized=optimized,
                            reads=list(spec.get("reads", [])), writes=list(spec.get("writes", [])), **common)
 
@@ -372,8 +377,12 @@ class _Builder:
                          hyperparameters=dict(body.get("hyperparameters") or {}),
                          environment=dict(body.get("environment") or {}), channels=channels,
                          output_uri=body["output"], metrics=dict(body.get("metrics") or {}), **common)
-        step.parameters = ml.training_parameters(step)
-        step.result_selector = ml.training_result_selector(step)
+        if step.query_language == "JSONata":
+            step.arguments = ml.training_parameters(step)
+            step.output, step.assign = ml.training_output(step, step.output, step.assign)
+        else:
+            step.parameters = ml.training_parameters(step)
+            step.result_selector = ml.training_result_selector(step)
         return step
 
     def deploy_step(self, body: dict[str, Any], common: dict[str, Any]) -> DeployStep:

@@ -368,6 +368,8 @@ class HandlerStep(Step):
     module: str  # "face_blur" → handlers/face_blur.py
     function: str = "handler"
     image: str | None = None  # images/<image>/Dockerfile
+    # `requirements:` as written: requirement lines, or a requirements file's path from the project root
+    requirements: list[str] | str | None = None
     reads: list[str] = field(default_factory=list)
     writes: list[str] = field(default_factory=list)
     config: FunctionConfig = field(default_factory=FunctionConfig)  # workflow defaults + step overrides
@@ -499,6 +501,10 @@ class PollStep(Step):
     # Where a workflow routes the outcomes instead of failing: the step after `fail_if` held / gave up.
     on_fail: str | None = None
     on_timeout: str | None = None
+    # Set on every way out that continues the workflow (done, on_fail, on_timeout): a fragment's own
+    # output and variables (a JSONata deploy step's `output`/`assign`).
+    outcome_output: Any = UNSET
+    outcome_assign: dict[str, Any] | None = None
     kind: str = "poll"
 
     def targets(self) -> Iterator[tuple[str, KeyPath]]:

@@ -3,13 +3,16 @@
 A function's code folder (`<out>/functions/<FunctionId>/`, its CodeUri) holds links to the handler's
 module or package under handlers/ and to every other handlers/ module it imports, directly or not,
 and a requirements.txt merged from theirs: `handlers/<package>/requirements.txt` for a package,
-`handlers/<module>.requirements.txt` for a one-file module. Links, not copies, so local runs always
-import the code being edited, while `sam build` copies what the links point at into the deployed zip.
+`handlers/<module>.requirements.txt` for a one-file module, and the step's own `requirements:` (lines, or a
+file). Links, not copies, so local runs always import the code being edited, while `sam build` copies what
+the links point at into the deployed zip.
 """
 from __future__ import annotations
 
 import ast
 import os
+import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -61,8 +64,68 @@ def function_package(root: Path, workflow: Workflow, step: HandlerStep) -> Funct
             for line in requirements.read_text(encoding="utf-8").splitlines():
                 if line.strip() and line not in lines:
                     lines.append(line)
+    for _, line, _ in step_requirements(root, step):
+        if line not in lines:
+            lines.append(line)
     return FunctionPackage(names.function_id(workflow, step.name), entries,
                            "\n".join(lines) + "\n" if lines else None)
+
+
+def step_requirements(root: Path, step: HandlerStep) -> Iterator[tuple[int, str, str | None]]:
+    """(line number, requirement, problem or None) for each requirement of the step's `requirements:`: each
+    list item (numbered from 1), or each requirement line of the file it names (blank lines and comments
+    skipped). A file that does not exist yields nothing: validate reports it."""
+    if isinstance(step.requirements, list):
+        for number, line in enumerate(step.requirements, 1):
+            yield number, line.strip(), requirement_problem(line)
+    elif isinstance(step.requirements, str):
+        path = root / step.requirements
+        if not path.is_file():
+            return
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            text = re.sub(r"(^|\s)#.*$", "", line).strip()  # pip's comments: `#` at the start or after a space
+            if text:
+                yield number, text, requirement_problem(text)
+
+
+def requirement_problem(line: str) -> str | None:
+    """Why pip would refuse `line` as a requirement (PEP 508), or None. Options (-r, --index-url, -e) are
+    refused too: the function's requirements are merged into one file, where they would apply to all."""
+    from packaging.requirements import InvalidRequirement, Requirement
+
+    text = line.strip()
+    if text.startswith("-"):
+        return f"'{text.split()[0]}' is a pip option, not a requirement"
+    try:
+        Requirement(text)
+    except InvalidRequirement as error:
+        return str(error).splitlines()[0]
+    return None
+
+
+def unsatisfied_requirements(text: str) -> list[str]:
+    """The requirement lines of a requirements.txt this Python environment does not satisfy, each with what is
+    installed instead (`pillow>=10 (not installed)`, `numpy<2 (2.1.0 installed)`)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    from packaging.requirements import InvalidRequirement, Requirement
+
+    missing: list[str] = []
+    for line in text.splitlines():
+        try:
+            requirement = Requirement(re.sub(r"(^|\s)#.*$", "", line).strip())
+        except InvalidRequirement:
+            continue
+        if requirement.marker is not None and not requirement.marker.evaluate():
+            continue
+        try:
+            installed = version(requirement.name)
+        except PackageNotFoundError:
+            missing.append(f"{line.strip()} (not installed)")
+            continue
+        if requirement.specifier and not requirement.specifier.contains(installed, prereleases=True):
+            missing.append(f"{line.strip()} ({installed} installed)")
+    return missing
 
 
 def package_links(packages: list[FunctionPackage], out_dir: Path) -> tuple[dict[Path, str], dict[Path, str]]:

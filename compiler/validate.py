@@ -24,7 +24,7 @@ from compiler.conditions import (
 )
 from compiler.errors import SpecError
 from compiler.load import STEP_KINDS, Document
-from compiler.ml import metric_key
+from compiler.ml import is_expression, metric_key
 from compiler.model import (
     INTEGRATION_SUFFIXES,
     REFERENCE,
@@ -838,9 +838,17 @@ class _Checker:
         """The role and image exist; the fragment keeps its state under a result path it can read back."""
         self.check_ml_role(step.role, step.where("deploy", "role"))
         self.check_image(step.image, step.where("deploy", "image"))
-        if step.query_language != "JSONPath":
-            self.error(step.where("deploy"), "deploy steps are JSONPath states",
-                       "set query_language: JSONPath on this step")
+        self.check_ml_value(step, step.endpoint, ("deploy", "endpoint"), path=False)
+        self.check_ml_value(step, step.model_data, ("deploy", "model_data"))
+        for key, value in step.environment.items():
+            self.check_ml_value(step, value, ("deploy", "environment", key), path=False)
+        if step.query_language == "JSONata":
+            return  # the fragment keeps its record in a variable; output/assign see it as $states.result
+        for key, hint in (("input_path", "its paths (model_data) read the step's whole input"),
+                          ("assign", ("assign in the next step, or write the step in JSONata, where assign "
+                           "reads the deployment as $states.result"))):
+            if key in self.step_keys(step):
+                self.error(step.where(key), f"a JSONPath deploy step takes no {key}", hint)
         if not isinstance(step.result_path, str) or step.result_path == "$":
             self.error(step.where("result_path"), "a deploy step keeps its names and the endpoint's state under "
                        "its result_path", "e.g. result_path: $.deployment")
@@ -860,9 +868,20 @@ class _Checker:
         """The role and image exist; the result shape the metrics Pass reads stays where it expects it."""
         self.check_ml_role(step.role, step.where("train", "role"))
         self.check_image(step.image, step.where("train", "image"))
-        if step.query_language != "JSONPath":
-            self.error(step.where("train"), "train steps are JSONPath states",
-                       "set query_language: JSONPath on this step")
+        for channel in step.channels:
+            keys = ("train", "channels", channel.name) + (("s3",) if ("train", "channels", channel.name, "s3")
+                                                          in step.places else ())
+            self.check_ml_value(step, channel.s3, keys)
+        self.check_ml_value(step, step.output_uri, ("train", "output"))
+        for key, value in step.hyperparameters.items():
+            if key.endswith(".$") and step.query_language == "JSONata":
+                self.error(step.where("train", "hyperparameters", key), f"'{key}' takes a path, which JSONata "
+                           "steps do not have", f"write {key[:-2]}: \"{{% $states.input.{key[:-2]} %}}\" "
+                           "(its value is made the string SageMaker requires)")
+            elif not key.endswith(".$"):
+                self.check_ml_value(step, value, ("train", "hyperparameters", key), path=False)
+        for key, value in step.environment.items():
+            self.check_ml_value(step, value, ("train", "environment", key), path=False)
         if step.metrics and step.output_path is not UNSET:
             self.error(step.where("output_path"), "a train step with metrics takes no output_path",
                        "shape the output in the next step")
@@ -870,6 +889,26 @@ class _Checker:
             if "'" in name or not metric_key(name):
                 self.error(step.where("train", "metrics", name), f"metric name {name!r} cannot be read back",
                            "use letters, digits, ':', '_', '-' and '.'")
+
+    def check_ml_value(self, step: Step, value: Any, keys: KeyPath, path: bool = True) -> None:
+        """A train/deploy field chosen at run time is written in the step's query language: a path (`$.x`, where
+        `path`) in JSONPath, a `{% %}` expression in JSONata; never the other's, which would be a literal."""
+        if not isinstance(value, str) or value.startswith("${"):
+            return  # a literal, or a ${param:X}/${resource:x} reference (checked with every reference)
+        place = step.where(*keys)
+        if step.query_language == "JSONata":
+            if value.startswith("$"):
+                self.error(place, f"'{value}' is a JSONPath path, and this step is JSONata: it would be used as "
+                           "the literal text", "write it as an expression: "
+                           + _as_jsonata(value) if value.startswith("$.") or value == "$" else "write a {% %} expression")
+            elif is_expression(value):
+                self.check_jsonata(value, place)
+        elif is_expression(value):
+            self.error(place, "a JSONata expression in a JSONPath step would be used as the literal text",
+                       ("give a path ($.x) or " if path else "") + "set query_language: JSONata on the step")
+        elif value.startswith("$") and not path:
+            self.error(place, f"'{value}' would be used as the literal text: this field takes no path",
+                       "give the value, or write the step in JSONata ({% %} expressions)")
 
     def check_poll_routes(self, step: PollStep) -> None:
         """on_fail needs fail_if, on_timeout needs timeout; a routed outcome has no error to name; a
@@ -941,6 +980,8 @@ class _Checker:
                     self.error(step.where(key), f"`{key}` is for JSONPath steps",
                                "JSONata steps use arguments, output and assign")
             for key in ("arguments", "output", "assign", "timeout", "heartbeat"):
+                if key == "arguments" and isinstance(step, TrainStep) or not step.places:
+                    continue  # derived from fields checked at their own places (a train step, a deploy's parts)
                 for keys, text in _strings(getattr(step, key, None), (key,)):
                     self.check_jsonata(text, step.where(*keys))
             if isinstance(step, PollStep):
@@ -1056,6 +1097,46 @@ class _Checker:
         if step.wait_for_token and (self.workflow.type == "express" or id(step) in self.express_children):
             self.error(step.where("wait_for_token"), "express executions cannot wait for a task token",
                        "use type: standard (or the map's execution_type: standard)")
+        if step.requirements is not None:
+            self.check_requirements(step)
+
+    def check_requirements(self, step: HandlerStep) -> None:
+        """`requirements:` is a zip function's: its file exists inside the project, every line is one pip reads."""
+        from compiler.package import step_requirements
+
+        place = step.where("requirements")
+        if step.image is not None:
+            self.error(place, "an image function installs what its Dockerfile installs",
+                       f"list them in images/{step.image}/requirements.txt, or drop `image`")
+            return
+        if isinstance(step.requirements, str):
+            from compiler.freshness import SOURCE_FOLDERS
+
+            path = (self.root / step.requirements).resolve()
+            if not path.is_relative_to(self.root.resolve()):
+                self.error(place, f"requirements file '{step.requirements}' is outside the project",
+                           "give a path from the project root, e.g. handlers/resize/requirements.txt")
+                return
+            if path.relative_to(self.root.resolve()).parts[0] not in SOURCE_FOLDERS:
+                self.error(place, f"requirements file '{step.requirements}' is outside "
+                           f"{', '.join(folder + '/' for folder in SOURCE_FOLDERS)}",
+                           "keep it beside the handler (e.g. handlers/resize-prod.txt), where run and serve "
+                           "notice its changes and compile again")
+                return
+            if not path.is_file():
+                self.error(place, f"requirements file '{step.requirements}' does not exist",
+                           did_you_mean(step.requirements, [
+                               str(p.relative_to(self.root)) for p in (*self.root.glob("*requirements*.txt"),
+                                                                       *(self.root / "handlers").rglob("*.txt"))])
+                           or "give a path from the project root, e.g. handlers/resize/requirements.txt")
+                return
+        for number, line, problem in step_requirements(self.root, step):
+            if problem is None:
+                continue
+            where = (step.where("requirements", number - 1) if isinstance(step.requirements, list)
+                     else SourcePlace(step.requirements, number, 1))
+            self.error(where, f"not a pip requirement: {line!r}: {problem}",
+                       "one requirement per line, e.g. pillow>=10 or requests==2.32.3")
 
     def check_service(self, step: ServiceStep) -> None:
         place = step.where("service") if "service" in self.step_keys(step) else step.where("poll", "service")
@@ -1064,6 +1145,8 @@ class _Checker:
                 self.resource(name, step.where(key, index) if key in self.step_keys(step)
                               else step.where("poll", key, index))
         self.check_api(step, place)
+        if step.service == "dynamodb":
+            self.check_number_literals(step)
         if step.integration is None:
             return
         if step.optimized:
@@ -1080,6 +1163,19 @@ class _Checker:
         elif id(step) in self.express_children:
             self.error(place, f"express child executions cannot use .{step.integration}",
                        "set the map's execution_type: standard")
+
+    def check_number_literals(self, step: ServiceStep) -> None:
+        """A literal `N` is a number's text, or DynamoDB refuses the call at run time."""
+        from compiler.dynamodb import number_literals
+
+        key = "parameters" if step.query_language == "JSONPath" else "arguments"
+        prefix = (key,) if key in self.step_keys(step) else ("poll", key)
+        for keys, value in number_literals(getattr(step, key)):
+            if not isinstance(value, str) or not _is_number(value) or value.strip().lower() in ("nan", "inf",
+                                                                                               "-inf", "infinity"):
+                self.error(step.where(*prefix, *keys), f"DynamoDB number attribute value {json.dumps(value)} is "
+                           "not a number", "write N: 8, or N.$: a path to a number" if step.query_language ==
+                           "JSONPath" else "write N: 8, or N: \"{% expression giving a number %}\"")
 
     def check_api(self, step: ServiceStep, place: SourcePlace) -> None:
         """The service and action exist (in Step Functions' spelling), and the fixed parts of the
@@ -1152,6 +1248,11 @@ class _Checker:
                 self.error(reader.where("csv_header"), "csv_header only applies to format csv")
         if step.writer is not None:
             self.resource(step.writer.bucket, step.writer.where("bucket"), ("bucket",))
+
+
+def _as_jsonata(path: str) -> str:
+    """`$.training.model_artifacts` → `"{% $states.input.training.model_artifacts %}"`, for hints."""
+    return '"{% $states.input' + path[1:] + ' %}"' if path != "$" else '"{% $states.input %}"'
 
 
 def _is_number(value: Any) -> bool:

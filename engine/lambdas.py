@@ -152,7 +152,7 @@ class LambdaRunner:
         limit = float(function.timeout)
         key, worker, init = self._acquire(function, limit)
         if init is not None:   # the handler could not be imported (or its module-level code failed)
-            return _init_failure(request_id, init, limit)
+            return _with_requirements(function, _init_failure(request_id, init, limit))
         worker.logs = self.logs
         by_task = task_timeout is not None and task_timeout < limit
         started = time.monotonic()   # the Timeout counts from here: Lambda's init phase has its own limit
@@ -187,6 +187,7 @@ class LambdaRunner:
                     LambdaRunner._busy.add(worker)
                     return key, worker, None
                 worker.kill()
+        _note_requirements(function)
         worker = _Worker(function, environment)
         worker.logs = self.logs
         worker.connection.send({
@@ -408,12 +409,51 @@ def _bad_handler(function: Function) -> tuple[str, str] | None:
     return None
 
 
+# Requirements already reported in this process (code folder, its requirements.txt): said once, not per start.
+_noted_requirements: set[tuple[str, str]] = set()
+
+
+def _requirements_note(function: Function) -> str | None:
+    """What the function's requirements.txt declares that this environment lacks. Local runs install nothing:
+    workers run in the project's Python environment (a per-function one would need its own boto3 and the
+    engine's local AWS bridge), so a declared library must be installed there, as `sam build` installs it."""
+    if function.package_type != "Zip" or function.code_uri is None:
+        return None
+    path = function.code_uri / "requirements.txt"
+    if not path.is_file():
+        return None
+    from compiler.package import unsatisfied_requirements
+
+    missing = unsatisfied_requirements(path.read_text(encoding="utf-8"))
+    if not missing:
+        return None
+    return (f"{function.logical_id} requires {', '.join(missing)} in {path}; the local run uses this Python "
+            f"environment ({sys.prefix}) and installs nothing: pip install -r {path}")
+
+
+def _note_requirements(function: Function) -> None:
+    """At a function's cold start, say (once) which of its requirements this environment lacks."""
+    note = _requirements_note(function)
+    if note and (str(function.code_uri), note) not in _noted_requirements:
+        _noted_requirements.add((str(function.code_uri), note))
+        print(f"stepsmith: warning: {note}", file=sys.stderr)
+
+
 def _init_failure(request_id: str, outcome: tuple, limit: float) -> Invocation:
     if outcome[0] == "timeout":
         stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
         return Invocation(request_id, error="Lambda.Unknown", error_payload={
             "errorMessage": f"{stamp} {request_id} Task timed out after {max(INIT_LIMIT, limit):.2f} seconds"})
     return Invocation(request_id, error=outcome[1], error_payload=outcome[2])
+
+
+def _with_requirements(function: Function, invocation: Invocation) -> Invocation:
+    """An import failure names the declared requirements this environment lacks (the likely cause)."""
+    note = _requirements_note(function)
+    if note and invocation.error == "Runtime.ImportModuleError" and invocation.error_payload:
+        invocation.error_payload = {**invocation.error_payload,
+                                    "errorMessage": f"{invocation.error_payload.get('errorMessage', '')} ({note})"}
+    return invocation
 
 
 def _failure(request_id: str, error: str, message: str) -> Invocation:

@@ -111,3 +111,10 @@ def test_validate_checks_constraints_and_the_default_against_them(tmp_path, para
     errors = _errors(tmp_path, spec)
     assert len(errors) == 1, errors
     assert errors[0].startswith(f"3:{6 + parameter.index(token)}: {expected}"), errors
+
+
+def test_serve_refuses_a_bad_override_before_it_starts(tmp_path, monkeypatch):
+    monkeypatch.chdir(_project(tmp_path, SPEC))
+    result = CliRunner().invoke(main, ["serve", "--parameter-overrides", "MinAccuracy=7"], catch_exceptions=False)
+    assert result.exit_code == 2
+    assert "Parameter 'MinAccuracy' must be a number not greater than 1 (got 7)" in result.stderr
