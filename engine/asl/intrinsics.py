@@ -98,8 +98,7 @@ def _rounded(v: Any, name: str) -> int:
 def _java_double(x: float) -> str:
     """Java's Double.toString: plain between 1e-3 and 1e7, else d.dddE±n."""
     if x == 0 or 1e-3 <= abs(x) < 1e7:
-        text = repr(x)
-        return text if "e" not in text else format(Decimal(text), "f")
+        return repr(x)  # Python writes an exponent only below 1e-4 or from 1e16: plain here, as Java
     sign, digits, exponent = Decimal(repr(x)).as_tuple()
     ds = "".join(map(str, digits)).rstrip("0") or "0"
     power = len(digits) + int(exponent) - 1

@@ -252,3 +252,70 @@ def test_any_text_either_compiles_or_is_rejected_and_never_crashes(text):
         call.evaluate({"a": [1], "b": "x"}, {"c": 1}, {"ab": 2})
     except (IntrinsicError, PathError):
         pass
+
+
+@pytest.mark.parametrize(("call", "value"), [
+    ("States.ArrayContains($.s, 1)", {"s": "1"}),
+    ("States.ArrayGetItem($.s, 0)", {"s": "abc"}),           # a string is no array, however indexable
+    ("States.ArrayGetItem($.xs, $.s)", {"xs": [1], "s": "0"}),
+    ("States.ArrayGetItem($.xs, 0.5)", {"xs": [1]}),
+    ("States.ArrayGetItem($.xs, -1)", {"xs": [1]}),
+    ("States.ArrayLength($.s)", {"s": "abc"}),
+    ("States.ArrayUnique($.s)", {"s": "abc"}),
+    ("States.Hash($.s, 'MD5')", {"s": 1}),
+    ("States.Hash($.s, 'MD5')", {"s": "x" * 10001}),
+    ("States.JsonMerge($.o, $.xs, false)", {"o": {}, "xs": []}),
+    ("States.JsonMerge($.xs, $.o, false)", {"o": {}, "xs": []}),
+    ("States.MathAdd(0, 2147483648)", {}),
+    ("States.MathAdd(-2147483649, 0)", {}),
+    ("States.MathRandom($.s, 5)", {"s": "x"}),
+    ("States.MathRandom(1, $.s)", {"s": "x"}),
+    ("States.MathRandom(1, 5, $.s)", {"s": "x"}),
+    ("States.MathRandom(5, 5)", {}),                         # an empty range has nothing to draw
+    ("States.StringSplit($.n, ',')", {"n": 1}),
+    ("States.StringSplit('a,b', $.n)", {"n": 1}),
+])
+def test_bad_arguments_fail_with_the_function_named(call, value):
+    with pytest.raises(IntrinsicError) as exc:
+        run(call, value)
+    name = call.split("(")[0]
+    assert (exc.value.error, exc.value.cause) == ("States.Runtime", f"Invalid arguments in {name}")
+
+
+@pytest.mark.parametrize(("args", "size"), [((1, 1000, 1), 1000), ((0, 2998, 3), 1000), ((1000, 1, -1), 1000)])
+def test_array_range_may_hold_exactly_a_thousand_items(args, size):
+    result = run("States.ArrayRange($[0], $[1], $[2])", list(args))
+    assert (len(result), result[0], result[-1]) == (size, args[0], args[0] + (size - 1) * args[2])
+
+
+def test_array_range_counting_down_ends_at_the_end_value():
+    assert run("States.ArrayRange(5, 0, -1)") == [5, 4, 3, 2, 1, 0]
+
+
+def test_hash_takes_up_to_ten_thousand_characters():
+    assert len(run("States.Hash($, 'MD5')", "x" * 10000)) == 32
+
+
+def test_math_add_accepts_each_end_of_the_32_bit_range():
+    assert run("States.MathAdd(2147483647, 0)") == 2147483647
+    assert run("States.MathAdd(0, -2147483648)") == -2147483648
+    assert run("States.MathAdd(-2147483648, 2147483647)") == -1
+
+
+def test_math_random_with_a_seed_stays_inside_its_range():
+    assert {run(f"States.MathRandom(100, 101, {seed})") for seed in range(5)} == {100}
+
+
+def test_json_to_string_keeps_non_ascii_characters():
+    assert run("States.JsonToString($)", {"name": "Zoë ✓"}) == '{"name":"Zoë ✓"}'
+
+
+# States.Format prints a number as Java's Double.toString does: plain from 10^-3 up to (not including)
+# 10^7, computerized scientific notation outside that range, never a trailing zero beyond ".0".
+@pytest.mark.parametrize(("value", "text"), [
+    (0.0, "0.0"), (-0.0, "-0.0"), (0.5, "0.5"), (0.001, "0.001"), (-0.001, "-0.001"), (9999999.5, "9999999.5"),
+    (0.0009, "9.0E-4"), (1e7, "1.0E7"), (1.5e7, "1.5E7"), (-1.5e7, "-1.5E7"), (1.25e7, "1.25E7"),
+    (1.0000001e7, "1.0000001E7"), (1.2345e-5, "1.2345E-5"),
+])
+def test_format_prints_a_decimal_number_like_java(value, text):
+    assert run("States.Format('{}', $.v)", {"v": value}) == text
