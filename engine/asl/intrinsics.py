@@ -91,22 +91,21 @@ def _rounded(v: Any, name: str) -> int:
     """Java's Math.round: halves go up (-1.5 -> -1, 1.5 -> 2)."""
     if not _is_number(v):
         raise _invalid(name)
-    d = Decimal(repr(v)) if isinstance(v, float) else Decimal(v)
-    return int((d + Decimal("0.5")).to_integral_value(rounding="ROUND_FLOOR"))
+    # A float's exact binary value rounds as its shortest decimal text would: every k + 0.5 is a float.
+    return int((Decimal(v) + Decimal("0.5")).to_integral_value(rounding="ROUND_FLOOR"))
 
 
 def _java_double(x: float) -> str:
     """Java's Double.toString: plain between 1e-3 and 1e7, else d.dddE±n."""
     if x == 0 or 1e-3 <= abs(x) < 1e7:
-        text = repr(x)
-        return text if "e" not in text else format(Decimal(text), "f")
+        return repr(x)  # Python writes an exponent only below 1e-4 or from 1e16: plain here, as Java
     sign, digits, exponent = Decimal(repr(x)).as_tuple()
     ds = "".join(map(str, digits)).rstrip("0") or "0"
     power = len(digits) + int(exponent) - 1
     return ("-" if sign else "") + ds[0] + "." + (ds[1:] or "0") + "E" + str(power)
 
 
-def _to_text(v: Any, nested: bool = False) -> str:
+def _to_text(v: Any) -> str:
     """How States.Format prints a value: Java's toString of the parsed JSON (maps as {k=v, …})."""
     if isinstance(v, str):
         return v
@@ -121,9 +120,9 @@ def _to_text(v: Any, nested: bool = False) -> str:
     if isinstance(v, float):
         return _java_double(v)
     if isinstance(v, list):
-        return "[" + ", ".join(_to_text(x, True) for x in v) + "]"
+        return "[" + ", ".join(_to_text(x) for x in v) + "]"
     if isinstance(v, dict):
-        return "{" + ", ".join(f"{k}={_to_text(x, True)}" for k, x in v.items()) + "}"
+        return "{" + ", ".join(f"{k}={_to_text(x)}" for k, x in v.items()) + "}"
     return str(v)
 
 

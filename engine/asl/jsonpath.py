@@ -1,8 +1,8 @@
 """ASL's JSONPath as AWS Step Functions evaluates it (Jayway semantics), parsed once per path.
 
 A path is rooted at the state input (`$`), the context object (`$$`) or a workflow variable
-(`$name`). `compile_path(text)` parses it into a `Path` whose `get()` walks plain JSON values;
-`Path.set()` writes a value at a reference path (ResultPath) without mutating the input.
+(`$name`). `compile_path(text)` parses it into a `Path` whose `get()` walks plain JSON values. (ResultPath
+writes through its own reference-path steps in payload.py.)
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ __all__ = [
     "PathNotFound",
     "PathSyntaxError",
     "compile_path",
-    "is_path",
 ]
 
 
@@ -56,11 +55,6 @@ _MISSING = object()
 # Workflow variable names are Unicode identifiers (a letter or _, then letters, digits, _).
 _VARIABLE_NAME = re.compile(r"[^\W\d]\w*")
 _INT = re.compile(r"-?\d+")
-
-
-def is_path(text: Any) -> bool:
-    """True when `text` looks like a JSONPath (starts with `$`)."""
-    return isinstance(text, str) and text.startswith("$")
 
 
 # --------------------------------------------------------------------------- tokens
@@ -241,7 +235,7 @@ _FUNCTIONS: dict[str, Callable[[Any], Any]] = {
 
 
 class Path:
-    """A parsed JSONPath. `get()` reads, `set()` writes (reference paths only)."""
+    """A parsed JSONPath; `get()` reads it."""
 
     __slots__ = (
         "_simple",
@@ -337,36 +331,6 @@ class Path:
         except PathError:
             return False
         return self.definite or self.function is not None or bool(value)
-
-    def set(self, data: Any, value: Any) -> Any:
-        """A copy of `data` with `value` at this reference path, creating missing objects on the way.
-
-        Only the containers along the path are copied; everything else is shared with `data`.
-        """
-        if not self.reference or self.root != "$":
-            raise PathError(f"Invalid path '{self.text}': not a reference path", "States.Runtime")
-        return _set(data, self._simple or (), 0, value, self.text)
-
-
-def _set(node: Any, steps: tuple[tuple[bool, Any], ...], i: int, value: Any, text: str) -> Any:
-    if i == len(steps):
-        return value
-    is_name, key = steps[i]
-    if is_name:
-        if node is None or node is _MISSING:
-            node = {}
-        if not isinstance(node, dict):
-            raise PathError(
-                f"Invalid path '{text}': the path component '{key}' does not reference a JSON object"
-            )
-        copy = dict(node)
-        copy[key] = _set(node.get(key, _MISSING), steps, i + 1, value, text)
-        return copy
-    if not isinstance(node, list) or not -len(node) <= key < len(node):
-        raise PathError(f"Invalid path '{text}': the index [{key}] does not reference an array element")
-    copy_list = list(node)
-    copy_list[key] = _set(node[key], steps, i + 1, value, text)
-    return copy_list
 
 
 # --------------------------------------------------------------------------- parsing

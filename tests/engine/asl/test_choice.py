@@ -288,3 +288,17 @@ def test_a_malformed_rule_is_rejected_with_its_place(rule, message):
     with pytest.raises(DefinitionError) as info:
         choose(rule, {"v": 1})
     assert (info.value.message, info.value.state, info.value.field) == (message, "C", "Choices")
+
+
+def test_a_comparison_on_a_path_function_that_fails_fails_the_execution_with_its_reason():
+    result = run({
+        "StartAt": "C",
+        "States": {
+            "C": {"Type": "Choice", "Choices": [{"Variable": "$.xs.max()", "NumericGreaterThan": 1, "Next": "E"}],
+                  "Default": "E"},
+            "E": {"Type": "Succeed"},
+        },
+    }, {"xs": []})
+    assert (result.status, result.error) == ("FAILED", "States.Runtime")
+    assert result.cause == ("An error occurred while executing the state 'C' (entered at the event id #2). "
+                            "Aggregation function attempted to calculate value using empty array (max)")

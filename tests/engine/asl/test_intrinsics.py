@@ -252,3 +252,144 @@ def test_any_text_either_compiles_or_is_rejected_and_never_crashes(text):
         call.evaluate({"a": [1], "b": "x"}, {"c": 1}, {"ab": 2})
     except (IntrinsicError, PathError):
         pass
+
+
+@pytest.mark.parametrize(("call", "value"), [
+    ("States.ArrayContains($.s, 1)", {"s": "1"}),
+    ("States.ArrayGetItem($.s, 0)", {"s": "abc"}),           # a string is no array, however indexable
+    ("States.ArrayGetItem($.xs, $.s)", {"xs": [1], "s": "0"}),
+    ("States.ArrayGetItem($.xs, 0.5)", {"xs": [1]}),
+    ("States.ArrayGetItem($.xs, -1)", {"xs": [1]}),
+    ("States.ArrayLength($.s)", {"s": "abc"}),
+    ("States.ArrayUnique($.s)", {"s": "abc"}),
+    ("States.Hash($.s, 'MD5')", {"s": 1}),
+    ("States.Hash($.s, 'MD5')", {"s": "x" * 10001}),
+    ("States.JsonMerge($.o, $.xs, false)", {"o": {}, "xs": []}),
+    ("States.JsonMerge($.xs, $.o, false)", {"o": {}, "xs": []}),
+    ("States.MathAdd(0, 2147483648)", {}),
+    ("States.MathAdd(-2147483649, 0)", {}),
+    ("States.MathRandom($.s, 5)", {"s": "x"}),
+    ("States.MathRandom(1, $.s)", {"s": "x"}),
+    ("States.MathRandom(1, 5, $.s)", {"s": "x"}),
+    ("States.MathRandom(5, 5)", {}),                         # an empty range has nothing to draw
+    ("States.StringSplit($.n, ',')", {"n": 1}),
+    ("States.StringSplit('a,b', $.n)", {"n": 1}),
+    ("States.StringToJson($.n)", {"n": 1}),
+    ("States.StringToJson($.s)", {"s": "{bad"}),
+    ("States.Base64Encode($.s)", {"s": "x" * 10001}),
+    ("States.Base64Decode($.n)", {"n": 1}),
+    ("States.Base64Decode($.s)", {"s": "A" * 10004}),
+    ("States.Base64Decode($.s)", {"s": "not base64!"}),
+    ("States.Base64Decode($.s)", {"s": "/w=="}),             # decodes to a byte that is no UTF-8 text
+    ("States.Format($.n, 1)", {"n": 1}),
+])
+def test_bad_arguments_fail_with_the_function_named(call, value):
+    with pytest.raises(IntrinsicError) as exc:
+        run(call, value)
+    name = call.split("(")[0]
+    assert (exc.value.error, exc.value.cause) == ("States.Runtime", f"Invalid arguments in {name}")
+
+
+@pytest.mark.parametrize(("args", "size"), [((1, 1000, 1), 1000), ((0, 2998, 3), 1000), ((1000, 1, -1), 1000)])
+def test_array_range_may_hold_exactly_a_thousand_items(args, size):
+    result = run("States.ArrayRange($[0], $[1], $[2])", list(args))
+    assert (len(result), result[0], result[-1]) == (size, args[0], args[0] + (size - 1) * args[2])
+
+
+def test_array_range_counting_down_ends_at_the_end_value():
+    assert run("States.ArrayRange(5, 0, -1)") == [5, 4, 3, 2, 1, 0]
+
+
+def test_hash_takes_up_to_ten_thousand_characters():
+    assert len(run("States.Hash($, 'MD5')", "x" * 10000)) == 32
+
+
+def test_math_add_accepts_each_end_of_the_32_bit_range():
+    assert run("States.MathAdd(2147483647, 0)") == 2147483647
+    assert run("States.MathAdd(0, -2147483648)") == -2147483648
+    assert run("States.MathAdd(-2147483648, 2147483647)") == -1
+
+
+def test_math_random_with_a_seed_stays_inside_its_range():
+    assert {run(f"States.MathRandom(100, 101, {seed})") for seed in range(5)} == {100}
+
+
+def test_json_to_string_keeps_non_ascii_characters():
+    assert run("States.JsonToString($)", {"name": "Zoë ✓"}) == '{"name":"Zoë ✓"}'
+
+
+# States.Format prints a number as Java's Double.toString does: plain from 10^-3 up to (not including)
+# 10^7, computerized scientific notation outside that range, never a trailing zero beyond ".0".
+@pytest.mark.parametrize(("value", "text"), [
+    (0.0, "0.0"), (-0.0, "-0.0"), (0.5, "0.5"), (0.001, "0.001"), (-0.001, "-0.001"), (9999999.5, "9999999.5"),
+    (0.0009, "9.0E-4"), (1e7, "1.0E7"), (1.5e7, "1.5E7"), (-1.5e7, "-1.5E7"), (1.25e7, "1.25E7"),
+    (1.0000001e7, "1.0000001E7"), (1.2345e-5, "1.2345E-5"),
+])
+def test_format_prints_a_decimal_number_like_java(value, text):
+    assert run("States.Format('{}', $.v)", {"v": value}) == text
+
+
+def test_base64_takes_up_to_ten_thousand_characters():
+    encoded = run("States.Base64Encode($)", "x" * 10000)
+    assert len(encoded) > 10000 and run("States.Base64Decode($)", encoded[:10000]) == "x" * 7500
+
+
+@pytest.mark.parametrize(("value", "text"), [
+    (True, "true"), (False, "false"), ([True, False, None], "[true, false, null]"),
+    ({"a": [1, {"b": False}]}, "{a=[1, {b=false}]}"), ({"a": True}, "{a=true}"),
+])
+def test_format_prints_booleans_and_nested_values_like_java(value, text):
+    assert run("States.Format('{}', $.v)", {"v": value}) == text
+
+
+@pytest.mark.parametrize(("array", "value", "expected"), [
+    ([1.0], 1, True), ([[1, 2]], [1], False), ([[1]], [1, 2], False), ([{"a": 1.0}], {"a": 1}, True),
+])
+def test_array_contains_takes_numbers_by_value_and_lists_by_length(array, value, expected):
+    assert fn2("ArrayContains", array, value) is expected
+
+
+def test_string_literal_arguments_unescape_quotes_braces_and_backslashes():
+    assert run(r"States.Array('it\'s', 'a\{b\}', 'back\\slash', 'keep\n', 'x\'', '', 'b')") == [
+        "it's", "a{b}", "back\\slash", "keep\\n", "x'", "", "b"]
+    assert run("States.Array(1,2,3)") == [1, 2, 3]
+
+
+def test_path_arguments_may_hold_quotes_and_escaped_quotes():
+    data = {"a,b": 1, "c)": 2, "x\\'y": 3}
+    assert run(r"States.Array($['a,b'], $['c)'], $['x\'y'])", data) == [1, 2, 3]
+
+
+def test_ten_nested_calls_are_allowed():
+    text = "States.Array(" * 10 + ")" * 10
+    assert run(text) == [[[[[[[[[[]]]]]]]]]]
+
+
+@pytest.mark.parametrize(("text", "reason"), [
+    ("States.Array(" * 11 + ")" * 11, "more than 10 nested intrinsic functions (at position 130)"),
+    ("States.Array(States.UUID)", "expected '(' (at position 13)"),
+    ("States.Nope(1)", "unknown intrinsic function States.Nope (at position 0)"),
+    ("States.Array(1", "missing ')' (at position 14)"),
+    ("States.Array(1 2)", "unexpected '2' (at position 15)"),
+    ("States.ArrayRange(1, 2)", "States.ArrayRange takes 3 arguments, not 2 (at position 23)"),
+    ("States.MathRandom(1)", "States.MathRandom takes 2 to 3 arguments, not 1 (at position 20)"),
+    ("States.Format()", "States.Format takes 1+ arguments, not 0 (at position 15)"),
+    ("States.Array(1,", "missing argument (at position 15)"),
+    ("States.Array(1,,2)", "missing argument (at position 15)"),
+    ("States.Array(X)", "invalid argument 'X' (at position 13)"),
+    ("States.Array([1])", "invalid argument '[1]' (at position 13)"),
+    ("States.Array(1, 'a)", "unterminated string literal (at position 16)"),
+    ("States.MathAdd(1, '2')", "argument 2 of States.MathAdd must be a number, not a string (at position 21)"),
+    ("States.Array($.a[)", "invalid path argument '$.a[)': unclosed '[' at position 4 (at position 18)"),
+])
+def test_a_malformed_call_says_what_is_wrong_and_where(text, reason):
+    with pytest.raises(IntrinsicSyntaxError) as info:
+        compile_intrinsic(text)
+    assert (info.value.text, info.value.reason) == (text, reason)
+    assert str(info.value) == f"Invalid intrinsic function '{text}': {reason}"
+
+
+@pytest.mark.parametrize(("text", "shaped"), [("States.UUID() ", True), (42, False), (None, False),
+                                               ("States.UUID)", False)])
+def test_is_intrinsic_looks_at_the_shape_only(text, shaped):
+    assert is_intrinsic(text) is shaped
