@@ -445,6 +445,10 @@ def _sagemaker_name_pattern(parameters: Any, noun: str) -> str:
     literal = parameters.get(key)
     if isinstance(literal, str) and re.fullmatch(r"[A-Za-z0-9-]+", literal):
         return literal.lower()
+    if isinstance(literal, str) and re.fullmatch(r"\$\{param:[A-Za-z0-9]+\}", literal):
+        # The deployed value, as given: SageMaker's ARNs carry names in lower case, so the parameter's
+        # description asks for a lower-case name.
+        return names.substitute_params(literal)
     formatted = _FORMAT_PREFIX.match(str(parameters.get(key + ".$", ""))) or _JSONATA_PREFIX.match(str(literal or ""))
     if formatted and formatted.group(1):
         return formatted.group(1).lower() + "*"

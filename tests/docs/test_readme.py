@@ -66,6 +66,11 @@ def test_readme_block_runs_as_written_on_a_fresh_clone(line: int, body: str, tmp
     environment = {**os.environ, "PATH": f"{VENV / 'bin'}{os.pathsep}{os.environ['PATH']}",
                    "VIRTUAL_ENV": str(VENV)}
     environment.pop("PYTHONPATH", None)
-    done = subprocess.run(["bash", "-e", "-o", "pipefail", "-c", body], cwd=clone, env=environment,
-                          capture_output=True, text=True, timeout=1200, check=False)
+    try:
+        done = subprocess.run(["bash", "-e", "-o", "pipefail", "-c", body], cwd=clone, env=environment,
+                              capture_output=True, text=True, timeout=1200, check=False)
+    finally:
+        # A block's local SageMaker endpoints outlive it, as endpoints do; their model servers stop when
+        # their folders go, so none outlives the test.
+        shutil.rmtree(clone / ".stepsmith" / "sagemaker", ignore_errors=True)
     assert done.returncode == 0, f"README.md:{line} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
