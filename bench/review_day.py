@@ -20,6 +20,7 @@ benchmarks: it reads the human-review queue of a run in this process and answers
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib.util
 import json
 import sys
@@ -187,25 +188,28 @@ class Reviewer(threading.Thread):
         self.stop = threading.Event()
 
     def run(self) -> None:
+        while not self.stop.is_set():
+            with contextlib.suppress(Exception):   # the run's local AWS started or stopped meanwhile
+                self._read_queue()
+            self.stop.wait(0.05)
+
+    def _read_queue(self) -> None:
         import boto3
 
-        while not self.stop.is_set():
-            try:
-                sqs = boto3.client("sqs", region_name="us-east-1")
-                urls = [url for url in sqs.list_queues().get("QueueUrls", []) if "humanreviewtasks" in url.lower()]
-            except Exception:   # noqa: BLE001 - no local AWS is active yet
-                urls = []
-            for url in urls:
-                got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0)
-                for message in got.get("Messages", []):
-                    body = json.loads(message["Body"])
-                    self.seen.append(body)
-                    output = self.answer(body)
-                    if output is not None:
-                        boto3.client("stepfunctions", region_name="us-east-1").send_task_success(
-                            taskToken=body["task_token"], output=json.dumps(output))
-                    sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
-            self.stop.wait(0.05)
+        from engine.aws import providers
+
+        if providers._active is None:   # only ever the local AWS of a run in this process, never an account
+            return
+        sqs = boto3.client("sqs", region_name="us-east-1")
+        for url in [url for url in sqs.list_queues().get("QueueUrls", []) if "humanreviewtasks" in url.lower()]:
+            for message in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []):
+                body = json.loads(message["Body"])
+                self.seen.append(body)
+                output = self.answer(body)
+                if output is not None:
+                    boto3.client("stepfunctions", region_name="us-east-1").send_task_success(
+                        taskToken=body["task_token"], output=json.dumps(output))
+                sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
 
 
 def truthful(truth: dict[str, dict]) -> Callable[[dict], dict]:
