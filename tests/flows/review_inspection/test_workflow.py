@@ -6,6 +6,7 @@ Reviewer thread plays the review tool that reads the human-review queue and answ
 """
 from __future__ import annotations
 
+import datetime as dt
 import json
 from pathlib import Path
 
@@ -146,3 +147,19 @@ def test_a_day_that_is_not_a_date_is_refused_by_name(tmp_path, monkeypatch):
     result = inspect(project, monkeypatch, None, day="../2026-12-03")
     assert result.exit_code == 1
     assert "BadInput: date must be YYYY-MM-DD, not '../2026-12-03'" in result.output
+
+
+def test_the_schedule_inspects_yesterday_and_an_empty_day_is_summarised(tmp_path, monkeypatch):
+    project = new_project(tmp_path / "project")
+    job = {"TrainingJobName": "any", "ModelArtifacts": {"S3ModelArtifacts": "s3://nowhere/model.tar.gz"}}
+    with LocalAWS(project / ".stepsmith") as aws:
+        review_day().register(aws, job)       # never used: a day without photos makes no model
+    monkeypatch.chdir(project)
+    result = CliRunner().invoke(run, ["review-inspection", "--schedule"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    yesterday = (dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)).isoformat()
+    if json.loads(result.stdout)["date"] != yesterday:   # the run crossed midnight: it is the day before now
+        yesterday = (dt.date.fromisoformat(yesterday) - dt.timedelta(days=1)).isoformat()
+    empty = summary(project, yesterday)
+    assert (empty["reviews"], empty["errors"], empty["sent_to_people"], empty["share_automated"]) == (0, 0, 0, None)
+    assert empty["transform"] == {"status": "no photos to classify"}
