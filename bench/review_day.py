@@ -9,14 +9,25 @@ half-length), and OUT/truth.json (never uploaded): each review's true photo clas
 its credits, and why it is broken if it is. Both review types and all four classes occur; about
 `--broken` of the reviews are broken: a photo that is missing, an unknown review type, or a photo that
 is not an image.
+
+    python bench/review_day.py --promote      # a demo classifier, registered Approved in review-classifier
+
+trains a small review classifier on generated photos through the local SageMaker of the project in the
+current folder and registers it as retrain-and-promote registers a promoted model (CONTRACT-ml), to try
+review-inspection before retrain-and-promote has run. `Reviewer` is a review tool for tests and
+benchmarks: it reads the human-review queue of a run in this process and answers from the truth.
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib.util
 import json
 import sys
 import tempfile
+import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +36,9 @@ import numpy as np
 
 EARNING = {"Product": "product", "Style": "full-length"}   # the credit rules the workflow's spec sets
 BROKEN = ("missing image", "unknown type", "unreadable image")
+IMAGE = "111111111111.dkr.ecr.us-east-1.amazonaws.com/review-classifier:latest"   # → images/review-classifier
+TRAINING_ROLE = "arn:aws:iam::111111111111:role/retrain-and-promote-training"
+DATASETS = "stepsmith-datasetsbucket"     # retrain-and-promote's `datasets` bucket in the local stack
 
 
 def _drawing():
@@ -107,6 +121,102 @@ def score(truth: dict[str, dict], rows: list[dict]) -> dict:
     }
 
 
+def promote_demo_model(project: str | Path, *, per_class: int = 100, epochs: int = 10, size: int = 32,
+                       seed: int = 5, datasets: str = DATASETS) -> str:
+    """Train a review classifier on generated photos in `project`'s local SageMaker and register it
+    Approved in model package group review-classifier (CONTRACT-ml's "promoted model"); its package ARN."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from engine.aws import LocalAWS
+
+    project = Path(project)
+    with tempfile.TemporaryDirectory(prefix="review-day-") as scratch:
+        labelled = _drawing().make_set(Path(scratch) / "set", per_class=per_class, seed=seed, size=64,
+                                       bucket=datasets, prefix="demo/", name="demo")
+        with LocalAWS(project / ".stepsmith") as aws:
+            if datasets not in {b["Name"] for b in aws.client("s3").list_buckets()["Buckets"]}:
+                aws.create_bucket(datasets)
+            s3 = aws.client("s3")
+            for path in sorted(labelled.folder.rglob("*")):
+                if path.is_file():
+                    s3.put_object(Bucket=datasets, Key="demo/" + path.relative_to(labelled.folder).as_posix(),
+                                  Body=path.read_bytes())
+            sagemaker = aws.client("sagemaker")
+            name = f"demo-review-classifier-{int(time.time())}"
+            sagemaker.create_training_job(
+                TrainingJobName=name, RoleArn=TRAINING_ROLE,
+                HyperParameters={"epochs": str(epochs), "image-size": str(size), "batch-size": "16"},
+                AlgorithmSpecification={"TrainingImage": IMAGE, "TrainingInputMode": "File"},
+                InputDataConfig=[{"ChannelName": "train", "DataSource": {"S3DataSource": {
+                    "S3DataType": "AugmentedManifestFile", "S3Uri": f"s3://{datasets}/demo/output.manifest",
+                    "AttributeNames": ["source-ref", "review-class", "review-class-metadata"]}}}],
+                OutputDataConfig={"S3OutputPath": f"s3://{datasets}/demo-models/"},
+                ResourceConfig={"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 1},
+                StoppingCondition={"MaxRuntimeInSeconds": 3600})
+            while (job := sagemaker.describe_training_job(TrainingJobName=name))["TrainingJobStatus"] in (
+                    "InProgress", "Stopping"):
+                time.sleep(0.2)
+            if job["TrainingJobStatus"] != "Completed":
+                raise RuntimeError(f"training {name} failed: {job.get('FailureReason')}")
+            return register(aws, job)
+
+
+def register(aws, job: dict, *, status: str = "Approved") -> str:
+    """CreateModelPackage for a finished training job, as retrain-and-promote records a candidate."""
+    sagemaker = aws.client("sagemaker")
+    if not sagemaker.list_model_package_groups(NameContains="review-classifier")["ModelPackageGroupSummaryList"]:
+        sagemaker.create_model_package_group(ModelPackageGroupName="review-classifier")
+    return sagemaker.create_model_package(
+        ModelPackageGroupName="review-classifier", ModelApprovalStatus=status,
+        InferenceSpecification={"Containers": [{"Image": IMAGE,
+                                                "ModelDataUrl": job["ModelArtifacts"]["S3ModelArtifacts"]}],
+                                "SupportedContentTypes": ["application/x-image"],
+                                "SupportedResponseMIMETypes": ["application/json"]},
+        CustomerMetadataProperties={"training_job": job["TrainingJobName"], "macro_f1": "unmeasured",
+                                    "production_macro_f1": "none",
+                                    "decision": "promoted" if status == "Approved" else "rejected",
+                                    "reason": "bench/review_day.py demo model"})["ModelPackageArn"]
+
+
+class Reviewer(threading.Thread):
+    """A review tool: reads the human-review queue of the run in progress (in this process) and answers each
+    task with `answer(message)`, or never answers it when that returns None. Plain boto3, as on AWS."""
+
+    def __init__(self, answer: Callable[[dict], dict | None]) -> None:
+        super().__init__(daemon=True)
+        self.answer = answer
+        self.seen: list[dict] = []
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        while not self.stop.is_set():
+            with contextlib.suppress(Exception):   # the run's local AWS started or stopped meanwhile
+                self._read_queue()
+            self.stop.wait(0.05)
+
+    def _read_queue(self) -> None:
+        import boto3
+
+        from engine.aws import providers
+
+        if providers._active is None:   # only ever the local AWS of a run in this process, never an account
+            return
+        sqs = boto3.client("sqs", region_name="us-east-1")
+        for url in [url for url in sqs.list_queues().get("QueueUrls", []) if "humanreviewtasks" in url.lower()]:
+            for message in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []):
+                body = json.loads(message["Body"])
+                self.seen.append(body)
+                output = self.answer(body)
+                if output is not None:
+                    boto3.client("stepfunctions", region_name="us-east-1").send_task_success(
+                        taskToken=body["task_token"], output=json.dumps(output))
+                sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+
+
+def truthful(truth: dict[str, dict]) -> Callable[[dict], dict]:
+    """A person who classes every photo right."""
+    return lambda task: {"classes": [truth[task["review_id"]]["classes"][photo["n"]] for photo in task["photos"]]}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("out", type=Path, nargs="?", help="the folder to write (not with --quick)")
@@ -116,7 +226,14 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=11)
     parser.add_argument("--broken", type=float, default=0.04, help="share of broken reviews (0-1)")
     parser.add_argument("--quick", action="store_true", help="a day of 12 small reviews in a temporary folder (CI)")
+    parser.add_argument("--promote", action="store_true",
+                        help="train a demo classifier in this project's local SageMaker and register it Approved")
+    parser.add_argument("--per-class", type=int, default=100, help="--promote: training photos per class")
+    parser.add_argument("--epochs", type=int, default=10, help="--promote: training epochs")
     args = parser.parse_args()
+    if args.promote:
+        print(promote_demo_model(Path.cwd(), per_class=args.per_class, epochs=args.epochs))
+        return
     if args.quick:
         with tempfile.TemporaryDirectory() as folder:
             day = make_day(folder, date=args.date, reviews=12, size=32, broken=0.25, seed=args.seed)

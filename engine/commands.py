@@ -66,6 +66,27 @@ _SUCCESSES = {"TaskSucceeded": "Task", "LambdaFunctionSucceeded": "Task", "Paral
               "MapStateSucceeded": "Map"}
 
 
+def _what_was_sent(parameters: str, limit: int = 2000) -> str:
+    """The part of a waiting task's parameters its answerer reads (an SQS/SNS message, an event's detail,
+    a Lambda payload), as one line of JSON, the task token left out: it is printed on its own line."""
+    try:
+        sent = json.loads(parameters)
+    except ValueError:
+        return parameters[:limit]
+    for field in ("MessageBody", "Message", "Detail", "Payload", "Input"):
+        if isinstance(sent, dict) and field in sent:
+            sent = sent[field]
+            break
+    if isinstance(sent, str):
+        try:
+            sent = json.loads(sent)
+        except ValueError:
+            return sent[:limit]
+    if isinstance(sent, dict):
+        sent = {key: value for key, value in sent.items() if "token" not in key.lower()}
+    return json.dumps(sent, separators=(", ", ": "))[:limit]
+
+
 class Progress:
     """Prints each state as it enters and exits, and a bar for Map iterations, to stderr (rich).
 
@@ -85,6 +106,7 @@ class Progress:
         self._last_error: str | None = None
         self._bar: Any = None
         self._spinners: dict[str, Any] = {}
+        self._scheduled: list[str] = []           # recent Task parameters: what a waiting task sent
         self._lock = threading.Lock()
 
     def __enter__(self) -> Self:
@@ -144,14 +166,20 @@ class Progress:
                 self._failed.pop(owner, None)
             if kind == "MapStateSucceeded":
                 self._map_ended()
+        elif kind == "TaskScheduled":
+            parameters = event.get("taskScheduledEventDetails", {}).get("parameters")
+            if isinstance(parameters, str):
+                self._scheduled = [*self._scheduled[-255:], parameters]
         elif kind == "TaskSubmitted":
             from engine.asl import tokens
 
             for token in tokens.pending():
                 if token not in self._entered:
                     self._entered[token] = time.monotonic()
+                    sent = next((p for p in reversed(self._scheduled) if token in p), None)
                     self.print(f"[yellow]…[/] waiting for task token {token}\n"
-                               f"  answer: stepsmith send-task success {token} --output '{{}}'")
+                               + (f"  sent: {_what_was_sent(sent)}\n" if sent else "")
+                               + f"  answer: stepsmith send-task success {token} --output '{{}}'")
 
     def _exited(self, name: str, inside_map: bool) -> None:
         if any(entered == name for entered, _ in self._open):

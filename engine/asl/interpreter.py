@@ -58,6 +58,18 @@ class ExecutionResult:
         return [] if self._history is None else self._history.events
 
 
+# What a distributed map's child execution tells the run's listener: only that a task waits for a token, and
+# what it sent (its TaskScheduled), so whoever watches the run (`stepsmith run`) can show how to answer it.
+# The rest of a child's events are its own history, as on AWS.
+_TOKEN_EVENTS = frozenset({"TaskScheduled", "TaskSubmitted"})
+
+
+def _token_waits(listener: Callable[[dict], None] | None) -> Callable[[dict], None] | None:
+    if listener is None:
+        return None
+    return lambda event: listener(event) if event["type"] in _TOKEN_EVENTS else None
+
+
 class Run:
     """One execution in progress: shared by every branch and iteration it spawns."""
 
@@ -70,6 +82,7 @@ class Run:
         self.region = region
         self.account = account
         self.history = History(clock, listener)
+        self.child_listener = _token_waits(listener)
         self.state_machine_arn = f"arn:aws:states:{region}:{account}:stateMachine:{state_machine_name}"
         self.execution_arn = f"arn:aws:states:{region}:{account}:execution:{state_machine_name}:{execution_name}"
         self.started = clock.now()

@@ -295,7 +295,7 @@ class MapState(RecoverableState):
         records: list[ChildExecution | None] = [None] * total
 
         def child(index: int, item: Any) -> Any:
-            lane = Scope(child_variables(scope.variables, processor), 0, History(run.clock, None))
+            lane = Scope(child_variables(scope.variables, processor), 0, History(run.clock, run.child_listener))
             started = run.clock.now()
             try:
                 out = run.run_program(processor, item, lane)

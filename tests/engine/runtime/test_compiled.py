@@ -80,3 +80,41 @@ def test_send_task_reaches_an_execution_in_another_process(tmp_path, monkeypatch
         process.kill()
     assert process.returncode == 0
     assert json.loads(stdout) == {"approved": True}
+
+
+def test_run_shows_what_a_waiting_task_in_a_distributed_map_sent(tmp_path, monkeypatch):
+    # A distributed map's child executions have histories of their own; `stepsmith run` still shows their
+    # waits for a task token, with the message a review tool would read (the token itself on its own line).
+    monkeypatch.chdir(tmp_path)
+    definition = tmp_path / "review.asl.json"
+    definition.write_text(json.dumps({"StartAt": "Queue", "States": {
+        "Queue": {"Type": "Task", "Resource": "arn:aws:states:::aws-sdk:sqs:createQueue",
+                  "Parameters": {"QueueName": "reviews"}, "ResultPath": "$.queue", "Next": "Each"},
+        "Each": {"Type": "Map", "ItemsPath": "$.items", "MaxConcurrency": 2,
+                 "ItemSelector": {"review.$": "$$.Map.Item.Value", "queue.$": "$.queue.QueueUrl"},
+                 "ItemProcessor": {"ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"},
+                                   "StartAt": "Ask", "States": {"Ask": {
+                                       "Type": "Task", "Resource": "arn:aws:states:::sqs:sendMessage.waitForTaskToken",
+                                       "Parameters": {"QueueUrl.$": "$.queue", "MessageBody": {
+                                           "task_token.$": "$$.Task.Token", "review.$": "$.review"}},
+                                       "TimeoutSeconds": 60, "End": True}}},
+                 "End": True}}}))
+    stepsmith_bin = Path(sys.executable).parent / "stepsmith"
+    process = subprocess.Popen([str(stepsmith_bin), "exec", str(definition), "--input", '{"items": ["r-7"]}'],
+                               cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        token = sent = None
+        for line in process.stderr:
+            if "waiting for task token" in line:
+                token = line.split("waiting for task token")[1].split()[0]
+            elif token and line.strip().startswith("sent:"):
+                sent = line.strip()
+                break
+        assert token and sent == 'sent: {"review": "r-7"}', sent
+        answered = stepsmith("send-task", "success", token, "--output", '{"classes": ["product"]}')
+        assert answered.exit_code == 0, answered.stderr
+        stdout, _ = process.communicate(timeout=30)
+    finally:
+        process.kill()
+    assert process.returncode == 0
+    assert json.loads(stdout) == [{"classes": ["product"]}]

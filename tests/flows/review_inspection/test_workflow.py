@@ -6,13 +6,14 @@ Reviewer thread plays the review tool that reads the human-review queue and answ
 """
 from __future__ import annotations
 
+import datetime as dt
 import json
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from conftest import new_project, register_approved
-from review_inspection_checks import Reviewer, read_object, review_day, table_rows, truthful
+from conftest import new_project
+from review_inspection_checks import read_object, review_day, table_rows
 
 from engine.aws import LocalAWS
 from engine.commands import run
@@ -20,7 +21,7 @@ from engine.commands import run
 DATE = "2026-12-03"
 
 
-def inspect(project: Path, monkeypatch: pytest.MonkeyPatch, reviewer: Reviewer | None, *args: str,
+def inspect(project: Path, monkeypatch: pytest.MonkeyPatch, reviewer, *args: str,
             day: str = DATE):
     monkeypatch.chdir(project)
     if reviewer is not None:
@@ -39,7 +40,7 @@ def summary(project: Path, day: str = DATE) -> dict:
 
 
 def test_a_day_is_inspected_against_the_true_labels(project, day, monkeypatch):
-    reviewer = Reviewer(truthful(day.truth))
+    reviewer = review_day().Reviewer(review_day().truthful(day.truth))
     result = inspect(project, monkeypatch, reviewer)
     assert result.exit_code == 0, result.output
     rows = {row["review_id"]: row for row in table_rows(project)}
@@ -75,7 +76,7 @@ def test_a_day_is_inspected_against_the_true_labels(project, day, monkeypatch):
 
     # The same day again: every review is already decided for good, so nothing is written twice, nobody
     # is asked again and no credit is granted twice.
-    again = Reviewer(truthful(day.truth))
+    again = review_day().Reviewer(review_day().truthful(day.truth))
     result = inspect(project, monkeypatch, again)
     assert result.exit_code == 0, result.output
     assert again.seen == []
@@ -93,12 +94,14 @@ def test_a_day_is_inspected_against_the_true_labels(project, day, monkeypatch):
 
 
 def test_a_review_nobody_answers_is_left_open_and_a_later_run_decides_it(project, day, monkeypatch):
-    silent = Reviewer(lambda task: None)      # the review tool reads the tasks, nobody answers
+    silent = review_day().Reviewer(lambda task: None)      # the review tool reads the tasks, nobody answers
     result = inspect(project, monkeypatch, silent, "--parameter-overrides", "HumanReviewTimeout=1")
     assert result.exit_code == 0, result.output
     rows = {row["review_id"]: row for row in table_rows(project)}
     open_reviews = {task["review_id"] for task in silent.seen}
     assert open_reviews, "the tiny model is unsure of some photos"
+    for task in silent.seen:   # the run shows each task a person could answer, with what the tool reads
+        assert 'sent: {"review_id": ' + json.dumps(task["review_id"]) in result.output
     for review_id in open_reviews:
         assert rows[review_id]["decision"] == "unanswered"
         assert rows[review_id]["reason"] == "no answer from a person in time"
@@ -109,7 +112,7 @@ def test_a_review_nobody_answers_is_left_open_and_a_later_run_decides_it(project
 
     # Later, with the gate opened (threshold 0: the model decides every photo), the open reviews are
     # decided; the reviews decided for good before stay as they were.
-    result = inspect(project, monkeypatch, Reviewer(lambda task: None), "--parameter-overrides",
+    result = inspect(project, monkeypatch, review_day().Reviewer(lambda task: None), "--parameter-overrides",
                      "ConfidenceThreshold=0")
     assert result.exit_code == 0, result.output
     after = {row["review_id"]: row for row in table_rows(project)}
@@ -131,7 +134,7 @@ def test_without_a_promoted_model_the_run_says_to_run_retrain_and_promote(tmp_pa
     assert "NoPromotedModel: no promoted review-classifier model yet: run retrain-and-promote first" in result.output
     job = {"TrainingJobName": "rejected", "ModelArtifacts": {"S3ModelArtifacts": "s3://nowhere/model.tar.gz"}}
     with LocalAWS(project / ".stepsmith") as aws:
-        register_approved(aws, job, status="Rejected")    # a candidate that was not promoted is no model
+        review_day().register(aws, job, status="Rejected")    # a candidate that was not promoted is no model
     result = inspect(project, monkeypatch, None)
     assert result.exit_code == 1 and "no promoted review-classifier model yet" in result.output
 
@@ -140,7 +143,23 @@ def test_a_day_that_is_not_a_date_is_refused_by_name(tmp_path, monkeypatch):
     project = new_project(tmp_path / "project")
     job = {"TrainingJobName": "any", "ModelArtifacts": {"S3ModelArtifacts": "s3://nowhere/model.tar.gz"}}
     with LocalAWS(project / ".stepsmith") as aws:
-        register_approved(aws, job)
+        review_day().register(aws, job)
     result = inspect(project, monkeypatch, None, day="../2026-12-03")
     assert result.exit_code == 1
     assert "BadInput: date must be YYYY-MM-DD, not '../2026-12-03'" in result.output
+
+
+def test_the_schedule_inspects_yesterday_and_an_empty_day_is_summarised(tmp_path, monkeypatch):
+    project = new_project(tmp_path / "project")
+    job = {"TrainingJobName": "any", "ModelArtifacts": {"S3ModelArtifacts": "s3://nowhere/model.tar.gz"}}
+    with LocalAWS(project / ".stepsmith") as aws:
+        review_day().register(aws, job)       # never used: a day without photos makes no model
+    monkeypatch.chdir(project)
+    result = CliRunner().invoke(run, ["review-inspection", "--schedule"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    yesterday = (dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)).isoformat()
+    if json.loads(result.stdout)["date"] != yesterday:   # the run crossed midnight: it is the day before now
+        yesterday = (dt.date.fromisoformat(yesterday) - dt.timedelta(days=1)).isoformat()
+    empty = summary(project, yesterday)
+    assert (empty["reviews"], empty["errors"], empty["sent_to_people"], empty["share_automated"]) == (0, 0, 0, None)
+    assert empty["transform"] == {"status": "no photos to classify"}
