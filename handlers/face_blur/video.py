@@ -153,12 +153,6 @@ def probe(path: str | Path) -> VideoInfo:
                          tuple(a.codec_context.name for a in container.streams.audio), rotation)
 
 
-def frame_count(path: str | Path) -> int:
-    """The number of frames a container declares (0 if unknown), without decoding any."""
-    with _open(path) as container:
-        return container.streams.video[0].frames if container.streams.video else 0
-
-
 def _metadata(tags: dict) -> dict:
     # The encoder tag names the tool that wrote the source; FFmpeg writes its own.
     return {k: v for k, v in tags.items() if k != "encoder"}
@@ -224,6 +218,9 @@ def transcode(source: str | Path, target: str | Path, info: VideoInfo, enc: Enco
             raise VideoError(f"the video could not be encoded: {error.strerror}")
     if count == 0:
         raise VideoError("the video has no frames")
+    # Counted as they are muxed, so the result need not be opened again to check it.
+    if writer.frames_written != count:
+        raise VideoError(f"the encoder wrote {writer.frames_written} frames instead of {count}")
     return count
 
 
@@ -234,6 +231,7 @@ class _Writer:
                  audio: dict[int, tuple[av.audio.AudioStream, bool]]) -> None:
         self.out, self.video, self.audio = out, video, audio
         self.failure: list[Exception] = []
+        self.frames_written = 0  # video packets muxed: one per frame encoded
         # A few pictures in flight are enough to keep the encoder busy; more would only hold memory.
         self.pending: queue.Queue[av.VideoFrame | av.Packet | None] = queue.Queue(maxsize=8)
         self.thread = threading.Thread(target=self._run, name="encoder", daemon=True)
@@ -263,12 +261,16 @@ class _Writer:
 
     def _write(self, item: av.VideoFrame | av.Packet) -> None:
         if isinstance(item, av.VideoFrame):
-            self.out.mux(self.video.encode(item))
+            self._mux_video(self.video.encode(item))
         else:
             _write_audio(self.out, item, *self.audio[item.stream.index])
 
+    def _mux_video(self, packets: list[av.Packet]) -> None:
+        self.out.mux(packets)
+        self.frames_written += len(packets)
+
     def _flush(self) -> None:
-        self.out.mux(self.video.encode(None))
+        self._mux_video(self.video.encode(None))
         for stream, reencoded in self.audio.values():
             if reencoded:
                 self.out.mux(stream.encode(None))
