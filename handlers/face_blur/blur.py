@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
@@ -23,7 +24,7 @@ import numpy as np
 
 from face_blur.guard import MARKER_KEY, MARKER_VALUE, refuse_recursion
 from face_blur.tracks import Box, FaceTimeline, build_tracks
-from face_blur.video import Encoding, Frame, VideoError, VideoInfo, probe, transcode
+from face_blur.video import Encoding, Frame, UnreadableVideo, VideoError, VideoInfo, transcode
 
 
 class BlurFailed(Exception):
@@ -121,27 +122,28 @@ def anonymise(source: str | Path, target: str | Path, faces: list[dict],
     """
     settings = settings or BlurSettings()
     encoding = encoding or Encoding()
-    try:
-        info: VideoInfo = probe(source)
-    except VideoError as error:
-        raise BlurFailed(f"cannot read the source video: {error}") from None
     tracks = build_tracks(faces)
     timeline = FaceTimeline(tracks, hold_ms=settings.hold_seconds * 1000)
     blurred = 0
 
-    def edit(ms: float, frame: Frame) -> None:
-        nonlocal blurred
-        boxes: list[Box] = timeline.boxes_at(ms)
-        for box in boxes:
-            stored = box.as_stored(info.rotation)
-            rect = stored.to_pixels(frame.width, frame.height, settings.padding)
-            if rect is not None:
-                size = stored.pixel_size(frame.width, frame.height, settings.padding)
-                blur_region(frame, rect, settings.method, settings.strength, size)
-                blurred += 1
+    def start(info: VideoInfo) -> Callable[[float, Frame], None]:
+        def edit(ms: float, frame: Frame) -> None:
+            nonlocal blurred
+            boxes: list[Box] = timeline.boxes_at(ms)
+            for box in boxes:
+                stored = box.as_stored(info.rotation)
+                rect = stored.to_pixels(frame.width, frame.height, settings.padding)
+                if rect is not None:
+                    size = stored.pixel_size(frame.width, frame.height, settings.padding)
+                    blur_region(frame, rect, settings.method, settings.strength, size)
+                    blurred += 1
+
+        return edit
 
     try:
-        count = transcode(source, target, info, encoding, edit)
+        count, info = transcode(source, target, encoding, start)
+    except UnreadableVideo as error:
+        raise BlurFailed(f"cannot read the source video: {error}") from None
     except VideoError as error:
         raise BlurFailed(str(error)) from None
     # ffmpeg decodes what it can of a damaged file and exits 0: compare with what the container declares.
