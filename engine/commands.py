@@ -599,6 +599,9 @@ def _run_in_local_aws(app: App, machine: StateMachine, dispatcher: Any, state_di
 
     with _sigint_restored(), LocalAWS(state_dir, app=app, iam=iam) as aws:
         chain = chaining.Chain(app, aws, start=chaining.local_starter(app, real_time, quiet, echo), echo=echo)
+        warm = getattr(dispatcher, "warm_functions", None)   # mocked runs (--mock-config) start none
+        if warm is not None:
+            warm(machine.definition)
         if upload is not None:
             input_text = _trigger_event(app, machine, aws, upload, upload_key)
             event = json.loads(input_text)["detail"]

@@ -33,6 +33,8 @@ from multiprocessing.connection import Connection
 from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from engine.app import Function
 
 # Idle workers kept per function configuration (more are started when invocations overlap), and in all:
@@ -132,6 +134,7 @@ class LambdaRunner:
 
     _pools: ClassVar[dict[tuple, list[_Worker]]] = {}   # a function's configuration → its idle workers
     _busy: ClassVar[set[_Worker]] = set()
+    _warming: ClassVar[dict[tuple, threading.Event]] = {}   # a configuration → set once its worker is ready
     _lock = threading.Lock()
 
     def __init__(self, logs: Any = None) -> None:
@@ -175,20 +178,34 @@ class LambdaRunner:
     # -- the pool
 
     def _acquire(self, function: Function, limit: float) -> tuple[tuple, _Worker, tuple | None]:
-        """A warm idle worker, or a new one once its handler is imported (its init outcome if that failed)."""
-        environment = _environment(function)
-        key = (function.arn, str(function.code_uri), function.handler, tuple(sorted(environment.items())))
+        """A warm idle worker, or a new one once its handler is imported (its init outcome if that failed).
+        A worker `warm` is still starting for the function is waited for rather than started twice."""
+        key = _pool_key(function)
+        while True:
+            with LambdaRunner._lock:
+                idle = LambdaRunner._pools.setdefault(key, [])
+                while idle:
+                    worker = idle.pop()   # the most recently used: the warmest
+                    if worker.alive():
+                        worker.cold = False
+                        LambdaRunner._busy.add(worker)
+                        return key, worker, None
+                    worker.kill()
+                starting = LambdaRunner._warming.get(key)
+            if starting is None:
+                break
+            starting.wait()
+        worker, init = self._start(function, limit)
+        if init is not None:
+            return key, worker, init
         with LambdaRunner._lock:
-            idle = LambdaRunner._pools.setdefault(key, [])
-            while idle:
-                worker = idle.pop()   # the most recently used: the warmest
-                if worker.alive():
-                    worker.cold = False
-                    LambdaRunner._busy.add(worker)
-                    return key, worker, None
-                worker.kill()
+            LambdaRunner._busy.add(worker)
+        return key, worker, None
+
+    def _start(self, function: Function, limit: float) -> tuple[_Worker, tuple | None]:
+        """A new worker with its handler imported: (worker, None), or (killed worker, init outcome)."""
         _note_requirements(function)
-        worker = _Worker(function, environment)
+        worker = _Worker(function, _environment(function))
         worker.logs = self.logs
         worker.connection.send({
             "root": str(function.code_uri), "handler": function.handler, "provider_services": _provider_services(),
@@ -197,10 +214,36 @@ class LambdaRunner:
         ready = _serve(worker, time.monotonic() + max(INIT_LIMIT, limit))
         if ready is None or ready[0] != "ready":
             worker.kill()
-            return key, worker, ready or ("timeout",)
+            return worker, ready or ("timeout",)
+        return worker, None
+
+    def warm(self, functions: Iterable[Function]) -> None:
+        """Start a worker for each of `functions` that has none, one after another on a thread of their own,
+        as SAM's `--warm-containers EAGER` does: an execution's later steps then find their function
+        imported instead of each waiting in line for its cold start. An invoke that comes while its
+        function's worker is starting waits for that one; a handler that fails to import fails again, as
+        a cold start, when it is invoked."""
+        wanted = []
         with LambdaRunner._lock:
-            LambdaRunner._busy.add(worker)
-        return key, worker, None
+            for function in functions:
+                key = _pool_key(function)
+                if _bad_handler(function) is None and not LambdaRunner._pools.get(key) \
+                        and key not in LambdaRunner._warming:
+                    LambdaRunner._warming[key] = threading.Event()
+                    wanted.append((function, key))
+        if wanted:
+            threading.Thread(target=self._warm, args=(wanted,), name="lambda-warm", daemon=True).start()
+
+    def _warm(self, wanted: list[tuple[Function, tuple]]) -> None:
+        try:
+            for function, key in wanted:
+                worker, init = self._start(function, float(function.timeout))
+                if init is None:
+                    self._release(key, worker, ("ready",))
+                _warmed(key)
+        finally:   # whatever happened, no invoke may wait for a worker that is not coming
+            for _, key in wanted:
+                _warmed(key)
 
     def _release(self, key: tuple, worker: _Worker, outcome: tuple | None) -> None:
         retired = []
@@ -379,6 +422,19 @@ def _provider_services() -> list[str]:
     from engine.aws import providers
 
     return sorted(providers.PROVIDER_MODULES)
+
+
+def _warmed(key: tuple) -> None:
+    """The worker `warm` was starting for `key` is in the pool (or failed to start): wake who waits for it."""
+    with LambdaRunner._lock:
+        started = LambdaRunner._warming.pop(key, None)
+    if started is not None:
+        started.set()
+
+
+def _pool_key(function: Function) -> tuple:
+    """What makes two functions' workers interchangeable: the function, its code, handler and environment."""
+    return (function.arn, str(function.code_uri), function.handler, tuple(sorted(_environment(function).items())))
 
 
 def _environment(function: Function) -> dict[str, str]:

@@ -34,6 +34,8 @@ from engine.asl.tasks import TaskCall, TaskFailed
 from engine.lambdas import Invocation, LambdaRunner
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from engine.app import App, Function
 
 # --------------------------------------------------------------------------- boto3 calls, AWS's way
@@ -256,6 +258,25 @@ _SERVICE_ARN = re.compile(r"^arn:aws[\w-]*:states:::(?P<sdk>aws-sdk:)?(?P<servic
 _TERMINAL = {"Completed", "Failed", "Stopped"}
 
 
+def _invoked_functions(node: Any) -> Iterator[str]:
+    """Function ARNs and names the Task states in an ASL document (or part of one) invoke, in order."""
+    if isinstance(node, dict):
+        resource = node.get("Resource") if node.get("Type") == "Task" else None
+        service = _SERVICE_ARN.match(resource) if isinstance(resource, str) else None
+        if isinstance(resource, str) and _LAMBDA_ARN.match(resource):
+            yield resource
+        elif service and not service["sdk"] and (service["service"], service["action"]) == ("lambda", "invoke"):
+            arguments = node.get("Parameters") or node.get("Arguments")
+            name = arguments.get("FunctionName") if isinstance(arguments, dict) else None
+            if isinstance(name, str):
+                yield name
+        for value in node.values():
+            yield from _invoked_functions(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _invoked_functions(value)
+
+
 class LocalDispatcher:
     """The engine's TaskDispatcher for local runs: handlers in-process, services through local AWS."""
 
@@ -313,6 +334,18 @@ class LocalDispatcher:
         return self._optimized(call, service, action, pattern)
 
     # -- Lambda
+
+    def warm_functions(self, definition: dict) -> None:
+        """Start workers now for the app's Lambda functions that `definition`'s Task states invoke, in the
+        order the states come (LambdaRunner.warm): their cold starts overlap the run instead of adding up."""
+        if self.app is None:
+            return
+        functions = {}
+        for ref in _invoked_functions(definition):
+            function = self.app.function(ref)
+            if function is not None:
+                functions.setdefault(function.arn, function)
+        self.runner.warm(functions.values())
 
     def function(self, ref: str) -> Function:
         """The app's function for an ARN or name, or Lambda.ResourceNotFoundException as AWS reports it."""

@@ -13,6 +13,7 @@ output keeps the stored orientation and the same display matrix.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import queue
 import struct
@@ -33,6 +34,10 @@ _EDITABLE = {"yuv420p", "yuvj420p"}
 
 class VideoError(Exception):
     """The video cannot be read or written; the message says why in words a user understands."""
+
+
+class UnreadableVideo(VideoError):
+    """Not a video that can be read at all: no video stream, no frame rate, no picture that decodes."""
 
 
 @dataclass(frozen=True)
@@ -112,16 +117,16 @@ def _plane(picture: av.VideoFrame, index: int) -> np.ndarray:
 
 
 def _rotation(picture: av.VideoFrame) -> int:
-    """The picture's display rotation (0, 90, 180, -90); VideoError for a mirroring display matrix."""
+    """The picture's display rotation (0, 90, 180, -90); UnreadableVideo for a mirroring display matrix."""
     for side in picture.side_data:
         if side.type == av.sidedata.sidedata.Type.DISPLAYMATRIX:
             a, b, _, c, d, *_ = struct.unpack("<9i", bytes(side))
             if a * d - b * c < 0:
-                raise VideoError("the video's display matrix mirrors the picture, which the blur does not "
+                raise UnreadableVideo("the video's display matrix mirrors the picture, which the blur does not "
                                  "support: export it again without the mirror")
     rotation = round(picture.rotation or 0) % 360  # FFmpeg says -180..180: 180 may come as -180
     if rotation % 90:
-        raise VideoError(f"the video is displayed turned by {rotation} degrees; only quarter turns are supported")
+        raise UnreadableVideo(f"the video is displayed turned by {rotation} degrees; only quarter turns are supported")
     return -90 if rotation == 270 else rotation
 
 
@@ -129,34 +134,40 @@ def _open(path: str | Path) -> av.container.InputContainer:
     try:
         return av.open(str(path))
     except av.FFmpegError as error:
-        raise VideoError(f"not a video FFmpeg can read: {error.strerror}") from None
+        raise UnreadableVideo(f"not a video FFmpeg can read: {error.strerror}") from None
+
+
+def _video_stream(container: av.container.InputContainer) -> tuple[av.video.VideoStream, Fraction]:
+    """The first video stream and its frame rate; UnreadableVideo when there is none."""
+    if not container.streams.video:
+        raise UnreadableVideo("the file has no video stream")
+    stream = container.streams.video[0]
+    fps = stream.average_rate or stream.guessed_rate
+    if not fps or fps <= 0:
+        raise UnreadableVideo("the video does not declare a frame rate")
+    return stream, Fraction(fps)
+
+
+def _info(container: av.container.InputContainer, stream: av.video.VideoStream, fps: Fraction,
+          first: av.VideoFrame) -> VideoInfo:
+    """What the video is, from its container and its first picture (which carries the orientation)."""
+    rotation = _rotation(first)
+    width, height = (first.height, first.width) if rotation in (90, -90) else (first.width, first.height)
+    return VideoInfo(width, height, fps, stream.frames or 0, stream.codec_context.name,
+                     tuple(a.codec_context.name for a in container.streams.audio), rotation)
 
 
 def probe(path: str | Path) -> VideoInfo:
     """Read geometry, frame rate, orientation and stream codecs; VideoError for anything that is not a video."""
     with _open(path) as container:
-        if not container.streams.video:
-            raise VideoError("the file has no video stream")
-        stream = container.streams.video[0]
+        stream, fps = _video_stream(container)
         try:
             first = next(container.decode(stream), None)
         except av.FFmpegError as error:
-            raise VideoError(f"the video's first frame does not decode: {error.strerror}") from None
+            raise UnreadableVideo(f"the video's first frame does not decode: {error.strerror}") from None
         if first is None:
-            raise VideoError("the video has no decodable frame (corrupt or unsupported codec)")
-        fps = stream.average_rate or stream.guessed_rate
-        if not fps or fps <= 0:
-            raise VideoError("the video does not declare a frame rate")
-        rotation = _rotation(first)
-        width, height = (first.height, first.width) if rotation in (90, -90) else (first.width, first.height)
-        return VideoInfo(width, height, Fraction(fps), stream.frames or 0, stream.codec_context.name,
-                         tuple(a.codec_context.name for a in container.streams.audio), rotation)
-
-
-def frame_count(path: str | Path) -> int:
-    """The number of frames a container declares (0 if unknown), without decoding any."""
-    with _open(path) as container:
-        return container.streams.video[0].frames if container.streams.video else 0
+            raise UnreadableVideo("the video has no decodable frame (corrupt or unsupported codec)")
+        return _info(container, stream, fps, first)
 
 
 def _metadata(tags: dict) -> dict:
@@ -164,67 +175,94 @@ def _metadata(tags: dict) -> dict:
     return {k: v for k, v in tags.items() if k != "encoder"}
 
 
-def transcode(source: str | Path, target: str | Path, info: VideoInfo, enc: Encoding,
-              edit: Callable[[float, Frame], None]) -> int:
+def transcode(source: str | Path, target: str | Path, enc: Encoding,
+              start: Callable[[VideoInfo], Callable[[float, Frame], None]]) -> tuple[int, VideoInfo]:
     """Decode `source`, call edit(milliseconds, frame) to change each picture in place, encode to `target`.
 
-    Returns the number of frames written. Encoding and muxing run on their own thread, so the encoder is
-    fed while the next picture decodes and is edited (PyAV lets go of the GIL inside the codecs).
+    `start(info)` is called once, when the first picture has decoded (it carries the orientation), and
+    returns `edit`: the source is opened and its first picture decoded once, not once more to probe it.
+    UnreadableVideo when that first picture never comes, VideoError for what goes wrong after it.
+    Returns the number of frames written and what the video is. Encoding and muxing run on their own
+    thread, so the encoder is fed while the next picture decodes and is edited (PyAV lets go of the GIL
+    inside the codecs).
     """
-    container = "mov" if str(target).lower().endswith(".mov") else "mp4"
-    with _open(source) as inp, av.open(str(target), "w", format=container,
-                                       options={"movflags": "+faststart"}) as out:
-        src = inp.streams.video[0]
+    with _open(source) as inp, contextlib.ExitStack() as output:
+        src, fps = _video_stream(inp)
         src.thread_type = "AUTO"  # frame and slice threads, as the ffmpeg command line decodes
         audio_in = list(inp.streams.audio)
-        out.metadata.update(_metadata(inp.metadata))
-        video = out.add_stream("libx264", rate=info.fps, options={"preset": enc.preset, "crf": str(enc.crf)})
-        # Frame threads, as many as x264 picks for the cores: the ffmpeg command line's defaults (PyAV's
-        # would make x264 cut every picture into slices, a different and slower encoding).
-        video.codec_context.thread_count, video.codec_context.thread_type = 0, "AUTO"
-        video.width, video.height = src.codec_context.width, src.codec_context.height
-        # The source's clock, not 1/fps: frames keep their own timestamps, gaps and all.
-        video.pix_fmt, video.time_base, video.codec_context.time_base = "yuv420p", src.time_base, src.time_base
-        for name in ("color_range", "colorspace", "color_primaries", "color_trc"):
-            setattr(video.codec_context, name, getattr(src.codec_context, name))
-        video.metadata.update(_metadata(src.metadata))
-        if info.rotation:
-            video.set_display_rotation(info.rotation)
-        audio_out = {a.index: _audio_stream(out, a, container) for a in audio_in}
-        writer = _Writer(out, video, audio_out)
-        start = src.start_time or 0
+        early: list[av.Packet] = []  # audio ahead of the first picture: the output starts with that picture
+        writer: _Writer | None = None
+        begin = src.start_time or 0
         ms_per_tick = float(src.time_base * 1000)
         count, last_pts = 0, None
         try:
             for packet in inp.demux(src, *audio_in):
-                if writer.failure:
+                if writer is not None and writer.failure:
                     break
                 if packet.stream.type == "audio":
-                    writer.put(packet)
+                    if writer is None:
+                        early.append(packet)
+                    else:
+                        writer.put(packet)
                     continue
                 for picture in packet.decode():
+                    if writer is None:
+                        info = _info(inp, src, fps, picture)
+                        edit = start(info)
+                        writer = _output(output, inp, src, target, info, enc, audio_in)
+                        for held in early:
+                            writer.put(held)
                     count += 1
                     if picture.pts is None or (last_pts is not None and picture.pts <= last_pts):
                         # No usable timestamp (rare, broken muxers): the next one a frame later.
-                        picture.pts = (last_pts or 0) + max(1, round(1 / (info.fps * src.time_base)))
+                        picture.pts = (last_pts or 0) + max(1, round(1 / (fps * src.time_base)))
                     last_pts = picture.pts
                     if picture.format.name not in _EDITABLE:
                         picture = picture.reformat(format="yuv420p")
-                    edit((picture.pts - start) * ms_per_tick, Frame(picture))
+                    edit((picture.pts - begin) * ms_per_tick, Frame(picture))
                     picture.pict_type = av.video.frame.PictureType.NONE  # x264 picks frame types itself
                     writer.put(picture)
         except av.FFmpegError as error:
+            if writer is None:
+                raise UnreadableVideo(f"the video's first frame does not decode: {error.strerror}") from None
             raise VideoError(f"the video does not decode: {error.strerror}") from None
         finally:
-            writer.finish()
+            if writer is not None:
+                writer.finish()
+        if writer is None:
+            raise UnreadableVideo("the video has no decodable frame (corrupt or unsupported codec)")
         if writer.failure:
             error = writer.failure[0]
             if not isinstance(error, av.FFmpegError):
                 raise error  # a bug, not a bad video: as it is
             raise VideoError(f"the video could not be encoded: {error.strerror}")
-    if count == 0:
-        raise VideoError("the video has no frames")
-    return count
+    # Counted as they are muxed, so the result need not be opened again to check it.
+    if writer.frames_written != count:
+        raise VideoError(f"the encoder wrote {writer.frames_written} frames instead of {count}")
+    return count, info
+
+
+def _output(output: contextlib.ExitStack, inp: av.container.InputContainer, src: av.video.VideoStream,
+            target: str | Path, info: VideoInfo, enc: Encoding, audio_in: list[av.audio.AudioStream]) -> _Writer:
+    """Open `target` (closed with `output`) with an H.264 stream like the source's and a copy of its audio;
+    the writer thread that encodes and muxes into it."""
+    container = "mov" if str(target).lower().endswith(".mov") else "mp4"
+    out = output.enter_context(av.open(str(target), "w", format=container, options={"movflags": "+faststart"}))
+    out.metadata.update(_metadata(inp.metadata))
+    video = out.add_stream("libx264", rate=info.fps, options={"preset": enc.preset, "crf": str(enc.crf)})
+    # Frame threads, as many as x264 picks for the cores: the ffmpeg command line's defaults (PyAV's
+    # would make x264 cut every picture into slices, a different and slower encoding).
+    video.codec_context.thread_count, video.codec_context.thread_type = 0, "AUTO"
+    video.width, video.height = src.codec_context.width, src.codec_context.height
+    # The source's clock, not 1/fps: frames keep their own timestamps, gaps and all.
+    video.pix_fmt, video.time_base, video.codec_context.time_base = "yuv420p", src.time_base, src.time_base
+    for name in ("color_range", "colorspace", "color_primaries", "color_trc"):
+        setattr(video.codec_context, name, getattr(src.codec_context, name))
+    video.metadata.update(_metadata(src.metadata))
+    if info.rotation:
+        video.set_display_rotation(info.rotation)
+    audio_out = {a.index: _audio_stream(out, a, container) for a in audio_in}
+    return _Writer(out, video, audio_out)
 
 
 class _Writer:
@@ -234,6 +272,7 @@ class _Writer:
                  audio: dict[int, tuple[av.audio.AudioStream, bool]]) -> None:
         self.out, self.video, self.audio = out, video, audio
         self.failure: list[Exception] = []
+        self.frames_written = 0  # video packets muxed: one per frame encoded
         # A few pictures in flight are enough to keep the encoder busy; more would only hold memory.
         self.pending: queue.Queue[av.VideoFrame | av.Packet | None] = queue.Queue(maxsize=8)
         self.thread = threading.Thread(target=self._run, name="encoder", daemon=True)
@@ -263,12 +302,16 @@ class _Writer:
 
     def _write(self, item: av.VideoFrame | av.Packet) -> None:
         if isinstance(item, av.VideoFrame):
-            self.out.mux(self.video.encode(item))
+            self._mux_video(self.video.encode(item))
         else:
             _write_audio(self.out, item, *self.audio[item.stream.index])
 
+    def _mux_video(self, packets: list[av.Packet]) -> None:
+        self.out.mux(packets)
+        self.frames_written += len(packets)
+
     def _flush(self) -> None:
-        self.out.mux(self.video.encode(None))
+        self._mux_video(self.video.encode(None))
         for stream, reencoded in self.audio.values():
             if reencoded:
                 self.out.mux(stream.encode(None))

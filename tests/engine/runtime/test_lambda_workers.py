@@ -140,3 +140,28 @@ def test_idle_workers_past_the_limit_stop_least_recently_used_first(app, aws, mo
     idle = [worker for pool in LambdaRunner._pools.values() for worker in pool]
     assert len(idle) == 1 and idle[0].function_name == "demo-DemoCountFunction"
     assert runner.invoke(app.functions["DemoProbeFunction"], {"id": "p", "seconds": 0}).payload["pid"] != first
+
+
+def test_a_workflows_functions_are_started_ahead_of_their_steps_and_only_once(app, aws):
+    LambdaRunner.shutdown()   # no worker left warm by an earlier test
+    runner = LambdaRunner(logs=io.StringIO())
+    definition = {"StartAt": "Probe", "States": {
+        "Probe": {"Type": "Task", "Resource": arn("DemoProbeFunction"), "Next": "Count"},
+        "Count": {"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke",
+                  "Parameters": {"FunctionName": arn("DemoCountFunction")}, "End": True}}}
+    LocalDispatcher(app, runner=runner).warm_functions(definition)
+
+    def workers(name):
+        pooled = [w for pool in LambdaRunner._pools.values() for w in pool] + list(LambdaRunner._busy)
+        return [w for w in pooled if w.function_name == f"demo-{name}"]
+
+    # The first step's invoke comes while its worker is still starting: it waits for that one.
+    first = runner.invoke(app.functions["DemoProbeFunction"], {"id": "a", "seconds": 0}).payload
+    # The later step's worker starts without anyone invoking it.
+    for _ in range(500):
+        if workers("DemoCountFunction"):
+            break
+        threading.Event().wait(0.02)
+    assert len(workers("DemoCountFunction")) == 1
+    assert [w.process.pid for w in workers("DemoProbeFunction")] == [first["pid"]]
+    assert runner.invoke(app.functions["DemoProbeFunction"], {"id": "b", "seconds": 0}).payload["pid"] == first["pid"]
