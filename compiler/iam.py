@@ -426,18 +426,28 @@ def _sagemaker_arns(action_name: str, parameters: Any = None) -> list[Any]:
 
 
 _FORMAT_PREFIX = re.compile(r"^States\.Format\('([A-Za-z0-9-]*)\{\}")
+_WHOLE_PARAMETER = re.compile(r"\$\{param:([A-Za-z0-9]+)\}")
 
 
 def _sagemaker_name_pattern(parameters: Any, noun: str) -> str:
-    """`my-endpoint` for a literal name, `retrain-*` for States.Format('retrain-{}', ...), else `*`.
+    """`my-endpoint` for a literal name, `${Name}` for a whole `${param:Name}`, `retrain-*` for
+    States.Format('retrain-{}', ...), `group/*` for a package of a literal model package group, else `*`.
 
-    SageMaker writes names lower case in its ARNs, so the pattern is lower case too."""
+    SageMaker writes names lower case in its ARNs, so the pattern is lower case too (a parameter's value
+    cannot be lowered at deploy time: give it a lower-case value)."""
     if not isinstance(parameters, dict):
         return "*"
     key = noun + "Name"
     literal = parameters.get(key)
     if isinstance(literal, str) and re.fullmatch(r"[A-Za-z0-9-]+", literal):
         return literal.lower()
+    parameter = _WHOLE_PARAMETER.fullmatch(literal) if isinstance(literal, str) else None
+    if parameter:
+        return "${" + names.parameter_id(parameter.group(1)) + "}"
+    group = parameters.get("ModelPackageGroupName")
+    if noun == "ModelPackage" and key not in parameters and isinstance(group, str) \
+            and re.fullmatch(r"[A-Za-z0-9-]+", group):
+        return group.lower() + "/*"   # a versioned package's ARN: model-package/<group>/<version>
     formatted = _FORMAT_PREFIX.match(str(parameters.get(key + ".$", "")))
     if formatted and formatted.group(1):
         return formatted.group(1).lower() + "*"
