@@ -16,48 +16,28 @@ from pathlib import Path
 
 import cv2
 import pytest
-from click.testing import CliRunner
-from tray_checks import ROOT, load_packing_line
+from tray_checks import invoke, training_project, upload_labelled_frames
 
 from engine.aws import LocalAWS
 from engine.commands import run
-from engine.s3_commands import s3
 
 TINY = "TrainingEpochs=1 TrainingImageSize=64"
-
-
-def new_project(root: Path) -> Path:
-    """A scratch project holding this flow's spec, handlers and images."""
-    (root / "workflows").mkdir(parents=True)
-    shutil.copy(ROOT / "workflows" / "tray-detector-training.yaml", root / "workflows")
-    shutil.copytree(ROOT / "handlers" / "tray_count", root / "handlers" / "tray_count",
-                    ignore=shutil.ignore_patterns("__pycache__"))
-    (root / "images").mkdir()
-    (root / "images" / "tray-detector").symlink_to(ROOT / "images" / "tray-detector")
-    return root
-
-
-def invoke(command, *args: str):
-    return CliRunner().invoke(command, list(args), catch_exceptions=False)
 
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory: pytest.TempPathFactory):
     """The flow run twice on one project: approved (MinTestMap=0), then rejected (MinTestMap=2)."""
     base = tmp_path_factory.mktemp("training")
-    project = new_project(base / "project")
+    project = training_project(base / "project")
     with pytest.MonkeyPatch.context() as monkeypatch:
         monkeypatch.chdir(project)
-        bucket = next(name for name in invoke(s3, "ls").stdout.split() if name.endswith("traydatasetsbucket"))
-        manifest = load_packing_line().labelled_frames(base / "data", {"1": 11, "2": 12, "3": 13}, frames_per_line=8,
-                                                        bucket=bucket, prefix="")
+        manifest = upload_labelled_frames(project, base / "data", {"1": 11, "2": 12, "3": 13}, 8)
+        bucket = json.loads(manifest.read_text().splitlines()[0])["source-ref"].split("/")[2]
         with manifest.open("a") as f:   # one box outside its 320x240 image: listed in rejected.json, not trained on
             f.write(json.dumps({"source-ref": f"s3://{bucket}/images/line=1/00000.jpg", "trays": {
                 "image_size": [{"width": 320, "height": 240}],
                 "annotations": [{"class_id": 0, "left": 300, "top": 10, "width": 60, "height": 40}]},
                 "trays-metadata": {"type": "groundtruth/object-detection", "class-map": {"0": "tray"}}}) + "\n")
-        assert invoke(s3, "cp", "--recursive", "--quiet", str(base / "data" / "images"),
-                      f"s3://{bucket}/images/").exit_code == 0
         runs = {}
         for name, gate in (("approved", "0"), ("rejected", "2")):
             runs[name] = invoke(run, "tray-detector-training", "--file", str(manifest), "--key",
