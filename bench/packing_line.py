@@ -11,6 +11,7 @@ real detectors have: missed trays, a tray found twice, confident false positives
 
     python bench/packing_line.py line-3.mp4                     # 6 bins, 320x240 at 15 fps
     python bench/packing_line.py line-3.mp4 --bins 20 --seed 7 --size 640x480
+    python bench/packing_line.py --labelled data/ --bucket B    # labelled stills of lines 1-3 + manifest
 """
 
 from __future__ import annotations
@@ -268,7 +269,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fps", default="15", help="frames per second, a rational (default 15)")
     parser.add_argument("--seed", type=int, default=0, help="the same seed makes the same video")
     parser.add_argument("--quick", action="store_true", help="write and read back a tiny line in a temporary folder")
+    parser.add_argument("--labelled", metavar="DIR", help="instead of a video: labelled still frames and their "
+                        "Ground Truth manifest (DIR/images/line=<id>/, DIR/manifests/output.manifest)")
+    parser.add_argument("--lines", default="1,2,3", help="--labelled: packing line ids (default 1,2,3)")
+    parser.add_argument("--frames", type=int, default=120, help="--labelled: frames per line (default 120)")
+    parser.add_argument("--bucket", default="datasets", help="--labelled: the bucket the manifest's source-refs name")
+    parser.add_argument("--prefix", default="", help="--labelled: the key prefix DIR is uploaded under")
     args = parser.parse_args(argv)
+    if args.labelled:
+        ids = [line.strip() for line in args.lines.split(",") if line.strip()]
+        manifest = labelled_frames(args.labelled, {line: 1000 + n for n, line in enumerate(ids)}, args.frames,
+                                   bucket=args.bucket, prefix=args.prefix)
+        print(f"wrote {len(ids) * args.frames} labelled frames of lines {', '.join(ids)} and {manifest}")
+        return 0
     if args.quick:
         with tempfile.TemporaryDirectory() as folder:
             line = make_line(Path(folder) / "line-1.mp4", 2, seed=args.seed)

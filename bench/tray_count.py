@@ -12,6 +12,12 @@ false positives, jittered boxes):
 
     python bench/tray_count.py              # 12 lines of 6 bins, 3 noise seeds each
     python bench/tray_count.py --quick      # 1 line of 2 bins, 1 seed: checks that it runs
+    python bench/tray_count.py --endpoint tray-detector --lines 8 --bins 4   # a trained detector instead
+
+With `--endpoint NAME` the detections come from that local SageMaker endpoint of this project (the one
+tray-detector-training deploys) instead of the simulated detector, one frame at a time as the detect handler
+sends them: the accuracy is then the trained detector's and the counter's together, and `detector` reports
+the endpoint's frames/s.
 """
 
 from __future__ import annotations
@@ -61,9 +67,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, default=3, help="detector-noise seeds per video (default 3)")
     parser.add_argument("--repeat", type=int, default=3, help="timing runs, the median is kept (default 3)")
     parser.add_argument("--quick", action="store_true", help="tiny inputs, one repetition: checks that it runs")
+    parser.add_argument("--endpoint", help="count what this local SageMaker endpoint detects (e.g. tray-detector)")
     args = parser.parse_args(argv)
     if args.quick:
         args.lines, args.bins, args.seeds, args.repeat = 1, 2, 1, 1
+    detector_seconds = 0.0
+    if args.endpoint:
+        args.seeds = 1
 
     with tempfile.TemporaryDirectory() as folder:
         lines = [make_line(Path(folder) / f"line-{n}.mp4", args.bins, seed=100 + n) for n in range(args.lines)]
@@ -73,7 +83,12 @@ def main(argv: list[str] | None = None) -> int:
         streams = []
         for line in lines:
             for seed in range(args.seeds):
-                detections = noisy_detections(line.frames, seed=seed, width=line.width, height=line.height)
+                if args.endpoint:
+                    started = time.perf_counter()
+                    detections = endpoint_detections(args.endpoint, line.path)
+                    detector_seconds += time.perf_counter() - started
+                else:
+                    detections = noisy_detections(line.frames, seed=seed, width=line.width, height=line.height)
                 streams.append(detections)
                 counted = count_trays(detections)["bins"]
                 bins += len(line.bins)
@@ -91,7 +106,8 @@ def main(argv: list[str] | None = None) -> int:
 
     counter_per_frame = counter / (frames * args.seeds)
     flow = handler_work + counter_per_frame * video_frames
-    print(f"{args.lines} lines × {args.bins} bins, {args.seeds} noise seed(s), {frames} frames at "
+    source = f"the {args.endpoint} endpoint's detections" if args.endpoint else f"{args.seeds} noise seed(s)"
+    print(f"{args.lines} lines × {args.bins} bins, {source}, {frames} frames at "
           f"{lines[0].width}x{lines[0].height} {lines[0].fps} fps")
     print(f"accuracy  bins counted exactly: {exact}/{bins} = {exact / bins:.1%} (target ≥ 95%); "
           f"mean abs error per bin {statistics.mean(errors) if errors else float('nan'):.3f}; "
@@ -100,7 +116,21 @@ def main(argv: list[str] | None = None) -> int:
     print(f"flow      decode + JPEG + count: {video_frames / flow:.0f} frames/s = {flow / floor:.2f}× the floor "
           f"(the detector endpoint's inference comes on top)")
     print(f"counter   count_trays alone: {1 / counter_per_frame:,.0f} frames/s")
+    if args.endpoint:
+        print(f"detector  decode + JPEG + InvokeEndpoint, one frame at a time: {frames / detector_seconds:.0f} frames/s")
     return 0
+
+
+def endpoint_detections(endpoint: str, video: Path) -> list[list[dict]]:
+    """Every frame's detections from a local endpoint of the project in the current folder, as the handler gets them."""
+    from tray_count.detect import detect, jpegs, open_video
+
+    from engine.aws import LocalAWS
+
+    with LocalAWS(Path(".stepsmith")) as aws, open_video(video) as container:
+        runtime = aws.client("sagemaker-runtime")
+        context = container.streams.video[0].codec_context
+        return [detect(runtime, endpoint, jpeg, context.width, context.height, 0.2) for jpeg in jpegs(container)]
 
 
 if __name__ == "__main__":

@@ -432,10 +432,12 @@ _JSONATA_PREFIX = re.compile(r"^\{%\s*'([A-Za-z0-9-]*)'\s*&")  # JSONata: {% 're
 
 
 def _sagemaker_name_pattern(parameters: Any, noun: str) -> str:
-    """`my-endpoint` for a literal name, `retrain-*` for States.Format('retrain-{}', ...) (or JSONata's
-    `'retrain-' & …`), else `*`.
+    """`my-endpoint` for a literal name, the deployed value for a whole `${param:Name}`, `retrain-*` for
+    States.Format('retrain-{}', ...) (or JSONata's `'retrain-' & …`), `group/*` for a package of a literal
+    model package group, else `*`.
 
-    SageMaker writes names lower case in its ARNs, so the pattern is lower case too."""
+    SageMaker writes names lower case in its ARNs, so the pattern is lower case too (a parameter's value
+    cannot be lowered at deploy time: give it a lower-case value)."""
     if not isinstance(parameters, dict):
         return "*"
     group = parameters.get("ModelPackageGroupName")

@@ -228,13 +228,18 @@ def _sagemaker(action: str, operation: str, params: Mapping, region: str, accoun
     for noun, kind in _SAGEMAKER_KINDS.items():
         name = params.get(f"{noun}Name")
         if operation.endswith(noun) and name:
-            name = str(name)   # versioned model packages are named by their ARN
-            resource = name if name.startswith("arn:") else f"arn:aws:sagemaker:{region}:{account}:{kind}/{name.lower()}"
+            # A versioned model package is named by its ARN (…:model-package/<group>/<version>).
+            resource = str(name) if str(name).startswith("arn:") \
+                else f"arn:aws:sagemaker:{region}:{account}:{kind}/{str(name).lower()}"
             break
-        group = params.get("ModelPackageGroupName")
-        if operation == "CreateModelPackage" and group:   # a new version: model-package/<group>/<version>
-            resource = f"arn:aws:sagemaker:{region}:{account}:model-package/{str(group).lower()}/*"
-            break
+    if operation.endswith("ModelPackage") and params.get("ModelPackageArn"):
+        resource = str(params["ModelPackageArn"])
+    elif operation == "CreateModelPackage" and params.get("ModelPackageGroupName") \
+            and not params.get("ModelPackageName"):
+        # A new version of the group: its number is the service's to choose, so the grant it needs is on
+        # every version of that group (model-package/<group>/*), as AWS's model registry policies write it.
+        resource = (f"arn:aws:sagemaker:{region}:{account}:model-package/"
+                    f"{str(params['ModelPackageGroupName']).lower()}/*")
     if operation == "CreatePresignedDomainUrl":
         resource = (f"arn:aws:sagemaker:{region}:{account}:user-profile/{params.get('DomainId', '')}/"
                     f"{params.get('UserProfileName', '')}")

@@ -159,10 +159,12 @@ def handler(event: dict, context: object) -> dict:
         s3.put_object(Bucket=output["bucket"], Key=prefix + name, Body=text.encode())
     s3.put_object(Bucket=output["bucket"], Key=prefix + "rejected.json", Body=json.dumps(rejected).encode(),
                   ContentType="application/json")
-    return {"train": {"bucket": output["bucket"], "key": prefix + "train.lst", "images": len(train),
-                      "lines": sorted({e.line for e in train})},
-            "test": {"bucket": output["bucket"], "key": prefix + "test.lst", "images": len(test),
-                     "lines": sorted({e.line for e in test})},
+
+    def written(name: str, entries: list[Entry]) -> dict:
+        return {"bucket": output["bucket"], "key": prefix + name, "uri": f"s3://{output['bucket']}/{prefix}{name}",
+                "images": len(entries), "lines": sorted({e.line for e in entries})}
+
+    return {"train": written("train.lst", train), "test": written("test.lst", test),
             "images_root": f"s3://{root[0]}/{root[1]}", "rejected": len(rejected), "without_trays": empty}
 
 

@@ -304,9 +304,16 @@ def test_sdk_service_and_action_names_map_to_iam_actions(service, action, expect
      ["endpoint/reviews", "endpoint-config/*"]),
     ("sagemaker:describeEndpoint", "{EndpointName: reviews}", ["endpoint/reviews"]),
     ("sagemaker:createModel", "{ModelName.$: \"States.Format('{}-model', $.job)\"}", ["model/*"]),
+    ("sagemaker:describeEndpoint", "{EndpointName: \"${param:Endpoint}\"}", ["endpoint/${Endpoint}"]),
+    ("sagemaker:createModelPackage", "{ModelPackageGroupName: Trays, ModelApprovalStatus: Approved}",
+     ["model-package/trays/*"]),
+    ("sagemaker:updateModelPackage", "{ModelPackageArn.$: $.package, ModelApprovalStatus: Rejected}",
+     ["model-package/*"]),
 ])
 def test_sagemaker_calls_are_scoped_to_the_names_known_at_compile_time(tmp_path, service, parameters, resources):
     policy = machine_policy(tmp_path, f"""
+        parameters:
+          Endpoint: {{default: reviews}}
         steps:
           - name: Call
             service: {service}

@@ -5,6 +5,11 @@
 That is the response format of SageMaker's built-in object detection, so a caller works with either.
 Detections under the `score_threshold` of the request's Accept parameters (`application/json;
 score_threshold=0.2`, default 0.2) are left out. The four functions are SageMaker's inference contract.
+
+The frame is resized to the model's square input exactly as training's validation transform does (a
+frame resized keeping its aspect ratio shows the network trays of another shape, and their scores fall).
+A model trained with a calibration curve (train.py) answers calibrated scores: the share of held-out
+detections with that raw score that were trays, so 0.5 is "as likely a tray as not".
 """
 from __future__ import annotations
 
@@ -12,11 +17,13 @@ import json
 from pathlib import Path
 
 import mxnet as mx
-from gluoncv.data.transforms.presets.ssd import transform_test
+import numpy as np
+from gluoncv.data.transforms import image as gluon_image
 from mxnet import gluon
 
 IMAGE_TYPES = ("application/x-image", "image/jpeg", "image/png")
 DEFAULT_THRESHOLD = 0.2
+MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)  # ImageNet's, as SSDDefaultValTransform
 
 
 class UnsupportedMediaType(ValueError):
@@ -46,20 +53,17 @@ def input_fn(body: bytes, content_type: str) -> mx.nd.NDArray:
 
 
 def predict_fn(image: mx.nd.NDArray, model: dict) -> dict:
-    height, width = image.shape[:2]
     size = model["data_shape"]
-    batch, _ = transform_test(image, short=size, max_size=size)
+    resized = gluon_image.imresize(image, size, size, interp=9)  # SSDDefaultValTransform's resize
+    batch = mx.nd.image.normalize(mx.nd.image.to_tensor(resized), mean=MEAN, std=STD).expand_dims(0)
     ids, scores, boxes = model["net"](batch)
-    scale_x = width / batch.shape[3]
-    scale_y = height / batch.shape[2]
-    found = []
-    for cid, score, box in zip(ids[0].asnumpy()[:, 0], scores[0].asnumpy()[:, 0], boxes[0].asnumpy(), strict=True):
-        if cid < 0:
-            continue
-        x0, y0, x1, y1 = box
-        found.append([int(cid), round(float(score), 4),
-                      round(max(0.0, min(1.0, x0 * scale_x / width)), 5), round(max(0.0, min(1.0, y0 * scale_y / height)), 5),
-                      round(max(0.0, min(1.0, x1 * scale_x / width)), 5), round(max(0.0, min(1.0, y1 * scale_y / height)), 5)])
+    ids, scores, boxes = ids[0].asnumpy()[:, 0], scores[0].asnumpy()[:, 0], boxes[0].asnumpy()
+    calibration = model.get("calibration")
+    if calibration:
+        scores = np.interp(scores, calibration["raw"], calibration["calibrated"])
+    corners = np.clip(boxes / size, 0.0, 1.0)  # the square input's pixels → 0..1 of the frame
+    found = [[int(cid), round(float(score), 4), *(round(float(v), 5) for v in box)]
+             for cid, score, box in zip(ids, scores, corners, strict=True) if cid >= 0]
     return {"prediction": found}
 
 

@@ -146,6 +146,13 @@ def test_requests_name_the_resources_aws_authorizes():
                  RoleArn="arn:aws:iam::1:role/r") == [
         ("sagemaker:CreateTrainingJob", f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:training-job/job"),
         ("iam:PassRole", "arn:aws:iam::1:role/r")]
+    package = f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:model-package/trays/3"
+    assert asked("sagemaker", "sagemaker", "CreateModelPackage", ModelPackageGroupName="Trays") == [
+        ("sagemaker:CreateModelPackage", f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:model-package/trays/*")]
+    assert asked("sagemaker", "sagemaker", "UpdateModelPackage", ModelPackageArn=package) == [
+        ("sagemaker:UpdateModelPackage", package)]
+    assert asked("sagemaker", "sagemaker", "DescribeModelPackage", ModelPackageName=package) == [
+        ("sagemaker:DescribeModelPackage", package)]
     assert asked("rekognition", "rekognition", "StartFaceDetection", Video={}) == [
         ("rekognition:StartFaceDetection", "*")]
     assert asked("sts", "sts", "GetCallerIdentity") == []
