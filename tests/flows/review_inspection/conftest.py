@@ -11,28 +11,11 @@ import sys
 from pathlib import Path
 
 import pytest
-from review_inspection_checks import ROOT, make_day, review_day, upload_day
+from review_inspection_checks import ROOT, make_day, new_project, review_day, upload_day
 
 HANDLERS = ROOT / "handlers"
 if str(HANDLERS) not in sys.path:
     sys.path.insert(0, str(HANDLERS))  # the Lambda task root: `review_inspection` is a top-level package
-
-HERE = Path(__file__).parent
-
-
-def new_project(root: Path) -> Path:
-    """This flow's spec and retrain-and-promote's (the real one once it exists, else the stand-in that
-    declares what review-inspection takes from it), with handlers/ and images/ linked."""
-    (root / "workflows").mkdir(parents=True)
-    shutil.copy(ROOT / "workflows" / "review-inspection.yaml", root / "workflows")
-    retrain = ROOT / "workflows" / "retrain-and-promote.yaml"
-    shutil.copy(retrain if retrain.exists() else HERE / "retrain_stand_in.yaml",
-                root / "workflows" / "retrain-and-promote.yaml")
-    (root / "handlers").symlink_to(ROOT / "handlers")
-    (root / "images").symlink_to(ROOT / "images")
-    shutil.copy(ROOT / "samconfig.toml", root)
-    return root
-
 
 @pytest.fixture(scope="session")
 def trained(tmp_path_factory) -> Path:

@@ -3,6 +3,7 @@ review tool), uploads, and reading what a run left in local state."""
 from __future__ import annotations
 
 import importlib.util
+import shutil
 import sys
 from pathlib import Path
 
@@ -60,3 +61,15 @@ def table_rows(project: Path) -> list[dict]:
 def read_object(project: Path, bucket: str, key: str) -> bytes:
     """An object of the project's local S3 (kept as a plain file)."""
     return (project / ".stepsmith" / "s3" / bucket / key).read_bytes()
+
+
+def new_project(root: Path) -> Path:
+    """A project holding this flow's spec and retrain-and-promote's (which declares what review-inspection
+    takes from it), with handlers/ and images/ linked."""
+    (root / "workflows").mkdir(parents=True)
+    shutil.copy(ROOT / "workflows" / "review-inspection.yaml", root / "workflows")
+    shutil.copy(ROOT / "workflows" / "retrain-and-promote.yaml", root / "workflows")
+    (root / "handlers").symlink_to(ROOT / "handlers")
+    (root / "images").symlink_to(ROOT / "images")
+    shutil.copy(ROOT / "samconfig.toml", root)
+    return root

@@ -12,8 +12,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from conftest import new_project
-from review_inspection_checks import read_object, review_day, table_rows
+from review_inspection_checks import new_project, read_object, review_day, table_rows
 
 from engine.aws import LocalAWS
 from engine.commands import run
