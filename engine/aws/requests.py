@@ -225,15 +225,14 @@ def _rekognition(action: str, operation: str, params: Mapping, region: str,
 def _sagemaker(action: str, operation: str, params: Mapping, region: str, account: str) -> list[Authorization]:
     wanted: list[Authorization] = []
     resource = "*"
+    group = params.get("ModelPackageGroupName")
+    if operation == "CreateModelPackage" and group:   # a new version: model-package/<group>/<version>
+        resource = f"arn:aws:sagemaker:{region}:{account}:model-package/{str(group).lower()}/*"
     for noun, kind in _SAGEMAKER_KINDS.items():
         name = params.get(f"{noun}Name")
-        if operation.endswith(noun) and name:
+        if resource == "*" and operation.endswith(noun) and name:
             name = str(name)   # versioned model packages are named by their ARN
             resource = name if name.startswith("arn:") else f"arn:aws:sagemaker:{region}:{account}:{kind}/{name.lower()}"
-            break
-        group = params.get("ModelPackageGroupName")
-        if operation == "CreateModelPackage" and group:   # a new version: model-package/<group>/<version>
-            resource = f"arn:aws:sagemaker:{region}:{account}:model-package/{str(group).lower()}/*"
             break
     if operation == "CreatePresignedDomainUrl":
         resource = (f"arn:aws:sagemaker:{region}:{account}:user-profile/{params.get('DomainId', '')}/"

@@ -146,6 +146,14 @@ def test_requests_name_the_resources_aws_authorizes():
                  RoleArn="arn:aws:iam::1:role/r") == [
         ("sagemaker:CreateTrainingJob", f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:training-job/job"),
         ("iam:PassRole", "arn:aws:iam::1:role/r")]
+    # a model package version is created in its group and named by its ARN afterwards
+    assert asked("sagemaker", "sagemaker", "CreateModelPackage", ModelPackageGroupName="Reviews") == [
+        ("sagemaker:CreateModelPackage", f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:model-package/reviews/*")]
+    package = f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:model-package/reviews/3"
+    assert asked("sagemaker", "sagemaker", "DescribeModelPackage", ModelPackageName=package) == [
+        ("sagemaker:DescribeModelPackage", package)]
+    assert asked("sagemaker", "sagemaker", "ListModelPackages", ModelPackageGroupName="reviews") == [
+        ("sagemaker:ListModelPackages", "*")]
     assert asked("rekognition", "rekognition", "StartFaceDetection", Video={}) == [
         ("rekognition:StartFaceDetection", "*")]
     assert asked("sts", "sts", "GetCallerIdentity") == []
