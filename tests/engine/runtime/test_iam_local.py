@@ -153,6 +153,8 @@ def test_requests_name_the_resources_aws_authorizes():
         ("sagemaker:UpdateModelPackage", package)]
     assert asked("sagemaker", "sagemaker", "DescribeModelPackage", ModelPackageName=package) == [
         ("sagemaker:DescribeModelPackage", package)]
+    assert asked("sagemaker", "sagemaker", "ListModelPackages", ModelPackageGroupName="reviews") == [
+        ("sagemaker:ListModelPackages", "*")]
     assert asked("rekognition", "rekognition", "StartFaceDetection", Video={}) == [
         ("rekognition:StartFaceDetection", "*")]
     assert asked("sts", "sts", "GetCallerIdentity") == []
