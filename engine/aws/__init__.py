@@ -41,6 +41,37 @@ def _shared_session() -> boto3.session.Session:
     return _session
 
 
+_moto_lock = threading.RLock()
+
+
+def _one_moto_request_at_a_time() -> None:
+    """Make moto answer one request at a time (installed once per process).
+
+    Handlers run in worker processes whose calls are answered here in threads, side by side with the
+    engine's own calls; moto's backends are plain dicts and lists without locks (a DynamoDB
+    TransactWriteItems iterates the tables while another request writes one: "dictionary changed size
+    during iteration"). A real service serialises what must be serialised; one lock around moto does the
+    same at a cost of microseconds a call. SQS is left out: its ReceiveMessage may long-poll, and holding
+    the lock while it waits would stop every other call (its backend keeps its own locks for messages).
+    """
+    from urllib.parse import urlsplit
+
+    from moto.core.models import botocore_stubber
+
+    if getattr(botocore_stubber, "_stepsmith_serialised", False):
+        return
+    answer = botocore_stubber.process_request
+
+    def one_at_a_time(request: Any) -> Any:
+        if (urlsplit(request.url).hostname or "").startswith("sqs."):
+            return answer(request)
+        with _moto_lock:
+            return answer(request)
+
+    botocore_stubber.process_request = one_at_a_time
+    botocore_stubber._stepsmith_serialised = True
+
+
 class LocalAWSError(Exception):
     """Local AWS could not start (e.g. another LocalAWS is already active in this process)."""
 
@@ -74,6 +105,7 @@ class LocalAWS:
                 raise LocalAWSError("a LocalAWS is already active in this process; use that one")
             providers.activate(self)
         try:
+            _one_moto_request_at_a_time()
             self._mock.start()
             # One boto3 session for every LocalAWS in the process: its service models are parsed once
             # (moto resets boto3's default session, which would re-read them each time).

@@ -125,3 +125,33 @@ def test_table_indexes_are_created_for_queries(aws):
                            KeyConditionExpression="#o = :o", ExpressionAttributeNames={"#o": "owner"},
                            ExpressionAttributeValues={":o": {"S": "ada"}})
     assert [item["id"]["S"] for item in found["Items"]] == ["1"]
+
+
+def test_concurrent_dynamodb_transactions_and_writes_are_answered_one_at_a_time(tmp_path):
+    # Lambda workers' calls are answered in threads of the engine: moto's DynamoDB iterates a table in a
+    # transaction while another request adds to it, which must not fail (a real table serialises them).
+    import threading
+
+    with LocalAWS(tmp_path / ".stepsmith", persist=False) as aws:
+        client = aws.client("dynamodb")
+        client.create_table(TableName="rows", BillingMode="PAY_PER_REQUEST",
+                            AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+                            KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}])
+        failures: list[BaseException] = []
+
+        def writer(lane: int) -> None:
+            try:
+                for batch in range(15):
+                    client.transact_write_items(TransactItems=[
+                        {"Put": {"TableName": "rows", "Item": {"id": {"S": f"{lane}-{batch}-{i}"}},
+                                 "ConditionExpression": "attribute_not_exists(id)"}} for i in range(25)])
+            except BaseException as error:  # noqa: BLE001 - collected and asserted below
+                failures.append(error)
+
+        threads = [threading.Thread(target=writer, args=(lane,)) for lane in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert failures == []
+        assert client.scan(TableName="rows", Select="COUNT")["Count"] == 8 * 15 * 25
