@@ -319,6 +319,9 @@ def test_an_index_just_past_the_end_is_not_found():
     ("$.a[a:b]", "invalid array slice [a:b] at position 8"),
     ("$.a[::0]", "slice step cannot be zero at position 8"),
     ("$.a[x]", "invalid array index [x] at position 6"),
+    ("$.a[X]", "invalid array index [X] at position 6"),
+    ("$.a[1", "unclosed '[' at position 4"),
+    ("$['a',XbX]", "expected a quoted property name at position 6"),
     ("$.a[?", "expected '(' after '?' at position 5"),
     ("$.a[?@.x]", "expected '(' after '?' at position 5"),
     ("$.a[?(@.x == 1]", "unclosed filter '(...)' at position 5"),
@@ -343,21 +346,27 @@ def test_filters_compare_with_the_root_inside_and_or_and_not():
     assert compile_path("$.a[?($.hi > @.n)].n").get(data) == [0, 2]
     assert compile_path("$..a[?(@.n == $.hi)]").get(data) == []
     assert compile_path("$.o[?(@.n == $.lo)]").get({"lo": 2, "o": {"n": 2}}) == [{"n": 2}]
+    assert compile_path("$..[?(@.n == $.lo)]").get({"lo": 2, "o": {"n": 2}, "p": {"n": 3}}) == [{"n": 2}]
 
 
 def test_a_filter_string_may_hold_an_escaped_quote_and_a_closing_parenthesis():
     data = {"a": [{"s": "it's"}, {"s": ")"}, {"s": "x"}]}
     assert compile_path("$.a[?(@.s == 'it\\'s')].s").get(data) == ["it's"]
     assert compile_path("$.a[?(@.s == ')')].s").get(data) == [")"]
+    assert compile_path("$.a[?(@.s == 'x\\'')].s").get({"a": [{"s": "x'"}, {"s": "x"}]}) == ["x'"]
+    assert compile_path("$.a[?(@.s == ')\\'')].s").get({"a": [{"s": ")'"}, {"s": ")"}]}) == [")'"]
+    assert compile_path("$.a[?(@.X == 1)].X").get({"a": [{"X": 1}, {"X": 2}]}) == [1]
+    assert compile_path("$.a[?(@.n < 1e5)].n").get({"a": [{"n": 1}, {"n": 1e6}]}) == [1]
     assert compile_path("$.a[?(@.s == \"it's\" || @.s == 'x')].s").get(data) == ["it's", "x"]
 
 
 @pytest.mark.parametrize(("path", "text"), [
-    ("$.m.avg()", "25"), ("$.m.stddev()", "11.180339887498949"), ("$.two.avg()", "2.5"),
+    ("$.m.avg()", "25"), ("$.big.avg()", "200"), ("$.m.stddev()", "11.180339887498949"), ("$.two.avg()", "2.5"),
     ("$.huge.avg()", "1e+19"), ("$.edge.avg()", "9.223372036854776e+18"), ("$.bools.sum()", "1"),
 ])
 def test_averages_that_are_whole_print_as_integers_and_booleans_are_not_numbers(path, text):
-    data = {"m": [10, 20, 30, 40], "two": [2, 3], "huge": [1e19, 1e19], "edge": [2.0 ** 63], "bools": [1, True]}
+    data = {"m": [10, 20, 30, 40], "two": [2, 3], "huge": [1e19, 1e19], "edge": [2.0 ** 63], "bools": [1, True],
+            "big": [200, 200]}
     assert json.dumps(compile_path(path).get(data)) == text
 
 
