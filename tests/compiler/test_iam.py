@@ -455,6 +455,23 @@ def test_a_table_named_by_a_template_parameter_is_not_taken_for_a_resource(tmp_p
     assert policy["DynamodbTables"]["Resource"] == [{"Fn::GetAtt": ["IdsTable", "Arn"]}, sub("${IdsTable.Arn}/index/*")]
 
 
+def test_a_parameter_named_like_a_resource_is_still_chosen_at_deploy_time(tmp_path):
+    # `${param:ids}` names the template parameter, not the table `ids`: the call may reach either table.
+    policy = machine_policy(tmp_path, """
+        parameters:
+          ids: {default: legacy}
+        resources:
+          ids: {type: table, key: id}
+          audit: {type: table, key: id}
+        steps:
+          - name: Remember
+            service: dynamodb:putItem
+            parameters: {TableName: "${param:ids}", Item: {id: {S.$: $.id}}}
+        """)
+    arns = policy["DynamodbTables"]["Resource"]
+    assert {"Fn::GetAtt": ["IdsTable", "Arn"]} in arns and {"Fn::GetAtt": ["AuditTable", "Arn"]} in arns
+
+
 def _validate(tmp_path, spec):
     (tmp_path / "workflows").mkdir()
     (tmp_path / "workflows" / "demo.yaml").write_text(textwrap.dedent(spec))

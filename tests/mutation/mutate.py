@@ -1,7 +1,8 @@
 """Mutation testing of the core modules with mutmut, one module at a time (`make mutate`).
 
 Usage: .venv/bin/python tests/mutation/mutate.py [MODULE[:GLOB,...] ...]   (no names: every module below)
-       e.g. `iam:compiler.iam.x__resource_scope*` mutates only the functions whose mutant names match.
+       e.g. `iam:compiler.iam.x__resource_scope*` mutates only the functions whose mutant names match;
+       MUTATE_JOBS=2 runs two mutants at a time, MUTATE_TESTS="tests/x.py …" replaces the module's tests.
 
 Each module gets its own scratch copy of the project under build/mutate/<module>/ (the working tree
 is never mutated) and runs only the test files that exercise it, so one module takes minutes, not
@@ -98,6 +99,8 @@ def _scratch(name: str, target: str, tests: list[str]) -> Path:
 
 def run_module(name: str, children: int, only: list[str]) -> dict:
     target, tests = MODULES[name]
+    # MUTATE_TESTS="a.py b.py" narrows the tests for a partial run (say so in survivors.md).
+    tests = os.environ.get("MUTATE_TESTS", "").split() or tests
     work = _scratch(name, target, tests)
     mutmut = [str(Path(sys.executable).with_name("mutmut"))]
     module = target.removeprefix("handlers/").removesuffix(".py").replace("/", ".")  # as the tests import it

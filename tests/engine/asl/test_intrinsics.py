@@ -281,6 +281,7 @@ def test_any_text_either_compiles_or_is_rejected_and_never_crashes(text):
     ("States.Base64Decode($.s)", {"s": "A" * 10004}),
     ("States.Base64Decode($.s)", {"s": "not base64!"}),
     ("States.Base64Decode($.s)", {"s": "/w=="}),             # decodes to a byte that is no UTF-8 text
+    ("States.Base64Decode($.s)", {"s": "QUJD!"}),            # a character outside the alphabet
     ("States.Format($.n, 1)", {"n": 1}),
 ])
 def test_bad_arguments_fail_with_the_function_named(call, value):
@@ -358,6 +359,7 @@ def test_string_literal_arguments_unescape_quotes_braces_and_backslashes():
 def test_path_arguments_may_hold_quotes_and_escaped_quotes():
     data = {"a,b": 1, "c)": 2, "x\\'y": 3}
     assert run(r"States.Array($['a,b'], $['c)'], $['x\'y'])", data) == [1, 2, 3]
+    assert run(r"States.Array($['x\''], $.Xs, 1)", {"x\\'": 4, "Xs": 5}) == [4, 5, 1]
 
 
 def test_ten_nested_calls_are_allowed():
@@ -369,6 +371,7 @@ def test_ten_nested_calls_are_allowed():
     ("States.Array(" * 11 + ")" * 11, "more than 10 nested intrinsic functions (at position 130)"),
     ("States.Array(States.UUID)", "expected '(' (at position 13)"),
     ("States.Nope(1)", "unknown intrinsic function States.Nope (at position 0)"),
+    ("(1)", "unknown intrinsic function  (at position 0)"),
     ("States.Array(1", "missing ')' (at position 14)"),
     ("States.Array(1 2)", "unexpected '2' (at position 15)"),
     ("States.ArrayRange(1, 2)", "States.ArrayRange takes 3 arguments, not 2 (at position 23)"),

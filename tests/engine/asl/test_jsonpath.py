@@ -1,5 +1,7 @@
 """JSONPath as AWS Step Functions evaluates it; expected values are what AWS returned for the same path."""
 
+import json
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -173,8 +175,8 @@ def test_jayway_dot_bracket_and_unquoted_filter_words(path, data, expected):
 # (array or string) should include right"). Item 3 lacks `n`: a comparison with a missing value holds only
 # for `!=`.
 SHOP = {"limit": 2, "ref": {"k": 1}, "a": [
-    {"id": 1, "n": 1, "s": "ab", "tags": ["x", "y"], "o": {"k": 1}, "f": True},
-    {"id": 2, "n": 2.5, "s": "b", "tags": [], "o": {"k": 2}, "f": 1},
+    {"id": 1, "n": 1, "s": "ab", "tags": ["x", "y"], "o": {"k": 1}, "f": True, "big": 9007199254740993},
+    {"id": 2, "n": 2.5, "s": "b", "tags": [], "o": {"k": 2}, "f": 1, "p": "a/b"},
     {"id": 3, "s": "", "tags": ["z"], "o": {"k": 1, "j": 0}, "f": "1"},
 ]}
 
@@ -203,6 +205,8 @@ SHOP = {"limit": 2, "ref": {"k": 1}, "a": [
     ("@.n > 0 && @.s == 'b'", [2]), ("@.n == 1 || @.s == ''", [1, 3]),
     ("@.n == 1 || @.n == 2.5 && @.s == 'x'", [1]), ("(@.n == 1 || @.n == 2.5) && @.s == 'b'", [2]),
     ("@.s == \"ab\"", [1]), ("@.s == 'a\\'b'", []), ("@.missing == null", []), ("@.n != null", [1, 2, 3]),
+    ("@.n == 1.0", [1]), ("@.n != @.zzz", [1, 2]), ("@.n < 1E5", [1, 2]), ("@.big == 9007199254740993", [1]),
+    ("@.big == 9007199254740992", []), ("@.s == 'ab' ", [1]), ("@.p =~ /a\\/b/", [2]),
 ])
 def test_filter_operators_select_like_jayway(condition, ids):
     assert compile_path(f"$.a[?({condition})].id").get(SHOP) == ids
@@ -225,7 +229,7 @@ def test_malformed_filters_are_rejected_at_compile_time(path):
     assert info.value.path == path
 
 
-TREE = {"p": {"n": 1, "m": [10, 20, 30, 40]}, "q": {"n": 2, "m": []}, "r": 3}
+TREE = {"p": {"n": 1, "m": [10, 20, 30, 40]}, "q": {"n": 2, "m": []}, "r": 3, "": 0, "a\\'": 5}
 
 
 @pytest.mark.parametrize(("path", "expected"), [
@@ -235,6 +239,8 @@ TREE = {"p": {"n": 1, "m": [10, 20, 30, 40]}, "q": {"n": 2, "m": []}, "r": 3}
     ("$.p.m[-1]", 40), ("$.p.m[-4]", 10),
     ("$.p.m[0,-1,9,-9]", [10, 40]),                # indexes past either end are skipped
     ("$.p.m[-4,4]", [10]), ("$..m[-4]", [10]), ("$..m[3]", [40]), ("$..m[4]", []),
+    ("$..[0]", [10]), ("$.p.m[ 1 ]", 20), ("$.p.m[1 : 3]", [20, 30]), ("$.p.m[0:4:1]", [10, 20, 30, 40]),
+    ("$.*.n", [1, 2]), ("$['p'] ['n']", 1), ("$['p']['n'] ", 1), ("$['']", 0), ("$['a\\'']", 5),
     ("$.r[0,1]", []),
     ("$.p.m[1:3]", [20, 30]), ("$.p.m[:-1]", [10, 20, 30]), ("$.p.m[::2]", [10, 30]),
     ("$.p.m[::-1]", [40, 30, 20, 10]), ("$.p.m[-3:-1]", [20, 30]), ("$.r[0:1]", []),
@@ -300,6 +306,29 @@ def test_an_index_just_past_the_end_is_not_found():
     ("$.a[?(@.n == 1 2)]", "unexpected '2' in filter"),
     ("$.a[?((@.n == 1 @.m))]", "expected ')' in filter"),
     ("$.a[?(@.n # 1)]", "invalid filter expression near ' # 1'"),
+    ("$.a.length().b", "a function must end the path at position 12"),
+    ("$['a']#", "unexpected character '#' at position 6"),
+    ("$.a.", "expected a property name at position 4"),
+    ("$.a.nosuch()", "unsupported function nosuch() at position 10"),
+    ("$..length()", "unsupported function length() at position 9"),
+    ("$['a'", "expected ']' at position 5"),
+    ("$['a',", "expected a quoted property name at position 6"),
+    ("$['a',b]", "expected a quoted property name at position 6"),
+    ("$['b", "unterminated quoted property name at position 2"),
+    ("$.a[1:2:1:]", "invalid array slice [1:2:1:] at position 11"),
+    ("$.a[a:b]", "invalid array slice [a:b] at position 8"),
+    ("$.a[::0]", "slice step cannot be zero at position 8"),
+    ("$.a[x]", "invalid array index [x] at position 6"),
+    ("$.a[X]", "invalid array index [X] at position 6"),
+    ("$.a[1", "unclosed '[' at position 4"),
+    ("$['a',XbX]", "expected a quoted property name at position 6"),
+    ("$.a[?", "expected '(' after '?' at position 5"),
+    ("$.a[?@.x]", "expected '(' after '?' at position 5"),
+    ("$.a[?(@.x == 1]", "unclosed filter '(...)' at position 5"),
+    ("$.a[?(@.x in [1,])]", "invalid list [1,]"),
+    ("$.a[?(@.x == empty)]", "unexpected 'empty' in filter"),
+    ("$.a[?(@.x == /a/)]", "unexpected '/a/' in filter"),
+    ("$.a[?(/a/ == 1)]", "unexpected '/a/' in filter"),
 ])
 def test_a_malformed_path_says_what_is_wrong_and_where(path, reason):
     with pytest.raises(PathSyntaxError) as info:
@@ -317,3 +346,37 @@ def test_filters_compare_with_the_root_inside_and_or_and_not():
     assert compile_path("$.a[?($.hi > @.n)].n").get(data) == [0, 2]
     assert compile_path("$..a[?(@.n == $.hi)]").get(data) == []
     assert compile_path("$.o[?(@.n == $.lo)]").get({"lo": 2, "o": {"n": 2}}) == [{"n": 2}]
+    assert compile_path("$..[?(@.n == $.lo)]").get({"lo": 2, "o": {"n": 2}, "p": {"n": 3}}) == [{"n": 2}]
+
+
+def test_a_filter_string_may_hold_an_escaped_quote_and_a_closing_parenthesis():
+    data = {"a": [{"s": "it's"}, {"s": ")"}, {"s": "x"}]}
+    assert compile_path("$.a[?(@.s == 'it\\'s')].s").get(data) == ["it's"]
+    assert compile_path("$.a[?(@.s == ')')].s").get(data) == [")"]
+    assert compile_path("$.a[?(@.s == 'x\\'')].s").get({"a": [{"s": "x'"}, {"s": "x"}]}) == ["x'"]
+    assert compile_path("$.a[?(@.s == ')\\'')].s").get({"a": [{"s": ")'"}, {"s": ")"}]}) == [")'"]
+    assert compile_path("$.a[?(@.X == 1)].X").get({"a": [{"X": 1}, {"X": 2}]}) == [1]
+    assert compile_path("$.a[?(@.n < 1e5)].n").get({"a": [{"n": 1}, {"n": 1e6}]}) == [1]
+    assert compile_path("$.a[?(@.s == \"it's\" || @.s == 'x')].s").get(data) == ["it's", "x"]
+
+
+@pytest.mark.parametrize(("path", "text"), [
+    ("$.m.avg()", "25"), ("$.big.avg()", "200"), ("$.m.stddev()", "11.180339887498949"), ("$.two.avg()", "2.5"),
+    ("$.huge.avg()", "1e+19"), ("$.edge.avg()", "9.223372036854776e+18"), ("$.bools.sum()", "1"),
+])
+def test_averages_that_are_whole_print_as_integers_and_booleans_are_not_numbers(path, text):
+    data = {"m": [10, 20, 30, 40], "two": [2, 3], "huge": [1e19, 1e19], "edge": [2.0 ** 63], "bools": [1, True],
+            "big": [200, 200]}
+    assert json.dumps(compile_path(path).get(data)) == text
+
+
+def test_is_present_reads_the_context_and_variables():
+    assert compile_path("$$.Execution.Id").exists({}, {"Execution": {"Id": "x"}}, None)
+    assert compile_path("$v.a").exists({}, None, {"v": {"a": 1}})
+    assert not compile_path("$v.b").exists({}, None, {"v": {"a": 1}})
+
+
+def test_a_context_path_that_misses_at_its_end_is_named_from_its_root():
+    with pytest.raises(PathNotFound) as info:
+        compile_path("$$.Execution.x").get({}, {"Execution": {}})
+    assert info.value.detail == "No results for path: $$['Execution']['x']"

@@ -487,3 +487,66 @@ def test_every_accepted_sign_in_is_one_json_audit_line(post, signed, caplog):
         "session_seconds": 43200}
     text = lines[0].getMessage()
     assert idp.encode(document)[:40] not in text and "http" not in text.replace(IDP_ENTITY_ID, "")
+
+
+# --- the assertion's times, read exactly -----------------------------------------------------------------
+
+
+def _validate_with_times(validator, make_options, idp_key, *, now, conditions=None, data=None):
+    """A response whose Conditions / SubjectConfirmationData carry the given time attributes (None: drop)."""
+    import saml_login_validation as v
+
+    root = idp.build_response(make_options(now=now))
+    for path, times in (("saml:Assertion/saml:Conditions", conditions),
+                        ("saml:Assertion/saml:Subject/saml:SubjectConfirmation/saml:SubjectConfirmationData", data)):
+        element = root.find(path, NS)
+        for name, value in (times or {}).items():
+            if value is None:
+                element.attrib.pop(name, None)
+            else:
+                element.set(name, value)
+    idp.sign_element(root.find("saml:Assertion", NS), idp_key)
+    document = etree.tostring(root, xml_declaration=True, encoding="UTF-8")
+    try:
+        return validator.validate(idp.encode(document), now=int(now.timestamp()))
+    except v.Refused as refused:
+        return refused
+
+
+def _at(seconds: int, form: str = "%Y-%m-%dT%H:%M:%SZ"):
+    """A time attribute `seconds` after the test's now, written in `form`."""
+    return lambda now: (now + dt.timedelta(seconds=seconds)).strftime(form)
+
+
+@pytest.mark.parametrize("conditions, data, reason, detail", [
+    ({"NotOnOrAfter": _at(300, "%Y-%m-%dT%H:%M:%S.250Z")}, None, None, None),   # fractions of a second
+    ({"NotOnOrAfter": _at(300, "%Y-%m-%dT%H:%M:%S+00:00")}, None, "schema_invalid",
+     "Conditions NotOnOrAfter is not a UTC xs:dateTime"),
+    ({"NotOnOrAfter": _at(300, "%Y-02-30T%H:%M:%SZ")}, None, "schema_invalid",
+     "Conditions NotOnOrAfter is not a date"),
+    ({"NotOnOrAfter": None}, None, "schema_invalid", "Conditions NotOnOrAfter missing"),
+    (None, {"NotOnOrAfter": None}, "schema_invalid", "SubjectConfirmationData NotOnOrAfter missing"),
+    # The earliest end counts: a confirmation that ran out (beyond the 60 s skew) ends the assertion.
+    (None, {"NotOnOrAfter": _at(-61)}, "expired", ""),
+    # A NotBefore on the confirmation is held to the clock like the one on Conditions.
+    (None, {"NotBefore": _at(61)}, "not_yet_valid", ""),
+    ({"NotBefore": _at(59)}, None, None, None),                                   # within the skew
+    ({"NotBefore": _at(61)}, None, "not_yet_valid", ""),
+    ({"NotBefore": lambda now: "12:00"}, None, "schema_invalid", "NotBefore is not a UTC xs:dateTime"),
+])
+def test_assertion_times_are_read_exactly_with_the_clock_skew(validator, make_options, idp_key, conditions, data,
+                                                              reason, detail):
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    written = [{k: (v(now) if v else None) for k, v in (times or {}).items()} for times in (conditions, data)]
+    result = _validate_with_times(validator, make_options, idp_key, now=now, conditions=written[0], data=written[1])
+    if reason is None:
+        assert result.user == USER
+    else:
+        assert (result.status, result.reason, result.detail) == (403, reason, detail)
+
+
+def test_the_login_lasts_until_the_latest_end_of_the_assertion(validator, make_options, idp_key):
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    login = _validate_with_times(validator, make_options, idp_key, now=now,
+                                 data={"NotOnOrAfter": _at(120)(now)})
+    assert login.not_on_or_after == int(now.timestamp()) + 300  # Conditions end at now + 300 s
