@@ -15,7 +15,7 @@ Then the local detector at the frame's edges: on clips whose faces cross all fou
 whole, the share of faces found by how much of the face is inside the frame, with the mirrored border the
 detector uses and without it, and the cost per frame of each.
 
-    python bench/face_blur.py                 # 720p and 1080p, 10 s each, median of 3 runs
+    python bench/face_blur.py                 # 720p and 1080p, 10 s each, median of 3 runs taking turns
     python bench/face_blur.py --seconds 4 --sizes 1280x720 --repeat 1
     python bench/face_blur.py --quick         # CI: 1 s at 320x240, one run of each
 
@@ -141,8 +141,18 @@ def timed(fn, *args) -> tuple[float, float]:
 
 def median_timed(repeat: int, fn, *args) -> tuple[float, float]:
     """timed(), run `repeat` times: the median wall time and its CPU time."""
-    runs = sorted(timed(fn, *args) for _ in range(repeat))
-    return runs[len(runs) // 2]
+    return interleaved(repeat, {"": (fn, *args)})[""]
+
+
+def interleaved(repeat: int, stages: dict[str, tuple]) -> dict[str, tuple[float, float]]:
+    """Each stage (fn, *args) timed `repeat` times, taking turns (floor, blur, workflow, floor, …), so load
+    that comes and goes on a shared machine weighs on every stage alike, not on whichever ran while it
+    lasted; per stage the run with the median wall time (and its CPU time)."""
+    runs: dict[str, list[tuple[float, float]]] = {name: [] for name in stages}
+    for _ in range(repeat):
+        for name, (fn, *args) in stages.items():
+            runs[name].append(timed(fn, *args))
+    return {name: sorted(done)[len(done) // 2] for name, done in runs.items()}
 
 
 def edge_recall(work: Path, seconds: float, size: tuple[int, int]) -> None:
@@ -188,7 +198,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--sizes", default="1280x720,1920x1080")
-    parser.add_argument("--repeat", type=int, default=3, help="runs of (a), (b) and (d); the median counts")
+    parser.add_argument("--repeat", type=int, default=3,
+                        help="runs of (a), (b) and (d), taking turns; the median counts")
     parser.add_argument("--quick", action="store_true", help="1 s at 320x240, one run of each (CI)")
     parser.add_argument("--edge-seconds", type=float, default=4.0,
                         help="length of the edge-crossing clips for the detector's edge recall (default 4)")
@@ -211,12 +222,12 @@ def main(argv: list[str] | None = None) -> int:
             faces = analyse_video(str(clip.path))[1]
             detect = time.perf_counter() - start
             n = args.repeat
-            times = {
-                "floor": median_timed(n, floor, clip.path, work / "floor.mp4", enc),
-                "blur": median_timed(n, anonymise, clip.path, work / "blur.mp4", faces, None, enc),
-                "naive": timed(naive, clip.path, work / "naive.mp4", faces, enc),
-                "workflow": median_timed(n, workflow, project, clip.path, work / "out"),
-            }
+            times = interleaved(n, {
+                "floor": (floor, clip.path, work / "floor.mp4", enc),
+                "blur": (anonymise, clip.path, work / "blur.mp4", faces, None, enc),
+                "workflow": (workflow, project, clip.path, work / "out"),
+            })
+            times["naive"] = timed(naive, clip.path, work / "naive.mp4", faces, enc)
             recode = median_timed(n, floor, work / "blur.mp4", work / "recode.mp4", enc)
             faces_file = work / "faces.json"
             faces_file.write_text(json.dumps(faces))
@@ -232,7 +243,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"  {name:9} {seconds:7.2f} s  {clip.frames / seconds:7.1f} fps  {seconds / base:5.2f}x floor"
                       f"   (CPU {cpu:6.2f} s, {cpu / base_cpu:5.2f}x floor's)")
             print(f"  blur {times['blur'][0] / base:.2f}x (target <= 1.3x); "
-                  f"workflow {times['workflow'][0] / base:.2f}x (target <= 3x)")
+                  f"workflow {times['workflow'][0] / base:.2f}x (target <= 3x); load average now "
+                  + " ".join(f"{v:.1f}" for v in os.getloadavg()))
             print(f"  the floor on the blurred output: {recode[0]:.2f} s ({recode[0] / base:.2f}x the floor), "
                   f"so blur is {times['blur'][0] / recode[0]:.2f}x what re-encoding its own picture costs")
             print(f"  blur peak memory (whole process): {peaks[0] / 2**20:.0f} MiB for the first half, "

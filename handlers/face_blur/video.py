@@ -182,9 +182,9 @@ def transcode(source: str | Path, target: str | Path, enc: Encoding,
     `start(info)` is called once, when the first picture has decoded (it carries the orientation), and
     returns `edit`: the source is opened and its first picture decoded once, not once more to probe it.
     UnreadableVideo when that first picture never comes, VideoError for what goes wrong after it.
-    Returns the number of frames written and what the video is. Encoding and muxing run on their own
-    thread, so the encoder is fed while the next picture decodes and is edited (PyAV lets go of the GIL
-    inside the codecs).
+    Returns the number of frames written and what the video is. Decoding, editing, and encoding with
+    muxing each run on a thread of their own (_Editor, _Writer), so all three overlap (PyAV and OpenCV
+    let go of the GIL inside the codecs and filters).
     """
     with _open(source) as inp, contextlib.ExitStack() as output:
         src, fps = _video_stream(inp)
@@ -192,26 +192,28 @@ def transcode(source: str | Path, target: str | Path, enc: Encoding,
         audio_in = list(inp.streams.audio)
         early: list[av.Packet] = []  # audio ahead of the first picture: the output starts with that picture
         writer: _Writer | None = None
+        editor: _Editor | None = None  # both start with the first picture
         begin = src.start_time or 0
         ms_per_tick = float(src.time_base * 1000)
         count, last_pts = 0, None
         try:
             for packet in inp.demux(src, *audio_in):
-                if writer is not None and writer.failure:
+                if editor is not None and (editor.failure or writer.failure):
                     break
                 if packet.stream.type == "audio":
-                    if writer is None:
+                    if editor is None:
                         early.append(packet)
                     else:
-                        writer.put(packet)
+                        editor.put(packet)
                     continue
                 for picture in packet.decode():
-                    if writer is None:
+                    if editor is None:
                         info = _info(inp, src, fps, picture)
                         edit = start(info)
                         writer = _output(output, inp, src, target, info, enc, audio_in)
+                        editor = _Editor(edit, writer)
                         for held in early:
-                            writer.put(held)
+                            editor.put(held)
                     count += 1
                     if picture.pts is None or (last_pts is not None and picture.pts <= last_pts):
                         # No usable timestamp (rare, broken muxers): the next one a frame later.
@@ -219,18 +221,20 @@ def transcode(source: str | Path, target: str | Path, enc: Encoding,
                     last_pts = picture.pts
                     if picture.format.name not in _EDITABLE:
                         picture = picture.reformat(format="yuv420p")
-                    edit((picture.pts - begin) * ms_per_tick, Frame(picture))
                     picture.pict_type = av.video.frame.PictureType.NONE  # x264 picks frame types itself
-                    writer.put(picture)
+                    editor.put(((picture.pts - begin) * ms_per_tick, picture))
         except av.FFmpegError as error:
-            if writer is None:
+            if editor is None:
                 raise UnreadableVideo(f"the video's first frame does not decode: {error.strerror}") from None
             raise VideoError(f"the video does not decode: {error.strerror}") from None
         finally:
-            if writer is not None:
+            if editor is not None:
+                editor.finish()
                 writer.finish()
-        if writer is None:
+        if editor is None:
             raise UnreadableVideo("the video has no decodable frame (corrupt or unsupported codec)")
+        if editor.failure:
+            raise editor.failure[0]  # the edit's own error (a bug, or BlurFailed), as it is
         if writer.failure:
             error = writer.failure[0]
             if not isinstance(error, av.FFmpegError):
@@ -263,6 +267,42 @@ def _output(output: contextlib.ExitStack, inp: av.container.InputContainer, src:
         video.set_display_rotation(info.rotation)
     audio_out = {a.index: _audio_stream(out, a, container) for a in audio_in}
     return _Writer(out, video, audio_out)
+
+
+class _Editor:
+    """Edits pictures on a thread of its own, between the decoder and the writer, and passes them (and
+    the audio, in order) on: decoding, editing and encoding then overlap, where editing on the decoding
+    thread left a core idle while a picture was blurred (OpenCV and the codecs let go of the GIL)."""
+
+    def __init__(self, edit: Callable[[float, Frame], None], writer: _Writer) -> None:
+        self.edit, self.writer = edit, writer
+        self.failure: list[Exception] = []
+        self.pending: queue.Queue[tuple[float, av.VideoFrame] | av.Packet | None] = queue.Queue(maxsize=4)
+        self.thread = threading.Thread(target=self._run, name="editor", daemon=True)
+        self.thread.start()
+
+    def put(self, item: tuple[float, av.VideoFrame] | av.Packet) -> None:
+        self.pending.put(item)
+
+    def finish(self) -> None:
+        self.pending.put(None)
+        self.thread.join()
+
+    def _run(self) -> None:
+        # After a failure the queue is still drained, but nothing more reaches the writer: a picture
+        # that was not edited must never be encoded.
+        while (item := self.pending.get()) is not None:
+            if self.failure:
+                continue
+            if isinstance(item, tuple):
+                ms, picture = item
+                try:
+                    self.edit(ms, Frame(picture))
+                except Exception as error:  # noqa: BLE001 - transcode() re-raises it
+                    self.failure.append(error)
+                    continue
+                item = picture
+            self.writer.put(item)
 
 
 class _Writer:

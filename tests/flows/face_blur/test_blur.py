@@ -221,3 +221,28 @@ def test_the_blur_check_itself_catches_a_face_left_sharp(clip, ground_truth, tmp
         kwargs = {"measure": measure} if measure else {}
         with pytest.raises(AssertionError, match="are not blurred; the longest unblurred run is [1-9]"):
             assert_faces_blurred(clip.path, target, ground_truth, max_ratio=limit, **kwargs)
+
+
+def test_a_failing_edit_stops_the_blur_and_no_picture_it_did_not_finish_is_encoded(clip, detections, tmp_path,
+                                                                                    monkeypatch):
+    import face_blur.blur as blur_module
+
+    started = []  # the edits begun: each asks the timeline for its boxes first
+    boxes_at, blur_region = blur_module.FaceTimeline.boxes_at, blur_module.blur_region
+
+    def counted_boxes_at(timeline, ms):
+        started.append(ms)
+        return boxes_at(timeline, ms)
+
+    def failing_blur_region(frame, *args):
+        if len(started) == 40:
+            raise RuntimeError("the blur broke")
+        blur_region(frame, *args)
+
+    monkeypatch.setattr(blur_module.FaceTimeline, "boxes_at", counted_boxes_at)
+    monkeypatch.setattr(blur_module, "blur_region", failing_blur_region)
+    target = tmp_path / "broken.mp4"
+    with pytest.raises(RuntimeError, match="the blur broke"):
+        anonymise(clip.path, target, detections, encoding=Encoding(preset="ultrafast"))
+    written = sum(1 for _ in decoded(target)) if target.exists() else 0
+    assert written <= 39 < clip.frames  # only pictures whose edit finished, none after the failure
