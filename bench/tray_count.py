@@ -30,7 +30,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT / "handlers"), str(ROOT / "bench")]
+sys.path[:0] = [str(ROOT), str(ROOT / "handlers"), str(ROOT / "bench")]   # ROOT first: bench/engine.py is a benchmark
 
 import av
 import cv2
@@ -92,6 +92,8 @@ def main(argv: list[str] | None = None) -> int:
                 streams.append(detections)
                 counted = count_trays(detections)["bins"]
                 bins += len(line.bins)
+                if counted != line.bins:
+                    print(f"  {line.path.name} (seed {100 + lines.index(line)}): true bins {line.bins}, counted {counted}")
                 if len(counted) != len(line.bins):
                     split_or_merged += 1
                     continue

@@ -27,9 +27,9 @@ def load_packing_line():
 
 # What the tray-count tests' detector is trained on and with: enough to count a generated line exactly,
 # small enough to train in a couple of CPU minutes.
-DETECTOR_LINES = ("1", "2", "3", "4", "5")
-DETECTOR_FRAMES = 80
-DETECTOR_SETTINGS = "TrainingEpochs=15 TrainingImageSize=128 MinTestMap=0.5"
+DETECTOR_LINES = ("1", "2", "3", "4", "5", "6", "7", "8")
+DETECTOR_FRAMES = 60
+DETECTOR_SETTINGS = "TrainingEpochs=20 TrainingImageSize=128 MinTestMap=0.9"
 
 
 def training_project(root: Path) -> Path:
