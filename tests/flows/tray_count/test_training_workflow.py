@@ -21,7 +21,7 @@ from tray_checks import invoke, training_project, upload_labelled_frames
 from engine.aws import LocalAWS
 from engine.commands import run
 
-TINY = "TrainingEpochs=1 TrainingImageSize=64"
+TINY = "DetectorEpochs=1 DetectorImageSize=64"
 
 
 @pytest.fixture(scope="module")

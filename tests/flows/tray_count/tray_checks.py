@@ -29,7 +29,7 @@ def load_packing_line():
 # small enough to train in a couple of CPU minutes.
 DETECTOR_LINES = ("1", "2", "3", "4", "5", "6", "7", "8")
 DETECTOR_FRAMES = 60
-DETECTOR_SETTINGS = "TrainingEpochs=20 TrainingImageSize=128 MinTestMap=0.9"
+DETECTOR_SETTINGS = "DetectorEpochs=20 DetectorImageSize=128 MinTestMap=0.9"
 
 
 def training_project(root: Path) -> Path:
