@@ -70,13 +70,10 @@ def _module(name: str):
 
 
 def new_project(folder: Path) -> Path:
-    """A project with review-inspection and retrain-and-promote (the tests' stand-in until it exists)."""
+    """A project with review-inspection and retrain-and-promote (which declares what review-inspection takes)."""
     (folder / "workflows").mkdir(parents=True)
-    shutil.copy(ROOT / "workflows" / "review-inspection.yaml", folder / "workflows")
-    retrain = ROOT / "workflows" / "retrain-and-promote.yaml"
-    if not retrain.exists():
-        retrain = ROOT / "tests" / "flows" / "review_inspection" / "retrain_stand_in.yaml"
-    shutil.copy(retrain, folder / "workflows" / "retrain-and-promote.yaml")
+    for flow in ("review-inspection", "retrain-and-promote"):
+        shutil.copy(ROOT / "workflows" / f"{flow}.yaml", folder / "workflows")
     for name in ("handlers", "images"):
         (folder / name).symlink_to(ROOT / name)
     shutil.copy(ROOT / "samconfig.toml", folder)
