@@ -58,6 +58,12 @@ def history(project: Path, name: str) -> dict:
     return json.loads((project / ".stepsmith" / "executions" / f"{name}.json").read_text())
 
 
+def entered(project: Path, execution: str) -> list[str]:
+    """The states an execution entered, in order."""
+    return [event["stateEnteredEventDetails"]["name"] for event in history(project, execution)["events"]
+            if "stateEnteredEventDetails" in event]
+
+
 def step_output(project: Path, execution: str, step: str) -> dict:
     """The output of a step in an execution's history (TaskStateExited / state exited events)."""
     for event in history(project, execution)["events"]:
@@ -96,7 +102,7 @@ def test_the_job_trains_and_the_flow_reads_its_held_out_map(trained):
 
 
 def test_an_approved_model_is_registered_with_its_metrics_and_serves_on_the_endpoint(trained):
-    _project, aws, runs, data = trained
+    project, aws, runs, data = trained
     result = output(runs["approved"])
     sagemaker = aws.client("sagemaker")
     package = sagemaker.describe_model_package(ModelPackageName=result["model_package"])
@@ -108,6 +114,8 @@ def test_an_approved_model_is_registered_with_its_metrics_and_serves_on_the_endp
     job = sagemaker.describe_training_job(TrainingJobName=result["training_job"])
     container = package["InferenceSpecification"]["Containers"][0]
     assert container["ModelDataUrl"] == job["ModelArtifacts"]["S3ModelArtifacts"]
+    names = entered(project, "approved")   # registered Approved once it serves, not before
+    assert names[names.index("Serving") - 1:] == ["Deploy: wait: check", "Serving", "Register", "Outcome", "Deployed"]
     endpoint = sagemaker.describe_endpoint(EndpointName="tray-detector")
     assert endpoint["EndpointStatus"] == "InService" and result["endpoint"] == "tray-detector"
     frame = cv2.imencode(".jpg", cv2.imread(str(data / "images" / "line=3" / "00001.jpg")))[1].tobytes()
@@ -121,9 +129,8 @@ def test_a_model_below_the_gate_is_registered_rejected_and_not_deployed(trained)
     project, aws, runs, _ = trained
     assert runs["rejected"].exit_code == 1
     assert "ModelBelowGate" in runs["rejected"].output
-    names = [event["stateEnteredEventDetails"]["name"] for event in history(project, "rejected")["events"]
-             if "stateEnteredEventDetails" in event]
-    assert "Register rejected" in names and "Deploy" not in names
+    names = entered(project, "rejected")
+    assert names[names.index("Good enough?") + 1:] == ["Below the gate", "Register", "Outcome", "Rejected"]
     sagemaker = aws.client("sagemaker")
     packages = sagemaker.list_model_packages(ModelPackageGroupName="tray-detector", SortBy="CreationTime",
                                              SortOrder="Ascending")["ModelPackageSummaryList"]
