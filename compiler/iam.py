@@ -457,10 +457,24 @@ def _sagemaker_name_pattern(parameters: Any, noun: str) -> str:
     return "*"
 
 
+def _model_groups_named(workflow: Workflow, step: ServiceStep, parameters: Any) -> list[Resource]:
+    """The model groups a call may act on: the one its ModelPackageGroupName names (`${resource:x}`),
+    else those the step lists under reads/writes (a package named by a path: its group is listed)."""
+    if isinstance(parameters, dict):
+        found = _referenced(workflow, parameters.get("ModelPackageGroupName"), "model-group")
+        if found:
+            return found
+    return _listed(workflow, step, "model-group")
+
+
 def _sagemaker(collector: _Collector, workflow: Workflow, step: ServiceStep, actions: tuple[str, ...],
                parameters: Any) -> None:
     action_name = actions[0].split(":")[1]
+    groups = _model_groups_named(workflow, step, parameters)
     arns = _sagemaker_arns(action_name, parameters)
+    if groups and action_name.endswith(("ModelPackage", "ModelPackageGroup")):
+        # A package of a declared group (or the group itself): that group and its versions only.
+        arns = [arn for group in groups for arn in names.resource_arns(group)]
     if arns:
         collector.add("SageMaker", actions, arns)
     else:
@@ -598,6 +612,7 @@ READ_ACTIONS: dict[str, tuple[str, ...]] = {
               "sqs:ReceiveMessage"),
     "parameter": ("ssm:GetParameter", "ssm:GetParameters"),
     "role": ("iam:GetRole",),
+    "model-group": ("sagemaker:DescribeModelPackage", "sagemaker:DescribeModelPackageGroup"),
 }
 WRITE_ACTIONS: dict[str, tuple[str, ...]] = {
     "bucket": ("s3:AbortMultipartUpload", "s3:DeleteObject", "s3:PutObject"),
@@ -606,6 +621,7 @@ WRITE_ACTIONS: dict[str, tuple[str, ...]] = {
     "queue": ("sqs:GetQueueAttributes", "sqs:SendMessage"),
     "parameter": ("ssm:PutParameter",),
     "role": ("iam:PassRole",),
+    "model-group": ("sagemaker:CreateModelPackage", "sagemaker:UpdateModelPackage"),
 }
 
 
@@ -615,7 +631,7 @@ def access_statements(workflow: Workflow, reads: Iterable[str], writes: Iterable
     for mode, names_, table in (("Read", reads, READ_ACTIONS), ("Write", writes, WRITE_ACTIONS)):
         for name in names_:
             resource = workflow.resources[name]
-            sid = f"{mode}{pascal_case(resource.name)}{resource.type.capitalize()}"
+            sid = f"{mode}{pascal_case(resource.name)}{pascal_case(resource.type)}"
             actions = table[resource.type]
             if resource.type == "bucket":
                 bucket_arn, objects_arn = names.resource_arns(resource)
@@ -631,6 +647,9 @@ def access_statements(workflow: Workflow, reads: Iterable[str], writes: Iterable
                               names.resource_arns(resource), condition)
             else:
                 collector.add(sid, actions, names.resource_arns(resource))
+            if resource.type == "model-group" and mode == "Read":
+                collector.add("ListModelPackages", ["sagemaker:ListModelPackages"], [WILDCARD],
+                              reason="sagemaker:ListModelPackages supports no resource-level permissions")
     return collector.statements()
 
 

@@ -213,6 +213,7 @@ class _Builder:
                         policies=[dict(statement) for statement in spec.get("policies", [])],
                         images=list(spec.get("images", [])), shared_from=spec.get("from"),
                         external=(spec.get("external") or {}).get("name"), shared=bool(spec.get("shared")),
+                        given_name=spec.get("name"), description=spec.get("description"),
                         endpoints=VpcEndpoints(vpc_id=spec["vpc_id"], subnet_ids=spec["subnet_ids"],
                                                security_group_ids=spec["security_group_ids"],
                                                services=list(spec["services"]),

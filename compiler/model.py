@@ -122,7 +122,7 @@ class Parameter(Located):
     places: dict[KeyPath, SourcePlace] = field(default_factory=dict, repr=False, compare=False)
 
 
-ResourceType = Literal["bucket", "table", "topic", "queue", "parameter", "role", "vpc_endpoints"]
+ResourceType = Literal["bucket", "table", "topic", "queue", "parameter", "role", "model-group", "vpc_endpoints"]
 
 # What ${resource:x} and the env var hold for each resource type, and the env var suffix.
 RESOURCE_ENV_SUFFIX: dict[str, str] = {
@@ -132,6 +132,7 @@ RESOURCE_ENV_SUFFIX: dict[str, str] = {
     "queue": "_QUEUE_URL",        # queue URL
     "parameter": "_PARAMETER",    # SSM parameter name
     "role": "_ROLE_ARN",          # IAM role ARN (a role a service assumes, e.g. SageMaker training)
+    "model-group": "_MODEL_GROUP",  # SageMaker model package group name
     "vpc_endpoints": "",          # none: endpoints are networking, not something steps use
 }
 
@@ -155,7 +156,8 @@ class VpcEndpoints:
 
 @dataclass(kw_only=True)
 class Resource(Located):
-    """A bucket, table, topic, queue, SSM parameter or service role the workflow owns or references."""
+    """A bucket, table, topic, queue, SSM parameter, service role or model package group the workflow owns
+    or references."""
 
     name: str  # kebab-case, unique per workflow
     type: ResourceType
@@ -180,6 +182,9 @@ class Resource(Located):
     shared: bool = False
     # vpc_endpoints: interface endpoints for `services` in a VPC, only `when` that is "true"
     endpoints: VpcEndpoints | None = None
+    # model-group: the deployed name the spec chose (`name:`; else the resource's own name), and a description
+    given_name: str | None = None
+    description: str | None = None
     place: SourcePlace
     places: dict[KeyPath, SourcePlace] = field(default_factory=dict, repr=False, compare=False)
 

@@ -12,7 +12,7 @@ from typing import Any
 from compiler.model import REFERENCE, Resource, Workflow, pascal_case
 
 _TYPE_SUFFIX = {"bucket": "Bucket", "table": "Table", "topic": "Topic", "queue": "Queue",
-                "parameter": "Parameter", "role": "Role"}
+                "parameter": "Parameter", "role": "Role", "model-group": "ModelGroup"}
 
 
 def state_machine_id(workflow: Workflow) -> str:
@@ -94,7 +94,16 @@ def resource_value(resource: Resource) -> Any:
     logical = resource_id(resource)
     if resource.type == "role":
         return {"Fn::GetAtt": [logical, "Arn"]}
+    if resource.type == "model-group":
+        # The name is fixed at compile time (Ref would give the group's ARN), so a step, IAM and another
+        # workflow all say the same name without waiting for the stack.
+        return model_group_name(resource)
     return {"Ref": logical}
+
+
+def model_group_name(resource: Resource) -> str:
+    """A model package group's deployed name: `name:`, else the resource's own name (`review-classifier`)."""
+    return resource.given_name or resource.name
 
 
 def resource_arns(resource: Resource) -> list[Any]:
@@ -129,6 +138,12 @@ def resource_arns(resource: Resource) -> list[Any]:
                  + separator + name}]
     if resource.type == "role":
         return [resource_value(resource)]
+    if resource.type == "model-group":
+        # The group, and its versioned packages (model-package/<group>/<version>). SageMaker writes names
+        # lower case in its ARNs; an owned group's name is lower case already.
+        group = model_group_name(resource) if owned else name.rsplit("model-package-group/", 1)[-1]
+        return [_sub_arn("sagemaker:${AWS::Region}:${AWS::AccountId}:", "model-package-group/" + group),
+                _sub_arn("sagemaker:${AWS::Region}:${AWS::AccountId}:", "model-package/" + group + "/*")]
     raise ValueError(f"unknown resource type {resource.type}")
 
 

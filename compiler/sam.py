@@ -193,7 +193,8 @@ class SAMTemplateGenerator:
                 continue
             if resource.external is None:
                 # "parameter" resources are SSM parameters (SAM Parameters have _generate_parameter).
-                kind = "ssm_parameter" if resource.type == "parameter" else resource.type
+                kind = {"parameter": "ssm_parameter", "model-group": "model_group"}.get(resource.type,
+                                                                                         resource.type)
                 getattr(self, f"_generate_{kind}")(workflow, resource)
         for step in workflow.handler_steps():
             self._generate_function(workflow, step)
@@ -259,6 +260,20 @@ class SAMTemplateGenerator:
         properties = {"Type": "String", "Name": {"Fn::Sub": names.owned_parameter_name(resource)},
                       "Value": resource.value if resource.value is not None else ""}
         self._add(names.resource_id(resource), {"Type": "AWS::SSM::Parameter", "Properties": properties}, resource)
+
+    def _generate_model_group(self, workflow: Workflow, resource: Resource) -> None:
+        """A SageMaker model package group (the model registry), named at compile time (names.py).
+
+        Retained when the stack goes: it is the record of every model trained and why it was promoted,
+        and CloudFormation could not delete a group that still holds packages anyway."""
+        logical = names.resource_id(resource)
+        properties: dict[str, Any] = {"ModelPackageGroupName": names.model_group_name(resource)}
+        if resource.description:
+            properties["ModelPackageGroupDescription"] = resource.description
+        self._add(logical, {"Type": "AWS::SageMaker::ModelPackageGroup", "DeletionPolicy": "Retain",
+                            "UpdateReplacePolicy": "Retain", "Properties": properties}, resource)
+        self.outputs[logical + "Name"] = {"Description": f"Model package group {resource.name}",
+                                          "Value": names.model_group_name(resource)}
 
     def _generate_role(self, workflow: Workflow, resource: Resource) -> None:
         service = resource.service or "lambda"

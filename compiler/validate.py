@@ -119,9 +119,9 @@ def _json_type(value: Any) -> str:
     return "a list" if isinstance(value, list) else "a mapping"
 
 
-_KINDS = ("bucket", "table", "topic", "queue", "parameter", "role", "vpc_endpoints")
+_KINDS = ("bucket", "table", "topic", "queue", "parameter", "role", "model-group", "vpc_endpoints")
 _KIND_ALIASES = {"s3": "bucket", "dynamodb": "table", "sns": "topic", "sqs": "queue", "ssm": "parameter",
-                 "iam": "role"}
+                 "iam": "role", "model_group": "model-group", "registry": "model-group"}
 
 
 def _bool_hint(instance: Any) -> str | None:
@@ -468,7 +468,7 @@ class _Checker:
         if resource.shared_from == self.workflow.name:
             self.error(resource.where("from"), f"'{resource.name}' comes `from` this same workflow",
                        "declare it here without `from`")
-        for key in ("external", "service", "key", "ttl", "value"):
+        for key in ("external", "service", "key", "ttl", "value", "name", "description"):
             if (key,) in resource.places:
                 self.error(resource.where(key), f"`{key}` is decided by workflow '{resource.shared_from}', "
                            "which declares the resource", "leave it out here")
@@ -484,9 +484,14 @@ class _Checker:
                 self.error(resource.where("reads" if resource.reads else "writes"),
                            "only `role` resources list reads/writes", "handlers declare reads/writes on their step")
             for key, types in (("key", ("table",)), ("ttl", ("table",)), ("value", ("parameter",)),
-                               ("service", ("role",))):
+                               ("service", ("role",)), ("given_name", ("model-group",)),
+                               ("description", ("model-group",))):
                 if getattr(resource, key) is not None and resource.type not in types:
-                    self.error(resource.where(key), f"`{key}` only applies to {types[0]} resources")
+                    written = "name" if key == "given_name" else key
+                    self.error(resource.where(written), f"`{written}` only applies to {types[0]} resources")
+            if resource.given_name is not None and resource.external is not None:
+                self.error(resource.where("name"), "an external model group is named by `external.name`",
+                           "leave `name` out")
             spec = (self.doc.data.get("resources") or {}).get(resource.name) or {}
             for key in ("when", "vpc_id", "subnet_ids", "security_group_ids", "services", "private_dns"):
                 if key in spec and resource.type != "vpc_endpoints":
@@ -1384,7 +1389,7 @@ def _resource_conflicts(workflows: list[Workflow]) -> list[SpecError]:
 
 
 _RESOURCE_FIELDS = ("type", "key", "ttl", "value", "service", "reads", "writes", "external", "endpoints",
-                    "policies", "images")
+                    "policies", "images", "given_name", "description")
 _PARAMETER_FIELDS = ("type", "default", "allowed_values", "description", "allowed_pattern", "min_value", "max_value",
                      "min_length", "max_length", "constraint_description")
 
@@ -1461,8 +1466,9 @@ def _shared_from_errors(workflows: list[Workflow]) -> list[SpecError]:
 
 
 def link_shared_resources(workflows: list[Workflow]) -> None:
-    """Give each resource a workflow takes `from` another the owner's settings (a role's service), so
-    grants from every workflow carry the same PassedToService condition. Call after check_project."""
+    """Give each resource a workflow takes `from` another the owner's settings (a role's service, so
+    grants from every workflow carry the same PassedToService condition; a model group's deployed name,
+    so both workflows call and scope the same group). Call after check_project."""
     by_name = {workflow.name: workflow for workflow in workflows}
     for workflow in workflows:
         for resource in workflow.resources.values():
@@ -1470,4 +1476,5 @@ def link_shared_resources(workflows: list[Workflow]) -> None:
             declared = owner.resources.get(resource.name) if owner is not None else None
             if declared is not None:
                 resource.service, resource.external = declared.service, declared.external
+                resource.given_name = declared.given_name
 

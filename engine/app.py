@@ -146,6 +146,7 @@ class App:
     topics: dict[str, str] = field(default_factory=dict)            # logical id → topic name
     queues: dict[str, str] = field(default_factory=dict)            # logical id → queue name
     parameters: dict[str, tuple[str, str, str]] = field(default_factory=dict)  # logical → (name, type, value)
+    model_groups: dict[str, tuple[str, str]] = field(default_factory=dict)  # logical → (name, description)
     functions: dict[str, Function] = field(default_factory=dict)
     state_machines: dict[str, StateMachine] = field(default_factory=dict)
     rules: list[EventRule] = field(default_factory=list)
@@ -319,6 +320,7 @@ class _Builder:
             "AWS::SQS::Queue": "QueueName", "AWS::SSM::Parameter": "Name",
             "AWS::Serverless::Function": "FunctionName", "AWS::Lambda::Function": "FunctionName",
             "AWS::Serverless::StateMachine": "Name", "AWS::StepFunctions::StateMachine": "StateMachineName",
+            "AWS::SageMaker::ModelPackageGroup": "ModelPackageGroupName",
         }.get(kind)
         if explicit and explicit in props:
             # Explicit names may themselves use refs to parameters, resolved lazily in _name_of.
@@ -356,6 +358,8 @@ class _Builder:
             return f"arn:aws:states:{region}:{account}:stateMachine:{name}"
         if kind == "AWS::IAM::Role":
             return f"arn:aws:iam::{account}:role/{name}"
+        if kind == "AWS::SageMaker::ModelPackageGroup":
+            return f"arn:aws:sagemaker:{region}:{account}:model-package-group/{name.lower()}"
         service = kind.split("::")[1].lower() if kind.count("::") >= 2 else "unknown"
         return f"arn:aws:{service}:{region}:{account}:{name}"
 
@@ -380,7 +384,8 @@ class _Builder:
                 raise AppError(f"{self.app.template_path}: Ref to unknown resource or parameter {name}")
             return implicit
         kind = self.resources[name].get("Type", "")
-        if kind in ("AWS::SNS::Topic", "AWS::Serverless::StateMachine", "AWS::StepFunctions::StateMachine"):
+        if kind in ("AWS::SNS::Topic", "AWS::Serverless::StateMachine", "AWS::StepFunctions::StateMachine",
+                    "AWS::SageMaker::ModelPackageGroup"):
             return self._arn(name)
         if kind == "AWS::SQS::Queue":
             return f"https://sqs.{self.app.region}.amazonaws.com/{self.app.account}/{self._name_of(name)}"
@@ -546,6 +551,9 @@ class _Builder:
         elif kind == "AWS::SSM::Parameter":
             self.app.parameters[logical] = (self._name_of(logical), str(props.get("Type", "String")),
                                             str(self.resolve(props.get("Value", ""))))
+        elif kind == "AWS::SageMaker::ModelPackageGroup":
+            self.app.model_groups[logical] = (self._name_of(logical),
+                                              str(self.resolve(props.get("ModelPackageGroupDescription", ""))))
         elif kind in ("AWS::Serverless::Function", "AWS::Lambda::Function"):
             self.app.functions[logical] = self._function_model(logical, spec, props, globals_)
         elif kind in ("AWS::Serverless::StateMachine", "AWS::StepFunctions::StateMachine"):

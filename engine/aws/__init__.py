@@ -169,7 +169,8 @@ class LocalAWS:
         return self._clients[service]
 
     def provision(self, app: App) -> None:
-        """Create the app's buckets, tables, topics, queues and SSM parameters that do not exist yet."""
+        """Create the app's buckets, tables, topics, queues, SSM parameters and SageMaker model package
+        groups that do not exist yet."""
         s3 = self.client("s3")
         existing = {bucket["Name"] for bucket in s3.list_buckets().get("Buckets", [])}
         for name in app.buckets.values():
@@ -199,6 +200,15 @@ class LocalAWS:
                     ssm.get_parameter(Name=name)
                 except ssm.exceptions.ParameterNotFound:
                     ssm.put_parameter(Name=name, Type=kind, Value=value)
+        if app.model_groups:
+            # The local registry keeps its groups under .stepsmith/sagemaker/, so they outlive a run.
+            sagemaker = self.client("sagemaker")
+            existing = {group["ModelPackageGroupName"] for group in
+                        sagemaker.list_model_package_groups()["ModelPackageGroupSummaryList"]}
+            for name, description in app.model_groups.values():
+                if name not in existing:
+                    sagemaker.create_model_package_group(ModelPackageGroupName=name,
+                                                         ModelPackageGroupDescription=description)
 
     def create_bucket(self, name: str) -> None:
         """Create a bucket in the local region (us-east-1 takes no LocationConstraint)."""

@@ -7,6 +7,12 @@ manifest that would fail or mislead training: a malformed line, an image outside
 missing from it, a class the classifier does not know, too few images of a class, one image with two
 labels — each ends the run with `DatasetRejected` and a message that says which line and what to do.
 
+With a curated held-out set (HELD_OUT_MANIFEST, the template parameter HeldOutManifest: a Ground Truth
+manifest in the datasets bucket, kept outside `manifests/`), the validation side is that set and nothing
+else: the candidate and the production model are both scored on it, so a manifest with wrong labels
+cannot also corrupt what it is judged on. Its images are never trained on: any of them in the new
+manifest is dropped from training. Without one, the split below applies.
+
 The split is deterministic and stable: an image's side (train or validation) follows from a hash of
 its S3 URI alone, so it stays on that side in every later manifest that contains it, and the production
 model (trained on an earlier manifest) is never scored on images it was trained on. A class the hash
@@ -44,6 +50,7 @@ def _settings() -> dict[str, Any]:
         # two at least: one image for each side of the split
         "min_per_class": max(2, int(os.environ.get("MIN_IMAGES_PER_CLASS", "20"))),
         "validation_share": float(os.environ.get("VALIDATION_SHARE", "0.2")),
+        "held_out": os.environ.get("HELD_OUT_MANIFEST", "").strip(),
     }
 
 
@@ -173,28 +180,69 @@ def split(records: list[dict], share: float, classes: list[str]) -> tuple[list[d
             [record for record in records if record["uri"] in validation])
 
 
+def _read_object(s3, bucket: str, key: str, where: str, fix: str) -> tuple[bytes, str]:
+    """A manifest's bytes and text; a missing, huge or binary one is refused, saying `fix`."""
+    try:
+        head = s3.head_object(Bucket=bucket, Key=key)
+    except s3.exceptions.ClientError as error:
+        raise DatasetRejected(f"{where} cannot be read ({error.response['Error'].get('Code')}){fix}") from None
+    if head["ContentLength"] > MAX_MANIFEST_BYTES:
+        raise DatasetRejected(f"{where} is {head['ContentLength']} bytes; split it into manifests under "
+                              f"{MAX_MANIFEST_BYTES} bytes")
+    body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    try:
+        return body, body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise DatasetRejected(f"{where} is not UTF-8 text (a Ground Truth manifest is JSON lines)") from None
+
+
+def read_held_out(settings: dict, s3) -> tuple[str, str, bytes, list[dict]]:
+    """The curated held-out set (HELD_OUT_MANIFEST): its key, its URI, its bytes and its checked records."""
+    named, bucket = settings["held_out"], settings["bucket"]
+    fix = "; upload it, or set the parameter HeldOutManifest to '' to split each manifest instead"
+    if named == "latest":
+        raise DatasetRejected("HeldOutManifest names one fixed manifest (its key or s3:// URI), not 'latest'")
+    try:
+        key = manifest_key({"manifest": named}, bucket, s3)
+    except DatasetRejected as error:
+        raise DatasetRejected(f"HeldOutManifest: {error}") from None
+    where = f"s3://{bucket}/{key}"
+    body, text = _read_object(s3, bucket, key, f"the held-out set {where}", fix)
+    records = read_manifest(text, f"the held-out set {where}", settings)
+    missing = [name for name in settings["classes"] if not any(record["label"] == name for record in records)]
+    if missing:
+        raise DatasetRejected(f"the held-out set {where} has no images of {', '.join(missing)}: every class needs "
+                              "some, or its recall cannot be measured")
+    check_images_exist(records, f"the held-out set {where}", bucket, s3)
+    return key, where, body, records
+
+
 def handler(event: dict, context: Any) -> dict:
     settings = _settings()
     bucket = settings["bucket"]
     s3 = boto3.client("s3")
     key = manifest_key(event if isinstance(event, dict) else {}, bucket, s3)
     where = f"s3://{bucket}/{key}"
-    try:
-        head = s3.head_object(Bucket=bucket, Key=key)
-    except s3.exceptions.ClientError as error:
-        raise DatasetRejected(f"{where} cannot be read ({error.response['Error'].get('Code')})") from None
-    if head["ContentLength"] > MAX_MANIFEST_BYTES:
-        raise DatasetRejected(f"{where} is {head['ContentLength']} bytes; split it into manifests under "
-                              f"{MAX_MANIFEST_BYTES} bytes")
-    body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
-    try:
-        text = body.decode("utf-8")
-    except UnicodeDecodeError:
-        raise DatasetRejected(f"{where} is not UTF-8 text (a Ground Truth manifest is JSON lines)") from None
+    held_out = read_held_out(settings, s3) if settings["held_out"] else None
+    if held_out is not None and held_out[0] == key:
+        raise DatasetRejected(f"{where} is the held-out set (HeldOutManifest), which is never trained on; keep "
+                              "it outside manifests/, where new manifests start a training run")
+    body, text = _read_object(s3, bucket, key, where, "")
     records = read_manifest(text, where, settings)
-    counts = check_counts(records, where, settings)
+    dropped = 0
+    if held_out is not None:
+        # Held-out images are what both models are judged on: never train on them.
+        curated = {record["uri"] for record in held_out[3]}
+        dropped = sum(record["uri"] in curated for record in records)
+        records = [record for record in records if record["uri"] not in curated]
+    counts = check_counts(records, where if not dropped else f"{where} without its {dropped} held-out image(s)",
+                          settings)
     check_images_exist(records, where, bucket, s3)
-    train, validation = split(records, settings["validation_share"], settings["classes"])
+    if held_out is None:
+        train, validation = split(records, settings["validation_share"], settings["classes"])
+    else:
+        train, validation = records, held_out[3]
+        body += held_out[2]               # the splits folder names the manifest and the set it is judged on
     folder = f"{SPLITS_PREFIX}{hashlib.sha256(body).hexdigest()[:16]}/"
     runs_bucket, written = settings["runs_bucket"], {}
     for side, part in (("train", train), ("validation", validation)):
@@ -203,4 +251,4 @@ def handler(event: dict, context: Any) -> dict:
         written[side] = f"s3://{runs_bucket}/{folder}{side}.manifest"
     return {"manifest": where, "train": written["train"], "validation": written["validation"],
             "images": len(records), "train_images": len(train), "validation_images": len(validation),
-            "per_class": counts}
+            "per_class": counts, "held_out": held_out[1] if held_out else None, "held_out_dropped": dropped}

@@ -29,7 +29,7 @@ EXPECTED: dict[str, list[str]] = {
     "bad-values.yaml": [
         'broken/bad-values.yaml:1:7: "expresss" is not one of: standard, express (did you mean \'express\'?)',
         'broken/bad-values.yaml:3:3: "Uploads" is not valid here (resource names are kebab-case, e.g. videos-in)',
-        'broken/bad-values.yaml:3:19: "bukket" is not one of: bucket, table, topic, queue, parameter, role, vpc_endpoints (did you mean \'bucket\'?)',
+        'broken/bad-values.yaml:3:19: "bukket" is not one of: bucket, table, topic, queue, parameter, role, model-group, vpc_endpoints (did you mean \'bucket\'?)',
         'broken/bad-values.yaml:5:11: 64 is out of range: must be at least 128',
         'broken/bad-values.yaml:6:16: "9LIVES" is not valid here (environment variable names are letters, digits and \'_\', starting with a letter)',
         "broken/bad-values.yaml:9:5: unknown key 'end' (allowed here: name, comment, query_language, input_path, output_path, output, succeed)",
@@ -78,7 +78,7 @@ EXPECTED: dict[str, list[str]] = {
         'broken/language-mix.yaml:8:18: `result_path` is for JSONPath steps (JSONata steps use arguments, output and assign)',
     ],
     "messages.yaml": [
-        'broken/messages.yaml:2:17: "model" is not one of: bucket, table, topic, queue, parameter, role, vpc_endpoints',
+        'broken/messages.yaml:2:17: "model" is not one of: bucket, table, topic, queue, parameter, role, model-group, vpc_endpoints (did you mean \'model-group\'?)',
         'broken/messages.yaml:3:9: expected a mapping, got a string (a resource is a mapping, e.g. jobs: {type: queue})',
         'broken/messages.yaml:5:11: expected a string, got true/false (YAML reads unquoted yes/no/on/off/true/false as true/false: put the text in quotes, e.g. "yes")',
         "broken/messages.yaml:8:14: handler module 'nothere' not found (create handlers/nothere.py)",

@@ -128,3 +128,53 @@ def test_the_manifest_named_must_be_a_readable_object_of_the_datasets_bucket(s3,
     with pytest.raises(DatasetRejected) as refused:
         prepare.handler(given, None)
     assert expected in str(refused.value)
+
+
+def test_with_a_curated_held_out_set_both_models_are_judged_on_it_and_never_train_on_it(s3, monkeypatch):
+    curated = labelled(2, folder="curated")
+    put(s3, "held-out/curated.manifest", curated)
+    # the new manifest also holds three of the curated photos (one relabelled wrongly): they are dropped
+    relabelled = dict(curated[0], **{"review-class-metadata": {"class-name": "product"}})
+    put(s3, "manifests/a.manifest", labelled(5) + [relabelled, curated[3], curated[7]])
+    monkeypatch.setenv("HELD_OUT_MANIFEST", "held-out/curated.manifest")
+    result = prepare.handler(event("manifests/a.manifest"), None)
+    train, validation = read_lines(s3, result["train"]), read_lines(s3, result["validation"])
+    assert validation == curated                                  # the curated set, exactly, as written
+    assert {e["source-ref"] for e in train} == {e["source-ref"] for e in labelled(5)}   # every other photo
+    assert (result["held_out"], result["held_out_dropped"]) == ("s3://datasets/held-out/curated.manifest", 3)
+    assert (result["train_images"], result["validation_images"]) == (20, 8)
+    # the same manifest judged on another set gets its own splits folder
+    put(s3, "held-out/other.manifest", labelled(2, folder="other"))
+    monkeypatch.setenv("HELD_OUT_MANIFEST", "s3://datasets/held-out/other.manifest")
+    assert prepare.handler(event("manifests/a.manifest"), None)["validation"] != result["validation"]
+
+
+@pytest.mark.parametrize(("held_out", "lines", "message"), [
+    ("held-out/none.manifest", None, ("the held-out set s3://datasets/held-out/none.manifest cannot be read "
+     "(404); upload it, or set the parameter HeldOutManifest to '' to split each manifest instead")),
+    ("held-out/c.manifest", [line(f"c/{name}.jpg", name) for name in CLASSES[:2]],
+     "the held-out set s3://datasets/held-out/c.manifest has no images of full-length, half-length"),
+    ("s3://elsewhere/c.manifest", None, ("HeldOutManifest: the manifest s3://elsewhere/c.manifest is not in the "
+     "datasets bucket datasets")),
+    ("manifests/a.manifest", None, ("s3://datasets/manifests/a.manifest is the held-out set (HeldOutManifest), "
+     "which is never trained on")),
+    ("latest", None, "HeldOutManifest names one fixed manifest"),
+])
+def test_a_held_out_set_that_cannot_judge_is_refused_before_training(s3, monkeypatch, held_out, lines, message):
+    put(s3, "manifests/a.manifest", labelled(5))
+    if lines is not None:
+        put(s3, held_out, lines)
+    monkeypatch.setenv("HELD_OUT_MANIFEST", held_out)
+    with pytest.raises(DatasetRejected) as refused:
+        prepare.handler(event("manifests/a.manifest"), None)
+    assert message in str(refused.value)
+
+
+def test_a_manifest_that_is_mostly_held_out_images_is_refused_for_what_is_left(s3, monkeypatch):
+    curated = labelled(3, folder="curated")
+    put(s3, "held-out/curated.manifest", curated)
+    put(s3, "manifests/a.manifest", curated + labelled(1))
+    monkeypatch.setenv("HELD_OUT_MANIFEST", "held-out/curated.manifest")
+    with pytest.raises(DatasetRejected) as refused:
+        prepare.handler(event("manifests/a.manifest"), None)
+    assert "without its 12 held-out image(s): too few images per class (at least 3 each" in str(refused.value)

@@ -67,10 +67,20 @@ def test_the_state_machine_passes_only_that_role_and_only_to_sagemaker(template)
     assert "endpoint/${ClassifierEndpoint}" in scoped and "endpoint/*" not in scoped   # only its own endpoint
     assert {"training-job/review-classifier-*", "training-job/review-evaluation-*", "model/review-classifier-*",
             "model-package/review-classifier/*", "model-package-group/review-classifier"} <= set(scoped)
+    assert "model-package/*" not in scoped                    # packages of its own group only
     # ListModelPackages supports no resource-level permissions: alone, with Resource *
     assert grants["SageMakerUnscoped"]["Action"] == ["sagemaker:ListModelPackages"]
     assert grants["SageMakerUnscoped"]["Resource"] == "*"
     assert grants["SnsTopics"]["Resource"] == {"Ref": "ModelPromotionsTopic"}
+
+
+def test_the_registry_is_a_model_group_of_the_stack_not_created_by_a_step(template):
+    group = template["Resources"]["ReviewClassifierModelGroup"]
+    assert group["Type"] == "AWS::SageMaker::ModelPackageGroup"
+    assert group["Properties"]["ModelPackageGroupName"] == "review-classifier"   # the contract's name
+    assert group["DeletionPolicy"] == "Retain"
+    grants = statements(template, "RetrainAndPromoteStateMachineRole")
+    assert not any("sagemaker:CreateModelPackageGroup" in s["Action"] for s in grants.values())
 
 
 def test_the_smoke_test_may_invoke_only_the_classifier_endpoint(template):

@@ -9,7 +9,10 @@ small generated photo sets, trained for a few seconds:
 3. a new release of the inference script that cannot load a model: the endpoint update fails, SageMaker
    keeps the first model serving, the run registers the candidate as rolled back and ends FAILED;
 4. a candidate that serves but fails its smoke test (the smoke-test Lambda mocked to fail): the workflow
-   itself puts the previous endpoint configuration back, and ends FAILED.
+   itself puts the previous endpoint configuration back, and ends FAILED;
+5. the shuffled set again, judged on a curated held-out set (HeldOutManifest) with the floor out of the
+   way: the production model, scored on correct labels, beats the candidate, which is rejected by the
+   comparison alone; the curated photos the manifest also holds are not trained on.
 """
 from __future__ import annotations
 
@@ -38,6 +41,7 @@ TRAINING = "MinImagesPerClass=10 TrainingEpochs=5 TrainingImageSize=24 TrainingB
 FLOOR = 0.5
 GATE = f"MinMacroF1={FLOOR} MinImprovement=0.01"
 ANY_CANDIDATE = "MinMacroF1=0 MinImprovement=-1"    # runs 3 and 4 are about deploying, not the gate
+CURATED = "held-out/curated.manifest"                # outside manifests/: uploading it starts no run
 
 BROKEN_INFERENCE = '''
 def model_fn(model_dir):
@@ -74,6 +78,7 @@ class Loop:
     probes: list[Path]
     clean: object
     worse: object
+    curated: object
 
 
 @pytest.fixture(scope="module")
@@ -86,12 +91,17 @@ def loop(tmp_path_factory: pytest.TempPathFactory):
     worse = generator.make_set(data / "worse", per_class=40, seed=22, size=32, bucket=DATASETS,
                                prefix="reviews/worse/", name="worse", shuffle_labels=0.75)
     probes = generator.make_set(data / "probes", per_class=1, seed=23, size=32, name="probe")
+    curated = generator.make_set(data / "curated", per_class=10, seed=24, size=32, bucket=DATASETS,
+                                 prefix="reviews/curated/", name="curated")
     with pytest.MonkeyPatch.context() as monkeypatch:
         monkeypatch.chdir(project)
         upload_set(clean, "reviews/clean/")
         upload_set(worse, "reviews/worse/")
+        upload_set(curated, "reviews/curated/")
+        result = stepsmith("s3", "cp", str(curated.manifest), f"s3://{DATASETS}/{CURATED}")
+        assert result.exit_code == 0, result.output
         try:
-            yield Loop(project, sorted((probes.folder / "images").glob("*.jpg")), clean, worse)
+            yield Loop(project, sorted((probes.folder / "images").glob("*.jpg")), clean, worse, curated)
         finally:
             stop_endpoints(project)
 
@@ -133,6 +143,15 @@ def failed_smoke_test(loop, broken_update) -> Run:
             "Error": "SmokeTestFailed", "Cause": "probe-0: probabilities sum to 0.5000, not 1"}}}}}))
     return run(loop, "failed-smoke-test", loop.clean.manifest, "manifests/third.manifest", ANY_CANDIDATE,
                "--mock-config", str(mocks), "--test-case", "SmokeFails")
+
+
+@pytest.fixture(scope="module")
+def judged_on_curated(loop, failed_smoke_test) -> Run:
+    # The shuffled set, which also holds the curated photos (a user's dataset may): they are dropped.
+    manifest = loop.project.parent / "worse-and-curated.manifest"
+    manifest.write_text(loop.worse.manifest.read_text() + loop.curated.manifest.read_text())
+    return run(loop, "judged-on-curated", manifest, "manifests/worse-again.manifest",
+               f"MinMacroF1=0 MinImprovement=0.01 HeldOutManifest={CURATED}")
 
 
 def metadata(package: dict) -> dict:
@@ -226,3 +245,40 @@ def test_a_candidate_that_fails_its_smoke_test_is_replaced_by_the_previous_confi
     assert run_.serving["config"] == first.serving["config"]
     assert run_.serving["status"] == "InService"
     assert run_.answers == first.answers
+
+
+def stored_lines(loop: Loop, uri: str) -> list[dict]:
+    """A manifest in the project's local S3 (objects are plain files there), as JSON lines."""
+    bucket, _, key = uri.removeprefix("s3://").partition("/")
+    text = (loop.project / ".stepsmith" / "s3" / bucket / key).read_text()
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+def test_on_a_curated_held_out_set_the_shuffled_candidate_loses_to_production_with_the_numbers(
+        loop, first, judged_on_curated):
+    run_ = judged_on_curated
+    assert run_.result.exit_code == 0, run_.result.output
+    meta = metadata(run_.package)
+    candidate, production = float(meta["macro_f1"]), float(meta["production_macro_f1"])
+    print(f"on the curated set: candidate macro-F1 {candidate}, production {production}")
+    # the floor is 0 here: only the comparison with production can say no, and it does
+    assert run_.output["decision"] == meta["decision"] == "rejected"
+    assert run_.package["ModelApprovalStatus"] == "Rejected"
+    assert f"does not beat the production model's {round(production, 4)}" in meta["reason"]
+    assert candidate < production
+    assert production >= FLOOR               # scored against correct labels, the production model is good
+    # both were scored on the curated set and nothing else; its photos were not trained on
+    prepared = next(json.loads(e["stateExitedEventDetails"]["output"]) for e in run_.record["events"]
+                    if e.get("type") == "TaskStateExited"
+                    and e["stateExitedEventDetails"]["name"] == "Prepare dataset")["dataset"]
+    assert prepared["held_out"] == f"s3://{DATASETS}/{CURATED}"
+    curated = [json.loads(text) for text in loop.curated.manifest.read_text().splitlines()]
+    assert stored_lines(loop, prepared["validation"]) == curated
+    assert prepared["held_out_dropped"] == len(curated) == 40
+    trained = {line["source-ref"] for line in stored_lines(loop, prepared["train"])}
+    assert trained.isdisjoint(line["source-ref"] for line in curated) and len(trained) == 160
+    assert meta["validation_manifest"] == prepared["validation"]
+    (message,) = run_.published
+    assert (f"production macro-F1 {meta['production_macro_f1']} on 40 held-out images of "
+            f"s3://{DATASETS}/{CURATED}") in message["message"]
+    assert run_.serving == first.serving and run_.answers == first.answers    # the first model still serves
