@@ -157,13 +157,17 @@ def test_a_workflows_functions_are_started_ahead_of_their_steps_and_only_once(ap
         pooled = [w for pool in LambdaRunner._pools.values() for w in pool] + list(LambdaRunner._busy)
         return [w for w in pooled if w.function_name == f"demo-{name}"]
 
-    # The first step's invoke comes while its worker is still starting: it waits for that one.
-    first = runner.invoke(app.functions["DemoProbeFunction"], {"id": "a", "seconds": 0}).payload
-    # The later step's worker starts without anyone invoking it.
-    for _ in range(500):
-        if workers("DemoCountFunction"):
-            break
-        threading.Event().wait(0.02)
-    assert len(workers("DemoCountFunction")) == 1
-    assert [w.process.pid for w in workers("DemoProbeFunction")] == [first["pid"]]
-    assert runner.invoke(app.functions["DemoProbeFunction"], {"id": "b", "seconds": 0}).payload["pid"] == first["pid"]
+    try:
+        # The first step's invoke comes while its worker is still starting: it waits for that one.
+        first = runner.invoke(app.functions["DemoProbeFunction"], {"id": "a", "seconds": 0}).payload
+        # The later step's worker starts without anyone invoking it.
+        for _ in range(500):
+            if workers("DemoCountFunction"):
+                break
+            threading.Event().wait(0.02)
+        assert len(workers("DemoCountFunction")) == 1
+        assert [w.process.pid for w in workers("DemoProbeFunction")] == [first["pid"]]
+        second = runner.invoke(app.functions["DemoProbeFunction"], {"id": "b", "seconds": 0}).payload
+        assert second["pid"] == first["pid"]
+    finally:
+        LambdaRunner.shutdown()   # tests that time cold starts against each other expect no warm worker
