@@ -23,6 +23,7 @@ import argparse
 import contextlib
 import importlib.util
 import json
+import shutil
 import sys
 import tempfile
 import threading
@@ -38,6 +39,8 @@ EARNING = {"Product": "product", "Style": "full-length"}   # the credit rules th
 BROKEN = ("missing image", "unknown type", "unreadable image")
 IMAGE = "111111111111.dkr.ecr.us-east-1.amazonaws.com/review-classifier:latest"   # → images/review-classifier
 TRAINING_ROLE = "arn:aws:iam::111111111111:role/retrain-and-promote-training"
+ROOT = Path(__file__).resolve().parent.parent
+UPLOADS = "stepsmith-reviewuploadsbucket"     # review-inspection's `review-uploads` bucket in the local stack
 DATASETS = "stepsmith-datasetsbucket"     # retrain-and-promote's `datasets` bucket in the local stack
 
 
@@ -100,6 +103,31 @@ def make_day(out: str | Path, *, date: str, reviews: int, seed: int = 11, size: 
         truth[review_id] = {"type": review_type, "classes": classes, "deserves": deserves, "broken": fault}
     (out / "truth.json").write_text(json.dumps({"date": date, "reviews": truth}, indent=1), encoding="utf-8")
     return Day(out, date, truth)
+
+
+def new_project(folder: str | Path) -> Path:
+    """A project holding review-inspection and retrain-and-promote (which declares what review-inspection
+    takes from it), with this repository's handlers/ and images/ linked."""
+    folder = Path(folder)
+    (folder / "workflows").mkdir(parents=True)
+    for flow in ("review-inspection", "retrain-and-promote"):
+        shutil.copy(ROOT / "workflows" / f"{flow}.yaml", folder / "workflows")
+    for name in ("handlers", "images"):
+        (folder / name).symlink_to(ROOT / name)
+    shutil.copy(ROOT / "samconfig.toml", folder)
+    return folder
+
+
+def upload_day(project: str | Path, day: Day) -> None:
+    """Stage the day's reviews in the project's local S3, as `stepsmith s3 cp --recursive` would."""
+    from engine.aws import LocalAWS
+
+    with LocalAWS(Path(project) / ".stepsmith") as aws:
+        aws.create_bucket(UPLOADS)
+        s3 = aws.client("s3")
+        for path in sorted((day.folder / "reviews").rglob("*")):
+            if path.is_file():
+                s3.put_object(Bucket=UPLOADS, Key=path.relative_to(day.folder).as_posix(), Body=path.read_bytes())
 
 
 def score(truth: dict[str, dict], rows: list[dict]) -> dict:

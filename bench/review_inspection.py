@@ -20,7 +20,6 @@ import argparse
 import importlib.util
 import json
 import os
-import shutil
 import subprocess
 import sys
 import tarfile
@@ -67,26 +66,6 @@ def _module(name: str):
         sys.modules[name] = module
         spec.loader.exec_module(module)
     return sys.modules[name]
-
-
-def new_project(folder: Path) -> Path:
-    """A project with review-inspection and retrain-and-promote (which declares what review-inspection takes)."""
-    (folder / "workflows").mkdir(parents=True)
-    for flow in ("review-inspection", "retrain-and-promote"):
-        shutil.copy(ROOT / "workflows" / f"{flow}.yaml", folder / "workflows")
-    for name in ("handlers", "images"):
-        (folder / name).symlink_to(ROOT / name)
-    shutil.copy(ROOT / "samconfig.toml", folder)
-    return folder
-
-
-def upload(project: Path, day) -> None:
-    with LocalAWS(project / ".stepsmith") as aws:
-        aws.create_bucket(UPLOADS)
-        s3 = aws.client("s3")
-        for path in sorted((day.folder / "reviews").rglob("*")):
-            if path.is_file():
-                s3.put_object(Bucket=UPLOADS, Key=path.relative_to(day.folder).as_posix(), Body=path.read_bytes())
 
 
 def run_day(project: Path, truth: dict) -> tuple[float, dict, object]:
@@ -242,13 +221,13 @@ def main() -> None:
         print(f"… {text}", file=sys.stderr, flush=True)
 
     with tempfile.TemporaryDirectory(prefix="bench-review-inspection-") as scratch:
-        project = new_project(Path(scratch) / "project")
+        project = review_day.new_project(Path(scratch) / "project")
         say(f"training the demo model ({per_class} photos a class, {epochs} epochs)")
         started = time.perf_counter()
         package = review_day.promote_demo_model(project, per_class=per_class, epochs=epochs)
         training = time.perf_counter() - started
         day = review_day.make_day(Path(scratch) / "day", date=DATE, reviews=reviews, size=64, seed=23)
-        upload(project, day)
+        review_day.upload_day(project, day)
         say(f"inspecting a day of {reviews} reviews")
 
         seconds, record, reviewer = run_day(project, day.truth)

@@ -26,6 +26,7 @@ from compiler.model import (
     Step,
     TrainStep,
 )
+from compiler.parameters import jsonata_matches
 
 # What a finished job's DescribeTrainingJob (the .sync result) is reduced to.
 TRAIN_RESULT = {"job_name.$": "$.TrainingJobName", "model_artifacts.$": "$.ModelArtifacts.S3ModelArtifacts",
@@ -71,26 +72,16 @@ def _field(field: str, value: str, jsonata: bool) -> dict[str, str]:
     return {field: value} if jsonata else _uri(field, value)
 
 
+_STATES_RESULT = re.compile(r"\$states\.result(?!\w)")
+
+
 def _replace_result(expression: str, replacement: str) -> str:
     """`expression` with every `$states.result` outside string literals replaced by `replacement`."""
     pieces: list[str] = []
-    quote: str | None = None
-    index = last = 0
-    token = "$states.result"
-    while index < len(expression):
-        char = expression[index]
-        if quote:
-            if char == "\\":
-                index += 1
-            elif char == quote:
-                quote = None
-        elif char in "\"'`":
-            quote = char
-        elif expression.startswith(token, index) and not re.match(r"\w", expression[index + len(token):]):
-            pieces += [expression[last:index], replacement]
-            index = last = index + len(token)
-            continue
-        index += 1
+    last = 0
+    for match in jsonata_matches(_STATES_RESULT, expression):
+        pieces += [expression[last:match.start()], replacement]
+        last = match.end()
     return "".join(pieces) + expression[last:]
 
 

@@ -60,6 +60,13 @@ def json_value(name: str) -> str:
 
 def in_jsonata(expression: str) -> Iterator[tuple[int, str]]:
     """(offset, name) of every ${param:X} in a JSONata expression that is not inside a string literal."""
+    for match in jsonata_matches(_PARAM, expression):
+        yield match.start(), match.group(1)
+
+
+def jsonata_matches(pattern: re.Pattern[str], expression: str) -> Iterator[re.Match[str]]:
+    """The matches of `pattern` in a JSONata expression that start outside its string literals (and
+    backquoted names): `'${param:X}'` and `"$states.result"` are text, not references."""
     quote: str | None = None
     index = 0
     while index < len(expression):
@@ -71,8 +78,8 @@ def in_jsonata(expression: str) -> Iterator[tuple[int, str]]:
                 quote = None
         elif char in "\"'`":
             quote = char
-        elif (match := _PARAM.match(expression, index)) is not None:
-            yield index, match.group(1)
+        elif (match := pattern.match(expression, index)) is not None:
+            yield match
             index = match.end()
             continue
         index += 1

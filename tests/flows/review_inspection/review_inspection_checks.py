@@ -3,7 +3,6 @@ review tool), uploads, and reading what a run left in local state."""
 from __future__ import annotations
 
 import importlib.util
-import shutil
 import sys
 from pathlib import Path
 
@@ -27,15 +26,7 @@ def make_day(folder: Path, **options):
 
 
 def upload_day(project: Path, day) -> None:
-    """Stage the day's reviews in local S3, as `stepsmith s3 cp --recursive` would."""
-    from engine.aws import LocalAWS
-
-    with LocalAWS(project / ".stepsmith") as aws:
-        aws.create_bucket(UPLOADS)
-        s3 = aws.client("s3")
-        for path in sorted((day.folder / "reviews").rglob("*")):
-            if path.is_file():
-                s3.put_object(Bucket=UPLOADS, Key=path.relative_to(day.folder).as_posix(), Body=path.read_bytes())
+    review_day().upload_day(project, day)
 
 
 def table_rows(project: Path) -> list[dict]:
@@ -64,12 +55,4 @@ def read_object(project: Path, bucket: str, key: str) -> bytes:
 
 
 def new_project(root: Path) -> Path:
-    """A project holding this flow's spec and retrain-and-promote's (which declares what review-inspection
-    takes from it), with handlers/ and images/ linked."""
-    (root / "workflows").mkdir(parents=True)
-    shutil.copy(ROOT / "workflows" / "review-inspection.yaml", root / "workflows")
-    shutil.copy(ROOT / "workflows" / "retrain-and-promote.yaml", root / "workflows")
-    (root / "handlers").symlink_to(ROOT / "handlers")
-    (root / "images").symlink_to(ROOT / "images")
-    shutil.copy(ROOT / "samconfig.toml", root)
-    return root
+    return review_day().new_project(root)
