@@ -130,3 +130,60 @@ def test_create_transform_job_sync_waits_and_fails_the_task_with_the_description
     failed = execute(definition("t-sync-fail", "nothing-here"), "{}", dispatcher=LocalDispatcher(None))
     assert failed.status == "FAILED" and failed.error == "States.TaskFailed"
     assert json.loads(failed.cause)["FailureReason"].startswith("ClientError: No S3 objects found")
+
+
+@pytest.mark.parametrize("concurrency", [1, 3])
+def test_requests_in_flight_never_exceed_max_concurrent_transforms(aws, model, monkeypatch, concurrency):
+    # Objects are read ahead and written behind the requests; the requests themselves stay within the limit.
+    import threading
+    import time
+
+    from engine.aws.providers import sagemaker_transform
+
+    in_flight, most, lock = [0], [0], threading.Lock()
+    post = sagemaker_transform.post_invocation
+
+    def counted(*args, **kwargs):
+        with lock:
+            in_flight[0] += 1
+            most[0] = max(most[0], in_flight[0])
+        try:
+            time.sleep(0.02)
+            return post(*args, **kwargs)
+        finally:
+            with lock:
+                in_flight[0] -= 1
+    monkeypatch.setattr(sagemaker_transform, "post_invocation", counted)
+    s3 = aws.client("s3")
+    for i in range(10):
+        s3.put_object(Bucket="data", Key=f"many/{i}.json", Body=json.dumps({"x": i}).encode())
+    job = _transform(aws, f"t-limit-{concurrency}", {"S3DataType": "S3Prefix", "S3Uri": "s3://data/many/"},
+                     concurrency=concurrency)
+    assert job["TransformJobStatus"] == "Completed", job.get("FailureReason")
+    assert 1 <= most[0] <= concurrency
+    outputs = _outputs(aws, f"out/t-limit-{concurrency}/")
+    assert {key: json.loads(value) for key, value in outputs.items()} == {
+        f"{i}.json.out": {"y": 2 * i} for i in range(10)}
+
+
+def test_many_failed_records_among_many_objects_end_the_job(aws, model):
+    # More objects than are read ahead, every other one failing: each failure frees its place, so the job ends.
+    s3 = aws.client("s3")
+    for i in range(14):
+        s3.put_object(Bucket="data", Key=f"half/{i:02d}.json",
+                      Body=json.dumps({"x": "fail" if i % 2 else i}).encode())
+    job = _transform(aws, "t-half", {"S3DataType": "S3Prefix", "S3Uri": "s3://data/half/"}, concurrency=1)
+    assert job["TransformJobStatus"] == "Failed"
+    assert job["FailureReason"].startswith("ClientError: 7 input object(s) failed; first: s3://data/half/01.json")
+    assert sorted(_outputs(aws, "out/t-half/")) == [f"{i:02d}.json.out" for i in range(0, 14, 2)]
+
+
+def test_a_missing_input_object_fails_the_job_with_its_name(aws, model):
+    s3 = aws.client("s3")
+    s3.put_object(Bucket="data", Key="listed/a.json", Body=b'{"x": 1}')
+    s3.put_object(Bucket="data", Key="listed/list.manifest",
+                  Body=json.dumps([{"prefix": "s3://data/listed/"}, "a.json", "gone.json", *["a.json"] * 8]).encode())
+    job = _transform(aws, "t-missing", {"S3DataType": "ManifestFile", "S3Uri": "s3://data/listed/list.manifest"},
+                     concurrency=1)
+    assert job["TransformJobStatus"] == "Failed"
+    assert "s3://data/listed/gone.json does not exist" in job["FailureReason"]
