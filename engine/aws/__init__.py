@@ -72,32 +72,6 @@ def _one_moto_request_at_a_time() -> None:
     botocore_stubber._stepsmith_serialised = True
 
 
-def _s3_urls_read_once() -> None:
-    """Stop moto's S3 backend re-importing its URL table on every request (installed once per process).
-
-    moto reloads `moto.s3.urls` (importlib.reload) twice per S3 request, so that a change of
-    MOTO_S3_CUSTOM_ENDPOINTS takes effect: 0.27 ms each on this machine, about 1.1 ms of the ~5 ms a batch
-    transform spends reading and writing each object (bench/sagemaker_overhead.py). The module is reloaded
-    here only when that variable has changed since the last time, which keeps moto's behaviour.
-    """
-    from moto.s3.models import S3Backend
-
-    if getattr(S3Backend, "_stepsmith_urls_once", False):
-        return
-    reload_urls = S3Backend._url_module.fget
-    loaded: dict[str, Any] = {}
-
-    def url_module(backend: Any) -> Any:
-        endpoints = os.environ.get("MOTO_S3_CUSTOM_ENDPOINTS", "")
-        if endpoints not in loaded:
-            loaded.clear()
-            loaded[endpoints] = reload_urls(backend)
-        return loaded[endpoints]
-
-    S3Backend._url_module = property(url_module)
-    S3Backend._stepsmith_urls_once = True
-
-
 class LocalAWSError(Exception):
     """Local AWS could not start (e.g. another LocalAWS is already active in this process)."""
 
@@ -132,7 +106,6 @@ class LocalAWS:
             providers.activate(self)
         try:
             _one_moto_request_at_a_time()
-            _s3_urls_read_once()
             self._mock.start()
             # One boto3 session for every LocalAWS in the process: its service models are parsed once
             # (moto resets boto3's default session, which would re-read them each time).
