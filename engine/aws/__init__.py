@@ -106,12 +106,14 @@ class LocalAWS:
             providers.activate(self)
         try:
             _one_moto_request_at_a_time()
+            # The local environment first: the shared session must never be made from the user's own
+            # AWS_PROFILE or config files (a profile may run credential_process or SSO).
+            self._set_env()
             self._mock.start()
+            self._active = True
             # One boto3 session for every LocalAWS in the process: its service models are parsed once
             # (moto resets boto3's default session, which would re-read them each time).
             boto3.DEFAULT_SESSION = _shared_session()
-            self._set_env()
-            self._active = True
             # The template's definitions first (indexes, TTL), then the items and objects saved earlier.
             if self.app is not None:
                 self.provision(self.app)

@@ -155,3 +155,19 @@ def test_concurrent_dynamodb_transactions_and_writes_are_answered_one_at_a_time(
             thread.join()
         assert failures == []
         assert client.scan(TableName="rows", Select="COUNT")["Count"] == 4 * 4 * 25
+
+
+def test_a_fresh_process_with_the_users_profile_set_never_reads_it(tmp_path):
+    # The first LocalAWS of a process makes the shared boto3 session: made from the user's AWS_PROFILE,
+    # it would fail on a profile this machine lacks (or run its credential_process / SSO) and leave moto on.
+    import subprocess
+    import sys
+
+    code = ("from engine.aws import LocalAWS\n"
+            f"with LocalAWS({str(tmp_path)!r}, persist=False) as aws:\n"
+            "    print(aws.client('sts').get_caller_identity()['Account'])\n")
+    done = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "AWS_PROFILE": "no-such-profile-here"},
+                          cwd=os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(__file__)))))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "111111111111"
