@@ -302,3 +302,79 @@ def test_a_face_followed_back_far_is_found_before_an_earlier_face_that_is_only_h
 def test_the_default_hold_is_half_a_second():
     timeline = FaceTimeline(build_tracks([sample(1000, 0.45, 0.45)]))
     assert len(timeline.boxes_at(500)) == 1 and timeline.boxes_at(499) == []
+
+
+def test_a_single_sample_has_no_speed_and_stays_where_it_was_seen():
+    timeline = FaceTimeline(build_tracks([sample(3000, 0.3, 0.6)]), hold_ms=300)
+    for t in (2800, 3200):
+        (box,) = timeline.boxes_at(t)
+        assert (box.left, box.top) == (pytest.approx(0.3), pytest.approx(0.6))
+
+
+def _least_squares_speed(points):
+    mean_t = sum(t for t, _ in points) / len(points)
+    mean_x = sum(x for _, x in points) / len(points)
+    return (sum((t - mean_t) * (x - mean_x) for t, x in points)
+            / sum((t - mean_t) ** 2 for t, _ in points))
+
+
+@pytest.mark.parametrize("spacing", [100, 300])
+def test_speed_is_a_least_squares_line_over_the_last_600_ms_and_at_least_four_samples(spacing):
+    # A face drifting right, every box off by ±0.004: the speed at each end is the fitted line through
+    # the samples within 600 ms of that end (and never fewer than four), not just the nearest ones.
+    xs = [0.3 + 0.0001 * spacing * k + (0.004 if k % 3 else -0.004) for k in range(12)]
+    faces = [sample(1000 + spacing * k, x, 0.4) for k, x in enumerate(xs)]
+    (track,) = build_tracks(faces)
+    points = [(t, x + 0.05) for t, x in zip(track.times, xs, strict=True)]  # box centres
+    window = max(4, 600 // spacing + 1)
+    assert track.velocity(at_end=True)[0] == pytest.approx(_least_squares_speed(points[-window:]))
+    assert track.velocity(at_end=False)[0] == pytest.approx(_least_squares_speed(points[:window]))
+
+
+def test_a_slow_face_is_followed_out_though_its_last_samples_jitter_more_than_it_moves():
+    # The mirror of the slow face walking in: 0.2 face sizes a second towards the right edge.
+    faces = [sample(5000 + 200 * k, 0.82 + 0.004 * k + (-0.004 if k % 2 else 0.004), 0.45) for k in range(15)]
+    timeline = FaceTimeline(build_tracks(faces), hold_ms=1000)
+    last = 5000 + 200 * 14
+    assert len(timeline.boxes_at(last + 4000)) == 1
+
+
+def test_a_track_that_turns_is_followed_out_along_its_last_direction():
+    # Right for 700 ms, then down at 0.3 faces per 100 ms from y = 0.51: it leaves by the bottom edge
+    # (0.49 to go at 0.7 x 0.0003 per ms: 2333 ms), though the right edge was further off.
+    faces = [sample(1000 + 100 * k, 0.2 + 0.03 * k, 0.3) for k in range(8)]
+    faces += [sample(1700 + 100 * k, 0.41, 0.3 + 0.03 * k) for k in range(1, 8)]
+    timeline = FaceTimeline(build_tracks(faces), hold_ms=200)
+    assert len(timeline.boxes_at(2400 + 2300)) == 1 and timeline.boxes_at(2400 + 2400) == []
+
+
+def test_a_face_walking_away_keeps_only_the_size_it_had_within_a_second():
+    faces = [sample(1000 + 100 * k, 0.5 - (0.2 - 0.01 * k) / 2, 0.4, 0.2 - 0.01 * k) for k in range(11)]
+    faces += [sample(2100 + 100 * k, 0.45, 0.4, 0.1) for k in range(15)]
+    (track,) = build_tracks(faces, max_jump=2.0)
+    (box,) = FaceTimeline([track], hold_ms=0).boxes_at(3500)
+    assert box.width == pytest.approx(0.1)
+
+
+def test_a_tiny_box_blurs_with_a_strength_of_one_pixel():
+    assert Box(0.5, 0.5, 0.001, 0.001).pixel_size(320, 240) == 1
+    assert Box(0.5, 0.5, 0.1, 0.1).pixel_size(320, 240) == 24
+
+
+def test_a_jump_just_over_one_face_size_starts_a_new_track():
+    still = [sample(0, 0.1, 0.4), sample(100, 0.1, 0.4), sample(200, 0.21, 0.4)]  # 1.1 face sizes
+    assert len(build_tracks(still)) == 2
+
+
+def test_a_face_moving_down_more_than_its_size_between_samples_keeps_its_track():
+    faces = [sample(1000 + 200 * k, 0.4, 0.05 + 0.15 * k) for k in range(5)]
+    (track,) = build_tracks(faces)
+    assert len(track.times) == 5
+
+
+def test_the_nearest_pairing_wins_and_each_box_joins_one_track_only():
+    # B (0.42) steps to 0.40, right next to it; A (0.30) is a face size from it and 2.2 from 0.52, too far
+    # for a track of one sample: A keeps to itself and 0.52 starts a track of its own.
+    faces = [sample(0, 0.30, 0.4), sample(0, 0.42, 0.4), sample(100, 0.40, 0.4), sample(100, 0.52, 0.4)]
+    tracks = sorted(build_tracks(faces), key=lambda tr: tr.boxes[0].left)
+    assert [[round(b.left, 2) for b in tr.boxes] for tr in tracks] == [[0.30], [0.42, 0.40], [0.52]]
