@@ -294,6 +294,8 @@ def test_a_face_followed_back_far_is_found_before_an_earlier_face_that_is_only_h
     # edge from 1200 ms (followed back 571 ms: covered from 629). At 700 ms only the second shows.
     faces = [sample(1000, 0.45, 0.7), sample(1200, 0.45, 0.7)]
     faces += [sample(1200 + 200 * k, 0.0 + 0.05 * k, 0.2) for k in range(4)]
+    # ...and a third coming down from the top edge at 1500 ms (followed back 286 ms: covered from 1214).
+    faces += [sample(1500 + 100 * k, 0.8, 0.0 + 0.05 * k) for k in range(4)]
     timeline = FaceTimeline(build_tracks(faces), hold_ms=100)
     assert [round(b.top, 2) for b in timeline.boxes_at(700)] == [0.2]
     assert sorted(round(b.top, 2) for b in timeline.boxes_at(1000)) == [0.2, 0.7]
@@ -364,6 +366,8 @@ def test_a_tiny_box_blurs_with_a_strength_of_one_pixel():
 def test_a_jump_just_over_one_face_size_starts_a_new_track():
     still = [sample(0, 0.1, 0.4), sample(100, 0.1, 0.4), sample(200, 0.21, 0.4)]  # 1.1 face sizes
     assert len(build_tracks(still)) == 2
+    still[-1] = sample(200, 0.19, 0.4)  # 0.9 face sizes: the same face
+    assert len(build_tracks(still)) == 1
 
 
 def test_a_face_moving_down_more_than_its_size_between_samples_keeps_its_track():
