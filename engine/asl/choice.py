@@ -13,7 +13,7 @@ Test = Callable[[Any, Any], bool]  # (input, frame) -> bool
 
 
 def _is_number(v: Any) -> bool:
-    return (type(v) is int or type(v) is float) and v is not True and v is not False
+    return type(v) is int or type(v) is float  # exact types: a bool is an int subclass, not a number
 
 
 def _string_matches(pattern: str) -> re.Pattern:

@@ -126,6 +126,27 @@ def test_jsonata_condition_must_be_boolean():
     assert "The JSONata expression '$states.input.n' specified for the field 'Condition'" in result.cause
 
 
+@pytest.mark.parametrize(("condition", "value", "cause"), [
+    # Written without blanks inside the delimiters, the expression is still quoted whole.
+    ("{%$states.input.n%}", {"n": 3}, ("The JSONata expression '$states.input.n' specified for the field "
+                                       "'Condition' returned an unexpected result type.")),
+    ("{% $states.input.missing %}", {"n": 3}, ("The JSONata expression '$states.input.missing' specified for "
+                                               "the field 'Condition' returned nothing (undefined).")),
+])
+def test_a_jsonata_condition_that_fails_names_its_expression_and_field(condition, value, cause):
+    definition = {
+        "QueryLanguage": "JSONata",
+        "StartAt": "C",
+        "States": {
+            "C": {"Type": "Choice", "Choices": [{"Condition": condition, "Next": "E"}], "Default": "E"},
+            "E": {"Type": "Succeed"},
+        },
+    }
+    result = run(definition, value)
+    assert (result.status, result.error) == ("FAILED", "States.QueryEvaluationError")
+    assert cause in result.cause
+
+
 # Equal values are where a strict operator and its "Equals" sibling differ: each pair below is the
 # boundary a one-character slip (< for <=, > for >=) moves.
 T0 = "2024-01-01T00:00:00Z"

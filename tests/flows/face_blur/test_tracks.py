@@ -204,3 +204,181 @@ def test_a_far_jump_along_one_axis_starts_a_new_track(second_left, second_top):
                                  Box(-0.2, 0.4, 0.2, 0.2), Box(1.0, 0.4, 0.2, 0.2)])
 def test_a_box_that_only_touches_the_frame_from_outside_gives_nothing(box):
     assert box.to_pixels(320, 240) is None
+
+
+def test_a_face_moving_diagonally_is_extrapolated_along_both_axes_before_and_after_its_samples():
+    # Down and to the right at 0.02 per 100 ms on each axis, seen from t = 2000 to 2300 ms.
+    faces = [sample(2000 + 100 * k, 0.4 + 0.02 * k, 0.3 + 0.02 * k) for k in range(4)]
+    timeline = FaceTimeline(build_tracks(faces), hold_ms=200)
+    (after,) = timeline.boxes_at(2400)   # 100 ms after the last sample at (0.46, 0.36)
+    assert (after.left, after.top) == (pytest.approx(0.46 + 0.02 * (1 - SPEED_DOUBT)),
+                                       pytest.approx(0.36 + 0.02 * (1 - SPEED_DOUBT)))
+    assert (after.left + after.width, after.top + after.height) == (
+        pytest.approx(0.56 + 0.02 * (1 + SPEED_DOUBT)), pytest.approx(0.46 + 0.02 * (1 + SPEED_DOUBT)))
+    (before,) = timeline.boxes_at(1900)  # 100 ms before the first sample at (0.4, 0.3): up and to the left
+    assert (before.left, before.top) == (pytest.approx(0.4 - 0.02 * (1 + SPEED_DOUBT)),
+                                         pytest.approx(0.3 - 0.02 * (1 + SPEED_DOUBT)))
+    assert (before.left + before.width, before.top + before.height) == (
+        pytest.approx(0.5 - 0.02 * (1 - SPEED_DOUBT)), pytest.approx(0.4 - 0.02 * (1 - SPEED_DOUBT)))
+
+
+def test_each_end_of_a_track_is_extrapolated_at_the_speed_it_had_there():
+    # Right at 0.03 per 100 ms for 700 ms, then down at the same speed: it came from the left, leaves downwards.
+    faces = [sample(1000 + 100 * k, 0.2 + 0.03 * k, 0.3) for k in range(8)]
+    faces += [sample(1700 + 100 * k, 0.41, 0.3 + 0.03 * k) for k in range(1, 8)]
+    (track,) = build_tracks(faces)
+    assert track.velocity(at_end=False) == (pytest.approx(0.0003), pytest.approx(0.0, abs=1e-12))
+    assert track.velocity(at_end=True) == (pytest.approx(0.0, abs=1e-12), pytest.approx(0.0003))
+    timeline = FaceTimeline([track], hold_ms=200)
+    (start,) = timeline.boxes_at(900)
+    assert (start.left, start.top) == (pytest.approx(0.2 - 0.03 * (1 + SPEED_DOUBT)), pytest.approx(0.3))
+    (end,) = timeline.boxes_at(2500)
+    assert (end.left, end.top) == (pytest.approx(0.41), pytest.approx(0.51 + 0.03 * (1 - SPEED_DOUBT)))
+
+
+def test_interpolation_between_unevenly_spaced_samples_late_in_the_video():
+    faces = [sample(5000, 0.1, 0.1), sample(5100, 0.2, 0.2), sample(5500, 0.2, 0.6)]
+    timeline = FaceTimeline(build_tracks(faces, max_jump=5.0), hold_ms=0)
+    (box,) = timeline.boxes_at(5300)
+    assert (box.left, box.top) == (pytest.approx(0.2), pytest.approx(0.4))
+    (box,) = timeline.boxes_at(5050)
+    assert (box.left, box.top) == (pytest.approx(0.15), pytest.approx(0.15))
+    (box,) = timeline.boxes_at(5500)
+    assert (box.left, box.top) == (pytest.approx(0.2), pytest.approx(0.6))
+
+
+def test_a_single_sample_is_held_where_it_was_seen():
+    (box,) = FaceTimeline(build_tracks([sample(3000, 0.3, 0.6)]), hold_ms=100).boxes_at(3000)
+    assert (box.left, box.top, box.width) == (pytest.approx(0.3), pytest.approx(0.6), pytest.approx(0.1))
+
+
+def test_rekognition_boxes_default_a_missing_corner_to_zero_and_skip_a_box_without_size():
+    faces = [{"Timestamp": 0, "Face": {"BoundingBox": {"Width": 0.1, "Height": 0.2}}},
+             {"Timestamp": 10, "Face": {"BoundingBox": {"Left": 0.5, "Top": 0.5, "Width": 0.1}}},
+             {"Timestamp": 20, "Face": {"BoundingBox": {"Left": 0.5, "Top": 0.5, "Height": 0.1}}},
+             {"Timestamp": 30, "Face": {"BoundingBox": {"Left": 0.5, "Top": 0.5, "Width": 0.0, "Height": 0.1}}},
+             {"Timestamp": 40, "Face": {"BoundingBox": {"Left": 0.5, "Top": 0.5, "Width": 0.1, "Height": 0.0}}}]
+    (track,) = build_tracks(faces)
+    assert track.times == [0.0] and track.boxes == [Box(0.0, 0.0, 0.1, 0.2)]
+
+
+def test_a_face_after_an_entry_without_a_box_is_still_tracked():
+    faces = [sample(0, 0.1, 0.1), {"Timestamp": 100, "Face": {}}, sample(200, 0.12, 0.1)]
+    (track,) = build_tracks(faces)
+    assert track.times == [0.0, 200.0]
+
+
+@pytest.mark.parametrize(("gap", "tracks"), [(1000, 1), (1001, 2)])
+def test_a_track_bridges_a_gap_of_up_to_a_second_by_default(gap, tracks):
+    assert len(build_tracks([sample(0, 0.1, 0.1), sample(gap, 0.1, 0.1)])) == tracks
+
+
+def test_a_face_with_a_known_speed_may_jump_one_face_size_by_default_a_new_one_two():
+    # 1.5 face sizes away: joins a track of one sample (it may have gone twice as far), not a moving one.
+    assert len(build_tracks([sample(0, 0.1, 0.4), sample(100, 0.25, 0.4)])) == 1
+    still = [sample(0, 0.1, 0.4), sample(100, 0.1, 0.4), sample(200, 0.25, 0.4)]
+    assert len(build_tracks(still)) == 2
+    assert len(build_tracks([sample(0, 0.1, 0.4), sample(100, 0.35, 0.4)])) == 2  # 2.5 sizes
+
+
+def test_two_faces_side_by_side_each_keep_their_track_when_both_move():
+    # The nearer pairing wins: each face continues its own track though both boxes are within reach of both.
+    faces = [sample(0, 0.30, 0.4), sample(0, 0.42, 0.4), sample(100, 0.33, 0.4), sample(100, 0.45, 0.4),
+             sample(200, 0.36, 0.4), sample(200, 0.48, 0.4)]
+    tracks = sorted(build_tracks(faces), key=lambda tr: tr.boxes[0].left)
+    assert [[round(b.left, 2) for b in tr.boxes] for tr in tracks] == [[0.30, 0.33, 0.36], [0.42, 0.45, 0.48]]
+
+
+def test_a_face_followed_back_far_is_found_before_an_earlier_face_that_is_only_held():
+    # A face in the middle from 1000 ms (held 100 ms: covered from 900), and one walking in at the left
+    # edge from 1200 ms (followed back 571 ms: covered from 629). At 700 ms only the second shows.
+    faces = [sample(1000, 0.45, 0.7), sample(1200, 0.45, 0.7)]
+    faces += [sample(1200 + 200 * k, 0.0 + 0.05 * k, 0.2) for k in range(4)]
+    # ...and a third coming down from the top edge at 1500 ms (followed back 286 ms: covered from 1214).
+    faces += [sample(1500 + 100 * k, 0.8, 0.0 + 0.05 * k) for k in range(4)]
+    timeline = FaceTimeline(build_tracks(faces), hold_ms=100)
+    assert [round(b.top, 2) for b in timeline.boxes_at(700)] == [0.2]
+    assert sorted(round(b.top, 2) for b in timeline.boxes_at(1000)) == [0.2, 0.7]
+
+
+def test_the_default_hold_is_half_a_second():
+    timeline = FaceTimeline(build_tracks([sample(1000, 0.45, 0.45)]))
+    assert len(timeline.boxes_at(500)) == 1 and timeline.boxes_at(499) == []
+
+
+def test_a_single_sample_has_no_speed_and_stays_where_it_was_seen():
+    timeline = FaceTimeline(build_tracks([sample(3000, 0.3, 0.6)]), hold_ms=300)
+    for t in (2800, 3200):
+        (box,) = timeline.boxes_at(t)
+        assert (box.left, box.top) == (pytest.approx(0.3), pytest.approx(0.6))
+
+
+def _least_squares_speed(points):
+    mean_t = sum(t for t, _ in points) / len(points)
+    mean_x = sum(x for _, x in points) / len(points)
+    return (sum((t - mean_t) * (x - mean_x) for t, x in points)
+            / sum((t - mean_t) ** 2 for t, _ in points))
+
+
+@pytest.mark.parametrize("spacing", [100, 300])
+def test_speed_is_a_least_squares_line_over_the_last_600_ms_and_at_least_four_samples(spacing):
+    # A face drifting right, every box off by ±0.004: the speed at each end is the fitted line through
+    # the samples within 600 ms of that end (and never fewer than four), not just the nearest ones.
+    xs = [0.3 + 0.0001 * spacing * k + (0.004 if k % 3 else -0.004) for k in range(12)]
+    faces = [sample(1000 + spacing * k, x, 0.4) for k, x in enumerate(xs)]
+    (track,) = build_tracks(faces)
+    points = [(t, x + 0.05) for t, x in zip(track.times, xs, strict=True)]  # box centres
+    window = max(4, 600 // spacing + 1)
+    assert track.velocity(at_end=True)[0] == pytest.approx(_least_squares_speed(points[-window:]))
+    assert track.velocity(at_end=False)[0] == pytest.approx(_least_squares_speed(points[:window]))
+
+
+def test_a_slow_face_is_followed_out_though_its_last_samples_jitter_more_than_it_moves():
+    # The mirror of the slow face walking in: 0.2 face sizes a second towards the right edge.
+    faces = [sample(5000 + 200 * k, 0.82 + 0.004 * k + (-0.004 if k % 2 else 0.004), 0.45) for k in range(15)]
+    timeline = FaceTimeline(build_tracks(faces), hold_ms=1000)
+    last = 5000 + 200 * 14
+    assert len(timeline.boxes_at(last + 4000)) == 1
+
+
+def test_a_track_that_turns_is_followed_out_along_its_last_direction():
+    # Right for 700 ms, then down at 0.3 faces per 100 ms from y = 0.51: it leaves by the bottom edge
+    # (0.49 to go at 0.7 x 0.0003 per ms: 2333 ms), though the right edge was further off.
+    faces = [sample(1000 + 100 * k, 0.2 + 0.03 * k, 0.3) for k in range(8)]
+    faces += [sample(1700 + 100 * k, 0.41, 0.3 + 0.03 * k) for k in range(1, 8)]
+    timeline = FaceTimeline(build_tracks(faces), hold_ms=200)
+    assert len(timeline.boxes_at(2400 + 2300)) == 1 and timeline.boxes_at(2400 + 2400) == []
+
+
+def test_a_face_walking_away_keeps_only_the_size_it_had_within_a_second():
+    faces = [sample(1000 + 100 * k, 0.5 - (0.2 - 0.01 * k) / 2, 0.4, 0.2 - 0.01 * k) for k in range(11)]
+    faces += [sample(2100 + 100 * k, 0.45, 0.4, 0.1) for k in range(15)]
+    (track,) = build_tracks(faces, max_jump=2.0)
+    (box,) = FaceTimeline([track], hold_ms=0).boxes_at(3500)
+    assert box.width == pytest.approx(0.1)
+
+
+def test_a_tiny_box_blurs_with_a_strength_of_one_pixel():
+    assert Box(0.5, 0.5, 0.001, 0.001).pixel_size(320, 240) == 1
+    assert Box(0.5, 0.5, 0.1, 0.1).pixel_size(320, 240) == 24
+
+
+def test_a_jump_just_over_one_face_size_starts_a_new_track():
+    still = [sample(0, 0.1, 0.4), sample(100, 0.1, 0.4), sample(200, 0.21, 0.4)]  # 1.1 face sizes
+    assert len(build_tracks(still)) == 2
+    still[-1] = sample(200, 0.19, 0.4)  # 0.9 face sizes: the same face
+    assert len(build_tracks(still)) == 1
+
+
+def test_a_face_moving_down_more_than_its_size_between_samples_keeps_its_track():
+    faces = [sample(1000 + 200 * k, 0.4, 0.05 + 0.15 * k) for k in range(5)]
+    (track,) = build_tracks(faces)
+    assert len(track.times) == 5
+
+
+def test_the_nearest_pairing_wins_and_each_box_joins_one_track_only():
+    # B (0.42) steps to 0.40, right next to it; A (0.30) is a face size from it and 2.2 from 0.52, too far
+    # for a track of one sample: A keeps to itself and 0.52 starts a track of its own.
+    faces = [sample(0, 0.30, 0.4), sample(0, 0.42, 0.4), sample(100, 0.40, 0.4), sample(100, 0.52, 0.4)]
+    tracks = sorted(build_tracks(faces), key=lambda tr: tr.boxes[0].left)
+    assert [[round(b.left, 2) for b in tr.boxes] for tr in tracks] == [[0.30], [0.42, 0.40], [0.52]]
