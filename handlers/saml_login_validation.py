@@ -300,15 +300,18 @@ def _check_claims(root: etree._Element, assertion: etree._Element, config: Confi
     data = _one(confirmations[0], "saml:SubjectConfirmationData")
     if data is None or data.get("Recipient") != config.acs_url:
         raise _invalid("wrong_recipient")
+    # The clock skew applies to Conditions only. python3-saml, which checks after us, holds the bearer
+    # confirmation's times exactly; holding them the same here means an assertion refused for its time is
+    # reported as expired or not yet valid, never as the library's misleading wrong_recipient.
     skew = config.clock_skew
-    ends = [_saml_time(conditions.get("NotOnOrAfter"), "Conditions NotOnOrAfter"),
-            _saml_time(data.get("NotOnOrAfter"), "SubjectConfirmationData NotOnOrAfter")]
-    for start_text in (conditions.get("NotBefore"), data.get("NotBefore")):
-        if start_text is not None and _saml_time(start_text, "NotBefore") > now + skew:
+    conditions_end = _saml_time(conditions.get("NotOnOrAfter"), "Conditions NotOnOrAfter")
+    confirmation_end = _saml_time(data.get("NotOnOrAfter"), "SubjectConfirmationData NotOnOrAfter")
+    for start_text, allowance in ((conditions.get("NotBefore"), skew), (data.get("NotBefore"), 0)):
+        if start_text is not None and _saml_time(start_text, "NotBefore") > now + allowance:
             raise _invalid("not_yet_valid")
-    if min(ends) + skew <= now:
+    if conditions_end + skew <= now or confirmation_end <= now:
         raise _invalid("expired")
-    return max(ends)
+    return max(conditions_end, confirmation_end)
 
 
 _schemas = threading.local()

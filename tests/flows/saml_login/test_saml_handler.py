@@ -526,11 +526,14 @@ def _at(seconds: int, form: str = "%Y-%m-%dT%H:%M:%SZ"):
      "Conditions NotOnOrAfter is not a date"),
     ({"NotOnOrAfter": None}, None, "schema_invalid", "Conditions NotOnOrAfter missing"),
     (None, {"NotOnOrAfter": None}, "schema_invalid", "SubjectConfirmationData NotOnOrAfter missing"),
-    # The earliest end counts: a confirmation that ran out (beyond the 60 s skew) ends the assertion.
+    # The earliest end counts: a confirmation that ran out ends the assertion. Its times are held exactly
+    # (python3-saml allows them no skew): refused for its time, never as the library's wrong_recipient.
     (None, {"NotOnOrAfter": _at(-61)}, "expired", ""),
-    # A NotBefore on the confirmation is held to the clock like the one on Conditions.
+    (None, {"NotOnOrAfter": _at(-1)}, "expired", ""),
     (None, {"NotBefore": _at(61)}, "not_yet_valid", ""),
+    (None, {"NotBefore": _at(2)}, "not_yet_valid", ""),
     ({"NotBefore": _at(59)}, None, None, None),                                   # within the skew
+    ({"NotOnOrAfter": _at(-59)}, {"NotOnOrAfter": _at(300)}, None, None),         # within the skew
     ({"NotBefore": _at(61)}, None, "not_yet_valid", ""),
     ({"NotBefore": lambda now: "12:00"}, None, "schema_invalid", "NotBefore is not a UTC xs:dateTime"),
 ])
