@@ -52,6 +52,9 @@ def choose(rule: dict, value, query_language: str = "JSONPath") -> str:
         ({"Variable": "$$.Execution.Input.a", "NumericEquals": 1}, {"a": 1}, "yes"),
         ({"And": [{"Variable": "$.a", "NumericEquals": 1}, {"Variable": "$.b", "IsPresent": False}]}, {"a": 1}, "yes"),
         ({"Or": [{"Variable": "$.a", "NumericEquals": 2}, {"Variable": "$.a", "NumericEquals": 1}]}, {"a": 1}, "yes"),
+        # One rule true, one false: And refuses what Or admits.
+        ({"And": [{"Variable": "$.a", "NumericEquals": 2}, {"Variable": "$.a", "NumericEquals": 1}]}, {"a": 1}, "no"),
+        ({"Or": [{"Variable": "$.a", "NumericEquals": 2}, {"Variable": "$.a", "NumericEquals": 3}]}, {"a": 1}, "no"),
         ({"Not": {"Variable": "$.a", "NumericEquals": 1}}, {"a": 1}, "no"),
     ],
 )
