@@ -110,21 +110,23 @@ def create_model(params: dict, aws: LocalAWS) -> dict:
     return {"ModelArn": arn}
 
 
-def describe_model(params: dict, aws: LocalAWS) -> dict:
+def model_or_error(aws: LocalAWS, name: Any) -> dict:
+    """The model's record, or the service's error for a model that does not exist."""
     models = _models(aws)
-    record = models.get(str(params.get("ModelName", "")))
+    record = models.get(str(name or ""))
     if record is None:
-        raise ServiceError("ValidationException",
-                           f"Could not find model \"{models.arn('model', str(params.get('ModelName')))}\".")
+        raise ServiceError("ValidationException", f"Could not find model \"{models.arn('model', str(name))}\".")
+    return record
+
+
+def describe_model(params: dict, aws: LocalAWS) -> dict:
+    record = model_or_error(aws, params.get("ModelName"))
     return {**record, "CreationTime": timestamp(record["CreationTime"])}
 
 
 def delete_model(params: dict, aws: LocalAWS) -> dict:
-    models = _models(aws)
-    name = str(params.get("ModelName", ""))
-    if models.get(name) is None:
-        raise ServiceError("ValidationException", f"Could not find model \"{models.arn('model', name)}\".")
-    models.delete(name)
+    model_or_error(aws, params.get("ModelName"))
+    _models(aws).delete(str(params["ModelName"]))
     return {}
 
 
@@ -134,16 +136,13 @@ def create_endpoint_config(params: dict, aws: LocalAWS) -> dict:
     variants = params.get("ProductionVariants") or []
     if not variants:
         raise ServiceError("ValidationException", "ProductionVariants must list at least one variant")
-    models = _models(aws)
     seen = set()
     for variant in variants:
         check_name(variant.get("VariantName"), "variantName")
         if variant["VariantName"] in seen:
             raise ServiceError("ValidationException", f"Variant name {variant['VariantName']} is repeated")
         seen.add(variant["VariantName"])
-        if models.get(str(variant.get("ModelName", ""))) is None:
-            raise ServiceError("ValidationException", "Could not find model "
-                               f"\"{models.arn('model', str(variant.get('ModelName')))}\".")
+        model_or_error(aws, variant.get("ModelName"))
     configs = _configs(aws)
     arn = configs.arn("endpoint-config", name)
     with configs.locked():
@@ -156,22 +155,13 @@ def create_endpoint_config(params: dict, aws: LocalAWS) -> dict:
 
 
 def describe_endpoint_config(params: dict, aws: LocalAWS) -> dict:
-    configs = _configs(aws)
-    name = str(params.get("EndpointConfigName", ""))
-    record = configs.get(name)
-    if record is None:
-        raise ServiceError("ValidationException",
-                           f"Could not find endpoint configuration \"{configs.arn('endpoint-config', name)}\".")
+    record = _config_or_error(aws, params.get("EndpointConfigName"))
     return {**record, "CreationTime": timestamp(record["CreationTime"])}
 
 
 def delete_endpoint_config(params: dict, aws: LocalAWS) -> dict:
-    configs = _configs(aws)
-    name = str(params.get("EndpointConfigName", ""))
-    if configs.get(name) is None:
-        raise ServiceError("ValidationException",
-                           f"Could not find endpoint configuration \"{configs.arn('endpoint-config', name)}\".")
-    configs.delete(name)
+    _config_or_error(aws, params.get("EndpointConfigName"))
+    _configs(aws).delete(str(params["EndpointConfigName"]))
     return {}
 
 

@@ -36,6 +36,7 @@ from engine.aws.providers.sagemaker_data import (
 )
 from engine.aws.providers.sagemaker_hosting import (
     STARTUP_TIMEOUT_SECONDS,
+    model_or_error,
     post_invocation,
     prepare_server,
     server_state,
@@ -66,10 +67,7 @@ def _jobs(aws: LocalAWS) -> Records:
 def create_transform_job(params: dict, aws: LocalAWS) -> dict:
     """CreateTransformJob: validate, record, run in the background."""
     name = check_name(params.get("TransformJobName"), "transformJobName")
-    models = Records(aws, "models")
-    model = str(params.get("ModelName", ""))
-    if models.get(model) is None:
-        raise ServiceError("ValidationException", f"Could not find model \"{models.arn('model', model)}\".")
+    model = str(model_or_error(aws, params.get("ModelName"))["ModelName"])
     transform_input = params.get("TransformInput") or {}
     source = (transform_input.get("DataSource") or {}).get("S3DataSource") or {}
     if source.get("S3DataType") not in ("S3Prefix", "ManifestFile"):
