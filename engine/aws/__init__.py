@@ -11,8 +11,10 @@ tables as JSON (`.stepsmith/dynamodb/<table>.json`), SSM parameters in `.stepsmi
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Self
 
@@ -211,6 +213,16 @@ class LocalAWS:
                 if name not in existing:
                     sagemaker.create_model_package_group(ModelPackageGroupName=name,
                                                          ModelPackageGroupDescription=description)
+
+    @contextlib.contextmanager
+    def moto_s3(self) -> Iterator[Any]:
+        """moto's S3 backend of this session, held as one request holds it: for work that reads and writes
+        objects by the thousand without botocore's cost per call (sagemaker_data.JobStorage)."""
+        from moto.s3.models import s3_backends
+        from moto.utilities.utils import get_partition
+
+        with _moto_lock:
+            yield s3_backends[self.account][get_partition(self.region)]
 
     def create_bucket(self, name: str) -> None:
         """Create a bucket in the local region (us-east-1 takes no LocationConstraint)."""

@@ -5,7 +5,8 @@ Who is calling is said where the work starts, never guessed from the call:
 
     with acting_as(function.arn):               # LambdaRunner, around each call a handler's worker makes
     with acting_as(machine_arn, execution):     # LocalDispatcher, around a Task (service calls, invokes)
-    with acting_as(job["RoleArn"], "SageMaker"): # a local SageMaker job, around the work it does as its role
+    with acting_as(role_arn, "SageMaker"):      # SageMaker's own calls as a model's role (CreateModel's data)
+    JobStorage(aws, job["RoleArn"])             # a local SageMaker job's S3 reads and writes, as its role
 
 Handlers run in worker processes (engine/lambdas.py): every call one makes, from any thread it starts
 (boto3's S3 transfer manager does), comes back to the engine and is judged as that function — calls
@@ -172,6 +173,14 @@ class Permissions:
         unknown = None
         items = [policy.get("PolicyDocument") or {} for policy in _as_list(self._builder.resolve(props.get("Policies")))]
         items += _as_list(self._builder.resolve(props.get("ManagedPolicyArns")))
+        # Policies attached from outside the role (AWS::IAM::Policy's Roles): how a workflow adds its grants
+        # to a role another workflow declares (`from:`).
+        name = self._builder._name_of(logical)
+        for spec in self._resources.values():
+            attached = (spec or {}).get("Properties") or {}
+            if (spec or {}).get("Type") == "AWS::IAM::Policy" and \
+                    name in (str(role) for role in _as_list(self._builder.resolve(attached.get("Roles")))):
+                items.append(self._builder.resolve(attached.get("PolicyDocument")) or {})
         for item in items:
             try:
                 policies.extend(_policy_documents(item))

@@ -5,8 +5,8 @@ A provider answers one botocore operation before moto sees it. Every boto3 clien
 handlers keep calling `boto3.client(...)` unchanged. Before either a provider or moto answers, the call
 passes the IAM check of engine/aws/access.py (when the LocalAWS checks IAM). A provider's own boto3 calls
 are judged as its caller's (Rekognition reads the video with the caller's credentials, as on AWS); work
-done as another principal — a SageMaker job as its RoleArn — goes inside
-`access.acting_as(role_arn, "SageMaker")`, in every thread that does it.
+done as another principal goes inside `access.acting_as(role_arn, "SageMaker")`, in every thread that does
+it, and a SageMaker job's S3 work through `sagemaker_data.JobStorage`, which is judged as the job's role.
 
     from engine.aws.providers import register, ServiceError
 

@@ -34,7 +34,13 @@ from botocore.response import StreamingBody
 
 from engine.aws.access import acting_as
 from engine.aws.providers import ServiceError, called_by_state_machine, register
-from engine.aws.providers.sagemaker_data import DataError, extract_tar, read_object, split_uri
+from engine.aws.providers.sagemaker_data import (
+    AccessDeniedError,
+    DataError,
+    JobStorage,
+    extract_tar,
+    split_uri,
+)
 from engine.aws.providers.sagemaker_images import ImageError, image_python
 from engine.aws.providers.sagemaker_state import (
     Records,
@@ -194,8 +200,10 @@ def prepare_server(aws: LocalAWS, model_name: str, folder: Path, log: Path) -> t
     (root / "model").mkdir(parents=True)
     if container.get("ModelDataUrl"):
         bucket, key = split_uri(container["ModelDataUrl"], "ModelDataUrl")
-        try:
-            data = read_object(aws, bucket, key)
+        try:   # read with the model's execution role, as SageMaker does
+            data = JobStorage(aws, model.get("ExecutionRoleArn")).get(bucket, key)
+        except AccessDeniedError:
+            raise
         except DataError:
             raise DataError(f"Could not find model data at {container['ModelDataUrl']}.") from None
         extract_tar(data, root / "model")

@@ -32,6 +32,7 @@ from engine.aws import providers
 from engine.aws.providers import ServiceError, register
 from engine.aws.providers.sagemaker_data import (
     DataError,
+    JobStorage,
     download_channel,
     split_uri,
     upload_folder_as_tar,
@@ -326,9 +327,10 @@ class _TrainingRun:
         (config / "resourceconfig.json").write_text(json.dumps({
             "current_host": "algo-1", "hosts": ["algo-1"], "network_interface_name": "lo"}), encoding="utf-8")
         shutil.copytree(image.code_dir, root / "code", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        storage = JobStorage(self.aws, record.get("RoleArn"))   # the job's data is read and written as its role
         for channel in record["InputDataConfig"]:
             self._session_alive()
-            count = download_channel(self.aws, channel, root / "input" / "data" / channel["ChannelName"])
+            count = download_channel(storage, channel, root / "input" / "data" / channel["ChannelName"])
             self._write_log(f"[stepsmith] channel {channel['ChannelName']}: {count} files\n")
         started = time.monotonic()
         record = self._update(lambda r: _transition(r, "Training"))
@@ -343,9 +345,9 @@ class _TrainingRun:
         self._session_alive()
         output = record["OutputDataConfig"]["S3OutputPath"].rstrip("/")
         model_uri = f"{output}/{self.name}/output/model.tar.gz"
-        upload_folder_as_tar(self.aws, root / "model", model_uri)
+        upload_folder_as_tar(storage, root / "model", model_uri)
         if any((root / "output" / "data").iterdir()):
-            upload_folder_as_tar(self.aws, root / "output" / "data", f"{output}/{self.name}/output/output.tar.gz")
+            upload_folder_as_tar(storage, root / "output" / "data", f"{output}/{self.name}/output/output.tar.gz")
 
         def done(r: dict) -> None:
             r["ModelArtifacts"] = {"S3ModelArtifacts": model_uri}

@@ -28,10 +28,10 @@ from engine.aws import providers
 from engine.aws.providers import ServiceError, register
 from engine.aws.providers.sagemaker_data import (
     DataError,
+    JobStorage,
     S3Object,
     list_manifest,
     list_prefix,
-    read_object,
     split_uri,
 )
 from engine.aws.providers.sagemaker_hosting import (
@@ -58,6 +58,7 @@ if TYPE_CHECKING:
 
 _MB = 1024 * 1024
 READ_AHEAD = 4     # input objects read before a sender is free to take them
+STOP_CHECK_SECONDS = 0.05   # how often a running job reads its record to see whether it was stopped
 
 
 def _jobs(aws: LocalAWS) -> Records:
@@ -182,6 +183,8 @@ class _TransformRun:
         self.jobs = _jobs(aws)
         self.log = log_path(aws, "transform-jobs", name)
         self.log_lock = threading.Lock()
+        self.storage = JobStorage(aws, None)   # the model's role, once the job has read its model
+        self._stop_checked = (0.0, False)
 
     def _write_log(self, text: str) -> None:
         stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime())
@@ -204,6 +207,8 @@ class _TransformRun:
         try:
             record = self.jobs.get(self.name)
             assert record is not None
+            # SageMaker reads the inputs and writes the outputs with the model's execution role.
+            self.storage = JobStorage(self.aws, model_or_error(self.aws, record["ModelName"]).get("ExecutionRoleArn"))
             variant = self._start_server(record)
             self.jobs.update(self.name, lambda r: r.update(TransformStartTime=now()))
             failures = self._transform(record, variant)
@@ -242,8 +247,16 @@ class _TransformRun:
     def _inputs(self, record: dict) -> list[S3Object]:
         source = record["TransformInput"]["DataSource"]["S3DataSource"]
         if source["S3DataType"] == "ManifestFile":
-            return list_manifest(self.aws, source["S3Uri"])
-        return list_prefix(self.aws, source["S3Uri"])
+            return list_manifest(self.storage, source["S3Uri"])
+        return list_prefix(self.storage, source["S3Uri"])
+
+    def _stopping(self) -> bool:
+        # StopTransformJob marks the record; read it at most every STOP_CHECK_SECONDS, not per object.
+        checked, stopping = self._stop_checked
+        if time.monotonic() - checked >= STOP_CHECK_SECONDS:
+            stopping = (self.jobs.get(self.name) or {}).get("TransformJobStatus") == "Stopping"
+            self._stop_checked = (time.monotonic(), stopping)
+        return stopping
 
     def _transform(self, record: dict, variant: dict) -> list[tuple[str, str]]:
         """Read, send and write every input object, as three stages that overlap.
@@ -267,36 +280,33 @@ class _TransformRun:
                         f"MaxPayloadInMB={record['MaxPayloadInMB']}, BatchStrategy={record['BatchStrategy']}")
         failures: list[tuple[str, str]] = []
         held = threading.Semaphore(concurrency + READ_AHEAD)   # objects read and not yet done with
-
-        def stopping() -> bool:
-            return (self.jobs.get(self.name) or {}).get("TransformJobStatus") == "Stopping"
+        port = server_state(variant)[2]
 
         def read(item: S3Object) -> list[bytes] | None:
             held.acquire()
-            if stopping():
+            if self._stopping():
                 return None
             if providers._active is not self.aws:
                 raise DataError("the local AWS session that started the job ended before the job finished")
-            data = read_object(self.aws, item.bucket, item.key)
+            data = self.storage.get(item.bucket, item.key)
             return [b"".join(batch) for batch in batch_records(split_records(
                 data, transform_input.get("SplitType", "None")), record["BatchStrategy"], record["MaxPayloadInMB"])]
 
         def write(item: S3Object, answers: list[bytes]) -> None:
             try:
                 bucket, key = split_uri(f"{out_prefix}/{item.relative}.out")
-                self.aws.client("s3").put_object(Bucket=bucket, Key=key,
-                                                 Body=assemble(answers, output.get("AssembleWith", "None")),
-                                                 **({"ContentType": accept} if accept != "*/*" else {}))
+                self.storage.put(bucket, key, assemble(answers, output.get("AssembleWith", "None")),
+                                 accept if accept != "*/*" else None)
             finally:
                 held.release()
 
         def send(item: S3Object, bodies: Future) -> Future | None:
             try:
                 requests = bodies.result()
-                if requests is None or stopping():
+                if requests is None or self._stopping():
                     held.release()
                     return None
-                answers = self._send(item, requests, variant, limit, content_type, accept, failures)
+                answers = self._send(item, requests, variant, port, limit, content_type, accept, failures)
             except BaseException:
                 held.release()
                 raise
@@ -323,20 +333,24 @@ class _TransformRun:
         failures.sort()
         return failures
 
-    def _send(self, item: S3Object, requests: list[bytes], variant: dict, limit: int, content_type: str,
-              accept: str, failures: list[tuple[str, str]]) -> list[bytes] | None:
+    def _send(self, item: S3Object, requests: list[bytes], variant: dict, port: int | None, limit: int,
+              content_type: str, accept: str, failures: list[tuple[str, str]]) -> list[bytes] | None:
         """One object's requests to the model server; its answers, or None when it failed (and why is logged)."""
         answers = []
-        port = server_state(variant)[2]
         for body in requests:
             if limit and len(body) > limit:
                 message = f"Too much data for max payload size ({len(body)} bytes > {limit // _MB} MB)"
                 self._write_log(f"[sagemaker logs]: {item.bucket}/{item.key}: ClientError: {message}")
                 failures.append((item.uri, message))
                 return None
-            if port is None:
-                raise DataError("ClientError: the model server stopped during the job")
-            answer = post_invocation(port, body, content_type, accept)
+            try:
+                if port is None:
+                    raise ConnectionError("no port")
+                answer = post_invocation(port, body, content_type, accept)
+            except OSError:
+                if server_state(variant)[0] != "InService":
+                    raise DataError("ClientError: the model server stopped during the job") from None
+                raise
             if answer.status != 200:
                 text = answer.body.decode("utf-8", errors="replace")
                 self._write_log(f"[sagemaker logs]: {item.bucket}/{item.key}: ClientError: {answer.status}")
