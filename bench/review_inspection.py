@@ -164,48 +164,55 @@ def sweep(day, predicted: dict[str, dict]) -> tuple[list[tuple[float, float | No
     return table, good
 
 
-def transform_against_loop(project: Path, day, package: str) -> dict:
+def transform_against_loop(project: Path, day, package: str, rounds: int) -> dict:
     """The local batch transform vs the inference chain in a plain loop over the same photos.
 
     A job's serving time is the service's own: TransformStartTime (its model server answers) to
     TransformEndTime; the server's start (the image's Python, MXNet, the model) is CreationTime to
-    TransformStartTime, reported apart."""
+    TransformStartTime, reported apart. The jobs and the loop take turns for `rounds` rounds and each
+    keeps its fastest: on a shared machine the fastest run is the one least disturbed."""
     photos = sorted(path for path in (day.folder / day.prefix / "images").glob("*.jpg")
                     if path.read_bytes()[:3] == b"\xff\xd8\xff")
     manifest = [{"prefix": f"s3://{UPLOADS}/{day.prefix}images/"}, *[path.name for path in photos]]
-    timings: dict = {"photos": len(photos)}
-    with LocalAWS(project / ".stepsmith") as aws:
+    timings: dict = {"photos": len(photos), "rounds": rounds}
+    image = local_image(_module("review_day").IMAGE, ROOT)
+    environment = image_python(image)
+    with LocalAWS(project / ".stepsmith") as aws, tempfile.TemporaryDirectory(prefix="bench-model-") as model_dir:
         s3, sagemaker = aws.client("s3"), aws.client("sagemaker")
         s3.put_object(Bucket=PREDICTIONS, Key="bench/all.manifest", Body=json.dumps(manifest).encode())
         role = "arn:aws:iam::111111111111:role/bench"
         sagemaker.create_model(ModelName="bench-transform", ExecutionRoleArn=role,
                                PrimaryContainer={"ModelPackageName": package})
-        for name, in_flight in (("one-at-a-time", 1), ("four-in-flight", 4)):
-            sagemaker.create_transform_job(
-                TransformJobName=f"bench-{name}", ModelName="bench-transform", BatchStrategy="SingleRecord",
-                MaxConcurrentTransforms=in_flight,
-                TransformInput={"ContentType": "application/x-image", "SplitType": "None", "DataSource": {
-                    "S3DataSource": {"S3DataType": "ManifestFile", "S3Uri": f"s3://{PREDICTIONS}/bench/all.manifest"}}},
-                TransformOutput={"S3OutputPath": f"s3://{PREDICTIONS}/bench/{name}/", "Accept": "application/json"},
-                TransformResources={"InstanceType": "ml.m5.xlarge", "InstanceCount": 1})
-            while (job := sagemaker.describe_transform_job(TransformJobName=f"bench-{name}"))[
-                    "TransformJobStatus"] == "InProgress":
-                time.sleep(0.05)
-            if job["TransformJobStatus"] != "Completed":
-                sys.exit(f"transform {name} failed: {job.get('FailureReason')}")
-            timings[name] = (job["TransformEndTime"] - job["TransformStartTime"]).total_seconds()
-            timings[f"{name} start"] = (job["TransformStartTime"] - job["CreationTime"]).total_seconds()
         artifact = sagemaker.describe_model_package(ModelPackageName=package)[
             "InferenceSpecification"]["Containers"][0]["ModelDataUrl"]
-    bucket, key = artifact.removeprefix("s3://").split("/", 1)
-    image = local_image(_module("review_day").IMAGE, ROOT)
-    environment = image_python(image)
-    with tempfile.TemporaryDirectory(prefix="bench-model-") as model_dir:
+        bucket, key = artifact.removeprefix("s3://").split("/", 1)
         with tarfile.open(project / ".stepsmith" / "s3" / bucket / key) as archive:
             archive.extractall(model_dir, filter="data")
-        done = subprocess.run([str(environment.python), "-c", _LOOP, str(image.code_dir), model_dir,
-                               *map(str, photos)], capture_output=True, text=True, check=True)
-        timings["loop"] = float(done.stdout.split()[-1])
+        for round_ in range(rounds):
+            for name, in_flight in (("one-at-a-time", 1), ("four-in-flight", 4)):
+                job_name = f"bench-{name}-{round_}"
+                sagemaker.create_transform_job(
+                    TransformJobName=job_name, ModelName="bench-transform", BatchStrategy="SingleRecord",
+                    MaxConcurrentTransforms=in_flight,
+                    TransformInput={"ContentType": "application/x-image", "SplitType": "None", "DataSource": {
+                        "S3DataSource": {"S3DataType": "ManifestFile",
+                                         "S3Uri": f"s3://{PREDICTIONS}/bench/all.manifest"}}},
+                    TransformOutput={"S3OutputPath": f"s3://{PREDICTIONS}/bench/{job_name}/",
+                                     "Accept": "application/json"},
+                    TransformResources={"InstanceType": "ml.m5.xlarge", "InstanceCount": 1})
+                while (job := sagemaker.describe_transform_job(TransformJobName=job_name))[
+                        "TransformJobStatus"] == "InProgress":
+                    time.sleep(0.05)
+                if job["TransformJobStatus"] != "Completed":
+                    sys.exit(f"transform {job_name} failed: {job.get('FailureReason')}")
+                serving = (job["TransformEndTime"] - job["TransformStartTime"]).total_seconds()
+                timings[name] = min(serving, timings.get(name, serving))
+                start = (job["TransformStartTime"] - job["CreationTime"]).total_seconds()
+                timings["start"] = min(start, timings.get("start", start))
+            done = subprocess.run([str(environment.python), "-c", _LOOP, str(image.code_dir), model_dir,
+                                   *map(str, photos)], capture_output=True, text=True, check=True)
+            loop = float(done.stdout.split()[-1])
+            timings["loop"] = min(loop, timings.get("loop", loop))
     return timings
 
 
@@ -215,6 +222,7 @@ def main() -> None:
     parser.add_argument("--reviews", type=int, default=2000, help="reviews in the generated day")
     parser.add_argument("--per-class", type=int, default=100, help="the demo model's training photos per class")
     parser.add_argument("--epochs", type=int, default=10, help="the demo model's training epochs")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of transform jobs and loop, fastest kept")
     args = parser.parse_args()
     reviews, per_class, epochs = (30, 12, 2) if args.quick else (args.reviews, args.per_class, args.epochs)
     review_day = _module("review_day")
@@ -238,12 +246,13 @@ def main() -> None:
         predicted = answers(project, day)
         table, answered = sweep(day, predicted)
         say("batch transform against the inference chain in a loop")
-        timings = transform_against_loop(project, day, package)
+        timings = transform_against_loop(project, day, package, rounds=1 if args.quick else args.rounds)
 
     print(f"demo model: {per_class} photos a class, {epochs} epochs, trained in {training:.1f} s")
     n, loop = timings["photos"], timings["loop"]
     print(f"batch transform of {n} photos, once its model server answers (the job's TransformStartTime → "
-          f"TransformEndTime; the server's start apart, {timings['one-at-a-time start']:.2f} s):")
+          f"TransformEndTime; the server's start apart, {timings['start']:.2f} s), fastest of {timings['rounds']} "
+          "rounds taken in turns:")
     for name in ("one-at-a-time", "four-in-flight"):
         print(f"  {name:15s} {timings[name]:6.2f} s = {n / timings[name]:6.1f} images/s: "
               f"{timings[name] / loop:.2f}x the loop (target ≤ 1.2x)")
