@@ -96,8 +96,8 @@ OPERATORS = frozenset(
 )
 
 
-def _path_getter(text: str, state: str, field: str) -> Callable[[Any, Any], Any]:
-    path = expressions.compile_path(text, field, state)
+def _path_getter(path: jsonpath.Path) -> Callable[[Any, Any], Any]:
+    """Reads a compiled path at run time; a path that fails fails the state with AWS's error and cause."""
 
     def get(data: Any, frame: Any) -> Any:
         try:
@@ -149,7 +149,7 @@ def compile_rule(rule: dict, state: str) -> Test:
 
         return present
 
-    get = _path_getter(variable, state, "Variable")
+    get = _path_getter(var_path)
 
     if op in _TYPE_TESTS:
         if not isinstance(value, bool):
@@ -179,7 +179,7 @@ def compile_rule(rule: dict, state: str) -> Test:
         compare = COMPARATORS[op[:-4]]
         if not isinstance(value, str):
             raise DefinitionError(f"'{op}' must be a path", state, "Choices")
-        other = _path_getter(value, state, op)
+        other = _path_getter(expressions.compile_path(value, op, state))
         return lambda data, frame: compare(get(data, frame), other(data, frame))
 
     compare = COMPARATORS[op]

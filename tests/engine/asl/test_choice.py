@@ -56,6 +56,10 @@ def choose(rule: dict, value, query_language: str = "JSONPath") -> str:
         ({"And": [{"Variable": "$.a", "NumericEquals": 2}, {"Variable": "$.a", "NumericEquals": 1}]}, {"a": 1}, "no"),
         ({"Or": [{"Variable": "$.a", "NumericEquals": 2}, {"Variable": "$.a", "NumericEquals": 3}]}, {"a": 1}, "no"),
         ({"Not": {"Variable": "$.a", "NumericEquals": 1}}, {"a": 1}, "no"),
+        ({"Not": {"Variable": "$.a", "NumericEquals": 2}}, {"a": 1}, "yes"),
+        # IsPresent and the type tests read the context too, not only the input.
+        ({"Variable": "$$.Execution.Input.a", "IsPresent": True}, {"a": 1}, "yes"),
+        ({"Variable": "$$.Execution.Input.a", "IsNumeric": True}, {"a": 1}, "yes"),
     ],
 )
 def test_jsonpath_operators(rule, value, expected):
@@ -272,13 +276,17 @@ def test_a_comparison_on_a_missing_path_fails_the_execution_with_the_path():
                             "Invalid path '$.missing' : No results for path: $['missing']")
 
 
-def test_a_comparison_may_read_a_variable():
+@pytest.mark.parametrize("rule", [
+    {"Variable": "$limit", "NumericGreaterThan": 2},
+    {"Variable": "$limit", "IsPresent": True},
+    {"Variable": "$limit", "IsNumeric": True},
+])
+def test_a_rule_may_read_a_variable(rule):
     definition = {
         "StartAt": "Set",
         "States": {
             "Set": {"Type": "Pass", "Assign": {"limit": 3}, "Next": "C"},
-            "C": {"Type": "Choice", "Choices": [{"Variable": "$limit", "NumericGreaterThan": 2, "Next": "Yes"}],
-                  "Default": "No"},
+            "C": {"Type": "Choice", "Choices": [dict(rule, Next="Yes")], "Default": "No"},
             "Yes": {"Type": "Pass", "Result": "yes", "End": True},
             "No": {"Type": "Pass", "Result": "no", "End": True},
         },
@@ -312,6 +320,18 @@ def test_a_malformed_rule_is_rejected_with_its_place(rule, message):
     with pytest.raises(DefinitionError) as info:
         choose(rule, {"v": 1})
     assert (info.value.message, info.value.state, info.value.field) == (message, "C", "Choices")
+
+
+@pytest.mark.parametrize(("rule", "field", "message"), [
+    ({"Variable": "$.v[", "NumericEquals": 1}, "Variable", "Invalid path '$.v[': unclosed '[' at position 4"),
+    ({"Variable": "v", "IsPresent": True}, "Variable", "Invalid path 'v': a path must start with '$'"),
+    ({"Variable": "$.v", "NumericEqualsPath": "$.w["}, "NumericEqualsPath",
+     "Invalid path '$.w[': unclosed '[' at position 4"),
+])
+def test_a_malformed_path_in_a_rule_is_rejected_with_its_field(rule, field, message):
+    with pytest.raises(DefinitionError) as info:
+        choose(rule, {"v": 1})
+    assert (info.value.message, info.value.state, info.value.field) == (message, "C", field)
 
 
 def test_a_comparison_on_a_path_function_that_fails_fails_the_execution_with_its_reason():
