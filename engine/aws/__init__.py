@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Self
 import boto3
 from moto import mock_aws
 
-from engine.aws import providers
+from engine.aws import moto_patches, providers
 from engine.aws.access import Permissions
 from engine.aws.state import load_state, save_state
 
@@ -41,37 +41,6 @@ def _shared_session() -> boto3.session.Session:
     if _session is None:
         _session = boto3.session.Session()
     return _session
-
-
-_moto_lock = threading.RLock()
-
-
-def _one_moto_request_at_a_time() -> None:
-    """Make moto answer one request at a time (installed once per process).
-
-    Handlers run in worker processes whose calls are answered here in threads, side by side with the
-    engine's own calls; moto's backends are plain dicts and lists without locks (a DynamoDB
-    TransactWriteItems iterates the tables while another request writes one: "dictionary changed size
-    during iteration"). A real service serialises what must be serialised; one lock around moto does the
-    same at a cost of microseconds a call. SQS is left out: its ReceiveMessage may long-poll, and holding
-    the lock while it waits would stop every other call (its backend keeps its own locks for messages).
-    """
-    from urllib.parse import urlsplit
-
-    from moto.core.models import botocore_stubber
-
-    if getattr(botocore_stubber, "_stepsmith_serialised", False):
-        return
-    answer = botocore_stubber.process_request
-
-    def one_at_a_time(request: Any) -> Any:
-        if (urlsplit(request.url).hostname or "").startswith("sqs."):
-            return answer(request)
-        with _moto_lock:
-            return answer(request)
-
-    botocore_stubber.process_request = one_at_a_time
-    botocore_stubber._stepsmith_serialised = True
 
 
 class LocalAWSError(Exception):
@@ -107,7 +76,7 @@ class LocalAWS:
                 raise LocalAWSError("a LocalAWS is already active in this process; use that one")
             providers.activate(self)
         try:
-            _one_moto_request_at_a_time()
+            moto_patches.install()
             # The local environment first: the shared session must never be made from the user's own
             # AWS_PROFILE or config files (a profile may run credential_process or SSO).
             self._set_env()
@@ -221,7 +190,7 @@ class LocalAWS:
         from moto.s3.models import s3_backends
         from moto.utilities.utils import get_partition
 
-        with _moto_lock:
+        with moto_patches.moto_lock:
             yield s3_backends[self.account][get_partition(self.region)]
 
     def create_bucket(self, name: str) -> None:

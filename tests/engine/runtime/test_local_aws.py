@@ -157,6 +157,44 @@ def test_concurrent_dynamodb_transactions_and_writes_are_answered_one_at_a_time(
         assert client.scan(TableName="rows", Select="COUNT")["Count"] == 4 * 4 * 25
 
 
+@pytest.mark.parametrize("range_key", [False, True], ids=["hash key", "hash and range key"])
+def test_a_failed_transaction_leaves_the_table_as_it_was_and_a_later_one_commits(tmp_path, range_key):
+    # Local transactions roll back from a copy of the items they name, not of the whole table
+    # (engine/aws/moto_patches.py): what they wrote, updated or deleted is undone, and nothing else moves.
+    def key(name: str) -> dict:
+        return {"id": {"S": name}, **({"part": {"S": "p"}} if range_key else {})}
+
+    with LocalAWS(tmp_path / ".stepsmith", persist=False) as aws:
+        client = aws.client("dynamodb")
+        schema = [("id", "HASH"), *([("part", "RANGE")] if range_key else [])]
+        client.create_table(TableName="rows", BillingMode="PAY_PER_REQUEST",
+                            AttributeDefinitions=[{"AttributeName": n, "AttributeType": "S"} for n, _ in schema],
+                            KeySchema=[{"AttributeName": n, "KeyType": k} for n, k in schema])
+        for name in ("kept", "updated", "deleted", "checked"):
+            client.put_item(TableName="rows", Item={**key(name), "credits": {"N": "1"}})
+
+        def transaction(guard: str) -> list:
+            return [
+                {"Put": {"TableName": "rows", "Item": {**key("new"), "credits": {"N": "5"}}}},
+                {"Update": {"TableName": "rows", "Key": key("updated"), "UpdateExpression": "SET credits = :c",
+                            "ExpressionAttributeValues": {":c": {"N": "9"}}}},
+                {"Delete": {"TableName": "rows", "Key": key("deleted")}},
+                {"ConditionCheck": {"TableName": "rows", "Key": key("checked"), "ConditionExpression": guard}}]
+
+        def table() -> dict:
+            return {item["id"]["S"]: item["credits"]["N"] for item in client.scan(TableName="rows")["Items"]}
+
+        before = table()
+        with pytest.raises(ClientError) as failed:
+            client.transact_write_items(TransactItems=transaction("attribute_not_exists(id)"))
+        assert failed.value.response["Error"]["Code"] == "TransactionCanceledException"
+        assert table() == before == {"kept": "1", "updated": "1", "deleted": "1", "checked": "1"}
+        client.transact_write_items(TransactItems=transaction("attribute_exists(id)"))
+        assert table() == {"kept": "1", "updated": "9", "checked": "1", "new": "5"}
+        client.put_item(TableName="rows", Item={**key("after"), "credits": {"N": "2"}})   # the table still takes writes
+        assert table()["after"] == "2"
+
+
 def test_a_fresh_process_with_the_users_profile_set_never_reads_it(tmp_path):
     # The first LocalAWS of a process makes the shared boto3 session: made from the user's AWS_PROFILE,
     # it would fail on a profile this machine lacks (or run its credential_process / SSO) and leave moto on.
