@@ -146,6 +146,10 @@ XXE = b"""<?xml version="1.0"?>
 <samlp:Response xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol">&xxe;</samlp:Response>"""
 
 
+def _declared_without_encoding(document: bytes) -> str:
+    return '<?xml version="1.0"?>' + document.decode().split("?>", 1)[1]
+
+
 def _minutes_ago(minutes: int) -> dt.datetime:
     return dt.datetime.now(dt.UTC) - dt.timedelta(minutes=minutes)
 
@@ -243,6 +247,15 @@ ATTACKS = [
     ("external entity", lambda s, k, o: XXE, 400, "xml_doctype"),
     ("not XML", lambda s, k, o: b"this is not <xml", 400, "not_xml"),
     ("not UTF-8", lambda s, k, o: s().decode().encode("utf-16"), 400, "not_xml"),
+    # ASCII text in UTF-16 or UTF-32 without a byte-order mark is valid UTF-8 bytes; libxml2 alone would read
+    # it as what its first bytes suggest, past the DOCTYPE check, which reads UTF-8.
+    *[(f"signed, then re-encoded as {encoding} without a byte-order mark",
+       lambda s, k, o, encoding=encoding: _declared_without_encoding(s()).encode(encoding), 400, "not_xml")
+      for encoding in ("utf-16-le", "utf-16-be", "utf-32-le")],
+    ("a DOCTYPE in UTF-32 without a byte-order mark",
+     lambda s, k, o: _declared_without_encoding(s()).replace("?>", '?><!DOCTYPE r [<!ENTITY x "y">]>', 1)
+     .encode("utf-32-le"), 400,
+     "not_xml"),
     ("declared UTF-7 to hide a DOCTYPE",
      lambda s, k, o: b'<?xml version="1.0" encoding="UTF-7"?>+ADw-!DOCTYPE r+AFs-+AF0-+AD4-<r/>', 400, "not_xml"),
     ("an XML document that is not a Response", lambda s, k, o: b"<html><body/></html>", 403,
