@@ -380,7 +380,8 @@ def test_custom_attribute_names(post, signed, monkeypatch):
 
 
 @pytest.mark.parametrize("name, value", [("IDP_CERTIFICATE", ""), ("SESSION_DURATION_SECONDS", "60"),
-                                         ("CLOCK_SKEW_SECONDS", "soon"), ("REPLAY_IDS_TABLE", "")])
+                                         ("CLOCK_SKEW_SECONDS", "soon"), ("REPLAY_IDS_TABLE", ""),
+                                         ("ACS_URL", "ftp://sso.example.com/saml"), ("ACS_URL", "sso.example.com")])
 def test_a_misconfigured_deployment_says_so_in_the_logs(post, signed, monkeypatch, name, value):
     monkeypatch.setenv(name, value)
     posted = post(signed())
