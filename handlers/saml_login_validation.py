@@ -272,8 +272,8 @@ def _check_algorithms(signature: etree._Element) -> None:
                           ("ds:SignedInfo/ds:Reference/ds:DigestMethod", ALLOWED_DIGEST_METHODS)):
         found = signature.findall(path, NS)
         if len(found) != 1 or found[0].get("Algorithm") not in allowed:
-            algorithm = found[0].get("Algorithm") if len(found) == 1 else f"{len(found)} elements"
-            raise _invalid("weak_algorithm", f"{path.rsplit(':', 1)[1]} {_printable(algorithm)}")
+            what = _printable(found[0].get("Algorithm")) if len(found) == 1 else f"{len(found)} elements"
+            raise _invalid("weak_algorithm", f"{path.rsplit(':', 1)[1]} {what}")
 
 
 def _check_claims(root: etree._Element, assertion: etree._Element, config: Config, now: int) -> int:
@@ -289,7 +289,7 @@ def _check_claims(root: etree._Element, assertion: etree._Element, config: Confi
         raise _invalid("wrong_destination")
     conditions = _one(assertion, "saml:Conditions")
     if conditions is None:
-        raise _invalid("schema_invalid", "Conditions missing")
+        raise _invalid("schema_invalid", "not exactly one Conditions")
     restrictions = conditions.findall("saml:AudienceRestriction", NS)
     # Each AudienceRestriction must admit us (SAML core 2.5.1.4); none at all means "anyone" — refused.
     if not restrictions or any(

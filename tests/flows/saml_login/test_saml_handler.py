@@ -441,6 +441,8 @@ def test_a_padded_domain_is_refused(post, signed, domain):
 @pytest.mark.parametrize("value, problem", [
     ("admin ", "surrounding whitespace"), ("\u200badmin", "surrounding whitespace"),
     ("ad\u200bmin", "a control or format character"), ("ad\x7fmin", "a control or format character"),
+    *[(f"ad{c}min", "a control or format character")  # a surrogate, private use, unassigned, line and paragraph
+      for c in ("\ud800", "\ue000", "\u0378", "\u2028", "\u2029")],
     ("Jose\u0301", "not NFC-normalised"), ("Jos\u00e9", "not a valid name"), ("ad min", "not a valid name"),
     ("", "blank"), ("admin", ""), ("data-scientist-1", ""),
 ])
@@ -557,6 +559,11 @@ def _at(seconds: int, form: str = "%Y-%m-%dT%H:%M:%SZ"):
     ({"NotBefore": _at(59)}, None, None, None),                                   # within the skew
     ({"NotOnOrAfter": _at(-59)}, {"NotOnOrAfter": _at(300)}, None, None),         # within the skew
     ({"NotBefore": _at(61)}, None, "not_yet_valid", ""),
+    ({"NotBefore": _at(60)}, None, None, None),                                   # exactly the skew
+    ({"NotOnOrAfter": _at(-60)}, {"NotOnOrAfter": _at(300)}, "expired", ""),      # ended the skew ago
+    (None, {"NotBefore": _at(0)}, None, None),                                    # starts now
+    (None, {"NotBefore": _at(1)}, "not_yet_valid", ""),
+    (None, {"NotOnOrAfter": _at(0)}, "expired", ""),                              # ends now
     ({"NotBefore": lambda now: "12:00"}, None, "schema_invalid", "NotBefore is not a UTC xs:dateTime"),
 ])
 def test_assertion_times_are_read_exactly_with_the_clock_skew(validator, make_options, idp_key, conditions, data,

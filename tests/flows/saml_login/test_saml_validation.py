@@ -247,3 +247,191 @@ def test_python3_saml_schemas_are_compiled_once_per_thread_however_many_validato
     thread.join()
     assert isinstance(elsewhere[0], etree.XMLSchema) and elsewhere[0] is not first
 
+
+
+# --- each refusal, with its reason and detail ---------------------------------------------------------------
+
+
+def _q(ns: str, tag: str) -> str:
+    return f"{{{ns}}}{tag}"
+
+
+def _assertion(root):
+    return root.find("saml:Assertion", NS)
+
+
+def _remove(path: str):
+    def change(root):
+        for found in root.findall(path, NS):
+            found.getparent().remove(found)
+    return change
+
+
+def _duplicate(path: str):
+    def change(root):
+        found = root.find(path, NS)
+        found.addnext(etree.fromstring(etree.tostring(found)))
+    return change
+
+
+def _decoy_with_the_assertion_id_as(attribute: str):
+    def change(root):
+        extensions = etree.Element(_q(idp.NS_SAMLP, "Extensions"))
+        etree.SubElement(extensions, "{urn:example:decoy}Decoy").set(attribute, _assertion(root).get("ID"))
+        root.find("saml:Issuer", NS).addnext(extensions)
+    return change
+
+
+def _set(path: str, name: str, value: str | None):
+    def change(root):
+        for found in root.findall(path, NS):
+            if value is None:
+                found.attrib.pop(name, None)
+            else:
+                found.set(name, value)
+    return change
+
+
+def _confirmation_method(method: str):
+    return _set("saml:Assertion/saml:Subject/saml:SubjectConfirmation", "Method", method)
+
+
+def _plain_value(name: str, change_value):
+    def change(root):
+        for attribute in root.iter(_q(idp.NS_SAML, "Attribute")):
+            if attribute.get("Name") == name:
+                change_value(attribute[0])
+    return change
+
+
+def _nil(value):
+    value.text = None
+    del value.attrib[_q(idp.NS_XSI, "type")]
+    value.set(_q(idp.NS_XSI, "nil"), "true")
+
+
+def _assertion_moved_into_extensions(root):
+    extensions = etree.Element(_q(idp.NS_SAMLP, "Extensions"))
+    root.find("saml:Issuer", NS).addnext(extensions)
+    extensions.append(_assertion(root))
+
+
+def _encrypted_assertion_beside(root):
+    encrypted = etree.SubElement(root, _q(idp.NS_SAML, "EncryptedAssertion"))
+    etree.SubElement(encrypted, "{http://www.w3.org/2001/04/xmlenc#}EncryptedData")
+
+
+def _signature_in_extensions(root):
+    extensions = etree.Element(_q(idp.NS_SAMLP, "Extensions"))
+    root.find("saml:Issuer", NS).addnext(extensions)
+    extensions.append(_assertion(root).find("ds:Signature", NS))
+
+
+def _second_reference(root):
+    reference = root.find("saml:Assertion/ds:Signature/ds:SignedInfo/ds:Reference", NS)
+    reference.addnext(etree.fromstring(etree.tostring(reference)))
+
+
+def _xpath_transform(root):
+    transforms = root.find("saml:Assertion/ds:Signature/ds:SignedInfo/ds:Reference/ds:Transforms", NS)
+    etree.SubElement(transforms, _q(idp.NS_DS, "Transform")).set(
+        "Algorithm", "http://www.w3.org/TR/1999/REC-xpath-19991116")
+
+
+def _second_signature_on_the_assertion(root):
+    signature = root.find("saml:Assertion/ds:Signature", NS)
+    signature.addnext(etree.fromstring(etree.tostring(signature)))
+
+
+def _reference_to_a_response_without_id(root):
+    del root.attrib["ID"]
+    signature = root.find("saml:Assertion/ds:Signature", NS)
+    root.find("saml:Issuer", NS).addnext(signature)
+    signature.find("ds:SignedInfo/ds:Reference", NS).set("URI", "#")
+
+
+SIGNED_INFO = "saml:Assertion/ds:Signature/ds:SignedInfo"
+CONFIRMATION = "saml:Assertion/saml:Subject/saml:SubjectConfirmation"
+# (case, change to the signed document (True: made before signing, so the signature holds), refusal)
+REFUSALS = [
+    ("no Status", _remove("samlp:Status"), False, ("status_not_success", "")),
+    ("no Issuer in the assertion", _remove("saml:Assertion/saml:Issuer"), False, ("wrong_issuer", "")),
+    ("two Issuers in the assertion", _duplicate("saml:Assertion/saml:Issuer"), False, ("wrong_issuer", "")),
+    ("the response's Issuer is another IdP",
+     lambda root: setattr(root.find("saml:Issuer", NS), "text", "https://evil-idp.example.com"), True,
+     ("wrong_issuer", "")),
+    ("the assertion's Issuer is another IdP",
+     lambda root: setattr(_assertion(root).find("saml:Issuer", NS), "text", "https://evil-idp.example.com"), True,
+     ("wrong_issuer", "")),
+    ("no Conditions", _remove("saml:Assertion/saml:Conditions"), True, ("schema_invalid", "not exactly one Conditions")),
+    ("two Conditions", _duplicate("saml:Assertion/saml:Conditions"), True,
+     ("schema_invalid", "not exactly one Conditions")),
+    ("no bearer SubjectConfirmation", _confirmation_method("urn:oasis:names:tc:SAML:2.0:cm:holder-of-key"), True,
+     ("wrong_recipient", "not exactly one bearer SubjectConfirmation")),
+    ("two bearer SubjectConfirmations", _duplicate(CONFIRMATION), True,
+     ("wrong_recipient", "not exactly one bearer SubjectConfirmation")),
+    ("no SubjectConfirmationData", _remove(f"{CONFIRMATION}/saml:SubjectConfirmationData"), True,
+     ("wrong_recipient", "")),
+    ("no Recipient", _set(f"{CONFIRMATION}/saml:SubjectConfirmationData", "Recipient", None), True,
+     ("wrong_recipient", "")),
+    ("a decoy carrying the assertion's ID as Id", _decoy_with_the_assertion_id_as("Id"), False, "duplicate_id"),
+    ("a decoy carrying the assertion's ID as AssertionID", _decoy_with_the_assertion_id_as("AssertionID"), False,
+     "duplicate_id"),
+    ("an EncryptedAssertion beside the assertion", _encrypted_assertion_beside, False, ("assertion_count", "1")),
+    ("no assertion", _remove("saml:Assertion"), False, ("assertion_count", "0")),
+    ("the only assertion inside Extensions", _assertion_moved_into_extensions, False,
+     ("signature_wrapping", "the assertion is not a child of the response")),
+    ("the assertion's signature inside Extensions", _signature_in_extensions, False,
+     ("signature_wrapping", "a signature outside the response and assertion")),
+    ("a signature with two references", _second_reference, False,
+     ("signature_wrapping", "a signature that does not sign its own parent")),
+    ("a reference to '#' from a response without an ID", _reference_to_a_response_without_id, False,
+     ("signature_wrapping", "a signature that does not sign its own parent")),
+    ("an XPath transform", _xpath_transform, False, ("signature_wrapping", "an unexpected signature transform")),
+    ("two signatures on the assertion", _second_signature_on_the_assertion, False,
+     ("signature_wrapping", "two signatures on one element")),
+    ("no CanonicalizationMethod", _remove(f"{SIGNED_INFO}/ds:CanonicalizationMethod"), False,
+     ("weak_algorithm", "CanonicalizationMethod 0 elements")),
+    ("two SignatureMethods", _duplicate(f"{SIGNED_INFO}/ds:SignatureMethod"), False,
+     ("weak_algorithm", "SignatureMethod 2 elements")),
+    ("a SHA-1 digest", _set(f"{SIGNED_INFO}/ds:Reference/ds:DigestMethod", "Algorithm",
+                            "http://www.w3.org/2000/09/xmldsig#sha1"), False,
+     ("weak_algorithm", "DigestMethod http://www.w3.org/2000/09/xmldsig#sha1")),
+    ("a signature method named with spaces", _set(f"{SIGNED_INFO}/ds:SignatureMethod", "Algorithm", "rsa sha1\n"),
+     False, ("weak_algorithm", "SignatureMethod rsa?sha1?")),
+    ("no username attribute", _remove("saml:Assertion/saml:AttributeStatement/saml:Attribute[@Name='username']"),
+     True, ("missing_attribute", "username")),
+    ("a username attribute without a value", _plain_value("username", lambda value: value.getparent().remove(value)),
+     True, ("missing_attribute", "username")),
+    ("two username values", _duplicate("saml:Assertion/saml:AttributeStatement/saml:Attribute/saml:AttributeValue"),
+     True, ("invalid_attribute", "username: 2 values")),
+    ("a nil username", _plain_value("username", _nil), True, ("invalid_attribute", "username: not a plain string")),
+    ("a domain that is not a domain id", _plain_value("domain-id", lambda value: setattr(value, "text", "d_abc")),
+     True, ("invalid_attribute", "domain-id: not a valid name")),
+]
+
+
+@pytest.mark.parametrize("change, before_signing, refusal", [case[1:] for case in REFUSALS],
+                         ids=[case[0] for case in REFUSALS])
+def test_a_malformed_response_is_refused_with_its_reason_and_detail(v, idp_key, make_options, change,
+                                                                    before_signing, refusal):
+    root = idp.build_response(make_options())
+    if before_signing:
+        change(root)
+    idp.sign_element(_assertion(root), idp_key)
+    root = etree.fromstring(_serialised(root))  # as sent: lxml finds some nodes xmlsec made only once re-read
+    if not before_signing:
+        change(root)
+    status, reason, detail, message = _outcome(_validator(v, idp_key), v, idp.encode(_serialised(root)))
+    if isinstance(refusal, str):  # the detail is the (attacker-chosen) duplicate value
+        assert (status, reason, detail) == (403, refusal, _assertion(root).get("ID"))
+    else:
+        assert (status, reason, detail) == (403, *refusal)
+        assert message == (f"{reason}: {detail}" if detail else reason)
+
+
+def test_a_refusal_for_python3_saml_carries_its_message(v, idp_key, make_options, other_key):
+    """What the library refused for is kept as the detail (its error code chose the reason)."""
+    document = idp.make_response(make_options(), other_key)
+    assert _outcome(_validator(v, idp_key), v, idp.encode(document))[:3] == (
+        403, "bad_signature", "Signature validation failed. SAML Response rejected")
