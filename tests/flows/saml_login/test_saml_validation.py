@@ -435,3 +435,13 @@ def test_a_refusal_for_python3_saml_carries_its_message(v, idp_key, make_options
     document = idp.make_response(make_options(), other_key)
     assert _outcome(_validator(v, idp_key), v, idp.encode(document))[:3] == (
         403, "bad_signature", "Signature validation failed. SAML Response rejected")
+
+
+def test_a_duplicate_id_is_named_by_its_first_64_characters(v, idp_key, make_options):
+    long_id = "_" + "0123456789" * 10
+    root = idp.build_response(make_options(assertion_id=long_id))
+    idp.sign_element(_assertion(root), idp_key)
+    root = etree.fromstring(_serialised(root))
+    _decoy_with_the_assertion_id_as("ID")(root)
+    assert _outcome(_validator(v, idp_key), v, idp.encode(_serialised(root)))[:3] == (403, "duplicate_id",
+                                                                                       long_id[:64])
