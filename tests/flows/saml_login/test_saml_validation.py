@@ -445,3 +445,17 @@ def test_a_duplicate_id_is_named_by_its_first_64_characters(v, idp_key, make_opt
     _decoy_with_the_assertion_id_as("ID")(root)
     assert _outcome(_validator(v, idp_key), v, idp.encode(_serialised(root)))[:3] == (403, "duplicate_id",
                                                                                        long_id[:64])
+
+
+@pytest.mark.parametrize("session_end, refusal", [
+    # python3-saml's own parse of the time fails with a bare Exception: still a refusal, never a server error
+    ("2030-01-01T00:00:00+01:00", ("invalid_response", "Exception")),
+    ("2020-01-01T00:00:00Z", ("expired", ("The attributes have expired, based on the SessionNotOnOrAfter of the "
+                                          "AttributeStatement of this Response"))),
+])
+def test_a_session_end_python3_saml_refuses_is_refused_with_its_reason(v, idp_key, make_options, session_end,
+                                                                       refusal):
+    root = idp.build_response(make_options())
+    root.find("saml:Assertion/saml:AuthnStatement", NS).set("SessionNotOnOrAfter", session_end)
+    idp.sign_element(_assertion(root), idp_key)
+    assert _outcome(_validator(v, idp_key), v, idp.encode(_serialised(root)))[:3] == (403, *refusal)
