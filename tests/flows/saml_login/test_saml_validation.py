@@ -246,6 +246,9 @@ def test_python3_saml_schemas_are_compiled_once_per_thread_however_many_validato
     thread.start()
     thread.join()
     assert isinstance(elsewhere[0], etree.XMLSchema) and elsewhere[0] is not first
+    # each schema its own: python3-saml also validates metadata, against another schema
+    metadata = etree.parse(str(Path(onelogin.saml2.__file__).parent / "schemas" / "saml-schema-metadata-2.0.xsd"))
+    assert hook(metadata) is hook(metadata) is not first
 
 
 
@@ -459,3 +462,38 @@ def test_a_session_end_python3_saml_refuses_is_refused_with_its_reason(v, idp_ke
     root.find("saml:Assertion/saml:AuthnStatement", NS).set("SessionNotOnOrAfter", session_end)
     idp.sign_element(_assertion(root), idp_key)
     assert _outcome(_validator(v, idp_key), v, idp.encode(_serialised(root)))[:3] == (403, *refusal)
+
+
+def test_the_validator_judges_the_assertions_times_at_the_moment_it_is_given(v, idp_key, make_options):
+    """(python3-saml, which checks after, reads the real clock: the moment given may only be near it.)"""
+    import datetime as dt
+
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    value = idp.encode(idp.make_response(make_options(now=now, lifetime=10), idp_key))
+    assert _validator(v, idp_key).validate(value, now=int(now.timestamp())).user == USER
+    later = _validator(v, idp_key)
+    with pytest.raises(v.Refused) as refused:  # the confirmation ended 20 s before the moment given
+        later.validate(value, now=int(now.timestamp()) + 30)
+    assert (refused.value.reason, refused.value.detail) == ("expired", "")
+
+
+def test_a_domain_outside_the_allow_list_is_named_in_the_refusal(v, idp_key, make_options):
+    value = idp.encode(idp.make_response(make_options(), idp_key))
+    refused = _outcome(_validator(v, idp_key, allowed_domains=frozenset({"d-other0000"})), v, value)
+    assert refused == (403, "domain_not_allowed", make_options().domain, f"domain_not_allowed: {make_options().domain}")
+
+
+def test_an_assertion_without_attributes_is_refused_by_python3_saml_as_such(v, idp_key, make_options):
+    root = idp.build_response(make_options())
+    _remove("saml:Assertion/saml:AttributeStatement")(root)
+    idp.sign_element(_assertion(root), idp_key)
+    assert _outcome(_validator(v, idp_key), v, idp.encode(_serialised(root)))[:3] == (
+        403, "missing_attribute", "There is no AttributeStatement on the Response")
+
+
+def test_a_refused_sign_in_writes_nothing_but_its_log_line(post, signed, capfd):
+    """python3-saml's debug mode would print each error (and xmlsec's trace) to the function's output."""
+    for document in (signed(lifetime=-3600), signed(digest="sha256", signature_hash="sha256").replace(
+            b"<saml:AttributeValue", b"<saml:AttributeValue xml:lang='en'", 1)):
+        assert post(document).status == 403
+    assert capfd.readouterr() == ("", "")
