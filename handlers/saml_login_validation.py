@@ -66,6 +66,8 @@ ALLOWED_DIGEST_METHODS = {
 DOMAIN_ID = re.compile(r"d-(-*[a-z0-9]){1,61}")
 USER_PROFILE = re.compile(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}")
 MAX_SKEW = 300  # python3-saml's own fixed allowance on Conditions; a wider skew could not take effect
+# The ACS URL: scheme, host (and port), path. python3-saml compares the Destination against a URL built from it.
+ACS_URL_PARTS = re.compile(r"(https?)://([^/]+)(/.*)?")
 
 # python3-saml error codes (OneLogin_Saml2_ValidationError) → our reason codes
 _LIBRARY_REASONS = {
@@ -115,7 +117,11 @@ class Config:
     url_expires_seconds: int = 10
     allowed_domains: frozenset[str] = field(default_factory=frozenset)
     clock_skew: int = 60
-    max_body_bytes: int = 65536
+    max_body_bytes: int = 65536  # the largest form body, and the largest SAMLResponse document within it
+
+    def __post_init__(self) -> None:
+        if not ACS_URL_PARTS.fullmatch(self.acs_url):
+            raise ValueError(f"ACS_URL must be an http(s) URL, not {self.acs_url!r}")
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> Config:
@@ -165,14 +171,14 @@ class Login:
 
 
 def decode_saml_response(value: str, limit: int) -> bytes:
-    """The XML bytes of a SAMLResponse form value (strict base64; IdPs may wrap lines)."""
-    compact = re.sub(r"[\r\n\t ]", "", value)
-    if len(compact) > limit * 4 // 3 + 4:
-        raise _malformed("body_too_large")
+    """The XML bytes of a SAMLResponse form value (strict base64; IdPs may wrap lines), at most `limit`."""
     try:
-        return base64.b64decode(compact, validate=True)
+        document = base64.b64decode(re.sub(r"[\r\n\t ]", "", value), validate=True)
     except (binascii.Error, ValueError):
         raise _malformed("bad_base64") from None
+    if len(document) > limit:
+        raise _malformed("body_too_large")
+    return document
 
 
 def _parse(document: bytes) -> etree._Element:
@@ -184,19 +190,19 @@ def _parse(document: bytes) -> etree._Element:
     # entities (XXE) can happen when there is no DOCTYPE at all. SAML never needs one.
     if "<!DOCTYPE" in text or "<!ENTITY" in text:
         raise _malformed("xml_doctype")
-    # ...and the parser must read the same characters this check read: UTF-8 only, never UTF-7 & co.
+    # ...and every parser must read the same characters this check read: UTF-8 only. A declared UTF-7 & co.
+    # would be honoured by python3-saml's parser, so it is refused; undeclared, ours reads UTF-8 whatever
+    # the bytes look like (libxml2 would take an ASCII document in UTF-16 or UTF-32 without a byte-order
+    # mark for what its first bytes suggest, and the DOCTYPE this check looked for would pass unseen).
     declaration = re.match(r"\s*<\?xml[^>]*?encoding\s*=\s*[\"']([^\"']+)", text)
-    if declaration and declaration.group(1).lower().replace("_", "-") not in ("utf-8", "utf8"):
+    if declaration and declaration.group(1).lower() not in ("utf-8", "utf8"):
         raise _malformed("not_xml", "not UTF-8")
     parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False,
-                             remove_comments=False, remove_pis=False)
+                             remove_comments=False, remove_pis=False, encoding="utf-8")
     try:
-        root = etree.fromstring(document, parser)
+        return etree.fromstring(document, parser)
     except etree.XMLSyntaxError:
         raise _malformed("not_xml") from None
-    if root.getroottree().docinfo.doctype:
-        raise _malformed("xml_doctype")
-    return root
 
 
 def _saml_time(text: str | None, what: str) -> int:
@@ -266,8 +272,8 @@ def _check_algorithms(signature: etree._Element) -> None:
                           ("ds:SignedInfo/ds:Reference/ds:DigestMethod", ALLOWED_DIGEST_METHODS)):
         found = signature.findall(path, NS)
         if len(found) != 1 or found[0].get("Algorithm") not in allowed:
-            algorithm = found[0].get("Algorithm") if len(found) == 1 else f"{len(found)} elements"
-            raise _invalid("weak_algorithm", f"{path.rsplit(':', 1)[1]} {_printable(algorithm)}")
+            what = _printable(found[0].get("Algorithm")) if len(found) == 1 else f"{len(found)} elements"
+            raise _invalid("weak_algorithm", f"{path.rsplit(':', 1)[1]} {what}")
 
 
 def _check_claims(root: etree._Element, assertion: etree._Element, config: Config, now: int) -> int:
@@ -283,7 +289,7 @@ def _check_claims(root: etree._Element, assertion: etree._Element, config: Confi
         raise _invalid("wrong_destination")
     conditions = _one(assertion, "saml:Conditions")
     if conditions is None:
-        raise _invalid("schema_invalid", "Conditions missing")
+        raise _invalid("schema_invalid", "not exactly one Conditions")
     restrictions = conditions.findall("saml:AudienceRestriction", NS)
     # Each AudienceRestriction must admit us (SAML core 2.5.1.4); none at all means "anyone" — refused.
     if not restrictions or any(
@@ -361,23 +367,21 @@ class Validator:
                     },
                 },
                 "idp": {"entityId": config.idp_entity_id, "x509cert": config.idp_certificate},
+                # The identity is read here (_attribute_value), never through get_nameid() or get_attributes(),
+                # the only places python3-saml reads wantNameId and allowRepeatAttributeName.
                 "security": {
                     "wantAssertionsSigned": False,  # either the response or the assertion may be signed
                     "wantMessagesSigned": False,
-                    "wantNameId": True,
                     "wantAttributeStatement": True,
                     "rejectDeprecatedAlgorithm": True,
-                    "allowRepeatAttributeName": False,
                 },
             },
             sp_validation_only=True,
         )
         # python3-saml compares the Destination against "the URL this request arrived at"; that is the
-        # configured ACS URL, never the (client-chosen) Host header.
-        parts = re.match(r"(https?)://([^/]+)(/.*)?$", config.acs_url)
-        if parts is None:
-            raise ValueError(f"ACS_URL must be an http(s) URL, not {config.acs_url!r}")
-        self._request_data = {"http_host": parts.group(2), "script_name": parts.group(3) or "/"}
+        # configured ACS URL, never the (client-chosen) Host header. (Config made sure it is one.)
+        parts = ACS_URL_PARTS.fullmatch(config.acs_url)
+        self._request_data = {"http_host": parts.group(2), "script_name": parts.group(3) or ""}
         if parts.group(1) == "https":
             self._request_data["https"] = "on"
 

@@ -41,7 +41,8 @@ MODULES: dict[str, tuple[str, list[str]]] = {
     "sam": ("compiler/sam.py", ["tests/compiler/test_sam.py"]),
     # Handlers are imported as Lambda does, from the function's code directory (`face_blur.tracks`),
     # so they are mutated at the top level of the scratch copy.
-    "saml_validation": ("handlers/saml_login_validation.py", ["tests/flows/saml_login/test_saml_handler.py"]),
+    "saml_validation": ("handlers/saml_login_validation.py", ["tests/flows/saml_login/test_saml_handler.py",
+                                                              "tests/flows/saml_login/test_saml_validation.py"]),
     "face_blur_tracks": ("handlers/face_blur/tracks.py", ["tests/flows/face_blur/test_tracks.py"]),
 }
 

@@ -146,6 +146,15 @@ XXE = b"""<?xml version="1.0"?>
 <samlp:Response xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol">&xxe;</samlp:Response>"""
 
 
+def _shown(value: str) -> str:
+    """`value` for a test id: its characters as code points unless it is plain letters and digits."""
+    return value if value.isascii() and value.isalnum() else "".join(f"U+{ord(c):04X}" for c in value) or "empty"
+
+
+def _declared_without_encoding(document: bytes) -> str:
+    return '<?xml version="1.0"?>' + document.decode().split("?>", 1)[1]
+
+
 def _minutes_ago(minutes: int) -> dt.datetime:
     return dt.datetime.now(dt.UTC) - dt.timedelta(minutes=minutes)
 
@@ -227,7 +236,10 @@ ATTACKS = [
     ("two usernames", lambda s, k, o: s(attributes={"username": [USER, "admin"], "domain-id": [DOMAIN]}), 403,
      "invalid_attribute"),
     # python3-saml drops blank values; a blank is a value all the same, so these carry two.
-    *[(f"username with a blank extra value {values!r}",
+    # Test ids stay printable ASCII without a backslash: pytest escapes those again each time it collects in one
+    # process, and mutmut, which re-runs a mutant's tests by id in the process that collected them, no longer
+    # finds them (every mutant so tested then counted as killed).
+    *[(f"username with a blank extra value {[_shown(value) for value in values]}",
        lambda s, k, o, values=values: s(attributes={"username": values, "domain-id": [DOMAIN]}), 403,
        "invalid_attribute") for values in (["", USER], [USER, ""], [" ", USER], [USER, "\u00a0"])],
     ("domain with a blank extra value",
@@ -243,6 +255,15 @@ ATTACKS = [
     ("external entity", lambda s, k, o: XXE, 400, "xml_doctype"),
     ("not XML", lambda s, k, o: b"this is not <xml", 400, "not_xml"),
     ("not UTF-8", lambda s, k, o: s().decode().encode("utf-16"), 400, "not_xml"),
+    # ASCII text in UTF-16 or UTF-32 without a byte-order mark is valid UTF-8 bytes; libxml2 alone would read
+    # it as what its first bytes suggest, past the DOCTYPE check, which reads UTF-8.
+    *[(f"signed, then re-encoded as {encoding} without a byte-order mark",
+       lambda s, k, o, encoding=encoding: _declared_without_encoding(s()).encode(encoding), 400, "not_xml")
+      for encoding in ("utf-16-le", "utf-16-be", "utf-32-le")],
+    ("a DOCTYPE in UTF-32 without a byte-order mark",
+     lambda s, k, o: _declared_without_encoding(s()).replace("?>", '?><!DOCTYPE r [<!ENTITY x "y">]>', 1)
+     .encode("utf-32-le"), 400,
+     "not_xml"),
     ("declared UTF-7 to hide a DOCTYPE",
      lambda s, k, o: b'<?xml version="1.0" encoding="UTF-7"?>+ADw-!DOCTYPE r+AFs-+AF0-+AD4-<r/>', 400, "not_xml"),
     ("an XML document that is not a Response", lambda s, k, o: b"<html><body/></html>", 403,
@@ -359,7 +380,8 @@ def test_custom_attribute_names(post, signed, monkeypatch):
 
 
 @pytest.mark.parametrize("name, value", [("IDP_CERTIFICATE", ""), ("SESSION_DURATION_SECONDS", "60"),
-                                         ("CLOCK_SKEW_SECONDS", "soon"), ("REPLAY_IDS_TABLE", "")])
+                                         ("CLOCK_SKEW_SECONDS", "soon"), ("REPLAY_IDS_TABLE", ""),
+                                         ("ACS_URL", "ftp://sso.example.com/saml"), ("ACS_URL", "sso.example.com")])
 def test_a_misconfigured_deployment_says_so_in_the_logs(post, signed, monkeypatch, name, value):
     monkeypatch.setenv(name, value)
     posted = post(signed())
@@ -419,6 +441,8 @@ def test_a_padded_domain_is_refused(post, signed, domain):
 @pytest.mark.parametrize("value, problem", [
     ("admin ", "surrounding whitespace"), ("\u200badmin", "surrounding whitespace"),
     ("ad\u200bmin", "a control or format character"), ("ad\x7fmin", "a control or format character"),
+    *[(f"ad{c}min", "a control or format character")  # a surrogate, private use, unassigned, line and paragraph
+      for c in ("\ud800", "\ue000", "\u0378", "\u2028", "\u2029")],
     ("Jose\u0301", "not NFC-normalised"), ("Jos\u00e9", "not a valid name"), ("ad min", "not a valid name"),
     ("", "blank"), ("admin", ""), ("data-scientist-1", ""),
 ])
@@ -535,6 +559,11 @@ def _at(seconds: int, form: str = "%Y-%m-%dT%H:%M:%SZ"):
     ({"NotBefore": _at(59)}, None, None, None),                                   # within the skew
     ({"NotOnOrAfter": _at(-59)}, {"NotOnOrAfter": _at(300)}, None, None),         # within the skew
     ({"NotBefore": _at(61)}, None, "not_yet_valid", ""),
+    ({"NotBefore": _at(60)}, None, None, None),                                   # exactly the skew
+    ({"NotOnOrAfter": _at(-60)}, {"NotOnOrAfter": _at(300)}, "expired", ""),      # ended the skew ago
+    (None, {"NotBefore": _at(0)}, None, None),                                    # starts now
+    (None, {"NotBefore": _at(1)}, "not_yet_valid", ""),
+    (None, {"NotOnOrAfter": _at(0)}, "expired", ""),                              # ends now
     ({"NotBefore": lambda now: "12:00"}, None, "schema_invalid", "NotBefore is not a UTC xs:dateTime"),
 ])
 def test_assertion_times_are_read_exactly_with_the_clock_skew(validator, make_options, idp_key, conditions, data,
