@@ -257,8 +257,11 @@ def main() -> None:
         print(f"  {name:15s} {timings[name]:6.2f} s = {n / timings[name]:6.1f} images/s: "
               f"{timings[name] / loop:.2f}x the loop (target ≤ 1.2x)")
     print(f"  input_fn→predict_fn→output_fn in a plain loop: {loop:.2f} s = {n / loop:.1f} images/s")
-    print(f"a day of {reviews} reviews end to end: {seconds:.1f} s wall "
-          f"({reviews / seconds:.1f} reviews/s); by step (the history's times):")
+    execution = _seconds(record["stopDate"]) - _seconds(record["startDate"])
+    chained = ", ".join(f"{item['stateMachine']} {item['status']}" for item in record.get("startedExecutions", []))
+    print(f"a day of {reviews} reviews end to end: {execution:.1f} s the execution "
+          f"({reviews / execution:.1f} reviews/s); {seconds:.1f} s wall with what its writes started"
+          f"{f' ({chained}: people labelled photos, so retraining ran)' if chained else ''}; by step:")
     for name in ("Find the production model", "Plan the day", "Make the model", "Classify the photos",
                  "Decide each review", "Summarise the day"):
         if name in spent:
