@@ -50,7 +50,7 @@ conformance: setup
 ## Mutation testing of the core modules (slow: run before a release, not in CI). MODULES=choice retry …
 ## picks some; the score per module is printed, survivors are listed in tests/mutation/survivors.md.
 ## `.venv/bin/python tests/mutation/one_by_one.py MODULE` runs each mutant alone in a fresh process instead:
-## slower, but no verdict rests on mutmut's time limit (how choice and the SAML validation were verified).
+## slower, but no verdict rests on mutmut's time limit (how choice was verified).
 mutate: setup
 	$(VENV)/bin/python tests/mutation/mutate.py $(MODULES)
 
