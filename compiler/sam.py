@@ -469,7 +469,7 @@ class SAMTemplateGenerator:
                          "RoleArn": {"Fn::GetAtt": [role, "Arn"]}}],
         }}, trigger)
 
-    def _generate_s3_trigger(self, workflow: Workflow, trigger: S3Trigger, suffix: str = "") -> None:
+    def _generate_s3_trigger(self, workflow: Workflow, trigger: S3Trigger, suffix: str) -> None:
         bucket = workflow.resources[trigger.bucket]
         if trigger.prefix and trigger.suffix:
             # EventBridge cannot combine prefix and suffix matchers on one field; a wildcard can, but only
@@ -496,7 +496,7 @@ class SAMTemplateGenerator:
                          "RoleArn": {"Fn::GetAtt": [role, "Arn"]}}],
         }}, trigger)
 
-    def _generate_schedule_trigger(self, workflow: Workflow, trigger: ScheduleTrigger, suffix: str = "") -> None:
+    def _generate_schedule_trigger(self, workflow: Workflow, trigger: ScheduleTrigger, suffix: str) -> None:
         role = self._trigger_role(workflow)
         target: dict[str, Any] = {"Arn": {"Ref": names.state_machine_id(workflow)},
                                   "RoleArn": {"Fn::GetAtt": [role, "Arn"]}}
