@@ -4,7 +4,7 @@ they crossed or holding them, clamping boxes."""
 from __future__ import annotations
 
 import pytest
-from face_blur.tracks import SPEED_DOUBT, Box, FaceTimeline, build_tracks
+from face_blur.tracks import SPEED_DOUBT, STILL_SIZES_PER_S, Box, FaceTimeline, build_tracks
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -411,6 +411,8 @@ def test_a_face_moving_at_the_still_threshold_keeps_the_speed_of_its_last_600_ms
     window = centres[-7:] if measured_over_ms == 600 else centres
     speed = _least_squares_speed(window)
     assert track.velocity(at_end=True)[0] == pytest.approx(speed)
+    if measured_over_ms == 600:  # the boundary itself, to the last bit: else this case tests nothing
+        assert abs(track.velocity(at_end=True)[0]) / 0.2 * 1000 == STILL_SIZES_PER_S, "pick new numbers"
     (box,) = FaceTimeline([track], hold_ms=1000).boxes_at(1100 + 500)
     last = track.boxes[-1]
     assert box.left == pytest.approx(last.left + speed * (1 - SPEED_DOUBT) * 500)
@@ -425,7 +427,10 @@ def test_a_face_moving_at_the_still_threshold_keeps_the_speed_of_its_last_600_ms
 ])
 def test_a_face_near_the_edge_is_followed_out_from_the_still_threshold_up(width, step, followed):
     faces = [sample(200 * k, round(0.8 + step * k, 6), 0.4, width) for k in range(4)]
-    timeline = FaceTimeline(build_tracks(faces), hold_ms=500)
+    tracks = build_tracks(faces)
+    if followed:  # the boundary itself, to the last bit: else this case tests nothing
+        assert abs(tracks[0].velocity(at_end=True)[0]) * 1000 == STILL_SIZES_PER_S * width, "pick new numbers"
+    timeline = FaceTimeline(tracks, hold_ms=500)
     assert len(timeline.boxes_at(600 + 3000)) == (1 if followed else 0)
     assert len(timeline.boxes_at(600 + 500)) == 1
 
@@ -510,7 +515,7 @@ def test_a_face_that_turned_back_slowly_is_extrapolated_the_way_it_last_went():
 
 @pytest.mark.parametrize("at_end", [True, False])
 def test_whether_a_face_stands_still_is_judged_by_its_size_at_that_end(at_end):
-    # Standing 500 ms at x = 0.4 (0.2 wide), then moving 0.02 a second for 600 ms, and seen 0.1 wide at the
+    # Standing 500 ms centred on (0.4, 0.5), 0.2 wide, then moving 0.02 a second for 600 ms, and seen 0.1 wide at the
     # end of it (walking away): 0.2 of its own sizes a second there, so moving, and measured over those
     # 600 ms alone. By the 0.2 wide boxes before it, it would be 0.1 sizes a second: still, and measured
     # over 3 s with the standing. Played backwards for the start of a track.
@@ -520,9 +525,30 @@ def test_whether_a_face_stands_still_is_judged_by_its_size_at_that_end(at_end):
     if not at_end:
         times = [1100 - t for t in reversed(times)]
         centres, widths = centres[::-1], widths[::-1]
-    faces = [sample(t, round(c - w / 2, 6), 0.4, w) for t, c, w in zip(times, centres, widths, strict=True)]
+    faces = [sample(t, round(c - w / 2, 6), round(0.5 - w / 2, 6), w) for t, c, w in zip(times, centres, widths, strict=True)]
     (track,) = build_tracks(faces)
     points = [(t, b.cx) for t, b in zip(track.times, track.boxes, strict=True)]
     speed = _least_squares_speed(points[-7:] if at_end else points[:7])
     assert abs(speed) * 1000 == pytest.approx(0.02)
     assert track.velocity(at_end=at_end)[0] == pytest.approx(speed)
+
+
+@pytest.mark.parametrize("at_end", [True, False])
+def test_a_face_is_followed_out_by_the_size_it_had_within_a_second_of_that_end(at_end):
+    # Walking right and away from the camera at y = 0.5: 0.3 wide at 0 ms, 0.1 wide from 100 ms on, its centre at 0.85
+    # at 1100 ms, 0.5 of the frame a second. The right edge is 0.2 away from its last 0.1 wide box: gone
+    # 571 ms on at the slowest speed. (By its 0.3 wide box of 1.1 s before, 0.3 away: 857 ms.)
+    # Played backwards for a face that walked in by the right edge.
+    times = [100 * k for k in range(12)]
+    centres = [round(0.3 + 0.05 * k, 6) for k in range(12)]
+    widths = [0.3] + [0.1] * 11
+    if not at_end:
+        times = [1100 - t for t in reversed(times)]
+        centres, widths = centres[::-1], widths[::-1]
+    faces = [sample(t, round(c - w / 2, 6), round(0.5 - w / 2, 6), w) for t, c, w in zip(times, centres, widths, strict=True)]
+    timeline = FaceTimeline(build_tracks(faces), hold_ms=100)
+    edge_ms = 1100 if at_end else 0
+    gone = 0.2 / (0.7 * 0.05 / 100)
+    sign = 1 if at_end else -1
+    assert len(timeline.boxes_at(edge_ms + sign * (gone - 20))) == 1
+    assert timeline.boxes_at(edge_ms + sign * (gone + 20)) == []
