@@ -297,16 +297,16 @@ class Path:
             return node
 
         nodes = [node]
-        for token in self.tokens:
+        for i, token in enumerate(self.tokens):
             selected: list[Any] = []
             for n in nodes:
                 selected.extend(token.select(n, node))
+            if not selected and self.definite:  # a definite path holds at most one node at each step
+                raise PathNotFound(self.text, self._miss_detail(nodes[0], isinstance(token, _Property), i))
             nodes = selected
             if not nodes:
                 break
         if self.definite:
-            if not nodes:
-                raise PathNotFound(self.text, "No results for path: " + self.jayway)
             result = nodes[0]
         else:
             result = nodes
@@ -318,8 +318,9 @@ class Path:
 
     def _miss_detail(self, node: Any, is_name: bool, at: int) -> str:
         """Jayway's text for a definite path that misses at step `at`: a missing object member before
-        the last step reads "Missing property in path $['a']", anything else "No results for path: <path>"."""
-        if is_name and isinstance(node, dict) and at < len(self.tokens) - 1:
+        the last step (a function is a step: `$.a.length()`) reads "Missing property in path $['a']",
+        anything else "No results for path: <path>", the function included."""
+        if is_name and isinstance(node, dict) and (at < len(self.tokens) - 1 or self.function is not None):
             head = "$" if self.root == "$" else ("$$" if self.root == "$$" else "$" + (self.variable or ""))
             return "Missing property in path " + head + "".join(t.text for t in self.tokens[:at + 1])
         return "No results for path: " + self.jayway

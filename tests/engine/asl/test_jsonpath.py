@@ -89,6 +89,10 @@ def test_indefinite_path_on_missing_data_is_an_empty_list(path):
         ("$.items[10]", "No results for path: $['items'][10]"),
         ("$.missing.b.c", "Missing property in path $['missing']"),
         ("$.items[0].x.y", "No results for path: $['items'][0]['x']['y']"),
+        # A function is one more step (Jayway's FunctionPathToken follows the member): a member missing
+        # before it is a missing property; anything else names the whole path, the function included.
+        ("$.missing.length()", "Missing property in path $['missing']"),
+        ("$.items[10].length()", "No results for path: $['items'][10].length()"),
     ],
 )
 def test_definite_path_that_misses_raises_with_jayway_text(path, detail):

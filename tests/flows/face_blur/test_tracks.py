@@ -4,7 +4,7 @@ they crossed or holding them, clamping boxes."""
 from __future__ import annotations
 
 import pytest
-from face_blur.tracks import SPEED_DOUBT, Box, FaceTimeline, build_tracks
+from face_blur.tracks import SPEED_DOUBT, STILL_SIZES_PER_S, Box, FaceTimeline, build_tracks
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -382,3 +382,173 @@ def test_the_nearest_pairing_wins_and_each_box_joins_one_track_only():
     faces = [sample(0, 0.30, 0.4), sample(0, 0.42, 0.4), sample(100, 0.40, 0.4), sample(100, 0.52, 0.4)]
     tracks = sorted(build_tracks(faces), key=lambda tr: tr.boxes[0].left)
     assert [[round(b.left, 2) for b in tr.boxes] for tr in tracks] == [[0.30], [0.42, 0.40], [0.52]]
+
+
+def test_a_face_coming_closer_is_not_blurred_at_a_size_it_reaches_more_than_a_second_later():
+    # Twice as large 2 s after it was first seen: at first its box is its own size, not the later one.
+    faces = [sample(500 * k, 0.45 - 0.025 * max(0, k - 2), 0.4, 0.1 + 0.05 * max(0, k - 2)) for k in range(5)]
+    (track,) = build_tracks(faces)
+    (box,) = FaceTimeline([track], hold_ms=0).boxes_at(0)
+    assert (box.width, box.height) == (pytest.approx(0.1), pytest.approx(0.1))
+    (box,) = FaceTimeline([track], hold_ms=0).boxes_at(500)  # a second before it is 0.15 wide: as large
+    assert box.width == pytest.approx(0.15)
+
+
+def _still_then_moving(width: float, step: float) -> list[dict]:
+    """Standing 500 ms at 0.117, then moving right `step` per 100 ms for 600 ms: the last 600 ms hold only
+    the motion, the 3 s before the end hold the stillness too."""
+    faces = [sample(100 * k, 0.117, 0.4, width) for k in range(6)]
+    return faces + [sample(500 + 100 * k, round(0.117 + step * k, 6), 0.4, width) for k in range(1, 7)]
+
+
+@pytest.mark.parametrize(("step", "measured_over_ms"), [
+    (0.003, 600),      # 0.15 face sizes a second exactly (these numbers make the float arithmetic exact)
+    (0.002998, 3000),  # 0.1499: slower than STILL_SIZES_PER_S, so measured again over 3 s
+])
+def test_a_face_moving_at_the_still_threshold_keeps_the_speed_of_its_last_600_ms(step, measured_over_ms):
+    (track,) = build_tracks(_still_then_moving(0.2, step))
+    centres = [(t, b.cx) for t, b in zip(track.times, track.boxes, strict=True)]
+    window = centres[-7:] if measured_over_ms == 600 else centres
+    speed = _least_squares_speed(window)
+    assert track.velocity(at_end=True)[0] == pytest.approx(speed)
+    if measured_over_ms == 600:  # the boundary itself, to the last bit: else this case tests nothing
+        assert abs(track.velocity(at_end=True)[0]) / 0.2 * 1000 == STILL_SIZES_PER_S, "pick new numbers"
+    (box,) = FaceTimeline([track], hold_ms=1000).boxes_at(1100 + 500)
+    last = track.boxes[-1]
+    assert box.left == pytest.approx(last.left + speed * (1 - SPEED_DOUBT) * 500)
+    assert box.left + box.width == pytest.approx(last.left + last.width + speed * (1 + SPEED_DOUBT) * 500)
+
+
+@pytest.mark.parametrize(("width", "step", "followed"), [
+    # 0.15 face sizes a second exactly (for this width, the float arithmetic is exact): moving, so followed
+    # out of the right edge it is 1.9 face sizes from.
+    (0.10000000000000009, 0.003, True),
+    (0.1, 0.002998, False),  # 0.1499: standing still, only held
+])
+def test_a_face_near_the_edge_is_followed_out_from_the_still_threshold_up(width, step, followed):
+    faces = [sample(200 * k, round(0.8 + step * k, 6), 0.4, width) for k in range(4)]
+    tracks = build_tracks(faces)
+    if followed:  # the boundary itself, to the last bit: else this case tests nothing
+        assert abs(tracks[0].velocity(at_end=True)[0]) * 1000 == STILL_SIZES_PER_S * width, "pick new numbers"
+    timeline = FaceTimeline(tracks, hold_ms=500)
+    assert len(timeline.boxes_at(600 + 3000)) == (1 if followed else 0)
+    assert len(timeline.boxes_at(600 + 500)) == 1
+
+
+def test_a_face_exactly_two_face_sizes_from_the_edge_it_heads_for_is_followed_out():
+    # At 0.75 moving right, 0.125 wide: the right edge is 2 face sizes away (7.1 s at the slowest speed).
+    faces = [sample(200 * k, 0.72 + 0.01 * k, 0.4, 0.125) for k in range(4)]
+    timeline = FaceTimeline(build_tracks(faces), hold_ms=500)
+    assert len(timeline.boxes_at(600 + 5000)) == 1
+
+
+def test_a_face_exactly_2500_ms_from_the_edge_it_heads_for_is_followed_out():
+    # From 0.65 at 0.04 per 200 ms (0.7 x that at the slowest): the right edge is 0.35 away, reached 2500 ms on.
+    faces = [sample(200 * k, left, 0.4) for k, left in enumerate([0.53, 0.57, 0.61, 0.65])]
+    timeline = FaceTimeline(build_tracks(faces), hold_ms=500)
+    assert len(timeline.boxes_at(600 + 2500)) == 1
+    assert timeline.boxes_at(600 + 2501) == []
+
+
+def test_a_jump_of_exactly_one_face_size_keeps_the_track():
+    # A quarter of the frame wide, a quarter to the right: exactly one face size, exactly in floats too.
+    still = [sample(0, 0.25, 0.25, 0.25), sample(100, 0.25, 0.25, 0.25), sample(200, 0.5, 0.25, 0.25)]
+    (track,) = build_tracks(still)
+    assert [b.left for b in track.boxes] == [0.25, 0.25, 0.5]
+
+
+def test_a_box_taken_by_a_nearer_face_does_not_stop_the_next_pairing():
+    # Two faces side by side; A (0.30) barely moves, B (0.40) steps a face to the right. A's new box is
+    # nearer to B than B's own, but A takes it first; B still goes on to its own box.
+    faces = [sample(0, 0.30, 0.4), sample(0, 0.40, 0.4), sample(100, 0.31, 0.4), sample(100, 0.50, 0.4)]
+    tracks = sorted(build_tracks(faces), key=lambda tr: tr.boxes[0].left)
+    assert [[b.left for b in tr.boxes] for tr in tracks] == [[0.30, 0.31], [0.40, 0.50]]
+
+
+def test_a_face_appearing_right_beside_a_tracked_one_starts_its_own_track():
+    # Both new boxes are within a face size of the track: it takes the nearer, the other is a new face.
+    faces = [sample(0, 0.30, 0.4), sample(100, 0.30, 0.4), sample(200, 0.30, 0.4), sample(200, 0.38, 0.4)]
+    tracks = sorted(build_tracks(faces), key=lambda tr: tr.boxes[0].left)
+    assert [(tr.times, [b.left for b in tr.boxes]) for tr in tracks] == [
+        ([0.0, 100.0, 200.0], [0.30, 0.30, 0.30]), ([200.0], [0.38])]
+
+
+def test_a_face_that_turns_and_speeds_up_keeps_its_track_by_where_it_was_last_heading():
+    # Right at 0.3 face sizes per 100 ms, then down at 0.5, then a step of 1.2 face sizes down: more than a
+    # face from its last box, but 0.7 from where its last 600 ms were heading.
+    faces = [sample(100 * k, 0.2 + 0.03 * k, 0.3) for k in range(8)]
+    faces += [sample(700 + 100 * k, 0.41, round(0.3 + 0.05 * k, 6)) for k in range(1, 8)]
+    faces.append(sample(1500, 0.41, 0.77))
+    (track,) = build_tracks(faces)
+    assert len(track.times) == 16
+
+
+def test_a_face_walking_in_is_covered_before_faces_that_appear_earlier_but_are_only_held():
+    # Two faces in the middle, from 1000 and 1100 ms (held 100 ms: covered from 900 and 1000), and one
+    # walking in at the left edge from 1200 ms (followed back 571 ms: covered from 629). At 700 ms only
+    # the third shows; it must be found though both others were first seen before it.
+    faces = [sample(1000, 0.45, 0.7), sample(1100, 0.45, 0.7), sample(1100, 0.7, 0.45), sample(1200, 0.7, 0.45)]
+    faces += [sample(1200 + 200 * k, 0.0 + 0.05 * k, 0.2) for k in range(4)]
+    timeline = FaceTimeline(build_tracks(faces), hold_ms=100)
+    assert [round(b.top, 2) for b in timeline.boxes_at(700)] == [0.2]
+    assert sorted(round(b.top, 2) for b in timeline.boxes_at(1050)) == [0.2, 0.45, 0.7]
+
+
+def test_samples_a_millisecond_apart_give_a_speed():
+    # A 1000 fps clip: the face moved 0.001 in 1 ms, and 10 ms later it is 0.007 to 0.013 further on.
+    timeline = FaceTimeline(build_tracks([sample(1000, 0.4, 0.4), sample(1001, 0.401, 0.4)]), hold_ms=0)
+    (box,) = timeline.boxes_at(1011)
+    assert (box.left, box.left + box.width) == (pytest.approx(0.408), pytest.approx(0.514))
+
+
+def test_a_face_that_turned_back_slowly_is_extrapolated_the_way_it_last_went():
+    # 0.1 face sizes a second to the right for 3 s, then back to the left for 3 s: too slow to measure in
+    # 600 ms, so each end is measured over its own 3 s, and after the end the face goes on to the left.
+    faces = [sample(200 * k, round(0.4 + 0.002 * min(k, 15) - 0.002 * max(0, k - 15), 6), 0.4) for k in range(31)]
+    (track,) = build_tracks(faces)
+    assert track.velocity(at_end=True)[0] == pytest.approx(-0.00001)
+    assert track.velocity(at_end=False)[0] == pytest.approx(0.00001)
+    (box,) = FaceTimeline([track], hold_ms=500).boxes_at(6000 + 400)
+    assert box.left == pytest.approx(0.4 - 0.00001 * (1 + SPEED_DOUBT) * 400)
+    assert box.left + box.width == pytest.approx(0.5 - 0.00001 * (1 - SPEED_DOUBT) * 400)
+
+
+@pytest.mark.parametrize("at_end", [True, False])
+def test_whether_a_face_stands_still_is_judged_by_its_size_at_that_end(at_end):
+    # Standing 500 ms centred on (0.4, 0.5), 0.2 wide, then moving 0.02 a second for 600 ms, and seen 0.1 wide at the
+    # end of it (walking away): 0.2 of its own sizes a second there, so moving, and measured over those
+    # 600 ms alone. By the 0.2 wide boxes before it, it would be 0.1 sizes a second: still, and measured
+    # over 3 s with the standing. Played backwards for the start of a track.
+    centres = [0.4] * 6 + [round(0.4 + 0.002 * k, 6) for k in range(1, 7)]
+    widths = [0.2] * 11 + [0.1]
+    times = [100 * k for k in range(12)]
+    if not at_end:
+        times = [1100 - t for t in reversed(times)]
+        centres, widths = centres[::-1], widths[::-1]
+    faces = [sample(t, round(c - w / 2, 6), round(0.5 - w / 2, 6), w) for t, c, w in zip(times, centres, widths, strict=True)]
+    (track,) = build_tracks(faces)
+    points = [(t, b.cx) for t, b in zip(track.times, track.boxes, strict=True)]
+    speed = _least_squares_speed(points[-7:] if at_end else points[:7])
+    assert abs(speed) * 1000 == pytest.approx(0.02)
+    assert track.velocity(at_end=at_end)[0] == pytest.approx(speed)
+
+
+@pytest.mark.parametrize("at_end", [True, False])
+def test_a_face_is_followed_out_by_the_size_it_had_within_a_second_of_that_end(at_end):
+    # Walking right and away from the camera at y = 0.5: 0.3 wide at 0 ms, 0.1 wide from 100 ms on, its centre at 0.85
+    # at 1100 ms, 0.5 of the frame a second. The right edge is 0.2 away from its last 0.1 wide box: gone
+    # 571 ms on at the slowest speed. (By its 0.3 wide box of 1.1 s before, 0.3 away: 857 ms.)
+    # Played backwards for a face that walked in by the right edge.
+    times = [100 * k for k in range(12)]
+    centres = [round(0.3 + 0.05 * k, 6) for k in range(12)]
+    widths = [0.3] + [0.1] * 11
+    if not at_end:
+        times = [1100 - t for t in reversed(times)]
+        centres, widths = centres[::-1], widths[::-1]
+    faces = [sample(t, round(c - w / 2, 6), round(0.5 - w / 2, 6), w) for t, c, w in zip(times, centres, widths, strict=True)]
+    timeline = FaceTimeline(build_tracks(faces), hold_ms=100)
+    edge_ms = 1100 if at_end else 0
+    gone = 0.2 / (0.7 * 0.05 / 100)
+    sign = 1 if at_end else -1
+    assert len(timeline.boxes_at(edge_ms + sign * (gone - 20))) == 1
+    assert timeline.boxes_at(edge_ms + sign * (gone + 20)) == []
