@@ -68,7 +68,8 @@ def _jobs(aws: LocalAWS) -> Records:
 def create_transform_job(params: dict, aws: LocalAWS) -> dict:
     """CreateTransformJob: validate, record, run in the background."""
     name = check_name(params.get("TransformJobName"), "transformJobName")
-    model = str(model_or_error(aws, params.get("ModelName"))["ModelName"])
+    model_record = model_or_error(aws, params.get("ModelName"))
+    model = str(model_record["ModelName"])
     transform_input = params.get("TransformInput") or {}
     source = (transform_input.get("DataSource") or {}).get("S3DataSource") or {}
     if source.get("S3DataType") not in ("S3Prefix", "ManifestFile"):
@@ -108,7 +109,9 @@ def create_transform_job(params: dict, aws: LocalAWS) -> dict:
                   "TransformOutput": output, "TransformResources": params.get("TransformResources") or {},
                   "CreationTime": now(), "_owner": os.getpid()}, name)
     log_path(aws, "transform-jobs", name).write_text("", encoding="utf-8")
-    threading.Thread(target=_TransformRun(aws, name).run, daemon=True, name=f"transform-job:{name}").start()
+    # SageMaker reads the inputs and writes the outputs with the model's execution role.
+    run = _TransformRun(aws, name, JobStorage(aws, model_record.get("ExecutionRoleArn")))
+    threading.Thread(target=run.run, daemon=True, name=f"transform-job:{name}").start()
     return {"TransformJobArn": arn}
 
 
@@ -177,13 +180,13 @@ def assemble(answers: list[bytes], assemble_with: str) -> bytes:
 
 
 class _TransformRun:
-    def __init__(self, aws: LocalAWS, name: str) -> None:
+    def __init__(self, aws: LocalAWS, name: str, storage: JobStorage) -> None:
         self.aws = aws
         self.name = name
         self.jobs = _jobs(aws)
         self.log = log_path(aws, "transform-jobs", name)
         self.log_lock = threading.Lock()
-        self.storage = JobStorage(aws, None)   # the model's role, once the job has read its model
+        self.storage = storage
         self._stop_checked = (0.0, False)
 
     def _write_log(self, text: str) -> None:
@@ -207,8 +210,6 @@ class _TransformRun:
         try:
             record = self.jobs.get(self.name)
             assert record is not None
-            # SageMaker reads the inputs and writes the outputs with the model's execution role.
-            self.storage = JobStorage(self.aws, model_or_error(self.aws, record["ModelName"]).get("ExecutionRoleArn"))
             variant = self._start_server(record)
             self.jobs.update(self.name, lambda r: r.update(TransformStartTime=now()))
             failures = self._transform(record, variant)
@@ -281,6 +282,8 @@ class _TransformRun:
         failures: list[tuple[str, str]] = []
         held = threading.Semaphore(concurrency + READ_AHEAD)   # objects read and not yet done with
         port = server_state(variant)[2]
+        if port is None:
+            raise DataError("ClientError: the model server stopped during the job")
 
         def read(item: S3Object) -> list[bytes] | None:
             held.acquire()
@@ -333,7 +336,7 @@ class _TransformRun:
         failures.sort()
         return failures
 
-    def _send(self, item: S3Object, requests: list[bytes], variant: dict, port: int | None, limit: int,
+    def _send(self, item: S3Object, requests: list[bytes], variant: dict, port: int, limit: int,
               content_type: str, accept: str, failures: list[tuple[str, str]]) -> list[bytes] | None:
         """One object's requests to the model server; its answers, or None when it failed (and why is logged)."""
         answers = []
@@ -344,8 +347,6 @@ class _TransformRun:
                 failures.append((item.uri, message))
                 return None
             try:
-                if port is None:
-                    raise ConnectionError("no port")
                 answer = post_invocation(port, body, content_type, accept)
             except OSError:
                 if server_state(variant)[0] != "InService":
