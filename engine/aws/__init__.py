@@ -185,8 +185,8 @@ class LocalAWS:
 
     @contextlib.contextmanager
     def moto_s3(self) -> Iterator[Any]:
-        """moto's S3 backend of this session, held as one request holds it: for work that reads and writes
-        objects by the thousand without botocore's cost per call (sagemaker_data.JobStorage)."""
+        """moto's S3 backend of this session, held as one request holds it: for work that reads or lists
+        objects by the thousand without botocore's cost per call (JobStorage, chaining's and state's marks)."""
         from moto.s3.models import s3_backends
         from moto.utilities.utils import get_partition
 

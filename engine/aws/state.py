@@ -309,11 +309,9 @@ def s3_write_marks(aws: LocalAWS) -> dict[tuple[str, str], object]:
     ETags do not change when the same bytes are written again; moto keeps one key object per write, so its
     identity tells a rewrite apart. The marks hold references, so identities are never reused meanwhile.
     """
-    from moto.s3.models import s3_backends
-
     marks: dict[tuple[str, str], object] = {}
-    backend = s3_backends[aws.account]["aws"]
-    for bucket_name, bucket in backend.buckets.items():
-        for key_name in list(bucket.keys.keys()):
-            marks[(bucket_name, key_name)] = bucket.keys.get(key_name)
+    with aws.moto_s3() as backend:
+        for bucket_name, bucket in backend.buckets.items():
+            for key_name in list(bucket.keys.keys()):
+                marks[(bucket_name, key_name)] = bucket.keys.get(key_name)
     return marks
