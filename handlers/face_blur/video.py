@@ -22,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import Generic, TypeVar
 
 import av
 import numpy as np
@@ -269,24 +270,38 @@ def _output(output: contextlib.ExitStack, inp: av.container.InputContainer, src:
     return _Writer(out, video, audio_out)
 
 
-class _Editor:
+T = TypeVar("T")
+
+
+class _Stage(Generic[T]):
+    """One thread behind a bounded queue: what is put is handled on that thread, in order, and finish()
+    waits until all of it is. A failure is kept in `failure`, for transcode() to re-raise."""
+
+    def __init__(self, maxsize: int, name: str) -> None:
+        self.failure: list[Exception] = []
+        self.pending: queue.Queue[T | None] = queue.Queue(maxsize=maxsize)
+        self.thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self.thread.start()
+
+    def put(self, item: T) -> None:
+        self.pending.put(item)
+
+    def finish(self) -> None:
+        self.pending.put(None)
+        self.thread.join()
+
+    def _run(self) -> None:
+        raise NotImplementedError
+
+
+class _Editor(_Stage[tuple[float, av.VideoFrame] | av.Packet]):
     """Edits pictures on a thread of its own, between the decoder and the writer, and passes them (and
     the audio, in order) on: decoding, editing and encoding then overlap, where editing on the decoding
     thread left a core idle while a picture was blurred (OpenCV and the codecs let go of the GIL)."""
 
     def __init__(self, edit: Callable[[float, Frame], None], writer: _Writer) -> None:
         self.edit, self.writer = edit, writer
-        self.failure: list[Exception] = []
-        self.pending: queue.Queue[tuple[float, av.VideoFrame] | av.Packet | None] = queue.Queue(maxsize=4)
-        self.thread = threading.Thread(target=self._run, name="editor", daemon=True)
-        self.thread.start()
-
-    def put(self, item: tuple[float, av.VideoFrame] | av.Packet) -> None:
-        self.pending.put(item)
-
-    def finish(self) -> None:
-        self.pending.put(None)
-        self.thread.join()
+        super().__init__(maxsize=4, name="editor")
 
     def _run(self) -> None:
         # After a failure the queue is still drained, but nothing more reaches the writer: a picture
@@ -305,25 +320,15 @@ class _Editor:
             self.writer.put(item)
 
 
-class _Writer:
+class _Writer(_Stage[av.VideoFrame | av.Packet]):
     """Encodes pictures and muxes every packet on one thread, in the order they are put."""
 
     def __init__(self, out: av.container.OutputContainer, video: av.video.VideoStream,
                  audio: dict[int, tuple[av.audio.AudioStream, bool]]) -> None:
         self.out, self.video, self.audio = out, video, audio
-        self.failure: list[Exception] = []
         self.frames_written = 0  # video packets muxed: one per frame encoded
         # A few pictures in flight are enough to keep the encoder busy; more would only hold memory.
-        self.pending: queue.Queue[av.VideoFrame | av.Packet | None] = queue.Queue(maxsize=8)
-        self.thread = threading.Thread(target=self._run, name="encoder", daemon=True)
-        self.thread.start()
-
-    def put(self, item: av.VideoFrame | av.Packet) -> None:
-        self.pending.put(item)
-
-    def finish(self) -> None:
-        self.pending.put(None)
-        self.thread.join()
+        super().__init__(maxsize=8, name="encoder")
 
     def _run(self) -> None:
         while (item := self.pending.get()) is not None:
