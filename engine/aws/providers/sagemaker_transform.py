@@ -19,9 +19,10 @@ with a FailureReason that counts and names them; the other objects' outputs are 
 from __future__ import annotations
 
 import os
+import selectors
 import threading
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from engine.aws import providers
@@ -35,9 +36,10 @@ from engine.aws.providers.sagemaker_data import (
     split_uri,
 )
 from engine.aws.providers.sagemaker_hosting import (
+    INVOCATION_TIMEOUT_SECONDS,
     STARTUP_TIMEOUT_SECONDS,
+    ModelConnection,
     model_or_error,
-    post_invocation,
     prepare_server,
     server_state,
     spawn_server,
@@ -57,7 +59,6 @@ if TYPE_CHECKING:
     from engine.aws import LocalAWS
 
 _MB = 1024 * 1024
-READ_AHEAD = 4     # input objects read before a sender is free to take them
 STOP_CHECK_SECONDS = 0.05   # how often a running job reads its record to see whether it was stopped
 
 
@@ -260,106 +261,116 @@ class _TransformRun:
         return stopping
 
     def _transform(self, record: dict, variant: dict) -> list[tuple[str, str]]:
-        """Read, send and write every input object, as three stages that overlap.
+        """Send every input object's requests over MaxConcurrentTransforms connections, from this one thread.
 
-        Measured on a loaded 2-core machine (bench/sagemaker_overhead.py): a thread that has just spent
-        milliseconds of CPU in S3 calls (botocore + moto) and then waits on the model server is woken
-        late, 9-13 ms per request, where a thread that only sends and waits is woken in ~0.2-2 ms. So
-        one thread reads the inputs ahead, `MaxConcurrentTransforms` threads only send requests, and one
-        thread writes the outputs: S3 work overlaps the model's, and the senders stay light. Requests
-        in flight are still at most MaxConcurrentTransforms, and at most that many + READ_AHEAD objects
-        are held in memory.
+        Each connection carries one object at a time: its requests one after another, then its `.out`
+        written and the next object read. The model's server runs one request at a time; what matters is
+        that another is always waiting for it, and that we spend little CPU on the core it shares with
+        us. Threads (a reader, senders, a writer) spent more of it handing objects to each other and
+        taking turns at the GIL than the S3 reads and writes themselves cost (~10 and ~30 µs here).
         """
-        inputs = self._inputs(record)
+        inputs = iter(self._inputs(record))
         transform_input, output = record["TransformInput"], record["TransformOutput"]
         content_type = transform_input.get("ContentType") or "application/octet-stream"
         accept = output.get("Accept") or "*/*"
         out_prefix = output["S3OutputPath"].rstrip("/")
-        concurrency = record["MaxConcurrentTransforms"]
         limit = record["MaxPayloadInMB"] * _MB
-        self._write_log(f"[sagemaker logs]: MaxConcurrentTransforms={concurrency}, "
+        self._write_log(f"[sagemaker logs]: MaxConcurrentTransforms={record['MaxConcurrentTransforms']}, "
                         f"MaxPayloadInMB={record['MaxPayloadInMB']}, BatchStrategy={record['BatchStrategy']}")
         failures: list[tuple[str, str]] = []
-        held = threading.Semaphore(concurrency + READ_AHEAD)   # objects read and not yet done with
         port = server_state(variant)[2]
         if port is None:
             raise DataError("ClientError: the model server stopped during the job")
 
-        def read(item: S3Object) -> list[bytes] | None:
-            held.acquire()
-            if self._stopping():
-                return None
-            if providers._active is not self.aws:
-                raise DataError("the local AWS session that started the job ended before the job finished")
+        def requests_of(item: S3Object) -> list[bytes]:
             data = self.storage.get(item.bucket, item.key)
             return [b"".join(batch) for batch in batch_records(split_records(
                 data, transform_input.get("SplitType", "None")), record["BatchStrategy"], record["MaxPayloadInMB"])]
 
-        def write(item: S3Object, answers: list[bytes]) -> None:
-            try:
-                bucket, key = split_uri(f"{out_prefix}/{item.relative}.out")
-                self.storage.put(bucket, key, assemble(answers, output.get("AssembleWith", "None")),
-                                 accept if accept != "*/*" else None)
-            finally:
-                held.release()
+        def fail(item: S3Object, message: str, detail: str | None = None) -> None:
+            self._write_log(f"[sagemaker logs]: {item.bucket}/{item.key}: ClientError: {message}")
+            if detail is not None:
+                self._write_log(f"[sagemaker logs]: {item.bucket}/{item.key}: Message: {detail}")
+            failures.append((item.uri, message if detail is None else f"{message} from the model: {detail}"))
 
-        def send(item: S3Object, bodies: Future) -> Future | None:
-            try:
-                requests = bodies.result()
-                if requests is None or self._stopping():
-                    held.release()
-                    return None
-                answers = self._send(item, requests, variant, port, limit, content_type, accept, failures)
-            except BaseException:
-                held.release()
-                raise
-            if answers is None:
-                held.release()
-                return None
-            return writer.submit(write, item, answers)
-
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"{self.name}-read") as reader, \
-                ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"{self.name}-write") as writer, \
-                ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix=f"{self.name}-send") as senders:
-            reads = [reader.submit(read, item) for item in inputs]
-            sent = [senders.submit(send, item, bodies) for item, bodies in zip(inputs, reads, strict=True)]
-            try:
-                for future in sent:
-                    written = future.result()
-                    if written is not None:
-                        written.result()
-            except BaseException:
-                for future in reads + sent:   # nothing new starts; what is in flight finishes
-                    future.cancel()
-                held.release(len(inputs))    # a reader waiting for room must not wait forever
-                raise
-        failures.sort()
-        return failures
-
-    def _send(self, item: S3Object, requests: list[bytes], variant: dict, port: int, limit: int,
-              content_type: str, accept: str, failures: list[tuple[str, str]]) -> list[bytes] | None:
-        """One object's requests to the model server; its answers, or None when it failed (and why is logged)."""
-        answers = []
-        for body in requests:
+        def send_next(work: _ObjectWork) -> bool:
+            """Send the object's next request; False (and the object failed) if it is too large to send."""
+            body = work.requests[len(work.answers)]
             if limit and len(body) > limit:
-                message = f"Too much data for max payload size ({len(body)} bytes > {limit // _MB} MB)"
-                self._write_log(f"[sagemaker logs]: {item.bucket}/{item.key}: ClientError: {message}")
-                failures.append((item.uri, message))
-                return None
+                fail(work.item, f"Too much data for max payload size ({len(body)} bytes > {limit // _MB} MB)")
+                return False
+            work.connection.send(body, content_type, accept)
+            work.deadline = time.monotonic() + INVOCATION_TIMEOUT_SECONDS
+            return True
+
+        def start(connection: ModelConnection) -> _ObjectWork | None:
+            """The next input object, read and its first request sent on `connection`; None when none is left."""
+            for item in inputs:
+                if self._stopping():
+                    return None
+                if providers._active is not self.aws:
+                    raise DataError("the local AWS session that started the job ended before the job finished")
+                work = _ObjectWork(item, requests_of(item), connection)
+                if send_next(work):
+                    return work
+            return None
+
+        connections: list[ModelConnection] = []
+        with selectors.DefaultSelector() as selector:
             try:
-                answer = post_invocation(port, body, content_type, accept)
+                for _ in range(record["MaxConcurrentTransforms"]):
+                    connection = ModelConnection(port)
+                    connections.append(connection)
+                    work = start(connection)
+                    if work is None:
+                        break
+                    selector.register(connection.sock, selectors.EVENT_READ, work)
+                while selector.get_map():
+                    ready = selector.select(timeout=max(0.0, min(
+                        key.data.deadline for key in selector.get_map().values()) - time.monotonic()))
+                    if not ready:
+                        raise DataError(f"ClientError: the model did not answer within {INVOCATION_TIMEOUT_SECONDS} s")
+                    for key, _ in ready:
+                        work = key.data
+                        answer = work.connection.receive()
+                        if answer is None:
+                            continue
+                        if answer.status != 200:
+                            fail(work.item, str(answer.status), answer.body.decode("utf-8", errors="replace"))
+                        else:
+                            work.answers.append(answer.body)
+                            if len(work.answers) < len(work.requests):
+                                if send_next(work):
+                                    continue
+                            else:
+                                bucket, out_key = split_uri(f"{out_prefix}/{work.item.relative}.out")
+                                self.storage.put(bucket, out_key, assemble(work.answers, output.get("AssembleWith", "None")),
+                                                 accept if accept != "*/*" else None)
+                        following = start(work.connection)
+                        if following is None:
+                            selector.unregister(work.connection.sock)
+                        else:
+                            selector.modify(work.connection.sock, selectors.EVENT_READ, following)
             except OSError:
                 if server_state(variant)[0] != "InService":
                     raise DataError("ClientError: the model server stopped during the job") from None
                 raise
-            if answer.status != 200:
-                text = answer.body.decode("utf-8", errors="replace")
-                self._write_log(f"[sagemaker logs]: {item.bucket}/{item.key}: ClientError: {answer.status}")
-                self._write_log(f"[sagemaker logs]: {item.bucket}/{item.key}: Message: {text}")
-                failures.append((item.uri, f"{answer.status} from the model: {text}"))
-                return None
-            answers.append(answer.body)
-        return answers
+            finally:
+                for connection in connections:
+                    connection.close()
+        failures.sort()
+        return failures
+
+
+@dataclass
+class _ObjectWork:
+    """An input object on its way through a connection: its requests, and the answers so far."""
+
+    item: S3Object
+    requests: list[bytes]
+    connection: ModelConnection
+    answers: list[bytes] = field(default_factory=list)
+    deadline: float = 0.0
 
 
 register("sagemaker", "CreateTransformJob", create_transform_job)

@@ -133,34 +133,30 @@ def test_create_transform_job_sync_waits_and_fails_the_task_with_the_description
 
 
 @pytest.mark.parametrize("concurrency", [1, 3])
-def test_requests_in_flight_never_exceed_max_concurrent_transforms(aws, model, monkeypatch, concurrency):
-    # Objects are read ahead and written behind the requests; the requests themselves stay within the limit.
-    import threading
-    import time
+def test_requests_in_flight_reach_but_never_exceed_max_concurrent_transforms(aws, model, monkeypatch, concurrency):
+    from engine.aws.providers.sagemaker_hosting import ModelConnection
 
-    from engine.aws.providers import sagemaker_transform
+    in_flight, most = [0], [0]
+    send, receive = ModelConnection.send, ModelConnection.receive
 
-    in_flight, most, lock = [0], [0], threading.Lock()
-    post = sagemaker_transform.post_invocation
+    def counted_send(self, *args):
+        in_flight[0] += 1
+        most[0] = max(most[0], in_flight[0])
+        return send(self, *args)
 
-    def counted(*args, **kwargs):
-        with lock:
-            in_flight[0] += 1
-            most[0] = max(most[0], in_flight[0])
-        try:
-            time.sleep(0.02)
-            return post(*args, **kwargs)
-        finally:
-            with lock:
-                in_flight[0] -= 1
-    monkeypatch.setattr(sagemaker_transform, "post_invocation", counted)
+    def counted_receive(self):
+        answer = receive(self)
+        in_flight[0] -= answer is not None
+        return answer
+    monkeypatch.setattr(ModelConnection, "send", counted_send)
+    monkeypatch.setattr(ModelConnection, "receive", counted_receive)
     s3 = aws.client("s3")
     for i in range(10):
         s3.put_object(Bucket="data", Key=f"many/{i}.json", Body=json.dumps({"x": i}).encode())
     job = _transform(aws, f"t-limit-{concurrency}", {"S3DataType": "S3Prefix", "S3Uri": "s3://data/many/"},
                      concurrency=concurrency)
     assert job["TransformJobStatus"] == "Completed", job.get("FailureReason")
-    assert 1 <= most[0] <= concurrency
+    assert most[0] == concurrency and in_flight[0] == 0
     outputs = _outputs(aws, f"out/t-limit-{concurrency}/")
     assert {key: json.loads(value) for key, value in outputs.items()} == {
         f"{i}.json.out": {"y": 2 * i} for i in range(10)}
