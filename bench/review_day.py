@@ -20,7 +20,6 @@ benchmarks: it reads the human-review queue of a run in this process and answers
 from __future__ import annotations
 
 import argparse
-import contextlib
 import importlib.util
 import json
 import shutil
@@ -216,28 +215,40 @@ class Reviewer(threading.Thread):
         self.stop = threading.Event()
 
     def run(self) -> None:
+        session = None
         while not self.stop.is_set():
-            with contextlib.suppress(Exception):   # the run's local AWS started or stopped meanwhile
-                self._read_queue()
+            try:
+                session = self._read_queue(session)
+            except Exception:  # noqa: BLE001 - the run's local AWS started or stopped meanwhile
+                session = None
             self.stop.wait(0.05)
 
-    def _read_queue(self) -> None:
+    def _read_queue(self, session: tuple | None) -> tuple | None:
+        """One look at the queue; the clients and queue URLs are made once per local AWS session and kept:
+        a boto3 client costs ~20 ms of CPU to make, and a tool polling 20 times a second would otherwise take
+        a core's share from the run it is measured beside."""
         import boto3
 
         from engine.aws import providers
 
-        if providers._active is None:   # only ever the local AWS of a run in this process, never an account
-            return
-        sqs = boto3.client("sqs", region_name="us-east-1")
-        for url in [url for url in sqs.list_queues().get("QueueUrls", []) if "humanreviewtasks" in url.lower()]:
+        active = providers._active
+        if active is None:   # only ever the local AWS of a run in this process, never an account
+            return None
+        if session is None or session[0] is not active:
+            session = (active, boto3.client("sqs", region_name="us-east-1"),
+                       boto3.client("stepfunctions", region_name="us-east-1"), [])
+        _, sqs, stepfunctions, urls = session
+        if not urls:
+            urls.extend(url for url in sqs.list_queues().get("QueueUrls", []) if "humanreviewtasks" in url.lower())
+        for url in urls:
             for message in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []):
                 body = json.loads(message["Body"])
                 self.seen.append(body)
                 output = self.answer(body)
                 if output is not None:
-                    boto3.client("stepfunctions", region_name="us-east-1").send_task_success(
-                        taskToken=body["task_token"], output=json.dumps(output))
+                    stepfunctions.send_task_success(taskToken=body["task_token"], output=json.dumps(output))
                 sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+        return session
 
 
 def truthful(truth: dict[str, dict]) -> Callable[[dict], dict]:
