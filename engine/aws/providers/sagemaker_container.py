@@ -29,6 +29,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import queue
 import selectors
 import signal
 import socket
@@ -161,7 +162,7 @@ class _Handlers:
         self.output_fn = getattr(module, "output_fn", _default_output)
 
     def invoke(self, body: bytes, content_type: str, accept: str) -> tuple[bytes, str]:
-        # Called from the server's one thread only: a model is rarely safe to call from two at once.
+        # Called from the server's model thread only: a model is rarely safe to call from two at once.
         data = self.input_fn(body, content_type)
         prediction = self.predict_fn(data, self.model)
         result = self.output_fn(prediction, accept)
@@ -232,7 +233,7 @@ class _Connection:
         self.outgoing = bytearray()
         self.closing = False      # close once `outgoing` is sent
         self.continued = False    # "100 Continue" already sent for the request being read
-        self.events = selectors.EVENT_READ
+        self.events = 0           # what the I/O thread selects it for; 0 while the model thread has it
 
     def next_request(self) -> Request | None:
         """The next whole request received, taken out of `incoming`; None until all of it has arrived."""
@@ -281,20 +282,23 @@ class _Connection:
 
 
 class Server:
-    """/ping and /invocations, every connection served by one thread that also runs the model.
+    """/ping and /invocations: one thread reads and writes every connection, one other runs the model.
 
-    The model runs one request at a time anyway (few models are safe to call from two threads), so a
-    thread per connection bought nothing and cost much. Measured on 2 cores with 355 review photos and
-    four requests in flight (bench/review_inspection.py's comparison), the threads parsing the next
-    requests held the GIL the model needed, and the model lock passed from thread to thread: the batch
-    transform ran at 1.39-1.43x a plain input_fn/predict_fn/output_fn loop; with one thread that answers
-    whichever connection has a whole request waiting, at 1.19-1.20x. While the model works, the next
-    requests wait in their sockets.
+    The model runs one request at a time (few models are safe to call from two threads), on the model
+    thread, which takes the next whole request the moment it is done with one. The I/O thread reads
+    requests and answers /ping at once, also while the model works: SageMaker expects /ping within 2 s
+    and a health check that waits behind a long inference would take the instance out of service.
 
-    Sockets never block the thread: an answer the client does not take yet waits in memory, and that
-    client's next requests are not read until it has (so one slow client cannot stall the rest, nor make
-    the server hold more than one answer for it). Keep-alive, pipelining and `Expect: 100-continue` work
-    as in HTTP/1.1; chunked request bodies are refused (501), as SageMaker's clients send Content-Length.
+    Before, a thread per connection (http.server) parsed requests with the GIL the model needed and
+    passed the model's lock from thread to thread. Measured on 2 cores with 355 review photos and four
+    requests in flight (bench/review_inspection.py's comparison): the batch transform ran at 1.39-1.43x
+    a plain input_fn/predict_fn/output_fn loop that way, 1.19-1.20x with one thread for everything.
+
+    Sockets never block: an answer the client does not take yet waits in memory, and that client's next
+    requests are not read until it has (one slow client cannot stall the rest, nor make the server hold
+    more than one answer for it). A connection whose request is with the model belongs to the model
+    thread until it hands it back. Keep-alive, pipelining and `Expect: 100-continue` work as in HTTP/1.1;
+    chunked request bodies are refused (501), as SageMaker's clients send Content-Length.
     """
 
     def __init__(self, address: tuple[str, int], handlers: _Handlers) -> None:
@@ -304,23 +308,59 @@ class Server:
         self.server_address = self.listener.getsockname()
         self.selector = selectors.DefaultSelector()
         self.selector.register(self.listener, selectors.EVENT_READ, None)
+        self.to_model: queue.SimpleQueue[tuple[_Connection, Request] | None] = queue.SimpleQueue()
+        self.from_model: queue.SimpleQueue[_Connection] = queue.SimpleQueue()
+        self.wake_reader, self.wake_writer = socket.socketpair()   # the model thread wakes the I/O thread
+        for end in (self.wake_reader, self.wake_writer):
+            end.setblocking(False)
+        self.selector.register(self.wake_reader, selectors.EVENT_READ, self.from_model)
         self.stopping = False
 
     def shutdown(self) -> None:
         self.stopping = True   # safe from a signal handler or another thread: the loop looks each turn
 
     def serve_forever(self, poll_interval: float = 0.5) -> None:
+        model = threading.Thread(target=self._run_model, name="model", daemon=True)
+        model.start()
         try:
             while not self.stopping:
                 for key, events in self.selector.select(poll_interval):
                     if key.data is None:
                         self._accept()
+                    elif key.data is self.from_model:
+                        self._take_back()
                     else:
                         self._serve(key.data, events)
         finally:
+            self.to_model.put(None)
             for key in list(self.selector.get_map().values()):
                 key.fileobj.close()   # type: ignore[union-attr]
             self.selector.close()
+            self.wake_writer.close()
+
+    def _run_model(self) -> None:
+        while (work := self.to_model.get()) is not None:
+            connection, request = work
+            connection.answer(*self._invoke(request))
+            try:
+                connection.flush()   # most answers go out from here, without waiting for the I/O thread
+            except OSError:
+                connection.closing, connection.outgoing = True, bytearray()   # the client went away
+            self.from_model.put(connection)
+            try:
+                self.wake_writer.send(b"\0")
+            except BlockingIOError:
+                pass   # the I/O thread has wake-ups enough waiting
+
+    def _take_back(self) -> None:
+        try:
+            while self.wake_reader.recv(4096):
+                pass
+        except BlockingIOError:
+            pass
+        while not self.from_model.empty():
+            connection = self.from_model.get()
+            self._serve(connection, 0)
 
     def _accept(self) -> None:
         try:
@@ -329,10 +369,23 @@ class Server:
             return   # the client gave up before we took its connection
         sock.setblocking(False)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.selector.register(sock, selectors.EVENT_READ, _Connection(sock))
+        connection = _Connection(sock)
+        self._watch(connection, selectors.EVENT_READ)
+
+    def _watch(self, connection: _Connection, events: int) -> None:
+        """Select the connection for `events` (0: not at all, while the model thread has it)."""
+        if events == connection.events:
+            return
+        if not connection.events:
+            self.selector.register(connection.sock, events, connection)
+        elif not events:
+            self.selector.unregister(connection.sock)
+        else:
+            self.selector.modify(connection.sock, events, connection)
+        connection.events = events
 
     def _close(self, connection: _Connection) -> None:
-        self.selector.unregister(connection.sock)
+        self._watch(connection, 0)
         connection.sock.close()
 
     def _serve(self, connection: _Connection, events: int) -> None:
@@ -365,20 +418,20 @@ class Server:
                 connection.flush()   # a "100 Continue" may be waiting
                 break
             connection.closing = not request.keep_alive
-            connection.answer(*self._respond(request))
+            if request.path == "/invocations" and request.method == "POST":
+                self._watch(connection, 0)   # the model thread has it until it hands it back
+                self.to_model.put((connection, request))
+                return
+            if request.path == "/ping" and request.method in ("GET", "HEAD"):
+                connection.answer(200, b"", "text/plain", {})
+            else:
+                connection.answer(404, b"not found", "text/plain", {})
         if connection.closing and not connection.outgoing:
             self._close(connection)
             return
-        events = selectors.EVENT_WRITE if connection.outgoing else selectors.EVENT_READ
-        if events != connection.events:
-            connection.events = events
-            self.selector.modify(connection.sock, events, connection)
+        self._watch(connection, selectors.EVENT_WRITE if connection.outgoing else selectors.EVENT_READ)
 
-    def _respond(self, request: Request) -> tuple[int, bytes, str, dict[str, str]]:
-        if request.path == "/ping" and request.method in ("GET", "HEAD"):
-            return 200, b"", "text/plain", {}
-        if request.path != "/invocations" or request.method != "POST":
-            return 404, b"not found", "text/plain", {}
+    def _invoke(self, request: Request) -> tuple[int, bytes, str, dict[str, str]]:
         content_type = request.headers.get("content-type") or "application/json"
         accept = request.headers.get("accept") or "*/*"
         started = time.perf_counter()

@@ -162,6 +162,21 @@ def test_a_client_that_does_not_read_its_large_answer_does_not_hold_up_the_other
         assert status == 200 and len(json.loads(body)["y"]) == 16_000_000
 
 
+def test_ping_is_answered_while_the_model_works_and_invocations_wait_their_turn(port):
+    # SageMaker health-checks /ping within 2 s, also while a long inference runs.
+    with _connect(port) as first, _connect(port) as second, _connect(port) as health:
+        started = time.monotonic()
+        first.sendall(_post(b'{"x": 1, "seconds": 1.5}'))
+        time.sleep(0.2)
+        second.sendall(_post(b'{"x": 2}'))
+        health.sendall(b"GET /ping HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert _read_answer(health, bytearray())[0] == 200
+        assert time.monotonic() - started < 1.0
+        assert json.loads(_read_answer(second, bytearray())[2]) == {"y": 4}   # after the first: one at a time
+        assert time.monotonic() - started >= 1.5
+        assert json.loads(_read_answer(first, bytearray())[2]) == {"y": 2}
+
+
 def test_the_engines_client_reads_answers_whole_and_sees_a_closed_server(port):
     connection = ModelConnection(port)
     try:
