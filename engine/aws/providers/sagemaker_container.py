@@ -29,7 +29,6 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
-import queue
 import selectors
 import signal
 import socket
@@ -47,6 +46,7 @@ FAILURE_LIMIT = 1024   # FailureReason is at most 1024 characters
 MAX_HEAD_BYTES = 64 * 1024
 MAX_BODY_BYTES = 100 * 1024 * 1024   # Batch Transform's largest MaxPayloadInMB
 RECEIVE_BYTES = 1024 * 1024
+PING_GRACE_SECONDS = 0.25   # an inference this long lets the ping thread serve the connections
 
 
 def ml_root() -> Path:
@@ -162,7 +162,7 @@ class _Handlers:
         self.output_fn = getattr(module, "output_fn", _default_output)
 
     def invoke(self, body: bytes, content_type: str, accept: str) -> tuple[bytes, str]:
-        # Called from the server's model thread only: a model is rarely safe to call from two at once.
+        # Called from the serving thread only: a model is rarely safe to call from two at once.
         data = self.input_fn(body, content_type)
         prediction = self.predict_fn(data, self.model)
         result = self.output_fn(prediction, accept)
@@ -233,7 +233,7 @@ class _Connection:
         self.outgoing = bytearray()
         self.closing = False      # close once `outgoing` is sent
         self.continued = False    # "100 Continue" already sent for the request being read
-        self.events = 0           # what the I/O thread selects it for; 0 while the model thread has it
+        self.events = 0           # what the selector watches it for; 0 while its request waits for the model
 
     def next_request(self) -> Request | None:
         """The next whole request received, taken out of `incoming`; None until all of it has arrived."""
@@ -282,22 +282,23 @@ class _Connection:
 
 
 class Server:
-    """/ping and /invocations: one thread reads and writes every connection, one other runs the model.
+    """/ping and /invocations: one thread reads every connection and runs the model between reads.
 
-    The model runs one request at a time (few models are safe to call from two threads), on the model
-    thread, which takes the next whole request the moment it is done with one. The I/O thread reads
-    requests and answers /ping at once, also while the model works: SageMaker expects /ping within 2 s
-    and a health check that waits behind a long inference would take the instance out of service.
+    The model runs one request at a time (few models are safe to call from two threads), in the thread
+    that does the I/O, so nothing is handed between threads on the way: measured on 2 cores with 355
+    review photos and four requests in flight (bench/review_inspection.py's comparison), a batch transform
+    ran at 1.39-1.43x a plain input_fn/predict_fn/output_fn loop with a thread per connection (http.server:
+    its threads took the GIL from the model and passed the model's lock around), 1.19-1.20x like this, and
+    1.37x in a full bench run with an I/O thread beside a model thread (their GIL turns).
 
-    Before, a thread per connection (http.server) parsed requests with the GIL the model needed and
-    passed the model's lock from thread to thread. Measured on 2 cores with 355 review photos and four
-    requests in flight (bench/review_inspection.py's comparison): the batch transform ran at 1.39-1.43x
-    a plain input_fn/predict_fn/output_fn loop that way, 1.19-1.20x with one thread for everything.
+    One thing may not wait for the model: SageMaker expects /ping within 2 s, and a health check stuck
+    behind a long inference would take the instance out of service. So once an inference has lasted
+    PING_GRACE_SECONDS, a second thread serves the connections until it ends: it answers /ping, and
+    parks invocations for the model. Whoever holds `io` owns the connections.
 
     Sockets never block: an answer the client does not take yet waits in memory, and that client's next
     requests are not read until it has (one slow client cannot stall the rest, nor make the server hold
-    more than one answer for it). A connection whose request is with the model belongs to the model
-    thread until it hands it back. Keep-alive, pipelining and `Expect: 100-continue` work as in HTTP/1.1;
+    more than one answer for it). Keep-alive, pipelining and `Expect: 100-continue` work as in HTTP/1.1;
     chunked request bodies are refused (501), as SageMaker's clients send Content-Length.
     """
 
@@ -308,59 +309,48 @@ class Server:
         self.server_address = self.listener.getsockname()
         self.selector = selectors.DefaultSelector()
         self.selector.register(self.listener, selectors.EVENT_READ, None)
-        self.to_model: queue.SimpleQueue[tuple[_Connection, Request] | None] = queue.SimpleQueue()
-        self.from_model: queue.SimpleQueue[_Connection] = queue.SimpleQueue()
-        self.wake_reader, self.wake_writer = socket.socketpair()   # the model thread wakes the I/O thread
-        for end in (self.wake_reader, self.wake_writer):
-            end.setblocking(False)
-        self.selector.register(self.wake_reader, selectors.EVENT_READ, self.from_model)
+        self.io = threading.Lock()                 # held by the serving thread, except during an inference
+        self.io.acquire()
+        self.inference_since: float | None = None
+        self.parked: deque[tuple[_Connection, Request]] = deque()   # invocations read during an inference
         self.stopping = False
 
     def shutdown(self) -> None:
         self.stopping = True   # safe from a signal handler or another thread: the loop looks each turn
 
     def serve_forever(self, poll_interval: float = 0.5) -> None:
-        model = threading.Thread(target=self._run_model, name="model", daemon=True)
-        model.start()
+        threading.Thread(target=self._answer_pings_during_long_inferences, name="pings", daemon=True).start()
         try:
             while not self.stopping:
+                while self.parked:
+                    connection, request = self.parked.popleft()
+                    self._serve(connection, 0, request)
                 for key, events in self.selector.select(poll_interval):
                     if key.data is None:
                         self._accept()
-                    elif key.data is self.from_model:
-                        self._take_back()
                     else:
                         self._serve(key.data, events)
         finally:
-            self.to_model.put(None)
+            self.stopping = True
             for key in list(self.selector.get_map().values()):
                 key.fileobj.close()   # type: ignore[union-attr]
             self.selector.close()
-            self.wake_writer.close()
 
-    def _run_model(self) -> None:
-        while (work := self.to_model.get()) is not None:
-            connection, request = work
-            connection.answer(*self._invoke(request))
+    def _answer_pings_during_long_inferences(self) -> None:
+        while not self.stopping:
+            time.sleep(PING_GRACE_SECONDS / 2)
+            since = self.inference_since
+            if since is None or time.monotonic() - since < PING_GRACE_SECONDS or not self.io.acquire(blocking=False):
+                continue
             try:
-                connection.flush()   # most answers go out from here, without waiting for the I/O thread
-            except OSError:
-                connection.closing, connection.outgoing = True, bytearray()   # the client went away
-            self.from_model.put(connection)
-            try:
-                self.wake_writer.send(b"\0")
-            except BlockingIOError:
-                pass   # the I/O thread has wake-ups enough waiting
-
-    def _take_back(self) -> None:
-        try:
-            while self.wake_reader.recv(4096):
-                pass
-        except BlockingIOError:
-            pass
-        while not self.from_model.empty():
-            connection = self.from_model.get()
-            self._serve(connection, 0)
+                while self.inference_since == since and not self.stopping:   # the serving thread waits for io
+                    for key, events in self.selector.select(0.02):
+                        if key.data is None:
+                            self._accept()
+                        else:
+                            self._serve(key.data, events)
+            finally:
+                self.io.release()
 
     def _accept(self) -> None:
         try:
@@ -369,11 +359,10 @@ class Server:
             return   # the client gave up before we took its connection
         sock.setblocking(False)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        connection = _Connection(sock)
-        self._watch(connection, selectors.EVENT_READ)
+        self._watch(_Connection(sock), selectors.EVENT_READ)
 
     def _watch(self, connection: _Connection, events: int) -> None:
-        """Select the connection for `events` (0: not at all, while the model thread has it)."""
+        """Select the connection for `events` (0: not at all, while its request waits for the model)."""
         if events == connection.events:
             return
         if not connection.events:
@@ -388,7 +377,7 @@ class Server:
         self._watch(connection, 0)
         connection.sock.close()
 
-    def _serve(self, connection: _Connection, events: int) -> None:
+    def _serve(self, connection: _Connection, events: int, parked: Request | None = None) -> None:
         try:
             if events & selectors.EVENT_READ:
                 try:
@@ -399,33 +388,37 @@ class Server:
                     self._close(connection)
                     return
                 connection.incoming += data
-            self._answer_what_is_whole(connection)
+            self._answer_what_is_whole(connection, parked)
         except OSError:   # the client went away
             self._close(connection)
 
-    def _answer_what_is_whole(self, connection: _Connection) -> None:
+    def _answer_what_is_whole(self, connection: _Connection, request: Request | None = None) -> None:
         while True:
-            connection.flush()
-            if connection.outgoing or connection.closing:
-                break
-            try:
-                request = connection.next_request()
-            except BadRequest as error:
-                connection.closing = True
-                connection.answer(error.status, str(error).encode(), "text/plain", {})
-                continue
             if request is None:
-                connection.flush()   # a "100 Continue" may be waiting
-                break
-            connection.closing = not request.keep_alive
-            if request.path == "/invocations" and request.method == "POST":
-                self._watch(connection, 0)   # the model thread has it until it hands it back
-                self.to_model.put((connection, request))
-                return
+                connection.flush()
+                if connection.outgoing or connection.closing:
+                    break
+                try:
+                    request = connection.next_request()
+                except BadRequest as error:
+                    connection.closing = True
+                    connection.answer(error.status, str(error).encode(), "text/plain", {})
+                    continue
+                if request is None:
+                    connection.flush()   # a "100 Continue" may be waiting
+                    break
+                connection.closing = not request.keep_alive
             if request.path == "/ping" and request.method in ("GET", "HEAD"):
                 connection.answer(200, b"", "text/plain", {})
-            else:
+            elif request.path != "/invocations" or request.method != "POST":
                 connection.answer(404, b"not found", "text/plain", {})
+            else:
+                self._watch(connection, 0)   # nobody reads it while its request waits for or is with the model
+                if self.inference_since is not None:   # this is the ping thread: the model is busy
+                    self.parked.append((connection, request))
+                    return
+                connection.answer(*self._invoke(request))
+            request = None
         if connection.closing and not connection.outgoing:
             self._close(connection)
             return
@@ -435,6 +428,8 @@ class Server:
         content_type = request.headers.get("content-type") or "application/json"
         accept = request.headers.get("accept") or "*/*"
         started = time.perf_counter()
+        self.inference_since = time.monotonic()
+        self.io.release()
         try:
             answer, answered_type = self.handlers.invoke(request.body, content_type, accept)
         except Exception as error:  # noqa: BLE001 - every inference failure becomes an HTTP error
@@ -443,6 +438,9 @@ class Server:
             sys.stderr.write(f"invocation failed ({status}): {traceback.format_exc()}")
             sys.stderr.flush()
             return status, f"{type(error).__name__}: {error}".encode(), "text/plain", {}
+        finally:
+            self.inference_since = None
+            self.io.acquire()   # waits for the ping thread, if it took over, to finish its round (≤ 20 ms)
         # How long the inference script took: what SageMaker reports as ModelLatency (the rest is overhead).
         return 200, answer, answered_type, {"X-Model-Latency-Us": str(round((time.perf_counter() - started) * 1e6))}
 
