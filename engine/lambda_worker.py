@@ -28,6 +28,8 @@ import uuid
 from multiprocessing.connection import Connection
 from typing import Any
 
+OUTPUT_END = b"\x00stepsmith: end of output\n"   # a line no handler prints: see _end_of_output
+
 
 class LambdaContext:
     """The `context` argument a Python Lambda handler receives."""
@@ -211,6 +213,15 @@ def _invoke(handler: Any, config: dict, message: dict) -> tuple:
         sys.stderr.flush()
 
 
+def _end_of_output() -> None:
+    """Mark, in the output stream, that what this invocation (or the init) printed is all there: the engine
+    reads that stream on another thread and waits for the mark before it reports the outcome, so a log
+    line is never shown after the result it came before."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.write(1, OUTPUT_END)
+
+
 def main() -> None:
     connection = Connection(int(sys.argv[1]))
     config = connection.recv()
@@ -222,9 +233,11 @@ def main() -> None:
     handler, init_error = _load(config)
     if init_error is not None:
         error_type, text = init_error
+        _end_of_output()
         connection.send(("exit", error_type, {"errorMessage": text, "errorType": error_type,
                                               "requestId": "", "stackTrace": []}))
         return
+    _end_of_output()
     connection.send(("ready",))
     while True:
         try:
@@ -232,6 +245,7 @@ def main() -> None:
         except (EOFError, OSError):   # the engine went away: so does its sandbox
             return
         outcome = _invoke(handler, config, message)
+        _end_of_output()
         connection.send(outcome)
         if outcome[0] == "exit":
             return

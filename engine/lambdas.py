@@ -32,6 +32,8 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from engine.lambda_worker import OUTPUT_END
+
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
@@ -43,6 +45,7 @@ WARM_PER_FUNCTION = 10
 WARM_IN_ALL = 32
 # Seconds a new worker may take to import its handler (Lambda's init phase limit), or the Timeout if longer.
 INIT_LIMIT = 10.0
+OUTPUT_WAIT_SECONDS = 2.0   # for a worker's output to be forwarded before its outcome is reported
 # Variables of this process that must not reach a worker: they would point its boto3 elsewhere.
 _NOT_INHERITED = ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_ENDPOINT_URL", "AWS_SESSION_TOKEN",
                   "AWS_SECURITY_TOKEN", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE")
@@ -96,6 +99,7 @@ class _Worker:
         self.forgotten = False   # its function's code changed (serve): retired when its invocation ends
         self.cold = True
         self.idle_since = 0.0
+        self.output_done = threading.Event()   # its output up to the last outcome has been forwarded
         self._reader = threading.Thread(target=self._forward_output, name=f"lambda-logs:{function.name}",
                                         daemon=True)
         self._reader.start()
@@ -104,16 +108,25 @@ class _Worker:
         stream = self.process.stdout
         assert stream is not None
         for line in iter(stream.readline, b""):
-            target = self.logs if self.logs is not None else sys.stdout
-            text = line.decode("utf-8", "replace")
-            try:
-                if hasattr(target, "function_output"):   # a log that names the function (serve's)
-                    target.function_output(self.function_name, text)
-                else:
-                    target.write(text)
-                    target.flush()
-            except (OSError, ValueError):   # the log target was closed (a test's capture): drop the line
-                pass
+            if line.endswith(OUTPUT_END):   # what the worker printed before its outcome is all forwarded
+                line = line[:-len(OUTPUT_END)]
+                if line:
+                    self._forward(line + b"\n")
+                self.output_done.set()
+                continue
+            self._forward(line)
+
+    def _forward(self, line: bytes) -> None:
+        target = self.logs if self.logs is not None else sys.stdout
+        text = line.decode("utf-8", "replace")
+        try:
+            if hasattr(target, "function_output"):   # a log that names the function (serve's)
+                target.function_output(self.function_name, text)
+            else:
+                target.write(text)
+                target.flush()
+        except (OSError, ValueError):   # the log target was closed (a test's capture): drop the line
+            pass
 
     def alive(self) -> bool:
         return self.process.poll() is None
@@ -160,8 +173,11 @@ class LambdaRunner:
         by_task = task_timeout is not None and task_timeout < limit
         started = time.monotonic()   # the Timeout counts from here: Lambda's init phase has its own limit
         function_deadline = started + limit
+        worker.output_done.clear()
         worker.connection.send({"request_id": request_id, "event": event_text, "remaining_ms": int(limit * 1000)})
         outcome = _serve(worker, started + task_timeout if by_task else function_deadline)
+        if outcome is not None:
+            worker.output_done.wait(OUTPUT_WAIT_SECONDS)
         if outcome is None and by_task:
             # Step Functions stops waiting; the function goes on until it ends or its own Timeout.
             threading.Thread(target=self._finish_late, args=(key, worker, function_deadline), daemon=True).start()
@@ -212,6 +228,8 @@ class LambdaRunner:
             "function": {"name": function.name, "arn": function.arn, "memory": function.memory},
         })
         ready = _serve(worker, time.monotonic() + max(INIT_LIMIT, limit))
+        if ready is not None:
+            worker.output_done.wait(OUTPUT_WAIT_SECONDS)
         if ready is None or ready[0] != "ready":
             worker.kill()
             return worker, ready or ("timeout",)
