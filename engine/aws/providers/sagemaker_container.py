@@ -313,13 +313,15 @@ class Server:
         self.io.acquire()
         self.inference_since: float | None = None
         self.parked: deque[tuple[_Connection, Request]] = deque()   # invocations read during an inference
+        self.ping_thread = threading.Thread(target=self._answer_pings_during_long_inferences, name="pings",
+                                            daemon=True)
         self.stopping = False
 
     def shutdown(self) -> None:
         self.stopping = True   # safe from a signal handler or another thread: the loop looks each turn
 
     def serve_forever(self, poll_interval: float = 0.5) -> None:
-        threading.Thread(target=self._answer_pings_during_long_inferences, name="pings", daemon=True).start()
+        self.ping_thread.start()
         try:
             while not self.stopping:
                 while self.parked:
@@ -414,7 +416,7 @@ class Server:
                 connection.answer(404, b"not found", "text/plain", {})
             else:
                 self._watch(connection, 0)   # nobody reads it while its request waits for or is with the model
-                if self.inference_since is not None:   # this is the ping thread: the model is busy
+                if threading.current_thread() is self.ping_thread:   # only the serving thread runs the model
                     self.parked.append((connection, request))
                     return
                 connection.answer(*self._invoke(request))

@@ -194,3 +194,42 @@ def test_the_engines_client_reads_answers_whole_and_sees_a_closed_server(port):
         with pytest.raises(ConnectionError, match="closed the connection"):
             silent.call(b"{}", "application/json", "*/*")
         silent.close()
+
+
+def test_only_the_serving_thread_runs_the_model_even_when_an_inference_just_ended():
+    # The ping thread may meet an invocation just as the long inference it covered ends: it must park it
+    # for the serving thread, never run the model itself (two inferences would then overlap).
+    import threading
+
+    from engine.aws.providers.sagemaker_container import Server, _Connection
+
+    class Model:
+        def __init__(self):
+            self.calls = []
+
+        def invoke(self, body, content_type, accept):
+            self.calls.append(body)
+            return b'{"y": 1}', "application/json"
+
+    model = Model()
+    server = Server(("127.0.0.1", 0), model)
+    ours, theirs = socket.socketpair()
+    try:
+        ours.setblocking(False)
+        connection = _Connection(ours)
+        connection.incoming += _post(b'{"x": 1}')
+        server.inference_since = None                          # the inference it covered has just ended
+        server.ping_thread = threading.current_thread()        # this code runs as the ping thread
+        server._answer_what_is_whole(connection)
+        assert model.calls == [] and [request.body for _, request in server.parked] == [b'{"x": 1}']
+        server.ping_thread = threading.Thread(target=lambda: None)   # and now as the serving thread
+        parked_connection, request = server.parked.popleft()
+        server._serve(parked_connection, 0, request)
+        assert model.calls == [b'{"x": 1}']
+        theirs.settimeout(5)
+        assert json.loads(_read_answer(theirs, bytearray())[2]) == {"y": 1}
+    finally:
+        ours.close()
+        theirs.close()
+        server.listener.close()
+        server.selector.close()
