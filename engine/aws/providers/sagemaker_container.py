@@ -327,11 +327,7 @@ class Server:
                 while self.parked:
                     connection, request = self.parked.popleft()
                     self._serve(connection, 0, request)
-                for key, events in self.selector.select(poll_interval):
-                    if key.data is None:
-                        self._accept()
-                    else:
-                        self._serve(key.data, events)
+                self._serve_ready(poll_interval)
         finally:
             self.stopping = True
             for key in list(self.selector.get_map().values()):
@@ -346,13 +342,17 @@ class Server:
                 continue
             try:
                 while self.inference_since == since and not self.stopping:   # the serving thread waits for io
-                    for key, events in self.selector.select(0.02):
-                        if key.data is None:
-                            self._accept()
-                        else:
-                            self._serve(key.data, events)
+                    self._serve_ready(0.02)
             finally:
                 self.io.release()
+
+    def _serve_ready(self, timeout: float) -> None:
+        """New connections and whatever the others sent, for up to `timeout` seconds (whoever holds `io`)."""
+        for key, events in self.selector.select(timeout):
+            if key.data is None:
+                self._accept()
+            else:
+                self._serve(key.data, events)
 
     def _accept(self) -> None:
         try:

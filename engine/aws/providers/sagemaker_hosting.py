@@ -579,14 +579,10 @@ def post_invocation(port: int, body: bytes, content_type: str, accept: str,
             connection = pool[port] = ModelConnection(port, timeout)
         try:
             return connection.call(body, content_type, accept)
-        except TimeoutError:
+        except OSError as error:
             pool.pop(port, None)
             connection.close()
-            raise
-        except OSError:
-            pool.pop(port, None)
-            connection.close()
-            if attempt == 2:
+            if attempt == 2 or isinstance(error, TimeoutError):   # a slow model is not asked twice
                 raise
     raise AssertionError("unreachable")
 
