@@ -62,6 +62,16 @@ def test_lines_split_batched_and_assembled(aws, model):
     assert "BatchStrategy=MultiRecord" in data_log
 
 
+def test_an_empty_object_split_by_line_gets_an_empty_out_file(aws, model):
+    s3 = aws.client("s3")
+    s3.put_object(Bucket="data", Key="some/empty.jsonl", Body=b"")
+    s3.put_object(Bucket="data", Key="some/full.jsonl", Body=b'{"x": 1}\n')
+    job = _transform(aws, "t-empty-lines", {"S3DataType": "S3Prefix", "S3Uri": "s3://data/some/"}, split="Line",
+                     content_type="application/jsonlines", concurrency=1)
+    assert job["TransformJobStatus"] == "Completed", job.get("FailureReason")
+    assert _outputs(aws, "out/t-empty-lines/") == {"empty.jsonl.out": b"", "full.jsonl.out": b'{"y": 2}'}
+
+
 def test_a_manifest_file_names_the_inputs(aws, model):
     s3 = aws.client("s3")
     s3.put_object(Bucket="data", Key="m/one.json", Body=b'{"x": 5}')
