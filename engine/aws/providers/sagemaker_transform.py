@@ -15,6 +15,10 @@ Failures are reported as the service reports them: a record the model answers wi
 larger than MaxPayloadInMB, gets no `.out`, is named in the job's data log
 (`[sagemaker logs]: bucket/key: ClientError: 500 …`, `stepsmith logs <job>`), and the job ends Failed
 with a FailureReason that counts and names them; the other objects' outputs are still written.
+
+StopTransformJob: the requests in flight finish, no new one starts, the job ends Stopped. The outputs
+already written stay in S3; SageMaker documents that it stores none for a stopped job (one difference
+from the service, so that a long local job does not hold its outputs in memory).
 """
 from __future__ import annotations
 

@@ -193,3 +193,32 @@ def test_a_missing_input_object_fails_the_job_with_its_name(aws, model):
                      concurrency=1)
     assert job["TransformJobStatus"] == "Failed"
     assert "s3://data/listed/gone.json does not exist" in job["FailureReason"]
+
+
+def test_a_stopped_job_finishes_its_request_in_flight_and_sends_no_more(aws, model):
+    import time
+
+    s3, sagemaker = aws.client("s3"), aws.client("sagemaker")
+    for x in range(8):
+        s3.put_object(Bucket="data", Key=f"slow/{x}.json", Body=json.dumps({"x": x, "seconds": 0.2}).encode())
+    sagemaker.create_transform_job(
+        TransformJobName="t-stop", ModelName="m-batch", MaxConcurrentTransforms=1, BatchStrategy="SingleRecord",
+        TransformInput={"DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": "s3://data/slow/"}},
+                        "ContentType": "application/json"},
+        TransformOutput={"S3OutputPath": "s3://data/out/t-stop"},
+        TransformResources={"InstanceType": "ml.m5.large", "InstanceCount": 1})
+    deadline = time.monotonic() + 60
+    while not _outputs(aws, "out/t-stop/") and time.monotonic() < deadline:
+        time.sleep(0.02)
+    sagemaker.stop_transform_job(TransformJobName="t-stop")
+    done_before_the_stop = len(_outputs(aws, "out/t-stop/"))
+    assert sagemaker.describe_transform_job(TransformJobName="t-stop")["TransformJobStatus"] in ("Stopping", "Stopped")
+    job = wait_for(lambda: sagemaker.describe_transform_job(TransformJobName="t-stop"), "TransformJobStatus",
+                   ("InProgress", "Stopping"))
+    assert job["TransformJobStatus"] == "Stopped" and "FailureReason" not in job
+    outputs = _outputs(aws, "out/t-stop/")
+    # The request in flight when the job reads the stop finishes (the job reads it at most every 50 ms); no
+    # new one starts.
+    assert done_before_the_stop <= len(outputs) <= min(done_before_the_stop + 2, 7)
+    assert {key: json.loads(body) for key, body in outputs.items()} == {
+        f"{x}.json.out": {"y": 2 * x} for x in range(len(outputs))}
