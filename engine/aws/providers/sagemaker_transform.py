@@ -17,8 +17,8 @@ larger than MaxPayloadInMB, gets no `.out`, is named in the job's data log
 with a FailureReason that counts and names them; the other objects' outputs are still written.
 
 StopTransformJob: the requests in flight finish, no new one starts, the job ends Stopped. The outputs
-already written stay in S3; SageMaker documents that it stores none for a stopped job (one difference
-from the service, so that a long local job does not hold its outputs in memory).
+already written stay in S3, where SageMaker documents that it stores none for a stopped job: a difference
+from the service, said in the README.
 """
 from __future__ import annotations
 
