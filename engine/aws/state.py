@@ -129,20 +129,8 @@ def _load_state(aws: LocalAWS, state_dir: Path) -> dict:
     loaded: dict[str, Any] = {"s3": {}, "dynamodb": {}, "ssm": {}}
     s3_dir = state_dir / "s3"
     if s3_dir.is_dir():
-        s3 = aws.client("s3")
-        buckets = {bucket["Name"] for bucket in s3.list_buckets().get("Buckets", [])}
         for bucket_dir in sorted(p for p in s3_dir.iterdir() if p.is_dir()):
-            if bucket_dir.name not in buckets:
-                aws.create_bucket(bucket_dir.name)
-            objects: dict[str, str] = {}
-            for path in sorted(p for p in bucket_dir.rglob("*") if p.is_file() and not is_partial_file(p)):
-                key = path.relative_to(bucket_dir).as_posix()
-                content_type = mimetypes.guess_type(path.name)[0] or "binary/octet-stream"
-                with open(path, "rb") as body:
-                    response = s3.put_object(Bucket=bucket_dir.name, Key=key, Body=body,
-                                             ContentType=content_type)
-                objects[key] = response["ETag"].strip('"')
-            loaded["s3"][bucket_dir.name] = objects
+            loaded["s3"][bucket_dir.name] = _load_objects(aws, bucket_dir)
     dynamodb_dir = state_dir / "dynamodb"
     if dynamodb_dir.is_dir():
         dynamodb = aws.client("dynamodb")
@@ -178,6 +166,28 @@ def _load_state(aws: LocalAWS, state_dir: Path) -> dict:
     return loaded
 
 
+def _load_objects(aws: LocalAWS, bucket_dir: Path) -> dict[str, str]:
+    """Put a bucket folder's files into local S3 as objects; key → ETag.
+
+    Straight into moto's backend, as `PutObject` ends there (the bucket's default encryption applies),
+    without its notifications (loading is not a write) and without botocore's and moto's HTTP layers,
+    which cost ~2 ms an object: a day of review photos took seconds to load before a run could start."""
+    bucket = bucket_dir.name
+    with aws.moto_s3() as backend:
+        exists = bucket in backend.buckets
+    if not exists:
+        aws.create_bucket(bucket)
+    objects: dict[str, str] = {}
+    for path in sorted(p for p in bucket_dir.rglob("*") if p.is_file() and not is_partial_file(p)):
+        key = path.relative_to(bucket_dir).as_posix()
+        body = path.read_bytes()
+        with aws.moto_s3() as backend:
+            written = backend.put_object(bucket, key, body, disable_notification=True)
+            written.set_metadata({"Content-Type": mimetypes.guess_type(path.name)[0] or "binary/octet-stream"})
+        objects[key] = written.etag.strip('"')
+    return objects
+
+
 def is_partial_file(path: Path) -> bool:
     # A temporary file of a write in progress in another process (atomic_writer's naming).
     return path.name.startswith(".") and path.name.endswith(".tmp")
@@ -208,31 +218,41 @@ def _save_state(aws: LocalAWS, state_dir: Path, loaded: dict) -> dict:
 
 
 def _save_objects(aws: LocalAWS, state_dir: Path, loaded: dict, snapshot: dict) -> None:
+    from moto.s3.models import FakeKey
+
     snapshot["s3"] = {}
-    s3 = aws.client("s3")
-    buckets = [bucket["Name"] for bucket in s3.list_buckets().get("Buckets", [])]
-    for bucket in buckets:
+    # Read from moto's backend, as chaining's marks and JobStorage do: listing and reading through the
+    # API cost ~2 ms an object, seconds for a day of review photos and their predictions.
+    with aws.moto_s3() as backend:
+        buckets = {name: sorted((key, value.etag.strip('"')) for key, value in bucket.keys.items()
+                                if isinstance(value, FakeKey))    # not a delete marker
+                   for name, bucket in backend.buckets.items()}
+    for bucket, listing in buckets.items():
         bucket_dir = state_dir / "s3" / bucket
         bucket_dir.mkdir(parents=True, exist_ok=True)
         before: dict[str, str] = loaded.get("s3", {}).get(bucket, {})
         objects: dict[str, str] = {}
-        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
-            for entry in page.get("Contents", []):
-                key, etag = entry["Key"], entry["ETag"].strip('"')
-                relative = safe_relative(key)
-                if relative is None:
-                    continue
-                path = bucket_dir / relative
-                objects[key] = etag
-                if key.endswith("/"):
-                    path.mkdir(parents=True, exist_ok=True)
-                    continue
-                if before.get(key) == etag:
-                    continue   # unchanged by this session: whatever is on disk now is newer or equal
-                if path.is_file() and "-" not in etag and _md5(path) == etag:
-                    continue
-                with atomic_writer(path, "wb") as handle:
-                    shutil.copyfileobj(s3.get_object(Bucket=bucket, Key=key)["Body"], handle)
+        for key, etag in listing:
+            relative = safe_relative(key)
+            if relative is None:
+                continue
+            path = bucket_dir / relative
+            objects[key] = etag
+            if key.endswith("/"):
+                path.mkdir(parents=True, exist_ok=True)
+                continue
+            if before.get(key) == etag:
+                continue   # unchanged by this session: whatever is on disk now is newer or equal
+            if path.is_file() and "-" not in etag and _md5(path) == etag:
+                continue
+            with aws.moto_s3() as backend:
+                current = backend.get_object(bucket, key)
+                body = current.value if current is not None else None
+            if body is None:
+                objects.pop(key)   # deleted since the listing (a request still running)
+                continue
+            with atomic_writer(path, "wb") as handle:
+                handle.write(body)
         for key in set(before) - set(objects):
             relative = safe_relative(key)
             if relative is not None and (bucket_dir / relative).is_file():
