@@ -148,9 +148,7 @@ def _load_state(aws: LocalAWS, state_dir: Path) -> dict:
                 indexes = {kind: table[kind] for kind in _INDEX_KINDS if table.get(kind)}
                 dynamodb.create_table(TableName=name, KeySchema=key_schema, AttributeDefinitions=attributes,
                                       BillingMode="PAY_PER_REQUEST", **indexes)
-            for start in range(0, len(items), 25):
-                dynamodb.batch_write_item(RequestItems={
-                    name: [{"PutRequest": {"Item": item}} for item in items[start:start + 25]]})
+            _load_items(aws, path, name, items)
             loaded["dynamodb"][name] = {_item_key(item, key_schema): item for item in items}
     ssm_file = state_dir / "ssm.json"
     if ssm_file.exists():
@@ -186,6 +184,18 @@ def _load_objects(aws: LocalAWS, bucket_dir: Path) -> dict[str, str]:
             written.set_metadata({"Content-Type": mimetypes.guess_type(path.name)[0] or "binary/octet-stream"})
         objects[key] = written.etag.strip('"')
     return objects
+
+
+def _load_items(aws: LocalAWS, path: Path, table: str, items: list) -> None:
+    """Put a table file's items (DynamoDB JSON) into the local table, straight into moto's backend as
+    PutItem ends there: through the API, moto took ~1.4 ms an item."""
+    for number, item in enumerate(items, 1):
+        try:
+            with aws.moto_dynamodb() as backend:
+                backend.put_item(table, item)
+        except Exception as error:  # noqa: BLE001 - moto's validation errors have no common base
+            raise StateFileError(f"{path}: item {number} of Items cannot be loaded ({type(error).__name__}: "
+                                 f"{error}); fix it, or delete the file to start table {table} empty") from None
 
 
 def is_partial_file(path: Path) -> bool:
@@ -272,9 +282,7 @@ def _save_tables(aws: LocalAWS, state_dir: Path, loaded: dict[str, dict], snapsh
     for name in tables:
         description = dynamodb.describe_table(TableName=name)["Table"]
         key_schema = description["KeySchema"]
-        items = {_item_key(item, key_schema): item
-                 for page in dynamodb.get_paginator("scan").paginate(TableName=name)
-                 for item in page.get("Items", [])}
+        items = {_item_key(item, key_schema): item for item in _table_items(aws, name)}
         before = loaded.get(name, {})
         path = state_dir / "dynamodb" / f"{name}.json"
         changed = {key: item for key, item in items.items() if before.get(key) != item}
@@ -300,6 +308,16 @@ def _save_tables(aws: LocalAWS, state_dir: Path, loaded: dict[str, dict], snapsh
     for name in set(loaded) - set(tables):
         (state_dir / "dynamodb" / f"{name}.json").unlink(missing_ok=True)
         snapshot["dynamodb"].pop(name, None)
+
+
+def _table_items(aws: LocalAWS, table: str) -> list[dict]:
+    """Every item of a local table in DynamoDB JSON, as Scan answers it (binary values in base64), read
+    from moto's backend: a Scan through the API took ~1.2 ms an item."""
+    from moto.dynamodb.models.utilities import dynamo_json_dump
+
+    with aws.moto_dynamodb() as backend:
+        return json.loads(dynamo_json_dump([item.to_json()["Attributes"]
+                                            for item in backend.get_table(table).all_items()]))
 
 
 def _save_parameters(aws: LocalAWS, state_dir: Path, loaded: dict[str, dict], snapshot: dict) -> None:

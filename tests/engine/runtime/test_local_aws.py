@@ -92,6 +92,38 @@ def test_state_persists_across_sessions_as_plain_files(tmp_path, app):
     assert (state / "s3/demo-databucket/videos/a.mp4").exists()
 
 
+def test_every_dynamodb_attribute_type_survives_saving_and_loading(tmp_path, app):
+    state = tmp_path / ".stepsmith"
+    item = {"id": {"S": "k"}, "n": {"N": "7.50"}, "b": {"B": b"\x00\xffbytes"}, "bs": {"BS": [b"a", b"\x01"]},
+            "ns": {"NS": ["1", "2.5"]}, "ss": {"SS": ["x", "y"]}, "yes": {"BOOL": True}, "none": {"NULL": True},
+            "l": {"L": [{"N": "1"}, {"S": "two"}, {"B": b"\x02"}]}, "m": {"M": {"deep": {"M": {"b": {"B": b"\x03"}}}}}}
+    with LocalAWS(state, app=app) as aws:
+        aws.client("dynamodb").put_item(TableName="demo-ItemsTable", Item=item)
+        written = aws.client("dynamodb").get_item(TableName="demo-ItemsTable", Key={"id": {"S": "k"}})["Item"]
+    saved = json.loads((state / "dynamodb/demo-ItemsTable.json").read_text())["Items"]
+    assert saved[0]["b"] == {"B": "AP9ieXRlcw=="}          # DynamoDB JSON: binary in base64, as Scan answers
+    with LocalAWS(state, app=app) as aws:
+        read = aws.client("dynamodb").get_item(TableName="demo-ItemsTable", Key={"id": {"S": "k"}})["Item"]
+    assert read == written
+    assert read["b"] == {"B": b"\x00\xffbytes"} and read["n"] == {"N": "7.50"}
+
+
+def test_a_table_file_with_an_item_dynamodb_refuses_is_named_with_the_item(tmp_path, app):
+    from engine.aws.state import StateFileError
+
+    state = tmp_path / ".stepsmith"
+    with LocalAWS(state, app=app) as aws:
+        aws.client("dynamodb").put_item(TableName="demo-ItemsTable", Item={"id": {"S": "k"}})
+    table = state / "dynamodb/demo-ItemsTable.json"
+    document = json.loads(table.read_text())
+    document["Items"].append({"other": {"S": "no id"}})
+    table.write_text(json.dumps(document))
+    with pytest.raises(StateFileError) as error, LocalAWS(state, app=app):
+        pass
+    assert str(error.value).startswith(f"{table}: item 2 of Items cannot be loaded (")
+    assert str(error.value).endswith("fix it, or delete the file to start table demo-ItemsTable empty")
+
+
 def test_local_aws_sets_and_restores_credentials_and_region(tmp_path, monkeypatch):
     monkeypatch.setenv("AWS_PROFILE", "production")
     monkeypatch.delenv("AWS_DEFAULT_REGION", raising=False)
