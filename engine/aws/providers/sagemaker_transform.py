@@ -5,7 +5,8 @@ container, same `model_fn`/`input_fn`/`predict_fn`/`output_fn`) and sends it eve
 
 - inputs: an `S3Prefix` (every object under it) or a `ManifestFile`; each object's output is
   `<S3OutputPath>/<key after the prefix>.out`, typed with `TransformOutput.Accept`;
-- `SplitType` None (the whole object is one record) or Line (one record per line);
+- `SplitType` None (the whole object is one record) or Line (one record per line; an empty object has
+  none and gets an empty `.out`);
 - `BatchStrategy` SingleRecord (one request per record) or MultiRecord (default: as many records per
   request as fit in `MaxPayloadInMB`, default 6; 0 means no limit);
 - `AssembleWith` None (answers concatenated) or Line (each answer on its own line);
