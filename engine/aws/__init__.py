@@ -186,12 +186,22 @@ class LocalAWS:
     @contextlib.contextmanager
     def moto_s3(self) -> Iterator[Any]:
         """moto's S3 backend of this session, held as one request holds it: for work that reads or lists
-        objects by the thousand without botocore's cost per call (JobStorage, chaining's and state's marks)."""
+        objects by the thousand without botocore's cost per call (JobStorage, stored_objects, local state)."""
         from moto.s3.models import s3_backends
         from moto.utilities.utils import get_partition
 
         with moto_patches.moto_lock:
             yield s3_backends[self.account][get_partition(self.region)]
+
+    def stored_objects(self) -> dict[str, dict[str, tuple[str, int, Any]]]:
+        """bucket → key → (ETag without quotes, size, last modified) of every object (not delete markers), every
+        bucket listed even when empty; read under moto's lock, since moto works out an ETag from the bytes."""
+        from moto.s3.models import FakeKey
+
+        with self.moto_s3() as backend:
+            return {name: {key: (value.etag.strip('"'), value.size, value.last_modified)
+                           for key, value in list(bucket.keys.items()) if isinstance(value, FakeKey)}
+                    for name, bucket in list(backend.buckets.items())}
 
     @contextlib.contextmanager
     def moto_dynamodb(self) -> Iterator[Any]:

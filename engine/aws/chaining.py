@@ -187,15 +187,8 @@ def local_starter(app: App, real_time: bool, quiet: bool, echo: Any) -> Any:
 def _objects(aws: LocalAWS) -> dict[tuple[str, str], tuple[str, int, Any]]:
     """(bucket, key) → (ETag, size, last modified) of every object, read from moto's S3 backend: listing through the API
     takes about a second per 2,000 objects, and this runs before and after every execution."""
-    from moto.s3.models import FakeKey
-
-    objects = {}
-    with aws.moto_s3() as backend:
-        for name, bucket in list(backend.buckets.items()):
-            for key, value in list(bucket.keys.items()):
-                if isinstance(value, FakeKey):       # not a delete marker
-                    objects[(name, key)] = (value.etag.strip('"'), value.size, value.last_modified)
-    return objects
+    return {(bucket, key): summary for bucket, objects in aws.stored_objects().items()
+            for key, summary in objects.items()}
 
 
 def _sns_backend(aws: LocalAWS) -> Any:

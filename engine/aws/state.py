@@ -182,7 +182,7 @@ def _load_objects(aws: LocalAWS, bucket_dir: Path) -> dict[str, str]:
         with aws.moto_s3() as backend:
             written = backend.put_object(bucket, key, body, disable_notification=True)
             written.set_metadata({"Content-Type": mimetypes.guess_type(path.name)[0] or "binary/octet-stream"})
-        objects[key] = written.etag.strip('"')
+            objects[key] = written.etag.strip('"')   # worked out from the bytes: under the lock
     return objects
 
 
@@ -228,21 +228,16 @@ def _save_state(aws: LocalAWS, state_dir: Path, loaded: dict) -> dict:
 
 
 def _save_objects(aws: LocalAWS, state_dir: Path, loaded: dict, snapshot: dict) -> None:
-    from moto.s3.models import FakeKey
-
     snapshot["s3"] = {}
     # Read from moto's backend, as chaining's marks and JobStorage do: listing and reading through the
     # API cost ~2 ms an object, seconds for a day of review photos and their predictions.
-    with aws.moto_s3() as backend:
-        buckets = {name: sorted((key, value.etag.strip('"')) for key, value in bucket.keys.items()
-                                if isinstance(value, FakeKey))    # not a delete marker
-                   for name, bucket in backend.buckets.items()}
-    for bucket, listing in buckets.items():
+    buckets = aws.stored_objects()
+    for bucket, stored in buckets.items():
         bucket_dir = state_dir / "s3" / bucket
         bucket_dir.mkdir(parents=True, exist_ok=True)
         before: dict[str, str] = loaded.get("s3", {}).get(bucket, {})
         objects: dict[str, str] = {}
-        for key, etag in listing:
+        for key, (etag, _, _) in sorted(stored.items()):
             relative = safe_relative(key)
             if relative is None:
                 continue
